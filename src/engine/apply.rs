@@ -1,0 +1,406 @@
+//! Apply: carries out a plan, in dependency order, as much in parallel as the graph allows.
+//!
+//! A dispatcher loop owns the state. It starts every step whose dependencies are done (up to
+//! `parallel` at once, those with the most work behind them first), records each result in the
+//! state and saves it before anything else happens. On the first failure, or when cancelled,
+//! it starts nothing new, lets the steps in flight finish and saves what they did.
+//!
+//! Forward work (create, update, create replacement) runs first in dependency order; deletions
+//! (of replaced resources and of resources gone from the program) run afterwards in reverse
+//! order. A replaced resource moves to `pending_deletes` in the same save that records its
+//! replacement, so it cannot be forgotten.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::event::{Event, EventSink, StepOp};
+use super::expr::{contains_unknown, resolve};
+use super::plan::{Op, Plan};
+use super::provider::{Provider, ProviderError, StepContext};
+use crate::state::{now_rfc3339, ResourceState, State, StateBackend, StateError};
+
+pub struct ApplyOptions {
+    /// How many steps may run at once.
+    pub parallel: usize,
+    /// Cancelled: start no new step, finish those in flight.
+    pub cancel: CancellationToken,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { parallel: 16, cancel: CancellationToken::new() }
+    }
+}
+
+/// A step that failed, with the provider's error.
+#[derive(Clone, Debug)]
+pub struct StepFailure {
+    pub name: String,
+    pub type_name: String,
+    pub op: StepOp,
+    pub error: ProviderError,
+}
+
+/// What an apply did.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyReport {
+    pub done: Vec<(String, StepOp, Duration)>,
+    pub failures: Vec<StepFailure>,
+    /// Steps never started because of a failure or a cancellation.
+    pub not_started: Vec<String>,
+    pub cancelled: bool,
+    pub elapsed: Duration,
+}
+
+impl ApplyReport {
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty() && !self.cancelled && self.not_started.is_empty()
+    }
+
+    pub fn count(&self, op: StepOp) -> usize {
+        self.done.iter().filter(|(_, o, _)| *o == op).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("state could not be saved; everything applied so far is still in memory and was not lost in the cloud")]
+    Save(#[source] StateError),
+}
+
+/// One unit of work for the dispatcher.
+#[derive(Clone)]
+struct Work {
+    name: String,
+    type_name: String,
+    op: StepOp,
+    /// Forward work: the declared arguments and dependencies.
+    args: Json,
+    dependencies: Vec<String>,
+    /// Update and deletion: the resource as it exists.
+    current: Option<ResourceState>,
+}
+
+enum Outcome {
+    Made { resource: ResourceState },
+    Deleted { name: String, id: String },
+}
+
+/// Carries out `plan` against `state`, saving through `backend` after every step.
+pub async fn apply(
+    plan: &Plan,
+    state: &mut State,
+    provider: Arc<dyn Provider>,
+    backend: &dyn StateBackend,
+    events: EventSink,
+    options: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
+    let mut report = ApplyReport::default();
+
+    let forward: Vec<Work> = plan
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let op = match step.op {
+                Op::Create => StepOp::Create,
+                Op::Update => StepOp::Update,
+                Op::Replace => StepOp::CreateReplacement,
+                Op::Same | Op::Delete => return None,
+            };
+            Some(Work {
+                name: step.name.clone(),
+                type_name: step.type_name.clone(),
+                op,
+                args: step.args.clone(),
+                dependencies: step.dependencies.iter().cloned().collect(),
+                current: state.get(&step.name).cloned(),
+            })
+        })
+        .collect();
+    let waits = forward_waits(&forward);
+    let dispatcher = Dispatcher { provider: provider.clone(), backend, events: events.clone(), options };
+    dispatcher.run(forward, waits, state, &mut report).await?;
+
+    if report.failures.is_empty() && !report.cancelled {
+        let removed: BTreeSet<&str> =
+            plan.steps.iter().filter(|s| s.op == Op::Delete).map(|s| s.name.as_str()).collect();
+        let mut deletions: Vec<Work> = state
+            .pending_deletes
+            .iter()
+            .map(|r| deletion(r, StepOp::DeleteReplaced))
+            .collect();
+        deletions.extend(
+            state.resources.iter().filter(|r| removed.contains(r.name.as_str())).map(|r| deletion(r, StepOp::Delete)),
+        );
+        let waits = deletion_waits(&deletions);
+        dispatcher.run(deletions, waits, state, &mut report).await?;
+    }
+
+    if report.succeeded() {
+        let outputs: BTreeMap<String, Json> = plan
+            .outputs
+            .iter()
+            .map(|(key, value)| (key.clone(), resolve(value, &|r, k| live_output(state, r, k))))
+            .collect();
+        if outputs != state.outputs {
+            state.outputs = outputs;
+            dispatcher.save(state).await?;
+        }
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+fn deletion(resource: &ResourceState, op: StepOp) -> Work {
+    Work {
+        name: resource.name.clone(),
+        type_name: resource.type_name.clone(),
+        op,
+        args: Json::Null,
+        dependencies: resource.dependencies.clone(),
+        current: Some(resource.clone()),
+    }
+}
+
+fn live_output(state: &State, resource: &str, key: &str) -> Option<Json> {
+    state.get(resource).and_then(|r| r.outputs.get(key)).cloned()
+}
+
+/// For each forward step, the forward steps it waits for: those it depends on.
+fn forward_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
+    let index: BTreeMap<&str, usize> =
+        work.iter().enumerate().map(|(i, w)| (w.name.as_str(), i)).collect();
+    work.iter()
+        .map(|w| w.dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+        .collect()
+}
+
+/// For each deletion, the deletions it waits for: those of everything that depends on it.
+fn deletion_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
+    work.iter()
+        .enumerate()
+        .map(|(i, w)| {
+            work.iter()
+                .enumerate()
+                .filter(|(j, other)| *j != i && other.dependencies.contains(&w.name))
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect()
+}
+
+struct Dispatcher<'a> {
+    provider: Arc<dyn Provider>,
+    backend: &'a dyn StateBackend,
+    events: EventSink,
+    options: &'a ApplyOptions,
+}
+
+impl Dispatcher<'_> {
+    async fn save(&self, state: &mut State) -> Result<(), ApplyError> {
+        state.serial += 1;
+        state.updated = Some(now_rfc3339());
+        self.backend.save(state).await.map_err(ApplyError::Save)?;
+        (self.events)(Event::Saved { serial: state.serial });
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        work: Vec<Work>,
+        waits: Vec<BTreeSet<usize>>,
+        state: &mut State,
+        report: &mut ApplyReport,
+    ) -> Result<(), ApplyError> {
+        let priority = dependents_count(&waits);
+        let mut waiting_on: Vec<usize> = waits.iter().map(BTreeSet::len).collect();
+        let mut ready: BTreeSet<(Reverse<usize>, usize)> = (0..work.len())
+            .filter(|&i| waiting_on[i] == 0)
+            .map(|i| (Reverse(priority[i]), i))
+            .collect();
+        let mut started = vec![false; work.len()];
+        let mut in_flight: JoinSet<(usize, Result<Outcome, ProviderError>, Duration)> = JoinSet::new();
+        let mut stopping = false;
+        let mut save_error = None;
+
+        loop {
+            while !stopping && in_flight.len() < self.options.parallel.max(1) {
+                let Some((_, i)) = ready.pop_first() else { break };
+                started[i] = true;
+                let item = work[i].clone();
+                (self.events)(Event::Started { name: item.name.clone(), type_name: item.type_name.clone(), op: item.op });
+                let inputs = resolve(&item.args, &|r, k| live_output(state, r, k));
+                let ctx = StepContext::new(&state.stack, &item.name, &item.type_name, self.events.clone());
+                let provider = self.provider.clone();
+                in_flight.spawn(async move {
+                    let begun = Instant::now();
+                    let outcome = execute(provider.as_ref(), &ctx, &item, inputs).await;
+                    (i, outcome, begun.elapsed())
+                });
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let joined = tokio::select! {
+                joined = in_flight.join_next() => joined,
+                () = self.options.cancel.cancelled(), if !stopping => {
+                    stopping = true;
+                    report.cancelled = true;
+                    (self.events)(Event::Stopping { reason: "interrupted: finishing the steps in flight".into() });
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { break };
+            let (i, outcome, elapsed) = match joined {
+                Ok(result) => result,
+                Err(join_error) => {
+                    // A panicking step is a bug; its resource's fate is unknown, so stop.
+                    stopping = true;
+                    report.failures.push(StepFailure {
+                        name: "(unknown)".into(),
+                        type_name: String::new(),
+                        op: StepOp::Create,
+                        error: ProviderError::new(format!("a step panicked: {join_error}")),
+                    });
+                    continue;
+                }
+            };
+            let item = &work[i];
+            match outcome {
+                Ok(outcome) => {
+                    let id = record(state, item, outcome);
+                    report.done.push((item.name.clone(), item.op, elapsed));
+                    (self.events)(Event::Done {
+                        name: item.name.clone(),
+                        type_name: item.type_name.clone(),
+                        op: item.op,
+                        id,
+                        elapsed_ms: Event::elapsed(elapsed),
+                    });
+                    if let Err(e) = self.save(state).await {
+                        stopping = true;
+                        save_error.get_or_insert(e);
+                    }
+                    for (j, w) in waits.iter().enumerate() {
+                        if w.contains(&i) {
+                            waiting_on[j] -= 1;
+                            if waiting_on[j] == 0 {
+                                ready.insert((Reverse(priority[j]), j));
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    (self.events)(Event::Failed {
+                        name: item.name.clone(),
+                        type_name: item.type_name.clone(),
+                        op: item.op,
+                        error: error.to_string(),
+                    });
+                    report.failures.push(StepFailure {
+                        name: item.name.clone(),
+                        type_name: item.type_name.clone(),
+                        op: item.op,
+                        error,
+                    });
+                    if !stopping {
+                        stopping = true;
+                        (self.events)(Event::Stopping { reason: format!("{} failed: finishing the steps in flight", item.name) });
+                    }
+                }
+            }
+        }
+        report.not_started.extend(
+            work.iter().zip(&started).filter(|(_, s)| !**s).map(|(w, _)| w.name.clone()),
+        );
+        match save_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Number of transitive dependents of each item: those with more work behind them go first.
+fn dependents_count(waits: &[BTreeSet<usize>]) -> Vec<usize> {
+    (0..waits.len())
+        .map(|i| {
+            let mut seen = BTreeSet::new();
+            let mut frontier = vec![i];
+            while let Some(node) = frontier.pop() {
+                for (j, w) in waits.iter().enumerate() {
+                    if w.contains(&node) && seen.insert(j) {
+                        frontier.push(j);
+                    }
+                }
+            }
+            seen.len()
+        })
+        .collect()
+}
+
+async fn execute(
+    provider: &dyn Provider,
+    ctx: &StepContext,
+    item: &Work,
+    inputs: Json,
+) -> Result<Outcome, ProviderError> {
+    if item.op != StepOp::Delete && item.op != StepOp::DeleteReplaced && contains_unknown(&inputs) {
+        return Err(ProviderError::new(format!(
+            "an input of {} refers to an output its dependency did not produce: {inputs}",
+            item.name
+        )));
+    }
+    let made = |id: String, outputs: Json, inputs: Json| Outcome::Made {
+        resource: ResourceState {
+            name: item.name.clone(),
+            type_name: item.type_name.clone(),
+            id,
+            inputs,
+            outputs,
+            dependencies: item.dependencies.clone(),
+        },
+    };
+    match (item.op, &item.current) {
+        (StepOp::Create | StepOp::CreateReplacement, _) => {
+            let created = provider.create(ctx, &inputs).await?;
+            Ok(made(created.id, created.outputs, inputs))
+        }
+        (StepOp::Update, Some(current)) => {
+            let outputs = provider.update(ctx, current, &inputs).await?;
+            Ok(made(current.id.clone(), outputs, inputs))
+        }
+        (StepOp::Delete | StepOp::DeleteReplaced, Some(current)) => {
+            provider.delete(ctx, current).await?;
+            Ok(Outcome::Deleted { name: current.name.clone(), id: current.id.clone() })
+        }
+        (op, None) => Err(ProviderError::new(format!("{} has no state to {}", item.name, op.verb()))),
+    }
+}
+
+/// Writes an outcome into the state; returns the resource's id.
+fn record(state: &mut State, item: &Work, outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Made { resource } => {
+            let id = resource.id.clone();
+            if item.op == StepOp::CreateReplacement {
+                if let Some(old) = state.remove(&resource.name) {
+                    state.pending_deletes.push(old);
+                }
+            }
+            state.upsert(resource);
+            id
+        }
+        Outcome::Deleted { name, id } => {
+            state.pending_deletes.retain(|r| !(r.name == name && r.id == id));
+            state.resources.retain(|r| !(r.name == name && r.id == id));
+            id
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The engine: resources, the dependency graph, the plan and its execution.
+//!
+//! Architecture invariant: nothing under `engine` knows about AWS. Resource kinds, their
+//! properties and the calls that make them live in providers (`crate::aws`), which the engine
+//! reaches only through the [`Provider`] trait.
+
+mod apply;
+mod event;
+mod expr;
+mod graph;
+mod plan;
+mod program;
+mod provider;
+pub mod testing;
+
+pub use apply::{apply, ApplyOptions, ApplyReport};
+pub use event::{Event, EventSink, StepOp};
+pub use expr::{Input, Output, Piece, UNKNOWN_MARKER};
+pub use graph::{dependency_order, to_dot, GraphError};
+pub use plan::{destroy_plan, plan, Op, Plan, PropertyChange, Step};
+pub use program::{Declared, Kind, Program, ProgramError, Ref};
+pub use provider::{Created, Provider, ProviderError, StepContext};

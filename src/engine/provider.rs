@@ -1,0 +1,67 @@
+//! The one door between the engine and a cloud.
+
+use serde_json::Value as Json;
+
+use super::event::{Event, EventSink};
+use crate::state::ResourceState;
+
+/// What a step knows about where it runs, and how it reports waits.
+#[derive(Clone)]
+pub struct StepContext {
+    pub stack: String,
+    /// The resource's logical name in the program.
+    pub name: String,
+    pub type_name: String,
+    events: EventSink,
+}
+
+impl StepContext {
+    pub fn new(stack: &str, name: &str, type_name: &str, events: EventSink) -> Self {
+        StepContext {
+            stack: stack.to_string(),
+            name: name.to_string(),
+            type_name: type_name.to_string(),
+            events,
+        }
+    }
+
+    /// Says what the step is waiting for; renderers show it next to the resource.
+    pub fn waiting(&self, what: impl Into<String>) {
+        (self.events)(Event::Waiting { name: self.name.clone(), what: what.into() });
+    }
+}
+
+/// A resource just created.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub id: String,
+    pub outputs: Json,
+}
+
+/// A failed provider call: the cloud's error code where there is one, and what failed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError { code: None, message: message.into() }
+    }
+}
+
+/// Creates, updates and deletes resources of the kinds it knows, given resolved inputs.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError>;
+    /// Applies `inputs` to an existing resource in place; returns its new outputs.
+    async fn update(
+        &self,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError>;
+    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+}

@@ -1,0 +1,141 @@
+//! An in-memory provider for testing the engine without a cloud.
+//!
+//! It knows two kinds, [`Bucket`] and [`Object`] (an object refers to its bucket), keeps what
+//! it made in memory, counts calls, can be told to fail for a named resource, and can make every
+//! call take a while so that tests see concurrency.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use super::expr::Input;
+use super::program::Kind;
+use super::provider::{Created, Provider, ProviderError, StepContext};
+use crate::state::ResourceState;
+
+pub struct Bucket;
+
+#[derive(Serialize, Deserialize)]
+pub struct BucketArgs {
+    pub region: Input<String>,
+}
+
+impl Kind for Bucket {
+    const TYPE: &'static str = "test:Bucket";
+    type Args = BucketArgs;
+    const REPLACE_ON: &'static [&'static str] = &["region"];
+}
+
+impl Bucket {
+    pub fn args(region: &str) -> BucketArgs {
+        BucketArgs { region: region.into() }
+    }
+}
+
+pub struct Object;
+
+#[derive(Serialize, Deserialize)]
+pub struct ObjectArgs {
+    pub bucket: Input<String>,
+    pub size: Input<u32>,
+}
+
+impl Kind for Object {
+    const TYPE: &'static str = "test:Object";
+    type Args = ObjectArgs;
+    const REPLACE_ON: &'static [&'static str] = &["bucket"];
+}
+
+impl Object {
+    pub fn args(bucket: Input<String>, size: u32) -> ObjectArgs {
+        ObjectArgs { bucket, size: Input::Value(size) }
+    }
+}
+
+/// Resources held in memory, keyed by id.
+#[derive(Default)]
+pub struct MemoryProvider {
+    pub live: Mutex<BTreeMap<String, (String, Json)>>,
+    pub calls: Mutex<Vec<String>>,
+    pub fail_on: Mutex<BTreeSet<String>>,
+    pub delay: Duration,
+    in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    next_id: AtomicUsize,
+}
+
+impl MemoryProvider {
+    pub fn with_delay(delay: Duration) -> Self {
+        MemoryProvider { delay, ..Default::default() }
+    }
+
+    pub fn fail(&self, name: &str) {
+        self.fail_on.lock().map(|mut f| f.insert(name.to_string())).ok();
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    async fn call(&self, what: &str, ctx: &StepContext) -> Result<(), ProviderError> {
+        self.calls.lock().map(|mut c| c.push(format!("{what} {}", ctx.name))).ok();
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            ctx.waiting("the test delay");
+            tokio::time::sleep(self.delay).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let failing = self.fail_on.lock().map(|f| f.contains(&ctx.name)).unwrap_or(false);
+        if failing {
+            return Err(ProviderError {
+                code: Some("InjectedFailure".into()),
+                message: format!("{what} of {} failed on purpose", ctx.name),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for MemoryProvider {
+    async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+        self.call("create", ctx).await?;
+        let n = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}-{n}", ctx.name);
+        self.live
+            .lock()
+            .map_err(|_| ProviderError::new("poisoned"))?
+            .insert(id.clone(), (ctx.type_name.clone(), inputs.clone()));
+        Ok(Created { id: id.clone(), outputs: json!({ "id": id }) })
+    }
+
+    async fn update(
+        &self,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError> {
+        self.call("update", ctx).await?;
+        let mut live = self.live.lock().map_err(|_| ProviderError::new("poisoned"))?;
+        let entry = live
+            .get_mut(&current.id)
+            .ok_or_else(|| ProviderError::new(format!("{} not found", current.id)))?;
+        entry.1 = inputs.clone();
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        self.call("delete", ctx).await?;
+        self.live.lock().map_err(|_| ProviderError::new("poisoned"))?.remove(&current.id);
+        Ok(())
+    }
+}

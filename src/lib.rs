@@ -1,0 +1,13 @@
+//! ams-stack: infrastructure as code for a scalable Ant Media Server cluster on AWS.
+//!
+//! Code map (see `docs/ARCHITECTURE.md`):
+//! - [`engine`]: program, dependency graph, plan and apply; knows nothing of AWS.
+//! - [`state`]: the stored state and its backends (local file).
+//! - [`aws`]: the AWS provider, one module per service.
+//! - [`cluster`]: the Ant Media cluster, declared as a plain Rust program.
+//! - [`config`]: stack files, parsed then validated.
+//! - [`render`]: what users read: plans, progress, outputs, JSON.
+//! - [`cli`]: the commands; thin.
+
+pub mod engine;
+pub mod state;
