@@ -10,4 +10,5 @@
 //! - [`cli`]: the commands; thin.
 
 pub mod engine;
+pub mod config;
 pub mod state;

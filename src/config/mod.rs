@@ -1,0 +1,283 @@
+//! Stack files: `stacks/NAME.toml`, parsed into raw structs, then validated into [`StackConfig`].
+//!
+//! Every error names the file, the line and column, and the key; nothing here talks to AWS.
+
+mod raw;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use toml::Spanned;
+
+use raw::{RawNodes, RawStack};
+
+/// A validated stack.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub region: String,
+    /// An AWS emulator's address; all services are sent there.
+    pub endpoint: Option<String>,
+    pub network: Network,
+    pub dns: Dns,
+    pub mongodb: Instance,
+    pub origin: NodeGroup,
+    pub edge: NodeGroup,
+}
+
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub vpc: Vpc,
+    pub availability_zones: Vec<String>,
+    pub admin_cidr: Ipv4Net,
+}
+
+#[derive(Clone, Debug)]
+pub enum Vpc {
+    /// The stack makes the VPC; one public subnet per zone, carved from `cidr`.
+    New { cidr: Ipv4Net, subnet_cidrs: Vec<Ipv4Net> },
+    /// The stack uses a VPC and subnets that exist (one subnet per zone, same order).
+    Existing { vpc_id: String, subnet_ids: Vec<String> },
+}
+
+#[derive(Clone, Debug)]
+pub struct Dns {
+    pub domain: String,
+    pub hosted_zone: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub instance_type: String,
+    pub ami: Option<String>,
+    pub key_name: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeGroup {
+    pub instance: Instance,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub cpu_target: f64,
+}
+
+/// A stack file that cannot be used, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("stack file {path} not found{}", list_hint(.available))]
+    Missing { path: String, available: Vec<String> },
+    #[error("cannot read stack file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: Location, message: String },
+}
+
+fn list_hint(available: &[String]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!(" (stacks here: {})", available.join(", "))
+    }
+}
+
+/// `file:line:column`, and the key when one is known.
+#[derive(Clone, Debug)]
+pub struct Location {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path, self.line, self.column)?;
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        Ok(())
+    }
+}
+
+/// The stack names (`stacks/*.toml`) in `dir`, sorted.
+pub fn list_stacks(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            (path.extension()? == "toml").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Reads and validates `DIR/NAME.toml`.
+pub fn load(dir: &Path, name: &str) -> Result<StackConfig, ConfigError> {
+    let path = dir.join(format!("{name}.toml"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::Missing {
+                path: path.display().to_string(),
+                available: list_stacks(dir),
+            })
+        }
+        Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+    };
+    parse(name, &path, &text)
+}
+
+/// Validates the text of a stack file.
+pub fn parse(name: &str, path: &Path, text: &str) -> Result<StackConfig, ConfigError> {
+    let file = SourceFile { path: path.display().to_string(), text };
+    let raw: RawStack = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| file.line_column(s.start)).unwrap_or((1, 1));
+        ConfigError::Invalid {
+            location: Location { path: file.path.clone(), line, column, key: None },
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    file.validate(name, raw)
+}
+
+struct SourceFile<'a> {
+    path: String,
+    text: &'a str,
+}
+
+impl SourceFile<'_> {
+    fn line_column(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn error<T>(&self, key: &str, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = self.line_column(value.span().start);
+        ConfigError::Invalid {
+            location: Location { path: self.path.clone(), line, column, key: Some(key.to_string()) },
+            message: message.into(),
+        }
+    }
+
+    fn cidr(&self, key: &str, value: &Spanned<String>) -> Result<Ipv4Net, ConfigError> {
+        value.get_ref().parse::<Ipv4Net>().map_err(|_| {
+            self.error(key, value, format!("`{}` is not an IPv4 CIDR block (like 10.0.0.0/16)", value.get_ref()))
+        })
+    }
+
+    fn validate(&self, name: &str, raw: RawStack) -> Result<StackConfig, ConfigError> {
+        let zones = raw.network.availability_zones.get_ref().clone();
+        if zones.len() < 2 {
+            return Err(self.error(
+                "network.availability_zones",
+                &raw.network.availability_zones,
+                format!("the load balancer needs at least two availability zones, found {}", zones.len()),
+            ));
+        }
+        let vpc = match (&raw.network.vpc_id, &raw.network.subnet_ids, &raw.network.vpc_cidr) {
+            (Some(vpc_id), Some(subnets), _) => {
+                if subnets.get_ref().len() != zones.len() {
+                    return Err(self.error(
+                        "network.subnet_ids",
+                        subnets,
+                        format!("give one subnet per availability zone ({} zones, {} subnets)", zones.len(), subnets.get_ref().len()),
+                    ));
+                }
+                Vpc::Existing { vpc_id: vpc_id.get_ref().clone(), subnet_ids: subnets.get_ref().clone() }
+            }
+            (Some(vpc_id), None, _) => {
+                return Err(self.error("network.vpc_id", vpc_id, "an existing VPC needs `subnet_ids` too"))
+            }
+            (None, _, Some(cidr_text)) => {
+                let cidr = self.cidr("network.vpc_cidr", cidr_text)?;
+                let new_prefix = (cidr.prefix_len() + 4).min(28);
+                let subnet_cidrs: Vec<Ipv4Net> = cidr
+                    .subnets(new_prefix)
+                    .map(|s| s.take(zones.len()).collect())
+                    .unwrap_or_default();
+                if cidr.prefix_len() > 24 || subnet_cidrs.len() < zones.len() {
+                    return Err(self.error(
+                        "network.vpc_cidr",
+                        cidr_text,
+                        format!("{cidr} is too small for {} subnets; use a /24 or larger", zones.len()),
+                    ));
+                }
+                Vpc::New { cidr, subnet_cidrs }
+            }
+            (None, _, None) => {
+                return Err(self.error(
+                    "network",
+                    &raw.network.availability_zones,
+                    "give `vpc_cidr` for a new VPC, or `vpc_id` and `subnet_ids` for an existing one",
+                ))
+            }
+        };
+        let admin_cidr = self.cidr("network.admin_cidr", &raw.network.admin_cidr)?;
+        if let Some(endpoint) = &raw.endpoint {
+            if !(endpoint.get_ref().starts_with("http://") || endpoint.get_ref().starts_with("https://")) {
+                return Err(self.error("endpoint", endpoint, "an endpoint is a URL like http://127.0.0.1:4566"));
+            }
+        }
+        let domain = raw.dns.domain.get_ref().trim_end_matches('.').to_string();
+        let zone = raw.dns.hosted_zone.get_ref().trim_end_matches('.').to_string();
+        if domain != zone && !domain.ends_with(&format!(".{zone}")) {
+            return Err(self.error(
+                "dns.domain",
+                &raw.dns.domain,
+                format!("`{domain}` is not inside the hosted zone `{zone}`"),
+            ));
+        }
+        Ok(StackConfig {
+            name: name.to_string(),
+            path: PathBuf::from(&self.path),
+            region: raw.region.get_ref().clone(),
+            endpoint: raw.endpoint.map(Spanned::into_inner),
+            network: Network { vpc, availability_zones: zones, admin_cidr },
+            dns: Dns { domain, hosted_zone: zone },
+            mongodb: Instance {
+                instance_type: raw.mongodb.instance_type,
+                ami: raw.mongodb.ami,
+                key_name: raw.mongodb.key_name,
+            },
+            origin: self.nodes("origin", raw.origin)?,
+            edge: self.nodes("edge", raw.edge)?,
+        })
+    }
+
+    fn nodes(&self, section: &str, raw: RawNodes) -> Result<NodeGroup, ConfigError> {
+        let (min, max) = (*raw.min_size.get_ref(), *raw.max_size.get_ref());
+        if min > max {
+            return Err(self.error(
+                &format!("{section}.min_size"),
+                &raw.min_size,
+                format!("min_size ({min}) is larger than max_size ({max})"),
+            ));
+        }
+        let cpu_target = raw.cpu_target.as_ref().map_or(60.0, |c| *c.get_ref());
+        if let Some(cpu) = &raw.cpu_target {
+            if !(1.0..=100.0).contains(cpu.get_ref()) {
+                return Err(self.error(&format!("{section}.cpu_target"), cpu, "cpu_target is a percentage between 1 and 100"));
+            }
+        }
+        Ok(NodeGroup {
+            instance: Instance { instance_type: raw.instance_type, ami: raw.ami, key_name: raw.key_name },
+            min_size: min,
+            max_size: max,
+            cpu_target,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! The stack file as written: serde structs that refuse unknown keys and keep positions.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStack {
+    pub region: Spanned<String>,
+    pub endpoint: Option<Spanned<String>>,
+    pub network: RawNetwork,
+    pub dns: RawDns,
+    pub mongodb: RawInstance,
+    pub origin: RawNodes,
+    pub edge: RawNodes,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    pub vpc_cidr: Option<Spanned<String>>,
+    pub availability_zones: Spanned<Vec<String>>,
+    pub admin_cidr: Spanned<String>,
+    pub vpc_id: Option<Spanned<String>>,
+    pub subnet_ids: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDns {
+    pub domain: Spanned<String>,
+    pub hosted_zone: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstance {
+    pub instance_type: String,
+    pub ami: Option<String>,
+    pub key_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNodes {
+    pub instance_type: String,
+    pub ami: Option<String>,
+    pub key_name: Option<String>,
+    pub min_size: Spanned<u32>,
+    pub max_size: Spanned<u32>,
+    pub cpu_target: Option<Spanned<f64>>,
+}

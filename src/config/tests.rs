@@ -1,0 +1,76 @@
+use std::path::Path;
+
+use super::*;
+
+fn shipped(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks").join(format!("{name}.toml")))
+        .expect("shipped stack file")
+}
+
+fn error_of(text: &str) -> String {
+    parse("t", Path::new("stacks/t.toml"), text).expect_err("must be rejected").to_string()
+}
+
+#[test]
+fn shipped_stacks_are_valid() {
+    let prod = parse("prod", Path::new("stacks/prod.toml"), &shipped("prod")).expect("prod");
+    assert_eq!(prod.region, "ap-south-1");
+    assert_eq!(prod.mongodb.instance_type, "m5.xlarge");
+    assert_eq!((prod.origin.max_size, prod.origin.cpu_target), (10, 60.0));
+    let local = parse("local", Path::new("stacks/local.toml"), &shipped("local")).expect("local");
+    assert_eq!(local.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+    match local.network.vpc {
+        Vpc::New { subnet_cidrs, .. } => {
+            assert_eq!(subnet_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.0.0.0/20", "10.0.16.0/20"])
+        }
+        Vpc::Existing { .. } => panic!("local makes its VPC"),
+    }
+}
+
+#[test]
+fn invalid_cidr_names_file_line_and_key() {
+    let text = shipped("local").replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"10.0.0/16\"");
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:6:12: `network.vpc_cidr`: `10.0.0/16` is not an IPv4 CIDR block (like 10.0.0.0/16)"
+    );
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_position() {
+    let text = shipped("local").replace("[mongodb]\n", "[mongodb]\ninstance_typ = \"m5.large\"\n");
+    let message = error_of(&text);
+    assert!(message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ`"), "{message}");
+}
+
+#[test]
+fn min_larger_than_max_is_rejected() {
+    let text = shipped("local").replacen("min_size = 1", "min_size = 5", 1);
+    assert_eq!(error_of(&text), "stacks/t.toml:19:12: `origin.min_size`: min_size (5) is larger than max_size (4)");
+}
+
+#[test]
+fn one_zone_is_not_enough() {
+    let text = shipped("local").replace("[\"ap-south-1a\", \"ap-south-1b\"]", "[\"ap-south-1a\"]");
+    let message = error_of(&text);
+    assert!(message.contains("`network.availability_zones`: the load balancer needs at least two availability zones, found 1"), "{message}");
+}
+
+#[test]
+fn malformed_toml_gives_line_and_column() {
+    let message = error_of("region = \"ap-south-1\"\n[network\n");
+    assert!(message.starts_with("stacks/t.toml:2:"), "{message}");
+}
+
+#[test]
+fn domain_outside_the_zone_is_rejected() {
+    let text = shipped("local").replace("domain = \"stream.ams-local.test\"", "domain = \"stream.example.org\"");
+    assert!(error_of(&text).contains("is not inside the hosted zone `ams-local.test`"));
+}
+
+#[test]
+fn missing_file_lists_the_stacks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks");
+    let message = load(&dir, "nope").expect_err("missing").to_string();
+    assert!(message.contains("nope.toml not found (stacks here: local, prod)"), "{message}");
+}
