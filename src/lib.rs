@@ -10,5 +10,6 @@
 //! - [`cli`]: the commands; thin.
 
 pub mod engine;
+pub mod aws;
 pub mod config;
 pub mod state;

@@ -103,6 +103,13 @@ impl<T> Input<T> {
     }
 }
 
+/// Resolved inputs compare by value; unresolved ones are never equal.
+impl<T: PartialEq> PartialEq for Input<T> {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self, other), (Input::Value(a), Input::Value(b)) if a == b)
+    }
+}
+
 impl Input<String> {
     /// A string made of literal text and outputs of other resources.
     pub fn concat<I: IntoIterator<Item = Piece>>(pieces: I) -> Self {

@@ -1,0 +1,725 @@
+//! EC2: VPC, internet gateway, subnets, route table, security groups, instances, launch templates.
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    IpPermission, IpRange, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest,
+    RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, UserIdGroupPair, VolumeType,
+};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use super::{aws_error, error_code, missing, physical_name, tags, Aws, AwsKind};
+use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
+use crate::state::ResourceState;
+
+fn tag_spec(ctx: &StepContext, resource_type: ResourceType) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(resource_type)
+        .set_tags(Some(
+            tags(ctx).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect(),
+        ))
+        .build()
+}
+
+fn created(id: &str, mut outputs: Json) -> Created {
+    if let Some(map) = outputs.as_object_mut() {
+        map.insert("id".into(), json!(id));
+    }
+    Created { id: id.to_string(), outputs }
+}
+
+/// Treats "already gone" as success when deleting.
+fn gone<T, E>(result: Result<T, aws_sdk_ec2::error::SdkError<E>>, operation: &str, not_found: &[&str]) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e).is_some_and(|c| not_found.contains(&c)) => Ok(()),
+        Err(e) => Err(aws_error(operation, e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// A VPC with DNS host names on.
+pub struct Vpc;
+
+#[derive(Serialize, Deserialize)]
+pub struct VpcArgs {
+    pub cidr_block: Input<String>,
+}
+
+impl Kind for Vpc {
+    const TYPE: &'static str = "aws:ec2:Vpc";
+    type Args = VpcArgs;
+    const REPLACE_ON: &'static [&'static str] = &["cidr_block"];
+}
+
+impl Ref<Vpc> {
+    pub fn id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Vpc {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &VpcArgs) -> Result<Created, ProviderError> {
+        let out = aws
+            .ec2
+            .create_vpc()
+            .cidr_block(args.cidr_block.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::Vpc))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateVpc", e))?;
+        let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| missing("ec2:CreateVpc", "VpcId"))?;
+        aws.ec2
+            .modify_vpc_attribute()
+            .vpc_id(id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:ModifyVpcAttribute", e))?;
+        Ok(created(id, json!({})))
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        gone(aws.ec2.delete_vpc().vpc_id(&current.id).send().await, "ec2:DeleteVpc", &["InvalidVpcID.NotFound"])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// An internet gateway attached to a VPC.
+pub struct InternetGateway;
+
+#[derive(Serialize, Deserialize)]
+pub struct InternetGatewayArgs {
+    pub vpc_id: Input<String>,
+}
+
+impl Kind for InternetGateway {
+    const TYPE: &'static str = "aws:ec2:InternetGateway";
+    type Args = InternetGatewayArgs;
+    const REPLACE_ON: &'static [&'static str] = &["vpc_id"];
+}
+
+impl Ref<InternetGateway> {
+    pub fn id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+#[async_trait::async_trait]
+impl AwsKind for InternetGateway {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &InternetGatewayArgs) -> Result<Created, ProviderError> {
+        let out = aws
+            .ec2
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateInternetGateway", e))?;
+        let id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .ok_or_else(|| missing("ec2:CreateInternetGateway", "InternetGatewayId"))?;
+        aws.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(id)
+            .vpc_id(args.vpc_id.get()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:AttachInternetGateway", e))?;
+        Ok(created(id, json!({})))
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        if let Some(vpc_id) = current.inputs.get("vpc_id").and_then(Json::as_str) {
+            gone(
+                aws.ec2.detach_internet_gateway().internet_gateway_id(&current.id).vpc_id(vpc_id).send().await,
+                "ec2:DetachInternetGateway",
+                &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
+            )?;
+        }
+        gone(
+            aws.ec2.delete_internet_gateway().internet_gateway_id(&current.id).send().await,
+            "ec2:DeleteInternetGateway",
+            &["InvalidInternetGatewayID.NotFound"],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// A subnet in one availability zone; public subnets give instances a public address.
+pub struct Subnet;
+
+#[derive(Serialize, Deserialize)]
+pub struct SubnetArgs {
+    pub vpc_id: Input<String>,
+    pub cidr_block: Input<String>,
+    pub availability_zone: Input<String>,
+    pub map_public_ip_on_launch: bool,
+}
+
+impl Kind for Subnet {
+    const TYPE: &'static str = "aws:ec2:Subnet";
+    type Args = SubnetArgs;
+    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "cidr_block", "availability_zone"];
+}
+
+impl Ref<Subnet> {
+    pub fn id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+async fn set_public_ip(aws: &Aws, id: &str, public: bool) -> Result<(), ProviderError> {
+    aws.ec2
+        .modify_subnet_attribute()
+        .subnet_id(id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(public).build())
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:ModifySubnetAttribute", e))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Subnet {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &SubnetArgs) -> Result<Created, ProviderError> {
+        let out = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(args.vpc_id.get()?)
+            .cidr_block(args.cidr_block.get()?)
+            .availability_zone(args.availability_zone.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::Subnet))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateSubnet", e))?;
+        let id = out.subnet().and_then(|s| s.subnet_id()).ok_or_else(|| missing("ec2:CreateSubnet", "SubnetId"))?;
+        set_public_ip(aws, id, args.map_public_ip_on_launch).await?;
+        Ok(created(id, json!({})))
+    }
+
+    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &SubnetArgs) -> Result<Json, ProviderError> {
+        set_public_ip(aws, &current.id, args.map_public_ip_on_launch).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        gone(aws.ec2.delete_subnet().subnet_id(&current.id).send().await, "ec2:DeleteSubnet", &["InvalidSubnetID.NotFound"])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// A route table with a default route to an internet gateway, associated with subnets.
+pub struct RouteTable;
+
+#[derive(Serialize, Deserialize)]
+pub struct RouteTableArgs {
+    pub vpc_id: Input<String>,
+    pub internet_gateway_id: Input<String>,
+    pub subnet_ids: Vec<Input<String>>,
+}
+
+impl Kind for RouteTable {
+    const TYPE: &'static str = "aws:ec2:RouteTable";
+    type Args = RouteTableArgs;
+    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "internet_gateway_id"];
+}
+
+async fn associate(aws: &Aws, table: &str, subnets: &[Input<String>]) -> Result<Json, ProviderError> {
+    let mut associations = serde_json::Map::new();
+    for subnet in subnets {
+        let subnet = subnet.get()?;
+        let out = aws
+            .ec2
+            .associate_route_table()
+            .route_table_id(table)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:AssociateRouteTable", e))?;
+        let id = out.association_id().ok_or_else(|| missing("ec2:AssociateRouteTable", "AssociationId"))?;
+        associations.insert(subnet.clone(), json!(id));
+    }
+    Ok(Json::Object(associations))
+}
+
+async fn disassociate(aws: &Aws, associations: &Json, keep: &[String]) -> Result<(), ProviderError> {
+    for (subnet, association) in associations.as_object().into_iter().flatten() {
+        if keep.contains(subnet) {
+            continue;
+        }
+        if let Some(association) = association.as_str() {
+            gone(
+                aws.ec2.disassociate_route_table().association_id(association).send().await,
+                "ec2:DisassociateRouteTable",
+                &["InvalidAssociationID.NotFound"],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for RouteTable {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &RouteTableArgs) -> Result<Created, ProviderError> {
+        let out = aws
+            .ec2
+            .create_route_table()
+            .vpc_id(args.vpc_id.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::RouteTable))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateRouteTable", e))?;
+        let id = out
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .ok_or_else(|| missing("ec2:CreateRouteTable", "RouteTableId"))?;
+        aws.ec2
+            .create_route()
+            .route_table_id(id)
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(args.internet_gateway_id.get()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateRoute", e))?;
+        let associations = associate(aws, id, &args.subnet_ids).await?;
+        Ok(created(id, json!({ "associations": associations })))
+    }
+
+    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &RouteTableArgs) -> Result<Json, ProviderError> {
+        let wanted: Vec<String> = args.subnet_ids.iter().map(|s| s.get().cloned()).collect::<Result<_, _>>()?;
+        let existing = current.outputs.get("associations").cloned().unwrap_or(json!({}));
+        disassociate(aws, &existing, &wanted).await?;
+        let new: Vec<Input<String>> = wanted
+            .iter()
+            .filter(|s| existing.get(s.as_str()).is_none())
+            .map(|s| Input::Value(s.clone()))
+            .collect();
+        let added = associate(aws, &current.id, &new).await?;
+        let mut associations = serde_json::Map::new();
+        for subnet in &wanted {
+            if let Some(id) = existing.get(subnet).or_else(|| added.get(subnet)) {
+                associations.insert(subnet.clone(), id.clone());
+            }
+        }
+        Ok(json!({ "id": current.id, "associations": associations }))
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        let existing = current.outputs.get("associations").cloned().unwrap_or(json!({}));
+        disassociate(aws, &existing, &[]).await?;
+        gone(
+            aws.ec2.delete_route_table().route_table_id(&current.id).send().await,
+            "ec2:DeleteRouteTable",
+            &["InvalidRouteTableID.NotFound"],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// A security group and its inbound rules. Outbound stays AWS's default (all).
+pub struct SecurityGroup;
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rule {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    /// Exactly one source: a CIDR block, another group, or this group itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group: Option<Input<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_self: bool,
+    pub description: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct SecurityGroupArgs {
+    pub vpc_id: Input<String>,
+    pub description: String,
+    pub ingress: Vec<Rule>,
+}
+
+impl Kind for SecurityGroup {
+    const TYPE: &'static str = "aws:ec2:SecurityGroup";
+    type Args = SecurityGroupArgs;
+    const REPLACE_ON: &'static [&'static str] = &["vpc_id", "description"];
+}
+
+impl Ref<SecurityGroup> {
+    pub fn id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+fn permission(group_id: &str, rule: &Rule) -> Result<IpPermission, ProviderError> {
+    let mut builder = IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from_port)
+        .to_port(rule.to_port);
+    if let Some(cidr) = &rule.cidr {
+        builder = builder.ip_ranges(IpRange::builder().cidr_ip(cidr).description(&rule.description).build());
+    }
+    let source = match (&rule.source_group, rule.from_self) {
+        (Some(group), _) => Some(group.get()?.as_str()),
+        (None, true) => Some(group_id),
+        (None, false) => None,
+    };
+    if let Some(source) = source {
+        builder = builder.user_id_group_pairs(
+            UserIdGroupPair::builder().group_id(source).description(&rule.description).build(),
+        );
+    }
+    Ok(builder.build())
+}
+
+async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let permissions = rules.iter().map(|r| permission(group_id, r)).collect::<Result<Vec<_>, _>>()?;
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(permissions))
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:AuthorizeSecurityGroupIngress", e))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for SecurityGroup {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &SecurityGroupArgs) -> Result<Created, ProviderError> {
+        let name = physical_name(ctx, 255);
+        let out = aws
+            .ec2
+            .create_security_group()
+            .group_name(&name)
+            .description(&args.description)
+            .vpc_id(args.vpc_id.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateSecurityGroup", e))?;
+        let id = out.group_id().ok_or_else(|| missing("ec2:CreateSecurityGroup", "GroupId"))?;
+        authorize(aws, id, &args.ingress.iter().collect::<Vec<_>>()).await?;
+        Ok(created(id, json!({ "name": name })))
+    }
+
+    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &SecurityGroupArgs) -> Result<Json, ProviderError> {
+        let old: Vec<Rule> = current
+            .inputs
+            .get("ingress")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| ProviderError::new(format!("stored rules of {} are unreadable: {e}", current.name)))?
+            .unwrap_or_default();
+        let removed: Vec<&Rule> = old.iter().filter(|r| !args.ingress.contains(r)).collect();
+        if !removed.is_empty() {
+            let permissions =
+                removed.iter().map(|r| permission(&current.id, r)).collect::<Result<Vec<_>, _>>()?;
+            aws.ec2
+                .revoke_security_group_ingress()
+                .group_id(&current.id)
+                .set_ip_permissions(Some(permissions))
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2:RevokeSecurityGroupIngress", e))?;
+        }
+        let added: Vec<&Rule> = args.ingress.iter().filter(|r| !old.contains(r)).collect();
+        authorize(aws, &current.id, &added).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        gone(
+            aws.ec2.delete_security_group().group_id(&current.id).send().await,
+            "ec2:DeleteSecurityGroup",
+            &["InvalidGroup.NotFound"],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// Settings shared by a standalone instance and a launch template.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct MachineArgs {
+    pub image_id: Input<String>,
+    pub instance_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    pub security_group_ids: Vec<Input<String>>,
+    /// The boot script, as text; base64 is the provider's business.
+    pub user_data: Input<String>,
+    pub root_volume_gib: i32,
+    /// The root device name of the image (`/dev/sda1` on Ubuntu and the AMS images).
+    pub root_device: String,
+}
+
+impl MachineArgs {
+    fn security_groups(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(self.security_group_ids.iter().map(|s| s.get().cloned()).collect::<Result<_, _>>()?)
+    }
+
+    fn user_data_base64(&self) -> Result<String, ProviderError> {
+        Ok(base64::engine::general_purpose::STANDARD.encode(self.user_data.get()?))
+    }
+}
+
+/// A standalone EC2 instance (the MongoDB server): IMDSv2 only, encrypted gp3 root volume.
+pub struct Instance;
+
+#[derive(Serialize, Deserialize)]
+pub struct InstanceArgs {
+    pub subnet_id: Input<String>,
+    #[serde(flatten)]
+    pub machine: MachineArgs,
+}
+
+impl Kind for Instance {
+    const TYPE: &'static str = "aws:ec2:Instance";
+    type Args = InstanceArgs;
+    const REPLACE_ON: &'static [&'static str] =
+        &["subnet_id", "image_id", "instance_type", "key_name", "user_data", "root_volume_gib", "root_device"];
+}
+
+impl Ref<Instance> {
+    pub fn private_ip(&self) -> Output<String> {
+        self.output("private_ip")
+    }
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Instance {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &InstanceArgs) -> Result<Created, ProviderError> {
+        let machine = &args.machine;
+        let out = aws
+            .ec2
+            .run_instances()
+            .image_id(machine.image_id.get()?)
+            .instance_type(InstanceType::from(machine.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(args.subnet_id.get()?)
+            .set_security_group_ids(Some(machine.security_groups()?))
+            .set_key_name(machine.key_name.clone())
+            .user_data(machine.user_data_base64()?)
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .http_put_response_hop_limit(1)
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(&machine.root_device)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(machine.root_volume_gib)
+                            .volume_type(VolumeType::Gp3)
+                            .encrypted(true)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .tag_specifications(tag_spec(ctx, ResourceType::Instance))
+            .tag_specifications(tag_spec(ctx, ResourceType::Volume))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:RunInstances", e))?;
+        let id = out
+            .instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .ok_or_else(|| missing("ec2:RunInstances", "InstanceId"))?
+            .to_string();
+        let what = format!("instance {id} to be running");
+        let (private_ip, public_ip) = aws
+            .wait_for(ctx, &what, || async {
+                let out = aws
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(&id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+                let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
+                let state = instance.and_then(|i| i.state()).and_then(|s| s.name());
+                Ok(match state {
+                    Some(InstanceStateName::Running) => instance.map(|i| {
+                        (i.private_ip_address().map(String::from), i.public_ip_address().map(String::from))
+                    }),
+                    Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
+                        return Err(ProviderError {
+                            code: Some("InstanceTerminated".into()),
+                            message: format!("instance {id} terminated while starting"),
+                        })
+                    }
+                    _ => None,
+                })
+            })
+            .await?;
+        Ok(created(&id, json!({ "private_ip": private_ip, "public_ip": public_ip })))
+    }
+
+    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        gone(
+            aws.ec2.terminate_instances().instance_ids(&current.id).send().await,
+            "ec2:TerminateInstances",
+            &["InvalidInstanceID.NotFound"],
+        )?;
+        let what = format!("instance {} to terminate", current.id);
+        aws.wait_for(ctx, &what, || async {
+            let out = aws.ec2.describe_instances().instance_ids(&current.id).send().await;
+            match out {
+                Err(e) if error_code(&e) == Some("InvalidInstanceID.NotFound") => Ok(Some(())),
+                Err(e) => Err(aws_error("ec2:DescribeInstances", e)),
+                Ok(out) => {
+                    let state = out
+                        .reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .next()
+                        .and_then(|i| i.state())
+                        .and_then(|s| s.name())
+                        .cloned();
+                    Ok(matches!(state, None | Some(InstanceStateName::Terminated)).then_some(()))
+                }
+            }
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+/// A launch template for auto-scaling nodes: IMDSv2 only, encrypted gp3 root volume.
+/// Changing it makes a new version and makes that the default.
+pub struct LaunchTemplate;
+
+#[derive(Serialize, Deserialize)]
+pub struct LaunchTemplateArgs {
+    #[serde(flatten)]
+    pub machine: MachineArgs,
+}
+
+impl Kind for LaunchTemplate {
+    const TYPE: &'static str = "aws:ec2:LaunchTemplate";
+    type Args = LaunchTemplateArgs;
+    const REPLACE_ON: &'static [&'static str] = &[];
+}
+
+impl Ref<LaunchTemplate> {
+    pub fn id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+fn template_data(ctx: &StepContext, machine: &MachineArgs) -> Result<RequestLaunchTemplateData, ProviderError> {
+    let instance_tags = tags(ctx).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    Ok(RequestLaunchTemplateData::builder()
+        .image_id(machine.image_id.get()?)
+        .instance_type(InstanceType::from(machine.instance_type.as_str()))
+        .set_key_name(machine.key_name.clone())
+        .set_security_group_ids(Some(machine.security_groups()?))
+        .user_data(machine.user_data_base64()?)
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .http_put_response_hop_limit(1)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name(&machine.root_device)
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(machine.root_volume_gib)
+                        .volume_type(VolumeType::Gp3)
+                        .encrypted(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(
+            LaunchTemplateTagSpecificationRequest::builder()
+                .resource_type(ResourceType::Instance)
+                .set_tags(Some(instance_tags))
+                .build(),
+        )
+        .build())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for LaunchTemplate {
+    async fn create(aws: &Aws, ctx: &StepContext, args: &LaunchTemplateArgs) -> Result<Created, ProviderError> {
+        let name = physical_name(ctx, 128);
+        let out = aws
+            .ec2
+            .create_launch_template()
+            .launch_template_name(&name)
+            .launch_template_data(template_data(ctx, &args.machine)?)
+            .tag_specifications(tag_spec(ctx, ResourceType::LaunchTemplate))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateLaunchTemplate", e))?;
+        let template = out.launch_template().ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplate"))?;
+        let id = template.launch_template_id().ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplateId"))?;
+        Ok(created(id, json!({ "name": name, "version": template.latest_version_number().unwrap_or(1) })))
+    }
+
+    async fn update(aws: &Aws, ctx: &StepContext, current: &ResourceState, args: &LaunchTemplateArgs) -> Result<Json, ProviderError> {
+        let out = aws
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&current.id)
+            .launch_template_data(template_data(ctx, &args.machine)?)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:CreateLaunchTemplateVersion", e))?;
+        let version = out
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| missing("ec2:CreateLaunchTemplateVersion", "VersionNumber"))?;
+        aws.ec2
+            .modify_launch_template()
+            .launch_template_id(&current.id)
+            .default_version(version.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:ModifyLaunchTemplate", e))?;
+        let mut outputs = current.outputs.clone();
+        outputs["version"] = json!(version);
+        Ok(outputs)
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        gone(
+            aws.ec2.delete_launch_template().launch_template_id(&current.id).send().await,
+            "ec2:DeleteLaunchTemplate",
+            &["InvalidLaunchTemplateId.NotFound"],
+        )
+    }
+}
+
+/// Filters for the EC2 describe calls of other modules.
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.iter().map(|v| v.to_string()).collect())).build()
+}
+

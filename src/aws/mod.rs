@@ -1,0 +1,287 @@
+//! The AWS provider: one module per service, each defining the kinds it makes.
+//!
+//! Every kind implements [`AwsKind`]; [`AwsProvider`] dispatches the engine's calls to the
+//! kind named by the resource's type. Errors carry the service, the operation and AWS's code.
+
+pub mod acm;
+pub mod autoscaling;
+pub mod ec2;
+pub mod elbv2;
+pub mod lookup;
+pub mod route53;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+use crate::engine::{Created, Kind, Provider, ProviderError, StepContext};
+use crate::state::ResourceState;
+
+/// Tag keys every resource carries, so that nothing the stack made is ever unfindable.
+pub const TAG_STACK: &str = "ams-stack:stack";
+pub const TAG_NAME: &str = "ams-stack:name";
+
+/// The AWS clients of one stack.
+pub struct Aws {
+    pub region: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
+    /// How long to wait for the cloud (instance running, certificate issued, ...).
+    pub wait_timeout: Duration,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("no AWS credentials found ({detail})\n  set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`;\n  to try ams-stack without an AWS account, use the local stack: scripts/local-up.sh (or `ams-stack up local` with the emulator running)")]
+    Missing { detail: String },
+}
+
+impl Aws {
+    /// Clients for `region` through the standard credential chain; `endpoint` sends every
+    /// service to an emulator instead of AWS.
+    pub async fn connect(region: &str, endpoint: Option<&str>) -> Result<Self, CredentialsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()));
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        let provider = config.credentials_provider().ok_or_else(|| CredentialsError::Missing {
+            detail: "no credential provider configured".into(),
+        })?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| CredentialsError::Missing { detail: first_line(&e) })?;
+        let local = endpoint.is_some();
+        Ok(Aws {
+            region: region.to_string(),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
+            wait_timeout: if local { Duration::from_secs(120) } else { Duration::from_secs(45 * 60) },
+            poll_interval: if local { Duration::from_millis(500) } else { Duration::from_secs(10) },
+        })
+    }
+
+    /// Polls `check` until it returns a value, saying what it waits for; fails after the timeout.
+    pub async fn wait_for<T, F, Fut>(&self, ctx: &StepContext, what: &str, mut check: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, ProviderError>>,
+    {
+        let started = Instant::now();
+        let mut announced = false;
+        loop {
+            if let Some(value) = check().await? {
+                return Ok(value);
+            }
+            if started.elapsed() > self.wait_timeout {
+                return Err(ProviderError {
+                    code: Some("WaitTimeout".into()),
+                    message: format!("timed out after {}s waiting for {what}", self.wait_timeout.as_secs()),
+                });
+            }
+            if !announced {
+                ctx.waiting(format!("waiting for {what}"));
+                announced = true;
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+}
+
+fn first_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Turns an SDK error into a provider error naming the operation and AWS's error code.
+pub fn aws_error<E>(operation: &str, error: aws_sdk_ec2::error::SdkError<E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = error.code().map(String::from);
+    let message = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{operation}: {code}: {message}"),
+        (Some(code), None) => format!("{operation}: {code}"),
+        _ => format!("{operation}: {}", first_line(&error)),
+    };
+    ProviderError { code, message }
+}
+
+/// The error code of an SDK error, if AWS sent one.
+pub fn error_code<E: ProvideErrorMetadata>(error: &aws_sdk_ec2::error::SdkError<E>) -> Option<&str> {
+    error.code()
+}
+
+pub(crate) fn missing(operation: &str, what: &str) -> ProviderError {
+    ProviderError::new(format!("{operation}: the response has no {what}"))
+}
+
+/// A unique physical name for a resource that needs one: `STACK-NAME-xxxx`, at most `max` long.
+pub(crate) fn physical_name(ctx: &StepContext, max: usize) -> String {
+    let suffix = format!("{:04x}", rand::random::<u16>());
+    let mut base = format!("{}-{}", ctx.stack, ctx.name);
+    base.retain(|c| c.is_ascii_alphanumeric() || c == '-');
+    base.truncate(max.saturating_sub(suffix.len() + 1));
+    format!("{}-{suffix}", base.trim_end_matches('-'))
+}
+
+/// The tags of a resource: its stack, its logical name, and a readable Name.
+pub(crate) fn tags(ctx: &StepContext) -> Vec<(String, String)> {
+    vec![
+        (TAG_STACK.to_string(), ctx.stack.clone()),
+        (TAG_NAME.to_string(), ctx.name.clone()),
+        ("Name".to_string(), format!("{}-{}", ctx.stack, ctx.name)),
+    ]
+}
+
+/// A kind the AWS provider knows how to make.
+#[async_trait::async_trait]
+pub trait AwsKind: Kind + Send + Sync + 'static
+where
+    Self::Args: DeserializeOwned + Send + Sync,
+{
+    async fn create(aws: &Aws, ctx: &StepContext, args: &Self::Args) -> Result<Created, ProviderError>;
+
+    /// Changes arguments not listed in `REPLACE_ON`; returns the new outputs.
+    async fn update(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+        args: &Self::Args,
+    ) -> Result<Json, ProviderError> {
+        let _ = (aws, args);
+        Err(ProviderError::new(format!("{} cannot be updated in place: {}", ctx.type_name, current.id)))
+    }
+
+    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+}
+
+#[async_trait::async_trait]
+trait Handler: Send + Sync {
+    async fn create(&self, aws: &Aws, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError>;
+    async fn update(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError>;
+    async fn delete(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+}
+
+struct For<K>(PhantomData<fn() -> K>);
+
+fn args<K: Kind>(inputs: &Json) -> Result<K::Args, ProviderError>
+where
+    K::Args: DeserializeOwned,
+{
+    serde_json::from_value(inputs.clone())
+        .map_err(|e| ProviderError::new(format!("arguments of {} do not fit its kind: {e}", K::TYPE)))
+}
+
+#[async_trait::async_trait]
+impl<K: AwsKind> Handler for For<K>
+where
+    K::Args: DeserializeOwned + Send + Sync,
+{
+    async fn create(&self, aws: &Aws, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+        K::create(aws, ctx, &args::<K>(inputs)?).await
+    }
+
+    async fn update(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError> {
+        K::update(aws, ctx, current, &args::<K>(inputs)?).await
+    }
+
+    async fn delete(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        K::delete(aws, ctx, current).await
+    }
+}
+
+/// The provider the engine drives: every AWS kind, by type name.
+pub struct AwsProvider {
+    aws: Arc<Aws>,
+    kinds: BTreeMap<&'static str, Box<dyn Handler>>,
+}
+
+impl AwsProvider {
+    pub fn new(aws: Arc<Aws>) -> Self {
+        let mut provider = AwsProvider { aws, kinds: BTreeMap::new() };
+        provider.register::<ec2::Vpc>();
+        provider.register::<ec2::InternetGateway>();
+        provider.register::<ec2::Subnet>();
+        provider.register::<ec2::RouteTable>();
+        provider.register::<ec2::SecurityGroup>();
+        provider.register::<ec2::Instance>();
+        provider.register::<ec2::LaunchTemplate>();
+        provider.register::<autoscaling::Group>();
+        provider.register::<autoscaling::CpuPolicy>();
+        provider.register::<elbv2::TargetGroup>();
+        provider.register::<elbv2::LoadBalancer>();
+        provider.register::<elbv2::Listener>();
+        provider.register::<acm::Certificate>();
+        provider.register::<acm::CertificateValidation>();
+        provider.register::<route53::Record>();
+        provider
+    }
+
+    fn register<K: AwsKind>(&mut self)
+    where
+        K::Args: DeserializeOwned + Send + Sync,
+    {
+        self.kinds.insert(K::TYPE, Box::new(For::<K>(PhantomData)));
+    }
+
+    fn kind(&self, type_name: &str) -> Result<&dyn Handler, ProviderError> {
+        self.kinds
+            .get(type_name)
+            .map(|k| k.as_ref())
+            .ok_or_else(|| ProviderError::new(format!("unknown resource type `{type_name}`")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for AwsProvider {
+    async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+        self.kind(&ctx.type_name)?.create(&self.aws, ctx, inputs).await
+    }
+
+    async fn update(&self, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError> {
+        self.kind(&ctx.type_name)?.update(&self.aws, ctx, current, inputs).await
+    }
+
+    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        self.kind(&ctx.type_name)?.delete(&self.aws, ctx, current).await
+    }
+}
+
+/// Reads a string output of a resource in the state.
+pub(crate) fn output_str<'a>(current: &'a ResourceState, key: &str) -> Result<&'a str, ProviderError> {
+    current
+        .outputs
+        .get(key)
+        .and_then(Json::as_str)
+        .ok_or_else(|| ProviderError::new(format!("{} has no output `{key}` in the state", current.name)))
+}
+
+/// Unresolved inputs reaching a provider are an engine bug; say so plainly.
+impl From<crate::engine::Unresolved> for ProviderError {
+    fn from(_: crate::engine::Unresolved) -> Self {
+        ProviderError::new("internal error: an input reached AWS unresolved (please report this)")
+    }
+}

@@ -1,0 +1,90 @@
+//! Route 53: records in an existing hosted zone.
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use super::{aws_error, Aws, AwsKind};
+use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
+use crate::state::ResourceState;
+
+/// One record set. `upsert` lets it take over a record that already exists (as ACM validation
+/// records for the same name do); otherwise an existing record is an error, never overwritten.
+pub struct Record;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RecordArgs {
+    pub zone_id: String,
+    pub name: Input<String>,
+    #[serde(rename = "type")]
+    pub record_type: Input<String>,
+    pub ttl: i64,
+    pub value: Input<String>,
+    pub upsert: bool,
+}
+
+impl Kind for Record {
+    const TYPE: &'static str = "aws:route53:Record";
+    type Args = RecordArgs;
+    const REPLACE_ON: &'static [&'static str] = &["zone_id", "name", "type"];
+}
+
+impl Ref<Record> {
+    pub fn fqdn(&self) -> Output<String> {
+        self.output("fqdn")
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<(), ProviderError> {
+    let build = |e: aws_sdk_route53::error::BuildError| ProviderError::new(format!("route53 record: {e}"));
+    let record_set = ResourceRecordSet::builder()
+        .name(fqdn(args.name.get()?))
+        .r#type(RrType::from(args.record_type.get()?.as_str()))
+        .ttl(args.ttl)
+        .resource_records(ResourceRecord::builder().value(args.value.get()?).build().map_err(build)?)
+        .build()
+        .map_err(build)?;
+    let batch = ChangeBatch::builder()
+        .changes(Change::builder().action(action.clone()).resource_record_set(record_set).build().map_err(build)?)
+        .build()
+        .map_err(build)?;
+    aws.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&args.zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("route53:ChangeResourceRecordSets({})", action.as_str()), e))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Record {
+    async fn create(aws: &Aws, _ctx: &StepContext, args: &RecordArgs) -> Result<Created, ProviderError> {
+        let action = if args.upsert { ChangeAction::Upsert } else { ChangeAction::Create };
+        change(aws, action, args).await?;
+        let name = fqdn(args.name.get()?);
+        let id = format!("{}/{}/{}", args.zone_id, name, args.record_type.get()?);
+        Ok(Created { id, outputs: json!({ "fqdn": name }) })
+    }
+
+    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &RecordArgs) -> Result<Json, ProviderError> {
+        change(aws, ChangeAction::Upsert, args).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+        let args: RecordArgs = serde_json::from_value(current.inputs.clone())
+            .map_err(|e| ProviderError::new(format!("stored record {} is unreadable: {e}", current.id)))?;
+        match change(aws, ChangeAction::Delete, &args).await {
+            Ok(()) => Ok(()),
+            // Already gone (AWS says InvalidChangeBatch "not found"; moto says InvalidInput).
+            Err(e) if e.message.contains("not found") || e.code.as_deref() == Some("InvalidInput") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
