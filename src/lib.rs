@@ -11,5 +11,6 @@
 
 pub mod engine;
 pub mod aws;
+pub mod cluster;
 pub mod config;
 pub mod state;

@@ -1,0 +1,110 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value as Json};
+
+use super::*;
+use crate::engine::{plan, Op};
+use crate::state::State;
+
+fn prod() -> Program {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path).expect("prod stack");
+    let config = crate::config::parse("prod", &path, &text).expect("valid");
+    let found = Found {
+        hosted_zone_id: "Z123".into(),
+        mongodb_ami: "ami-ubuntu".into(),
+        origin_ami: "ami-ams".into(),
+        edge_ami: "ami-ams".into(),
+    };
+    declare(&config, &found).expect("declared")
+}
+
+fn args(program: &Program, name: &str) -> Json {
+    program.get(name).unwrap_or_else(|| panic!("{name} declared")).args.clone()
+}
+
+#[test]
+fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
+    let program = prod();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for r in program.resources() {
+        *kinds.entry(r.type_name.clone()).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = [
+        ("aws:acm:Certificate", 1),
+        ("aws:acm:CertificateValidation", 1),
+        ("aws:autoscaling:CpuPolicy", 2),
+        ("aws:autoscaling:Group", 2),
+        ("aws:ec2:Instance", 1),
+        ("aws:ec2:InternetGateway", 1),
+        ("aws:ec2:LaunchTemplate", 2),
+        ("aws:ec2:RouteTable", 1),
+        ("aws:ec2:SecurityGroup", 3),
+        ("aws:ec2:Subnet", 2),
+        ("aws:ec2:Vpc", 1),
+        ("aws:elbv2:Listener", 4),
+        ("aws:elbv2:LoadBalancer", 1),
+        ("aws:elbv2:TargetGroup", 2),
+        ("aws:route53:Record", 2),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(kinds, expected);
+    let plan = plan(&program, &State::empty("prod")).expect("no cycle");
+    assert_eq!(plan.count(Op::Create), 26);
+}
+
+#[test]
+fn mongodb_address_reaches_the_nodes_as_a_reference() {
+    let program = prod();
+    for role in ["origin", "edge"] {
+        let template = program.get(&format!("{role}-launch-template")).expect("template");
+        assert!(template.dependencies.contains("mongodb"), "{role} must depend on mongodb");
+        let user_data = &template.args["user_data"]["$concat"];
+        assert_eq!(user_data[1], json!({"$ref": {"resource": "mongodb", "output": "private_ip"}}));
+        assert!(user_data[0].as_str().expect("text").ends_with("./change_server_mode.sh cluster \"mongodb://"));
+        assert_eq!(user_data[2], json!(":27017\"\n"));
+    }
+}
+
+#[test]
+fn mongodb_and_cluster_port_are_never_open_to_the_world() {
+    let program = prod();
+    let mongodb = args(&program, "mongodb-sg");
+    for rule in mongodb["ingress"].as_array().expect("rules") {
+        match rule["from_port"].as_i64() {
+            Some(27017) => {
+                assert!(rule.get("cidr").is_none());
+                assert_eq!(rule["source_group"]["$ref"]["resource"], "nodes-sg");
+            }
+            Some(22) => assert_eq!(rule["cidr"], "203.0.113.0/24"),
+            other => panic!("unexpected MongoDB rule on {other:?}"),
+        }
+    }
+    let nodes = args(&program, "nodes-sg");
+    let cluster = nodes["ingress"].as_array().expect("rules").iter().find(|r| r["from_port"] == 5000).expect("5000");
+    assert_eq!(cluster["from_self"], true);
+    assert!(cluster.get("cidr").is_none());
+}
+
+#[test]
+fn publish_goes_to_origin_and_play_to_edge() {
+    let program = prod();
+    for (listener, group) in [
+        ("listener-http-80", "origin-target-group"),
+        ("listener-https-443", "origin-target-group"),
+        ("listener-http-5080", "edge-target-group"),
+        ("listener-https-5443", "edge-target-group"),
+    ] {
+        let args = args(&program, listener);
+        assert_eq!(args["target_group_arn"]["$ref"]["resource"], group, "{listener}");
+        let https = listener.contains("https");
+        assert_eq!(args.get("certificate_arn").is_some(), https, "{listener}");
+        if https {
+            // HTTPS listeners wait for the issued certificate, not the requested one.
+            assert_eq!(args["certificate_arn"]["$ref"]["resource"], "certificate-validation");
+        }
+    }
+}
