@@ -11,6 +11,8 @@
 
 pub mod engine;
 pub mod aws;
+pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod render;
 pub mod state;

@@ -195,7 +195,24 @@ async fn put_policy(aws: &Aws, group: &str, policy: &str, target: f64) -> Result
         .send()
         .await
         .map_err(|e| aws_error("autoscaling:PutScalingPolicy", e))?;
-    out.policy_arn().map(String::from).ok_or_else(|| missing("autoscaling:PutScalingPolicy", "PolicyARN"))
+    if let Some(arn) = out.policy_arn() {
+        return Ok(arn.to_string());
+    }
+    // Some implementations leave the ARN out of the answer; read it back.
+    let described = aws
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(group)
+        .policy_names(policy)
+        .send()
+        .await
+        .map_err(|e| aws_error("autoscaling:DescribePolicies", e))?;
+    described
+        .scaling_policies()
+        .iter()
+        .find_map(|p| p.policy_arn())
+        .map(String::from)
+        .ok_or_else(|| missing("autoscaling:PutScalingPolicy", "PolicyARN"))
 }
 
 #[async_trait::async_trait]
