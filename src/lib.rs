@@ -9,10 +9,10 @@
 //! - [`render`]: what users read: plans, progress, outputs, JSON.
 //! - [`cli`]: the commands; thin.
 
-pub mod engine;
 pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod engine;
 pub mod render;
 pub mod state;

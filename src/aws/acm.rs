@@ -38,7 +38,10 @@ impl Ref<Certificate> {
 }
 
 /// Status and the DNS validation record (name, type, value) once ACM has made it.
-async fn describe(aws: &Aws, arn: &str) -> Result<(Option<CertificateStatus>, Option<(String, String, String)>), ProviderError> {
+async fn describe(
+    aws: &Aws,
+    arn: &str,
+) -> Result<(Option<CertificateStatus>, Option<(String, String, String)>), ProviderError> {
     let out = aws
         .acm
         .describe_certificate()
@@ -50,13 +53,23 @@ async fn describe(aws: &Aws, arn: &str) -> Result<(Option<CertificateStatus>, Op
     let record = certificate
         .and_then(|c| c.domain_validation_options().first())
         .and_then(|o| o.resource_record())
-        .map(|r| (r.name().to_string(), r.r#type().as_str().to_string(), r.value().to_string()));
+        .map(|r| {
+            (
+                r.name().to_string(),
+                r.r#type().as_str().to_string(),
+                r.value().to_string(),
+            )
+        });
     Ok((certificate.and_then(|c| c.status()).cloned(), record))
 }
 
 #[async_trait::async_trait]
 impl AwsKind for Certificate {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &CertificateArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &CertificateArgs,
+    ) -> Result<Created, ProviderError> {
         let acm_tags = tags(ctx)
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -71,7 +84,9 @@ impl AwsKind for Certificate {
             .send()
             .await
             .map_err(|e| aws_error("acm:RequestCertificate", e))?;
-        let arn = out.certificate_arn().ok_or_else(|| missing("acm:RequestCertificate", "CertificateArn"))?;
+        let arn = out
+            .certificate_arn()
+            .ok_or_else(|| missing("acm:RequestCertificate", "CertificateArn"))?;
         // Real ACM adds the validation record a few seconds after the request.
         let (name, kind, value) = aws
             .wait_for(ctx, "ACM to publish the DNS validation record", || async {
@@ -89,8 +104,18 @@ impl AwsKind for Certificate {
         })
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        match aws.acm.delete_certificate().certificate_arn(&current.id).send().await {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        match aws
+            .acm
+            .delete_certificate()
+            .certificate_arn(&current.id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(aws_error("acm:DeleteCertificate", e)),
@@ -124,7 +149,11 @@ impl Ref<CertificateValidation> {
 
 #[async_trait::async_trait]
 impl AwsKind for CertificateValidation {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &CertificateValidationArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &CertificateValidationArgs,
+    ) -> Result<Created, ProviderError> {
         let arn = args.certificate_arn.get()?;
         aws.wait_for(ctx, "the certificate to be issued (DNS validation)", || async {
             match describe(aws, arn).await?.0 {
@@ -139,10 +168,17 @@ impl AwsKind for CertificateValidation {
             }
         })
         .await?;
-        Ok(Created { id: arn.clone(), outputs: json!({ "certificate_arn": arn }) })
+        Ok(Created {
+            id: arn.clone(),
+            outputs: json!({ "certificate_arn": arn }),
+        })
     }
 
-    async fn delete(_aws: &Aws, _ctx: &StepContext, _current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        _aws: &Aws,
+        _ctx: &StepContext,
+        _current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! Auto Scaling: node groups and their target-tracking CPU policies.
 
 use aws_sdk_autoscaling::types::{
-    LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, Tag, TargetTrackingConfiguration,
+    LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, Tag,
+    TargetTrackingConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -37,11 +38,17 @@ impl Ref<Group> {
 }
 
 fn values(inputs: &[Input<String>]) -> Result<Vec<String>, ProviderError> {
-    Ok(inputs.iter().map(|i| i.get().cloned()).collect::<Result<_, _>>()?)
+    Ok(inputs
+        .iter()
+        .map(|i| i.get().cloned())
+        .collect::<Result<_, _>>()?)
 }
 
 fn template(id: &str) -> LaunchTemplateSpecification {
-    LaunchTemplateSpecification::builder().launch_template_id(id).version("$Default").build()
+    LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .version("$Default")
+        .build()
 }
 
 async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, ProviderError> {
@@ -52,12 +59,19 @@ async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, Provider
         .send()
         .await
         .map_err(|e| aws_error("autoscaling:DescribeAutoScalingGroups", e))?;
-    Ok(out.auto_scaling_groups().first().map(|g| g.instances().len()))
+    Ok(out
+        .auto_scaling_groups()
+        .first()
+        .map(|g| g.instances().len()))
 }
 
 #[async_trait::async_trait]
 impl AwsKind for Group {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &GroupArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &GroupArgs,
+    ) -> Result<Created, ProviderError> {
         let name = physical_name(ctx, 255);
         let group_tags = tags(ctx)
             .into_iter()
@@ -86,10 +100,18 @@ impl AwsKind for Group {
             .send()
             .await
             .map_err(|e| aws_error("autoscaling:CreateAutoScalingGroup", e))?;
-        Ok(Created { id: name.clone(), outputs: json!({ "name": name }) })
+        Ok(Created {
+            id: name.clone(),
+            outputs: json!({ "name": name }),
+        })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &GroupArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &GroupArgs,
+    ) -> Result<Json, ProviderError> {
         aws.autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&current.id)
@@ -106,7 +128,12 @@ impl AwsKind for Group {
             .inputs
             .get("target_group_arns")
             .and_then(Json::as_array)
-            .map(|a| a.iter().filter_map(Json::as_str).map(String::from).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let new = values(&args.target_group_arns)?;
         let detach: Vec<String> = old.iter().filter(|a| !new.contains(a)).cloned().collect();
@@ -132,7 +159,11 @@ impl AwsKind for Group {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         // Drain first, as Terraform does: AWS refuses to delete a group with instances, and an
         // emulator that allows it leaves them running.
         if instance_count(aws, &current.id).await?.is_none() {
@@ -149,12 +180,26 @@ impl AwsKind for Group {
             .map_err(|e| aws_error("autoscaling:UpdateAutoScalingGroup", e))?;
         let what = format!("group {} to drain", current.id);
         aws.wait_for(ctx, &what, || async {
-            Ok(instance_count(aws, &current.id).await?.is_none_or(|n| n == 0).then_some(()))
+            Ok(instance_count(aws, &current.id)
+                .await?
+                .is_none_or(|n| n == 0)
+                .then_some(()))
         })
         .await?;
-        match aws.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(&current.id).send().await {
+        match aws
+            .autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&current.id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ValidationError") && instance_count(aws, &current.id).await?.is_none() => Ok(()),
+            Err(e)
+                if error_code(&e) == Some("ValidationError")
+                    && instance_count(aws, &current.id).await?.is_none() =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws_error("autoscaling:DeleteAutoScalingGroup", e)),
         }
     }
@@ -175,7 +220,12 @@ impl Kind for CpuPolicy {
     const REPLACE_ON: &'static [&'static str] = &["group_name"];
 }
 
-async fn put_policy(aws: &Aws, group: &str, policy: &str, target: f64) -> Result<String, ProviderError> {
+async fn put_policy(
+    aws: &Aws,
+    group: &str,
+    policy: &str,
+    target: f64,
+) -> Result<String, ProviderError> {
     let out = aws
         .autoscaling
         .put_scaling_policy()
@@ -217,20 +267,46 @@ async fn put_policy(aws: &Aws, group: &str, policy: &str, target: f64) -> Result
 
 #[async_trait::async_trait]
 impl AwsKind for CpuPolicy {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &CpuPolicyArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &CpuPolicyArgs,
+    ) -> Result<Created, ProviderError> {
         // Policy names are per group in AWS but global in moto: make them unique anyway.
         let name = physical_name(ctx, 255);
         let arn = put_policy(aws, args.group_name.get()?, &name, args.target_cpu_percent).await?;
-        Ok(Created { id: arn.clone(), outputs: json!({ "name": name, "arn": arn }) })
+        Ok(Created {
+            id: arn.clone(),
+            outputs: json!({ "name": name, "arn": arn }),
+        })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &CpuPolicyArgs) -> Result<Json, ProviderError> {
-        put_policy(aws, args.group_name.get()?, output_str(current, "name")?, args.target_cpu_percent).await?;
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &CpuPolicyArgs,
+    ) -> Result<Json, ProviderError> {
+        put_policy(
+            aws,
+            args.group_name.get()?,
+            output_str(current, "name")?,
+            args.target_cpu_percent,
+        )
+        .await?;
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        let group = current.inputs.get("group_name").and_then(Json::as_str).unwrap_or_default();
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        let group = current
+            .inputs
+            .get("group_name")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
         match aws
             .autoscaling
             .delete_policy()

@@ -3,10 +3,11 @@
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
-    IpPermission, IpRange, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest,
-    RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, UserIdGroupPair, VolumeType,
+    IpPermission, IpRange, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification, UserIdGroupPair, VolumeType,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,10 @@ fn tag_spec(ctx: &StepContext, resource_type: ResourceType) -> TagSpecification 
     TagSpecification::builder()
         .resource_type(resource_type)
         .set_tags(Some(
-            tags(ctx).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect(),
+            tags(ctx)
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
         ))
         .build()
 }
@@ -29,11 +33,18 @@ fn created(id: &str, mut outputs: Json) -> Created {
     if let Some(map) = outputs.as_object_mut() {
         map.insert("id".into(), json!(id));
     }
-    Created { id: id.to_string(), outputs }
+    Created {
+        id: id.to_string(),
+        outputs,
+    }
 }
 
 /// Treats "already gone" as success when deleting.
-fn gone<T, E>(result: Result<T, aws_sdk_ec2::error::SdkError<E>>, operation: &str, not_found: &[&str]) -> Result<(), ProviderError>
+fn gone<T, E>(
+    result: Result<T, aws_sdk_ec2::error::SdkError<E>>,
+    operation: &str,
+    not_found: &[&str],
+) -> Result<(), ProviderError>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -67,7 +78,11 @@ impl Ref<Vpc> {
 
 #[async_trait::async_trait]
 impl AwsKind for Vpc {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &VpcArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &VpcArgs,
+    ) -> Result<Created, ProviderError> {
         let out = aws
             .ec2
             .create_vpc()
@@ -76,7 +91,10 @@ impl AwsKind for Vpc {
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateVpc", e))?;
-        let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| missing("ec2:CreateVpc", "VpcId"))?;
+        let id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| missing("ec2:CreateVpc", "VpcId"))?;
         aws.ec2
             .modify_vpc_attribute()
             .vpc_id(id)
@@ -87,8 +105,16 @@ impl AwsKind for Vpc {
         Ok(created(id, json!({})))
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        gone(aws.ec2.delete_vpc().vpc_id(&current.id).send().await, "ec2:DeleteVpc", &["InvalidVpcID.NotFound"])
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        gone(
+            aws.ec2.delete_vpc().vpc_id(&current.id).send().await,
+            "ec2:DeleteVpc",
+            &["InvalidVpcID.NotFound"],
+        )
     }
 }
 
@@ -115,7 +141,11 @@ impl Ref<InternetGateway> {
 
 #[async_trait::async_trait]
 impl AwsKind for InternetGateway {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &InternetGatewayArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &InternetGatewayArgs,
+    ) -> Result<Created, ProviderError> {
         let out = aws
             .ec2
             .create_internet_gateway()
@@ -137,16 +167,29 @@ impl AwsKind for InternetGateway {
         Ok(created(id, json!({})))
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         if let Some(vpc_id) = current.inputs.get("vpc_id").and_then(Json::as_str) {
             gone(
-                aws.ec2.detach_internet_gateway().internet_gateway_id(&current.id).vpc_id(vpc_id).send().await,
+                aws.ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(&current.id)
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await,
                 "ec2:DetachInternetGateway",
                 &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
             )?;
         }
         gone(
-            aws.ec2.delete_internet_gateway().internet_gateway_id(&current.id).send().await,
+            aws.ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(&current.id)
+                .send()
+                .await,
             "ec2:DeleteInternetGateway",
             &["InvalidInternetGatewayID.NotFound"],
         )
@@ -190,7 +233,11 @@ async fn set_public_ip(aws: &Aws, id: &str, public: bool) -> Result<(), Provider
 
 #[async_trait::async_trait]
 impl AwsKind for Subnet {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &SubnetArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &SubnetArgs,
+    ) -> Result<Created, ProviderError> {
         let out = aws
             .ec2
             .create_subnet()
@@ -201,18 +248,34 @@ impl AwsKind for Subnet {
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateSubnet", e))?;
-        let id = out.subnet().and_then(|s| s.subnet_id()).ok_or_else(|| missing("ec2:CreateSubnet", "SubnetId"))?;
+        let id = out
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .ok_or_else(|| missing("ec2:CreateSubnet", "SubnetId"))?;
         set_public_ip(aws, id, args.map_public_ip_on_launch).await?;
         Ok(created(id, json!({})))
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &SubnetArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &SubnetArgs,
+    ) -> Result<Json, ProviderError> {
         set_public_ip(aws, &current.id, args.map_public_ip_on_launch).await?;
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        gone(aws.ec2.delete_subnet().subnet_id(&current.id).send().await, "ec2:DeleteSubnet", &["InvalidSubnetID.NotFound"])
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        gone(
+            aws.ec2.delete_subnet().subnet_id(&current.id).send().await,
+            "ec2:DeleteSubnet",
+            &["InvalidSubnetID.NotFound"],
+        )
     }
 }
 
@@ -233,7 +296,11 @@ impl Kind for RouteTable {
     const REPLACE_ON: &'static [&'static str] = &["vpc_id", "internet_gateway_id"];
 }
 
-async fn associate(aws: &Aws, table: &str, subnets: &[Input<String>]) -> Result<Json, ProviderError> {
+async fn associate(
+    aws: &Aws,
+    table: &str,
+    subnets: &[Input<String>],
+) -> Result<Json, ProviderError> {
     let mut associations = serde_json::Map::new();
     for subnet in subnets {
         let subnet = subnet.get()?;
@@ -245,20 +312,30 @@ async fn associate(aws: &Aws, table: &str, subnets: &[Input<String>]) -> Result<
             .send()
             .await
             .map_err(|e| aws_error("ec2:AssociateRouteTable", e))?;
-        let id = out.association_id().ok_or_else(|| missing("ec2:AssociateRouteTable", "AssociationId"))?;
+        let id = out
+            .association_id()
+            .ok_or_else(|| missing("ec2:AssociateRouteTable", "AssociationId"))?;
         associations.insert(subnet.clone(), json!(id));
     }
     Ok(Json::Object(associations))
 }
 
-async fn disassociate(aws: &Aws, associations: &Json, keep: &[String]) -> Result<(), ProviderError> {
+async fn disassociate(
+    aws: &Aws,
+    associations: &Json,
+    keep: &[String],
+) -> Result<(), ProviderError> {
     for (subnet, association) in associations.as_object().into_iter().flatten() {
         if keep.contains(subnet) {
             continue;
         }
         if let Some(association) = association.as_str() {
             gone(
-                aws.ec2.disassociate_route_table().association_id(association).send().await,
+                aws.ec2
+                    .disassociate_route_table()
+                    .association_id(association)
+                    .send()
+                    .await,
                 "ec2:DisassociateRouteTable",
                 &["InvalidAssociationID.NotFound"],
             )?;
@@ -269,7 +346,11 @@ async fn disassociate(aws: &Aws, associations: &Json, keep: &[String]) -> Result
 
 #[async_trait::async_trait]
 impl AwsKind for RouteTable {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &RouteTableArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &RouteTableArgs,
+    ) -> Result<Created, ProviderError> {
         let out = aws
             .ec2
             .create_route_table()
@@ -294,9 +375,22 @@ impl AwsKind for RouteTable {
         Ok(created(id, json!({ "associations": associations })))
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &RouteTableArgs) -> Result<Json, ProviderError> {
-        let wanted: Vec<String> = args.subnet_ids.iter().map(|s| s.get().cloned()).collect::<Result<_, _>>()?;
-        let existing = current.outputs.get("associations").cloned().unwrap_or(json!({}));
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &RouteTableArgs,
+    ) -> Result<Json, ProviderError> {
+        let wanted: Vec<String> = args
+            .subnet_ids
+            .iter()
+            .map(|s| s.get().cloned())
+            .collect::<Result<_, _>>()?;
+        let existing = current
+            .outputs
+            .get("associations")
+            .cloned()
+            .unwrap_or(json!({}));
         disassociate(aws, &existing, &wanted).await?;
         let new: Vec<Input<String>> = wanted
             .iter()
@@ -313,11 +407,23 @@ impl AwsKind for RouteTable {
         Ok(json!({ "id": current.id, "associations": associations }))
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        let existing = current.outputs.get("associations").cloned().unwrap_or(json!({}));
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        let existing = current
+            .outputs
+            .get("associations")
+            .cloned()
+            .unwrap_or(json!({}));
         disassociate(aws, &existing, &[]).await?;
         gone(
-            aws.ec2.delete_route_table().route_table_id(&current.id).send().await,
+            aws.ec2
+                .delete_route_table()
+                .route_table_id(&current.id)
+                .send()
+                .await,
             "ec2:DeleteRouteTable",
             &["InvalidRouteTableID.NotFound"],
         )
@@ -369,7 +475,12 @@ fn permission(group_id: &str, rule: &Rule) -> Result<IpPermission, ProviderError
         .from_port(rule.from_port)
         .to_port(rule.to_port);
     if let Some(cidr) = &rule.cidr {
-        builder = builder.ip_ranges(IpRange::builder().cidr_ip(cidr).description(&rule.description).build());
+        builder = builder.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .description(&rule.description)
+                .build(),
+        );
     }
     let source = match (&rule.source_group, rule.from_self) {
         (Some(group), _) => Some(group.get()?.as_str()),
@@ -378,7 +489,10 @@ fn permission(group_id: &str, rule: &Rule) -> Result<IpPermission, ProviderError
     };
     if let Some(source) = source {
         builder = builder.user_id_group_pairs(
-            UserIdGroupPair::builder().group_id(source).description(&rule.description).build(),
+            UserIdGroupPair::builder()
+                .group_id(source)
+                .description(&rule.description)
+                .build(),
         );
     }
     Ok(builder.build())
@@ -388,7 +502,10 @@ async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), Pro
     if rules.is_empty() {
         return Ok(());
     }
-    let permissions = rules.iter().map(|r| permission(group_id, r)).collect::<Result<Vec<_>, _>>()?;
+    let permissions = rules
+        .iter()
+        .map(|r| permission(group_id, r))
+        .collect::<Result<Vec<_>, _>>()?;
     aws.ec2
         .authorize_security_group_ingress()
         .group_id(group_id)
@@ -401,7 +518,11 @@ async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), Pro
 
 #[async_trait::async_trait]
 impl AwsKind for SecurityGroup {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &SecurityGroupArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &SecurityGroupArgs,
+    ) -> Result<Created, ProviderError> {
         let name = physical_name(ctx, 255);
         let out = aws
             .ec2
@@ -413,24 +534,38 @@ impl AwsKind for SecurityGroup {
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateSecurityGroup", e))?;
-        let id = out.group_id().ok_or_else(|| missing("ec2:CreateSecurityGroup", "GroupId"))?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| missing("ec2:CreateSecurityGroup", "GroupId"))?;
         authorize(aws, id, &args.ingress.iter().collect::<Vec<_>>()).await?;
         Ok(created(id, json!({ "name": name })))
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &SecurityGroupArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &SecurityGroupArgs,
+    ) -> Result<Json, ProviderError> {
         let old: Vec<Rule> = current
             .inputs
             .get("ingress")
             .cloned()
             .map(serde_json::from_value)
             .transpose()
-            .map_err(|e| ProviderError::new(format!("stored rules of {} are unreadable: {e}", current.name)))?
+            .map_err(|e| {
+                ProviderError::new(format!(
+                    "stored rules of {} are unreadable: {e}",
+                    current.name
+                ))
+            })?
             .unwrap_or_default();
         let removed: Vec<&Rule> = old.iter().filter(|r| !args.ingress.contains(r)).collect();
         if !removed.is_empty() {
-            let permissions =
-                removed.iter().map(|r| permission(&current.id, r)).collect::<Result<Vec<_>, _>>()?;
+            let permissions = removed
+                .iter()
+                .map(|r| permission(&current.id, r))
+                .collect::<Result<Vec<_>, _>>()?;
             aws.ec2
                 .revoke_security_group_ingress()
                 .group_id(&current.id)
@@ -444,9 +579,17 @@ impl AwsKind for SecurityGroup {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         gone(
-            aws.ec2.delete_security_group().group_id(&current.id).send().await,
+            aws.ec2
+                .delete_security_group()
+                .group_id(&current.id)
+                .send()
+                .await,
             "ec2:DeleteSecurityGroup",
             &["InvalidGroup.NotFound"],
         )
@@ -471,7 +614,11 @@ pub struct MachineArgs {
 
 impl MachineArgs {
     fn security_groups(&self) -> Result<Vec<String>, ProviderError> {
-        Ok(self.security_group_ids.iter().map(|s| s.get().cloned()).collect::<Result<_, _>>()?)
+        Ok(self
+            .security_group_ids
+            .iter()
+            .map(|s| s.get().cloned())
+            .collect::<Result<_, _>>()?)
     }
 
     fn user_data_base64(&self) -> Result<String, ProviderError> {
@@ -492,8 +639,15 @@ pub struct InstanceArgs {
 impl Kind for Instance {
     const TYPE: &'static str = "aws:ec2:Instance";
     type Args = InstanceArgs;
-    const REPLACE_ON: &'static [&'static str] =
-        &["subnet_id", "image_id", "instance_type", "key_name", "user_data", "root_volume_gib", "root_device"];
+    const REPLACE_ON: &'static [&'static str] = &[
+        "subnet_id",
+        "image_id",
+        "instance_type",
+        "key_name",
+        "user_data",
+        "root_volume_gib",
+        "root_device",
+    ];
 }
 
 impl Ref<Instance> {
@@ -504,7 +658,11 @@ impl Ref<Instance> {
 
 #[async_trait::async_trait]
 impl AwsKind for Instance {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &InstanceArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &InstanceArgs,
+    ) -> Result<Created, ProviderError> {
         let machine = &args.machine;
         let out = aws
             .ec2
@@ -562,7 +720,10 @@ impl AwsKind for Instance {
                 let state = instance.and_then(|i| i.state()).and_then(|s| s.name());
                 Ok(match state {
                     Some(InstanceStateName::Running) => instance.map(|i| {
-                        (i.private_ip_address().map(String::from), i.public_ip_address().map(String::from))
+                        (
+                            i.private_ip_address().map(String::from),
+                            i.public_ip_address().map(String::from),
+                        )
                     }),
                     Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
                         return Err(ProviderError {
@@ -574,18 +735,34 @@ impl AwsKind for Instance {
                 })
             })
             .await?;
-        Ok(created(&id, json!({ "private_ip": private_ip, "public_ip": public_ip })))
+        Ok(created(
+            &id,
+            json!({ "private_ip": private_ip, "public_ip": public_ip }),
+        ))
     }
 
-    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         gone(
-            aws.ec2.terminate_instances().instance_ids(&current.id).send().await,
+            aws.ec2
+                .terminate_instances()
+                .instance_ids(&current.id)
+                .send()
+                .await,
             "ec2:TerminateInstances",
             &["InvalidInstanceID.NotFound"],
         )?;
         let what = format!("instance {} to terminate", current.id);
         aws.wait_for(ctx, &what, || async {
-            let out = aws.ec2.describe_instances().instance_ids(&current.id).send().await;
+            let out = aws
+                .ec2
+                .describe_instances()
+                .instance_ids(&current.id)
+                .send()
+                .await;
             match out {
                 Err(e) if error_code(&e) == Some("InvalidInstanceID.NotFound") => Ok(Some(())),
                 Err(e) => Err(aws_error("ec2:DescribeInstances", e)),
@@ -629,8 +806,14 @@ impl Ref<LaunchTemplate> {
     }
 }
 
-fn template_data(ctx: &StepContext, machine: &MachineArgs) -> Result<RequestLaunchTemplateData, ProviderError> {
-    let instance_tags = tags(ctx).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+fn template_data(
+    ctx: &StepContext,
+    machine: &MachineArgs,
+) -> Result<RequestLaunchTemplateData, ProviderError> {
+    let instance_tags = tags(ctx)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
     Ok(RequestLaunchTemplateData::builder()
         .image_id(machine.image_id.get()?)
         .instance_type(InstanceType::from(machine.instance_type.as_str()))
@@ -668,7 +851,11 @@ fn template_data(ctx: &StepContext, machine: &MachineArgs) -> Result<RequestLaun
 
 #[async_trait::async_trait]
 impl AwsKind for LaunchTemplate {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &LaunchTemplateArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &LaunchTemplateArgs,
+    ) -> Result<Created, ProviderError> {
         let name = physical_name(ctx, 128);
         let out = aws
             .ec2
@@ -679,12 +866,24 @@ impl AwsKind for LaunchTemplate {
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateLaunchTemplate", e))?;
-        let template = out.launch_template().ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplate"))?;
-        let id = template.launch_template_id().ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplateId"))?;
-        Ok(created(id, json!({ "name": name, "version": template.latest_version_number().unwrap_or(1) })))
+        let template = out
+            .launch_template()
+            .ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplate"))?;
+        let id = template
+            .launch_template_id()
+            .ok_or_else(|| missing("ec2:CreateLaunchTemplate", "LaunchTemplateId"))?;
+        Ok(created(
+            id,
+            json!({ "name": name, "version": template.latest_version_number().unwrap_or(1) }),
+        ))
     }
 
-    async fn update(aws: &Aws, ctx: &StepContext, current: &ResourceState, args: &LaunchTemplateArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+        args: &LaunchTemplateArgs,
+    ) -> Result<Json, ProviderError> {
         let out = aws
             .ec2
             .create_launch_template_version()
@@ -709,9 +908,17 @@ impl AwsKind for LaunchTemplate {
         Ok(outputs)
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         gone(
-            aws.ec2.delete_launch_template().launch_template_id(&current.id).send().await,
+            aws.ec2
+                .delete_launch_template()
+                .launch_template_id(&current.id)
+                .send()
+                .await,
             "ec2:DeleteLaunchTemplate",
             &["InvalidLaunchTemplateId.NotFound"],
         )
@@ -720,6 +927,8 @@ impl AwsKind for LaunchTemplate {
 
 /// Filters for the EC2 describe calls of other modules.
 pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
-    Filter::builder().name(name).set_values(Some(values.iter().map(|v| v.to_string()).collect())).build()
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
 }
-

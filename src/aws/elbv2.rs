@@ -1,8 +1,8 @@
 //! Elastic Load Balancing v2: the Application Load Balancer, its target groups and listeners.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
-    ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -12,7 +12,12 @@ use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContex
 use crate::state::ResourceState;
 
 fn elb_tags(ctx: &StepContext) -> Option<Vec<Tag>> {
-    Some(tags(ctx).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())
+    Some(
+        tags(ctx)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -44,7 +49,10 @@ impl Ref<TargetGroup> {
 }
 
 fn attribute(key: &str, value: impl ToString) -> TargetGroupAttribute {
-    TargetGroupAttribute::builder().key(key).value(value.to_string()).build()
+    TargetGroupAttribute::builder()
+        .key(key)
+        .value(value.to_string())
+        .build()
 }
 
 async fn set_attributes(aws: &Aws, arn: &str, args: &TargetGroupArgs) -> Result<(), ProviderError> {
@@ -68,7 +76,11 @@ async fn set_attributes(aws: &Aws, arn: &str, args: &TargetGroupArgs) -> Result<
 
 #[async_trait::async_trait]
 impl AwsKind for TargetGroup {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &TargetGroupArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &TargetGroupArgs,
+    ) -> Result<Created, ProviderError> {
         let name = physical_name(ctx, 32);
         let out = aws
             .elbv2
@@ -93,10 +105,18 @@ impl AwsKind for TargetGroup {
             .and_then(|t| t.target_group_arn())
             .ok_or_else(|| missing("elbv2:CreateTargetGroup", "TargetGroupArn"))?;
         set_attributes(aws, arn, args).await?;
-        Ok(Created { id: arn.to_string(), outputs: json!({ "arn": arn, "name": name }) })
+        Ok(Created {
+            id: arn.to_string(),
+            outputs: json!({ "arn": arn, "name": name }),
+        })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &TargetGroupArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &TargetGroupArgs,
+    ) -> Result<Json, ProviderError> {
         aws.elbv2
             .modify_target_group()
             .target_group_arn(&current.id)
@@ -108,8 +128,18 @@ impl AwsKind for TargetGroup {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        match aws.elbv2.delete_target_group().target_group_arn(&current.id).send().await {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        match aws
+            .elbv2
+            .delete_target_group()
+            .target_group_arn(&current.id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("TargetGroupNotFound") => Ok(()),
             Err(e) => Err(aws_error("elbv2:DeleteTargetGroup", e)),
@@ -144,12 +174,19 @@ impl Ref<LoadBalancer> {
 }
 
 fn values(inputs: &[Input<String>]) -> Result<Vec<String>, ProviderError> {
-    Ok(inputs.iter().map(|i| i.get().cloned()).collect::<Result<_, _>>()?)
+    Ok(inputs
+        .iter()
+        .map(|i| i.get().cloned())
+        .collect::<Result<_, _>>()?)
 }
 
 #[async_trait::async_trait]
 impl AwsKind for LoadBalancer {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &LoadBalancerArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &LoadBalancerArgs,
+    ) -> Result<Created, ProviderError> {
         let name = physical_name(ctx, 32);
         let out = aws
             .elbv2
@@ -163,8 +200,13 @@ impl AwsKind for LoadBalancer {
             .send()
             .await
             .map_err(|e| aws_error("elbv2:CreateLoadBalancer", e))?;
-        let lb = out.load_balancers().first().ok_or_else(|| missing("elbv2:CreateLoadBalancer", "LoadBalancer"))?;
-        let arn = lb.load_balancer_arn().ok_or_else(|| missing("elbv2:CreateLoadBalancer", "LoadBalancerArn"))?;
+        let lb = out
+            .load_balancers()
+            .first()
+            .ok_or_else(|| missing("elbv2:CreateLoadBalancer", "LoadBalancer"))?;
+        let arn = lb
+            .load_balancer_arn()
+            .ok_or_else(|| missing("elbv2:CreateLoadBalancer", "LoadBalancerArn"))?;
         let what = format!("load balancer {name} to be active");
         aws.wait_for(ctx, &what, || async {
             let out = aws
@@ -174,7 +216,12 @@ impl AwsKind for LoadBalancer {
                 .send()
                 .await
                 .map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?;
-            let state = out.load_balancers().first().and_then(|l| l.state()).and_then(|s| s.code()).cloned();
+            let state = out
+                .load_balancers()
+                .first()
+                .and_then(|l| l.state())
+                .and_then(|s| s.code())
+                .cloned();
             match state {
                 Some(LoadBalancerStateEnum::Active) => Ok(Some(())),
                 Some(LoadBalancerStateEnum::Failed) => Err(ProviderError {
@@ -196,7 +243,12 @@ impl AwsKind for LoadBalancer {
         })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &LoadBalancerArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &LoadBalancerArgs,
+    ) -> Result<Json, ProviderError> {
         aws.elbv2
             .set_subnets()
             .load_balancer_arn(&current.id)
@@ -214,8 +266,18 @@ impl AwsKind for LoadBalancer {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        match aws.elbv2.delete_load_balancer().load_balancer_arn(&current.id).send().await {
+    async fn delete(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        match aws
+            .elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(&current.id)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => return Ok(()),
             Err(e) => return Err(aws_error("elbv2:DeleteLoadBalancer", e)),
@@ -223,7 +285,13 @@ impl AwsKind for LoadBalancer {
         // Its network interfaces hold the subnets and security groups until it is gone.
         let what = format!("load balancer {} to be deleted", current.id);
         aws.wait_for(ctx, &what, || async {
-            match aws.elbv2.describe_load_balancers().load_balancer_arns(&current.id).send().await {
+            match aws
+                .elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(&current.id)
+                .send()
+                .await
+            {
                 Err(e) if error_code(&e) == Some("LoadBalancerNotFound") => Ok(Some(())),
                 Err(e) => Err(aws_error("elbv2:DescribeLoadBalancers", e)),
                 Ok(out) => Ok(out.load_balancers().is_empty().then_some(())),
@@ -257,10 +325,14 @@ impl Kind for Listener {
 /// The TLS policy of HTTPS listeners: TLS 1.2 and 1.3 only.
 const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
-fn listener_parts(args: &ListenerArgs) -> Result<(ProtocolEnum, Option<Vec<Certificate>>, Action), ProviderError> {
+fn listener_parts(
+    args: &ListenerArgs,
+) -> Result<(ProtocolEnum, Option<Vec<Certificate>>, Action), ProviderError> {
     let protocol = ProtocolEnum::from(args.protocol.as_str());
     let certificates = match &args.certificate_arn {
-        Some(arn) => Some(vec![Certificate::builder().certificate_arn(arn.get()?).build()]),
+        Some(arn) => Some(vec![Certificate::builder()
+            .certificate_arn(arn.get()?)
+            .build()]),
         None => None,
     };
     let action = Action::builder()
@@ -272,7 +344,11 @@ fn listener_parts(args: &ListenerArgs) -> Result<(ProtocolEnum, Option<Vec<Certi
 
 #[async_trait::async_trait]
 impl AwsKind for Listener {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &ListenerArgs) -> Result<Created, ProviderError> {
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &ListenerArgs,
+    ) -> Result<Created, ProviderError> {
         let (protocol, certificates, action) = listener_parts(args)?;
         let https = certificates.is_some();
         let out = aws
@@ -293,10 +369,18 @@ impl AwsKind for Listener {
             .first()
             .and_then(|l| l.listener_arn())
             .ok_or_else(|| missing("elbv2:CreateListener", "ListenerArn"))?;
-        Ok(Created { id: arn.to_string(), outputs: json!({ "arn": arn }) })
+        Ok(Created {
+            id: arn.to_string(),
+            outputs: json!({ "arn": arn }),
+        })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &ListenerArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &ListenerArgs,
+    ) -> Result<Json, ProviderError> {
         let (protocol, certificates, action) = listener_parts(args)?;
         let https = certificates.is_some();
         aws.elbv2
@@ -313,8 +397,18 @@ impl AwsKind for Listener {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        match aws.elbv2.delete_listener().listener_arn(&current.id).send().await {
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        match aws
+            .elbv2
+            .delete_listener()
+            .listener_arn(&current.id)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("ListenerNotFound") => Ok(()),
             Err(e) => Err(aws_error("elbv2:DeleteListener", e)),

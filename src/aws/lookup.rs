@@ -16,7 +16,14 @@ pub enum LookupError {
     #[error("hosted zone `{zone}` not found in this account (Route 53); create it or fix `dns.hosted_zone` in {file}")]
     ZoneNotFound { zone: String, file: String },
     #[error("no image named `{pattern}` owned by {owner} in {region}{hint}; set `ami` in [{section}] of {file}")]
-    ImageNotFound { pattern: String, owner: String, region: String, section: String, hint: String, file: String },
+    ImageNotFound {
+        pattern: String,
+        owner: String,
+        region: String,
+        section: String,
+        hint: String,
+        file: String,
+    },
     #[error("{0}")]
     Aws(#[from] ProviderError),
 }
@@ -35,7 +42,10 @@ pub async fn hosted_zone(aws: &Aws, zone: &str, file: &str) -> Result<String, Lo
         .iter()
         .find(|z| z.name() == wanted && !z.config().is_some_and(|c| c.private_zone()))
         .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-        .ok_or_else(|| LookupError::ZoneNotFound { zone: zone.to_string(), file: file.to_string() })
+        .ok_or_else(|| LookupError::ZoneNotFound {
+            zone: zone.to_string(),
+            file: file.to_string(),
+        })
 }
 
 /// The newest available x86_64 image matching `pattern` owned by `owner`.
@@ -68,7 +78,8 @@ pub async fn newest_image(
             region: aws.region.clone(),
             section: section.to_string(),
             hint: if owner == MARKETPLACE_OWNER {
-                " (subscribe to \"Ant Media Server Enterprise\" in the AWS Marketplace first)".into()
+                " (subscribe to \"Ant Media Server Enterprise\" in the AWS Marketplace first)"
+                    .into()
             } else {
                 String::new()
             },

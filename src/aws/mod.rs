@@ -37,6 +37,8 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
+    /// Every AWS operation this run called, in order (`service:Operation`).
+    pub calls: CallLog,
     /// How long to wait for the cloud (instance running, certificate issued, ...).
     pub wait_timeout: Duration,
     pub poll_interval: Duration,
@@ -58,28 +60,67 @@ impl Aws {
             loader = loader.endpoint_url(endpoint);
         }
         let config = loader.load().await;
-        let provider = config.credentials_provider().ok_or_else(|| CredentialsError::Missing {
-            detail: "no credential provider configured".into(),
-        })?;
+        let provider = config
+            .credentials_provider()
+            .ok_or_else(|| CredentialsError::Missing {
+                detail: "no credential provider configured".into(),
+            })?;
         provider
             .provide_credentials()
             .await
-            .map_err(|e| CredentialsError::Missing { detail: first_line(&e) })?;
+            .map_err(|e| CredentialsError::Missing {
+                detail: first_line(&e),
+            })?;
         let local = endpoint.is_some();
+        let calls = CallLog::default();
         Ok(Aws {
             region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            acm: aws_sdk_acm::Client::new(&config),
-            route53: aws_sdk_route53::Client::new(&config),
-            wait_timeout: if local { Duration::from_secs(120) } else { Duration::from_secs(45 * 60) },
-            poll_interval: if local { Duration::from_millis(500) } else { Duration::from_secs(10) },
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            acm: aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            route53: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(&config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            calls,
+            wait_timeout: if local {
+                Duration::from_secs(120)
+            } else {
+                Duration::from_secs(45 * 60)
+            },
+            poll_interval: if local {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(10)
+            },
         })
     }
 
     /// Polls `check` until it returns a value, saying what it waits for; fails after the timeout.
-    pub async fn wait_for<T, F, Fut>(&self, ctx: &StepContext, what: &str, mut check: F) -> Result<T, ProviderError>
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        ctx: &StepContext,
+        what: &str,
+        mut check: F,
+    ) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<T>, ProviderError>>,
@@ -93,7 +134,10 @@ impl Aws {
             if started.elapsed() > self.wait_timeout {
                 return Err(ProviderError {
                     code: Some("WaitTimeout".into()),
-                    message: format!("timed out after {}s waiting for {what}", self.wait_timeout.as_secs()),
+                    message: format!(
+                        "timed out after {}s waiting for {what}",
+                        self.wait_timeout.as_secs()
+                    ),
                 });
             }
             if !announced {
@@ -102,6 +146,41 @@ impl Aws {
             }
             tokio::time::sleep(self.poll_interval).await;
         }
+    }
+}
+
+/// Records the name of every AWS operation called, once it has finished (one entry per call,
+/// not per retry).
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "ams-stack call log"
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or_else(
+                || "unknown:unknown".to_string(),
+                |m| format!("{}:{}", m.service(), m.name()),
+            );
+        if let Ok(mut calls) = self.0.lock() {
+            calls.push(name);
+        }
+        Ok(())
     }
 }
 
@@ -130,7 +209,9 @@ where
 }
 
 /// The error code of an SDK error, if AWS sent one.
-pub fn error_code<E: ProvideErrorMetadata>(error: &aws_sdk_ec2::error::SdkError<E>) -> Option<&str> {
+pub fn error_code<E: ProvideErrorMetadata>(
+    error: &aws_sdk_ec2::error::SdkError<E>,
+) -> Option<&str> {
     error.code()
 }
 
@@ -162,7 +243,11 @@ pub trait AwsKind: Kind + Send + Sync + 'static
 where
     Self::Args: DeserializeOwned + Send + Sync,
 {
-    async fn create(aws: &Aws, ctx: &StepContext, args: &Self::Args) -> Result<Created, ProviderError>;
+    async fn create(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &Self::Args,
+    ) -> Result<Created, ProviderError>;
 
     /// Changes arguments not listed in `REPLACE_ON`; returns the new outputs.
     async fn update(
@@ -172,17 +257,40 @@ where
         args: &Self::Args,
     ) -> Result<Json, ProviderError> {
         let _ = (aws, args);
-        Err(ProviderError::new(format!("{} cannot be updated in place: {}", ctx.type_name, current.id)))
+        Err(ProviderError::new(format!(
+            "{} cannot be updated in place: {}",
+            ctx.type_name, current.id
+        )))
     }
 
-    async fn delete(aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+    async fn delete(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError>;
 }
 
 #[async_trait::async_trait]
 trait Handler: Send + Sync {
-    async fn create(&self, aws: &Aws, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError>;
-    async fn update(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError>;
-    async fn delete(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+    async fn create(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Created, ProviderError>;
+    async fn update(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError>;
+    async fn delete(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError>;
 }
 
 struct For<K>(PhantomData<fn() -> K>);
@@ -191,8 +299,9 @@ fn args<K: Kind>(inputs: &Json) -> Result<K::Args, ProviderError>
 where
     K::Args: DeserializeOwned,
 {
-    serde_json::from_value(inputs.clone())
-        .map_err(|e| ProviderError::new(format!("arguments of {} do not fit its kind: {e}", K::TYPE)))
+    serde_json::from_value(inputs.clone()).map_err(|e| {
+        ProviderError::new(format!("arguments of {} do not fit its kind: {e}", K::TYPE))
+    })
 }
 
 #[async_trait::async_trait]
@@ -200,15 +309,31 @@ impl<K: AwsKind> Handler for For<K>
 where
     K::Args: DeserializeOwned + Send + Sync,
 {
-    async fn create(&self, aws: &Aws, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+    async fn create(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Created, ProviderError> {
         K::create(aws, ctx, &args::<K>(inputs)?).await
     }
 
-    async fn update(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError> {
+    async fn update(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError> {
         K::update(aws, ctx, current, &args::<K>(inputs)?).await
     }
 
-    async fn delete(&self, aws: &Aws, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         K::delete(aws, ctx, current).await
     }
 }
@@ -221,7 +346,10 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub fn new(aws: Arc<Aws>) -> Self {
-        let mut provider = AwsProvider { aws, kinds: BTreeMap::new() };
+        let mut provider = AwsProvider {
+            aws,
+            kinds: BTreeMap::new(),
+        };
         provider.register::<ec2::Vpc>();
         provider.register::<ec2::InternetGateway>();
         provider.register::<ec2::Subnet>();
@@ -258,25 +386,48 @@ impl AwsProvider {
 #[async_trait::async_trait]
 impl Provider for AwsProvider {
     async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
-        self.kind(&ctx.type_name)?.create(&self.aws, ctx, inputs).await
+        self.kind(&ctx.type_name)?
+            .create(&self.aws, ctx, inputs)
+            .await
     }
 
-    async fn update(&self, ctx: &StepContext, current: &ResourceState, inputs: &Json) -> Result<Json, ProviderError> {
-        self.kind(&ctx.type_name)?.update(&self.aws, ctx, current, inputs).await
+    async fn update(
+        &self,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError> {
+        self.kind(&ctx.type_name)?
+            .update(&self.aws, ctx, current, inputs)
+            .await
     }
 
-    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        self.kind(&ctx.type_name)?.delete(&self.aws, ctx, current).await
+    async fn delete(
+        &self,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        self.kind(&ctx.type_name)?
+            .delete(&self.aws, ctx, current)
+            .await
     }
 }
 
 /// Reads a string output of a resource in the state.
-pub(crate) fn output_str<'a>(current: &'a ResourceState, key: &str) -> Result<&'a str, ProviderError> {
+pub(crate) fn output_str<'a>(
+    current: &'a ResourceState,
+    key: &str,
+) -> Result<&'a str, ProviderError> {
     current
         .outputs
         .get(key)
         .and_then(Json::as_str)
-        .ok_or_else(|| ProviderError::new(format!("{} has no output `{key}` in the state", current.name)))
+        .ok_or_else(|| {
+            ProviderError::new(format!(
+                "{} has no output `{key}` in the state",
+                current.name
+            ))
+        })
 }
 
 /// Unresolved inputs reaching a provider are an engine bug; say so plainly.

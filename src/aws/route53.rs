@@ -1,6 +1,8 @@
 //! Route 53: records in an existing hosted zone.
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -40,16 +42,28 @@ fn fqdn(name: &str) -> String {
 }
 
 async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<(), ProviderError> {
-    let build = |e: aws_sdk_route53::error::BuildError| ProviderError::new(format!("route53 record: {e}"));
+    let build =
+        |e: aws_sdk_route53::error::BuildError| ProviderError::new(format!("route53 record: {e}"));
     let record_set = ResourceRecordSet::builder()
         .name(fqdn(args.name.get()?))
         .r#type(RrType::from(args.record_type.get()?.as_str()))
         .ttl(args.ttl)
-        .resource_records(ResourceRecord::builder().value(args.value.get()?).build().map_err(build)?)
+        .resource_records(
+            ResourceRecord::builder()
+                .value(args.value.get()?)
+                .build()
+                .map_err(build)?,
+        )
         .build()
         .map_err(build)?;
     let batch = ChangeBatch::builder()
-        .changes(Change::builder().action(action.clone()).resource_record_set(record_set).build().map_err(build)?)
+        .changes(
+            Change::builder()
+                .action(action.clone())
+                .resource_record_set(record_set)
+                .build()
+                .map_err(build)?,
+        )
         .build()
         .map_err(build)?;
     aws.route53
@@ -58,32 +72,62 @@ async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<()
         .change_batch(batch)
         .send()
         .await
-        .map_err(|e| aws_error(&format!("route53:ChangeResourceRecordSets({})", action.as_str()), e))?;
+        .map_err(|e| {
+            aws_error(
+                &format!("route53:ChangeResourceRecordSets({})", action.as_str()),
+                e,
+            )
+        })?;
     Ok(())
 }
 
 #[async_trait::async_trait]
 impl AwsKind for Record {
-    async fn create(aws: &Aws, _ctx: &StepContext, args: &RecordArgs) -> Result<Created, ProviderError> {
-        let action = if args.upsert { ChangeAction::Upsert } else { ChangeAction::Create };
+    async fn create(
+        aws: &Aws,
+        _ctx: &StepContext,
+        args: &RecordArgs,
+    ) -> Result<Created, ProviderError> {
+        let action = if args.upsert {
+            ChangeAction::Upsert
+        } else {
+            ChangeAction::Create
+        };
         change(aws, action, args).await?;
         let name = fqdn(args.name.get()?);
         let id = format!("{}/{}/{}", args.zone_id, name, args.record_type.get()?);
-        Ok(Created { id, outputs: json!({ "fqdn": name }) })
+        Ok(Created {
+            id,
+            outputs: json!({ "fqdn": name }),
+        })
     }
 
-    async fn update(aws: &Aws, _ctx: &StepContext, current: &ResourceState, args: &RecordArgs) -> Result<Json, ProviderError> {
+    async fn update(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+        args: &RecordArgs,
+    ) -> Result<Json, ProviderError> {
         change(aws, ChangeAction::Upsert, args).await?;
         Ok(current.outputs.clone())
     }
 
-    async fn delete(aws: &Aws, _ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
-        let args: RecordArgs = serde_json::from_value(current.inputs.clone())
-            .map_err(|e| ProviderError::new(format!("stored record {} is unreadable: {e}", current.id)))?;
+    async fn delete(
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
+        let args: RecordArgs = serde_json::from_value(current.inputs.clone()).map_err(|e| {
+            ProviderError::new(format!("stored record {} is unreadable: {e}", current.id))
+        })?;
         match change(aws, ChangeAction::Delete, &args).await {
             Ok(()) => Ok(()),
             // Already gone (AWS says InvalidChangeBatch "not found"; moto says InvalidInput).
-            Err(e) if e.message.contains("not found") || e.code.as_deref() == Some("InvalidInput") => Ok(()),
+            Err(e)
+                if e.message.contains("not found") || e.code.as_deref() == Some("InvalidInput") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

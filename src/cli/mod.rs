@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 pub use workspace::Workspace;
 
 #[derive(Parser)]
-#[command(name = "ams-stack", version, about = "Stand up, change and tear down an Ant Media Server cluster on AWS")]
+#[command(
+    name = "ams-stack",
+    version,
+    about = "Stand up, change and tear down an Ant Media Server cluster on AWS"
+)]
 pub struct Cli {
     /// Directory holding `stacks/` and `state/`
     #[arg(long, global = true, default_value = ".", env = "AMS_STACK_ROOT")]
@@ -56,8 +60,11 @@ pub enum Command {
     },
     /// Print the resource graph as Graphviz DOT, grouped by tier
     Graph { stack: Option<String> },
-    /// Remove a lock left by a run that is gone, if its id matches
-    ForceUnlock { stack: Option<String>, lock_id: String },
+    /// Remove a lock left by a run that is gone, if its id matches: `force-unlock [STACK] LOCK_ID`
+    ForceUnlock {
+        #[arg(num_args = 1..=2, required = true, value_names = ["STACK", "LOCK_ID"])]
+        args: Vec<String>,
+    },
     /// Manage stacks
     #[command(subcommand)]
     Stack(StackCommand),
@@ -76,11 +83,22 @@ pub async fn run(cli: Cli) -> Result<()> {
     let workspace = Workspace::new(&cli.root);
     match cli.command {
         Command::Preview { stack, json } => deploy::preview(&workspace, stack, json).await,
-        Command::Up { stack, yes, parallel } => deploy::up(&workspace, stack, yes, parallel).await,
-        Command::Destroy { stack, yes, parallel } => deploy::destroy(&workspace, stack, yes, parallel).await,
+        Command::Up {
+            stack,
+            yes,
+            parallel,
+        } => deploy::up(&workspace, stack, yes, parallel).await,
+        Command::Destroy {
+            stack,
+            yes,
+            parallel,
+        } => deploy::destroy(&workspace, stack, yes, parallel).await,
         Command::Outputs { stack, json } => deploy::outputs(&workspace, stack, json).await,
         Command::Graph { stack } => deploy::graph(&workspace, stack).await,
-        Command::ForceUnlock { stack, lock_id } => workspace.force_unlock(stack, &lock_id).await,
+        Command::ForceUnlock { mut args } => {
+            let lock_id = args.pop().unwrap_or_default();
+            workspace.force_unlock(args.pop(), &lock_id).await
+        }
         Command::Stack(StackCommand::Select { name }) => workspace.select(&name),
         Command::Stack(StackCommand::Ls) => workspace.list(),
     }

@@ -15,7 +15,10 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(root: &Path) -> Self {
-        Workspace { stacks: root.join("stacks"), state: root.join("state") }
+        Workspace {
+            stacks: root.join("stacks"),
+            state: root.join("state"),
+        }
     }
 
     fn selected_file(&self) -> PathBuf {
@@ -46,7 +49,8 @@ impl Workspace {
 
     pub fn select(&self, name: &str) -> Result<()> {
         self.config(name)?;
-        std::fs::create_dir_all(&self.state).with_context(|| format!("cannot create {}", self.state.display()))?;
+        std::fs::create_dir_all(&self.state)
+            .with_context(|| format!("cannot create {}", self.state.display()))?;
         std::fs::write(self.selected_file(), name)
             .with_context(|| format!("cannot write {}", self.selected_file().display()))?;
         render::err(&format!("Selected stack `{name}`."));
@@ -56,7 +60,11 @@ impl Workspace {
     pub fn list(&self) -> Result<()> {
         let selected = self.stack_name(None).ok();
         for name in config::list_stacks(&self.stacks) {
-            let mark = if selected.as_deref() == Some(name.as_str()) { "*" } else { " " };
+            let mark = if selected.as_deref() == Some(name.as_str()) {
+                "*"
+            } else {
+                " "
+            };
             println!("{mark} {name}");
         }
         Ok(())

@@ -5,13 +5,18 @@
 //! Where the guide is loose, this is tight: MongoDB and the cluster port are reachable from
 //! the nodes only, SSH from `admin_cidr` only, publish and play each on their own group.
 
-use crate::aws::acm::{Certificate, CertificateArgs, CertificateValidation, CertificateValidationArgs};
+use crate::aws::acm::{
+    Certificate, CertificateArgs, CertificateValidation, CertificateValidationArgs,
+};
 use crate::aws::autoscaling::{CpuPolicy, CpuPolicyArgs, Group, GroupArgs};
 use crate::aws::ec2::{
-    Instance, InstanceArgs, InternetGateway, InternetGatewayArgs, LaunchTemplate, LaunchTemplateArgs, MachineArgs,
-    RouteTable, RouteTableArgs, Rule, SecurityGroup, SecurityGroupArgs, Subnet, SubnetArgs, Vpc, VpcArgs,
+    Instance, InstanceArgs, InternetGateway, InternetGatewayArgs, LaunchTemplate,
+    LaunchTemplateArgs, MachineArgs, RouteTable, RouteTableArgs, Rule, SecurityGroup,
+    SecurityGroupArgs, Subnet, SubnetArgs, Vpc, VpcArgs,
 };
-use crate::aws::elbv2::{Listener, ListenerArgs, LoadBalancer, LoadBalancerArgs, TargetGroup, TargetGroupArgs};
+use crate::aws::elbv2::{
+    Listener, ListenerArgs, LoadBalancer, LoadBalancerArgs, TargetGroup, TargetGroupArgs,
+};
 use crate::aws::route53::{Record, RecordArgs};
 use crate::config::{NodeGroup, StackConfig, Vpc as VpcChoice};
 use crate::engine::{Input, Output, Program, ProgramError, Ref};
@@ -49,7 +54,10 @@ pub fn tier(name: &str) -> &'static str {
         ("certificate", "certificate"),
         ("dns", "dns"),
     ];
-    prefixes.iter().find(|(p, _)| name.starts_with(p)).map_or("load balancer", |(_, t)| t)
+    prefixes
+        .iter()
+        .find(|(p, _)| name.starts_with(p))
+        .map_or("load balancer", |(_, t)| t)
 }
 
 /// Declares the whole cluster for `config`.
@@ -59,14 +67,29 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
 
     // Network: a VPC with public subnets in two zones, or the ones the stack file names.
     let (vpc_id, subnet_ids): (Input<String>, Vec<Input<String>>) = match &config.network.vpc {
-        VpcChoice::Existing { vpc_id, subnet_ids } => {
-            (vpc_id.clone().into(), subnet_ids.iter().cloned().map(Input::from).collect())
-        }
+        VpcChoice::Existing { vpc_id, subnet_ids } => (
+            vpc_id.clone().into(),
+            subnet_ids.iter().cloned().map(Input::from).collect(),
+        ),
         VpcChoice::New { cidr, subnet_cidrs } => {
-            let vpc = p.add::<Vpc>("vpc", VpcArgs { cidr_block: cidr.to_string().into() })?;
-            let gateway = p.add::<InternetGateway>("internet-gateway", InternetGatewayArgs { vpc_id: vpc.id().into() })?;
+            let vpc = p.add::<Vpc>(
+                "vpc",
+                VpcArgs {
+                    cidr_block: cidr.to_string().into(),
+                },
+            )?;
+            let gateway = p.add::<InternetGateway>(
+                "internet-gateway",
+                InternetGatewayArgs {
+                    vpc_id: vpc.id().into(),
+                },
+            )?;
             let mut subnets = Vec::new();
-            for (index, (cidr, zone)) in subnet_cidrs.iter().zip(&config.network.availability_zones).enumerate() {
+            for (index, (cidr, zone)) in subnet_cidrs
+                .iter()
+                .zip(&config.network.availability_zones)
+                .enumerate()
+            {
                 let subnet = p.add::<Subnet>(
                     &format!("subnet-{}", index + 1),
                     SubnetArgs {
@@ -80,13 +103,20 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             }
             p.add::<RouteTable>(
                 "route-table",
-                RouteTableArgs { vpc_id: vpc.id().into(), internet_gateway_id: gateway.id().into(), subnet_ids: subnets.clone() },
+                RouteTableArgs {
+                    vpc_id: vpc.id().into(),
+                    internet_gateway_id: gateway.id().into(),
+                    subnet_ids: subnets.clone(),
+                },
             )?;
             (vpc.id().into(), subnets)
         }
     };
     // Instances go in the first zone, as the guide says: origins and edges talk over 5000.
-    let first_subnet = subnet_ids.first().cloned().unwrap_or_else(|| Input::from(""));
+    let first_subnet = subnet_ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Input::from(""));
     let admin = config.network.admin_cidr.to_string();
 
     // Security groups.
@@ -99,7 +129,10 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         from_self: false,
         description: description.into(),
     };
-    let ssh = Rule { cidr: Some(admin.clone()), ..tcp(22, "SSH from the admin network") };
+    let ssh = Rule {
+        cidr: Some(admin.clone()),
+        ..tcp(22, "SSH from the admin network")
+    };
     let alb_sg = p.add::<SecurityGroup>(
         "load-balancer-sg",
         SecurityGroupArgs {
@@ -119,14 +152,22 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             vpc_id: vpc_id.clone(),
             description: "AMS origin and edge nodes".into(),
             ingress: vec![
-                Rule { cidr: None, source_group: Some(alb_sg.id().into()), ..tcp(AMS_HTTP_PORT, "HTTP from the load balancer") },
+                Rule {
+                    cidr: None,
+                    source_group: Some(alb_sg.id().into()),
+                    ..tcp(AMS_HTTP_PORT, "HTTP from the load balancer")
+                },
                 Rule {
                     protocol: "udp".into(),
                     from_port: WEBRTC_UDP.0,
                     to_port: WEBRTC_UDP.1,
                     ..tcp(0, "WebRTC media")
                 },
-                Rule { cidr: None, from_self: true, ..tcp(AMS_CLUSTER_PORT, "cluster traffic between nodes") },
+                Rule {
+                    cidr: None,
+                    from_self: true,
+                    ..tcp(AMS_CLUSTER_PORT, "cluster traffic between nodes")
+                },
                 ssh.clone(),
             ],
         },
@@ -137,7 +178,11 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             vpc_id: vpc_id.clone(),
             description: "AMS MongoDB: nodes only".into(),
             ingress: vec![
-                Rule { cidr: None, source_group: Some(nodes_sg.id().into()), ..tcp(MONGODB_PORT, "MongoDB from the AMS nodes") },
+                Rule {
+                    cidr: None,
+                    source_group: Some(nodes_sg.id().into()),
+                    ..tcp(MONGODB_PORT, "MongoDB from the AMS nodes")
+                },
                 ssh,
             ],
         },
@@ -161,11 +206,36 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
 
     // Origin (publish) and edge (play) groups.
-    let origin = nodes(p, "origin", &config.origin, &found.origin_ami, &mongodb, &nodes_sg, &vpc_id, &first_subnet, Some(30))?;
-    let edge = nodes(p, "edge", &config.edge, &found.edge_ami, &mongodb, &nodes_sg, &vpc_id, &first_subnet, None)?;
+    let origin = nodes(
+        p,
+        "origin",
+        &config.origin,
+        &found.origin_ami,
+        &mongodb,
+        &nodes_sg,
+        &vpc_id,
+        &first_subnet,
+        Some(30),
+    )?;
+    let edge = nodes(
+        p,
+        "edge",
+        &config.edge,
+        &found.edge_ami,
+        &mongodb,
+        &nodes_sg,
+        &vpc_id,
+        &first_subnet,
+        None,
+    )?;
 
     // Certificate, validated through DNS in the hosted zone.
-    let certificate = p.add::<Certificate>("certificate", CertificateArgs { domain: config.dns.domain.clone() })?;
+    let certificate = p.add::<Certificate>(
+        "certificate",
+        CertificateArgs {
+            domain: config.dns.domain.clone(),
+        },
+    )?;
     let validation_record = p.add::<Record>(
         "certificate-validation-record",
         RecordArgs {
@@ -179,15 +249,26 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
     let issued = p.add::<CertificateValidation>(
         "certificate-validation",
-        CertificateValidationArgs { certificate_arn: certificate.arn().into(), record_fqdn: validation_record.fqdn().into() },
+        CertificateValidationArgs {
+            certificate_arn: certificate.arn().into(),
+            record_fqdn: validation_record.fqdn().into(),
+        },
     )?;
 
     // Load balancer: 80/443 publish to origins, 5080/5443 play from edges.
     let alb = p.add::<LoadBalancer>(
         "load-balancer",
-        LoadBalancerArgs { subnet_ids: subnet_ids.clone(), security_group_ids: vec![alb_sg.id().into()] },
+        LoadBalancerArgs {
+            subnet_ids: subnet_ids.clone(),
+            security_group_ids: vec![alb_sg.id().into()],
+        },
     )?;
-    let listeners = [(80, false, &origin), (443, true, &origin), (5080, false, &edge), (5443, true, &edge)];
+    let listeners = [
+        (80, false, &origin),
+        (443, true, &origin),
+        (5080, false, &edge),
+        (5443, true, &edge),
+    ];
     for (port, https, target) in listeners {
         p.add::<Listener>(
             &format!("listener-{}-{port}", if https { "https" } else { "http" }),
@@ -215,8 +296,14 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
 
     let domain = &config.dns.domain;
-    p.output("publish_url", format!("https://{domain}/WebRTCAppEE/").into())?;
-    p.output("play_url", format!("https://{domain}:5443/WebRTCAppEE/player.html").into())?;
+    p.output(
+        "publish_url",
+        format!("https://{domain}/WebRTCAppEE/").into(),
+    )?;
+    p.output(
+        "play_url",
+        format!("https://{domain}:5443/WebRTCAppEE/player.html").into(),
+    )?;
     p.output("load_balancer_dns", alb.dns_name().into())?;
     p.output("mongodb_private_ip", mongodb.private_ip().into())?;
     program.check()?;
@@ -237,7 +324,9 @@ fn nodes(
     sticky_seconds: Option<i32>,
 ) -> Result<Ref<TargetGroup>, ProgramError> {
     let template = include_str!("user_data/ams-node.sh").replace("{ROLE}", role);
-    let (before, after) = template.split_once("{MONGODB_HOST}").unwrap_or((template.as_str(), ""));
+    let (before, after) = template
+        .split_once("{MONGODB_HOST}")
+        .unwrap_or((template.as_str(), ""));
     let mongodb_ip: Output<String> = mongodb.private_ip();
     let launch_template = p.add::<LaunchTemplate>(
         &format!("{role}-launch-template"),
@@ -276,7 +365,10 @@ fn nodes(
     )?;
     p.add::<CpuPolicy>(
         &format!("{role}-cpu-policy"),
-        CpuPolicyArgs { group_name: scaling_group.name_output().into(), target_cpu_percent: group.cpu_target },
+        CpuPolicyArgs {
+            group_name: scaling_group.name_output().into(),
+            target_cpu_percent: group.cpu_target,
+        },
     )?;
     Ok(target_group)
 }

@@ -21,7 +21,11 @@ fn prod() -> Program {
 }
 
 fn args(program: &Program, name: &str) -> Json {
-    program.get(name).unwrap_or_else(|| panic!("{name} declared")).args.clone()
+    program
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} declared"))
+        .args
+        .clone()
 }
 
 #[test]
@@ -60,11 +64,22 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
 fn mongodb_address_reaches_the_nodes_as_a_reference() {
     let program = prod();
     for role in ["origin", "edge"] {
-        let template = program.get(&format!("{role}-launch-template")).expect("template");
-        assert!(template.dependencies.contains("mongodb"), "{role} must depend on mongodb");
+        let template = program
+            .get(&format!("{role}-launch-template"))
+            .expect("template");
+        assert!(
+            template.dependencies.contains("mongodb"),
+            "{role} must depend on mongodb"
+        );
         let user_data = &template.args["user_data"]["$concat"];
-        assert_eq!(user_data[1], json!({"$ref": {"resource": "mongodb", "output": "private_ip"}}));
-        assert!(user_data[0].as_str().expect("text").ends_with("./change_server_mode.sh cluster \"mongodb://"));
+        assert_eq!(
+            user_data[1],
+            json!({"$ref": {"resource": "mongodb", "output": "private_ip"}})
+        );
+        assert!(user_data[0]
+            .as_str()
+            .expect("text")
+            .ends_with("./change_server_mode.sh cluster \"mongodb://"));
         assert_eq!(user_data[2], json!(":27017\"\n"));
     }
 }
@@ -84,7 +99,12 @@ fn mongodb_and_cluster_port_are_never_open_to_the_world() {
         }
     }
     let nodes = args(&program, "nodes-sg");
-    let cluster = nodes["ingress"].as_array().expect("rules").iter().find(|r| r["from_port"] == 5000).expect("5000");
+    let cluster = nodes["ingress"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["from_port"] == 5000)
+        .expect("5000");
     assert_eq!(cluster["from_self"], true);
     assert!(cluster.get("cidr").is_none());
 }
@@ -99,12 +119,18 @@ fn publish_goes_to_origin_and_play_to_edge() {
         ("listener-https-5443", "edge-target-group"),
     ] {
         let args = args(&program, listener);
-        assert_eq!(args["target_group_arn"]["$ref"]["resource"], group, "{listener}");
+        assert_eq!(
+            args["target_group_arn"]["$ref"]["resource"], group,
+            "{listener}"
+        );
         let https = listener.contains("https");
         assert_eq!(args.get("certificate_arn").is_some(), https, "{listener}");
         if https {
             // HTTPS listeners wait for the issued certificate, not the requested one.
-            assert_eq!(args["certificate_arn"]["$ref"]["resource"], "certificate-validation");
+            assert_eq!(
+                args["certificate_arn"]["$ref"]["resource"],
+                "certificate-validation"
+            );
         }
     }
 }

@@ -37,9 +37,15 @@ pub struct Network {
 #[derive(Clone, Debug)]
 pub enum Vpc {
     /// The stack makes the VPC; one public subnet per zone, carved from `cidr`.
-    New { cidr: Ipv4Net, subnet_cidrs: Vec<Ipv4Net> },
+    New {
+        cidr: Ipv4Net,
+        subnet_cidrs: Vec<Ipv4Net>,
+    },
     /// The stack uses a VPC and subnets that exist (one subnet per zone, same order).
-    Existing { vpc_id: String, subnet_ids: Vec<String> },
+    Existing {
+        vpc_id: String,
+        subnet_ids: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -67,7 +73,10 @@ pub struct NodeGroup {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("stack file {path} not found{}", list_hint(.available))]
-    Missing { path: String, available: Vec<String> },
+    Missing {
+        path: String,
+        available: Vec<String>,
+    },
     #[error("cannot read stack file {path}: {source}")]
     Read {
         path: String,
@@ -131,18 +140,34 @@ pub fn load(dir: &Path, name: &str) -> Result<StackConfig, ConfigError> {
                 available: list_stacks(dir),
             })
         }
-        Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        }
     };
     parse(name, &path, &text)
 }
 
 /// Validates the text of a stack file.
 pub fn parse(name: &str, path: &Path, text: &str) -> Result<StackConfig, ConfigError> {
-    let file = SourceFile { path: path.display().to_string(), text };
+    let file = SourceFile {
+        path: path.display().to_string(),
+        text,
+    };
     let raw: RawStack = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| file.line_column(s.start)).unwrap_or((1, 1));
+        let (line, column) = e
+            .span()
+            .map(|s| file.line_column(s.start))
+            .unwrap_or((1, 1));
         ConfigError::Invalid {
-            location: Location { path: file.path.clone(), line, column, key: None },
+            location: Location {
+                path: file.path.clone(),
+                line,
+                column,
+                key: None,
+            },
             message: e.message().trim().to_string(),
         }
     })?;
@@ -165,14 +190,26 @@ impl SourceFile<'_> {
     fn error<T>(&self, key: &str, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
         let (line, column) = self.line_column(value.span().start);
         ConfigError::Invalid {
-            location: Location { path: self.path.clone(), line, column, key: Some(key.to_string()) },
+            location: Location {
+                path: self.path.clone(),
+                line,
+                column,
+                key: Some(key.to_string()),
+            },
             message: message.into(),
         }
     }
 
     fn cidr(&self, key: &str, value: &Spanned<String>) -> Result<Ipv4Net, ConfigError> {
         value.get_ref().parse::<Ipv4Net>().map_err(|_| {
-            self.error(key, value, format!("`{}` is not an IPv4 CIDR block (like 10.0.0.0/16)", value.get_ref()))
+            self.error(
+                key,
+                value,
+                format!(
+                    "`{}` is not an IPv4 CIDR block (like 10.0.0.0/16)",
+                    value.get_ref()
+                ),
+            )
         })
     }
 
@@ -182,22 +219,40 @@ impl SourceFile<'_> {
             return Err(self.error(
                 "network.availability_zones",
                 &raw.network.availability_zones,
-                format!("the load balancer needs at least two availability zones, found {}", zones.len()),
+                format!(
+                    "the load balancer needs at least two availability zones, found {}",
+                    zones.len()
+                ),
             ));
         }
-        let vpc = match (&raw.network.vpc_id, &raw.network.subnet_ids, &raw.network.vpc_cidr) {
+        let vpc = match (
+            &raw.network.vpc_id,
+            &raw.network.subnet_ids,
+            &raw.network.vpc_cidr,
+        ) {
             (Some(vpc_id), Some(subnets), _) => {
                 if subnets.get_ref().len() != zones.len() {
                     return Err(self.error(
                         "network.subnet_ids",
                         subnets,
-                        format!("give one subnet per availability zone ({} zones, {} subnets)", zones.len(), subnets.get_ref().len()),
+                        format!(
+                            "give one subnet per availability zone ({} zones, {} subnets)",
+                            zones.len(),
+                            subnets.get_ref().len()
+                        ),
                     ));
                 }
-                Vpc::Existing { vpc_id: vpc_id.get_ref().clone(), subnet_ids: subnets.get_ref().clone() }
+                Vpc::Existing {
+                    vpc_id: vpc_id.get_ref().clone(),
+                    subnet_ids: subnets.get_ref().clone(),
+                }
             }
             (Some(vpc_id), None, _) => {
-                return Err(self.error("network.vpc_id", vpc_id, "an existing VPC needs `subnet_ids` too"))
+                return Err(self.error(
+                    "network.vpc_id",
+                    vpc_id,
+                    "an existing VPC needs `subnet_ids` too",
+                ))
             }
             (None, _, Some(cidr_text)) => {
                 let cidr = self.cidr("network.vpc_cidr", cidr_text)?;
@@ -210,27 +265,39 @@ impl SourceFile<'_> {
                     return Err(self.error(
                         "network.vpc_cidr",
                         cidr_text,
-                        format!("{cidr} is too small for {} subnets; use a /24 or larger", zones.len()),
+                        format!(
+                            "{cidr} is too small for {} subnets; use a /24 or larger",
+                            zones.len()
+                        ),
                     ));
                 }
                 Vpc::New { cidr, subnet_cidrs }
             }
-            (None, _, None) => {
-                return Err(self.error(
-                    "network",
-                    &raw.network.availability_zones,
-                    "give `vpc_cidr` for a new VPC, or `vpc_id` and `subnet_ids` for an existing one",
-                ))
-            }
+            (None, _, None) => return Err(self.error(
+                "network",
+                &raw.network.availability_zones,
+                "give `vpc_cidr` for a new VPC, or `vpc_id` and `subnet_ids` for an existing one",
+            )),
         };
         let admin_cidr = self.cidr("network.admin_cidr", &raw.network.admin_cidr)?;
         if let Some(endpoint) = &raw.endpoint {
-            if !(endpoint.get_ref().starts_with("http://") || endpoint.get_ref().starts_with("https://")) {
-                return Err(self.error("endpoint", endpoint, "an endpoint is a URL like http://127.0.0.1:4566"));
+            if !(endpoint.get_ref().starts_with("http://")
+                || endpoint.get_ref().starts_with("https://"))
+            {
+                return Err(self.error(
+                    "endpoint",
+                    endpoint,
+                    "an endpoint is a URL like http://127.0.0.1:4566",
+                ));
             }
         }
         let domain = raw.dns.domain.get_ref().trim_end_matches('.').to_string();
-        let zone = raw.dns.hosted_zone.get_ref().trim_end_matches('.').to_string();
+        let zone = raw
+            .dns
+            .hosted_zone
+            .get_ref()
+            .trim_end_matches('.')
+            .to_string();
         if domain != zone && !domain.ends_with(&format!(".{zone}")) {
             return Err(self.error(
                 "dns.domain",
@@ -243,8 +310,15 @@ impl SourceFile<'_> {
             path: PathBuf::from(&self.path),
             region: raw.region.get_ref().clone(),
             endpoint: raw.endpoint.map(Spanned::into_inner),
-            network: Network { vpc, availability_zones: zones, admin_cidr },
-            dns: Dns { domain, hosted_zone: zone },
+            network: Network {
+                vpc,
+                availability_zones: zones,
+                admin_cidr,
+            },
+            dns: Dns {
+                domain,
+                hosted_zone: zone,
+            },
             mongodb: Instance {
                 instance_type: raw.mongodb.instance_type,
                 ami: raw.mongodb.ami,
@@ -267,11 +341,19 @@ impl SourceFile<'_> {
         let cpu_target = raw.cpu_target.as_ref().map_or(60.0, |c| *c.get_ref());
         if let Some(cpu) = &raw.cpu_target {
             if !(1.0..=100.0).contains(cpu.get_ref()) {
-                return Err(self.error(&format!("{section}.cpu_target"), cpu, "cpu_target is a percentage between 1 and 100"));
+                return Err(self.error(
+                    &format!("{section}.cpu_target"),
+                    cpu,
+                    "cpu_target is a percentage between 1 and 100",
+                ));
             }
         }
         Ok(NodeGroup {
-            instance: Instance { instance_type: raw.instance_type, ami: raw.ami, key_name: raw.key_name },
+            instance: Instance {
+                instance_type: raw.instance_type,
+                ami: raw.ami,
+                key_name: raw.key_name,
+            },
             min_size: min,
             max_size: max,
             cpu_target,

@@ -3,12 +3,18 @@ use std::path::Path;
 use super::*;
 
 fn shipped(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks").join(format!("{name}.toml")))
-        .expect("shipped stack file")
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("stacks")
+            .join(format!("{name}.toml")),
+    )
+    .expect("shipped stack file")
 }
 
 fn error_of(text: &str) -> String {
-    parse("t", Path::new("stacks/t.toml"), text).expect_err("must be rejected").to_string()
+    parse("t", Path::new("stacks/t.toml"), text)
+        .expect_err("must be rejected")
+        .to_string()
 }
 
 #[test]
@@ -21,7 +27,13 @@ fn shipped_stacks_are_valid() {
     assert_eq!(local.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
     match local.network.vpc {
         Vpc::New { subnet_cidrs, .. } => {
-            assert_eq!(subnet_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.0.0.0/20", "10.0.16.0/20"])
+            assert_eq!(
+                subnet_cidrs
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>(),
+                ["10.0.0.0/20", "10.0.16.0/20"]
+            )
         }
         Vpc::Existing { .. } => panic!("local makes its VPC"),
     }
@@ -40,13 +52,19 @@ fn invalid_cidr_names_file_line_and_key() {
 fn unknown_key_is_rejected_with_its_position() {
     let text = shipped("local").replace("[mongodb]\n", "[mongodb]\ninstance_typ = \"m5.large\"\n");
     let message = error_of(&text);
-    assert!(message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ`"), "{message}");
+    assert!(
+        message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ`"),
+        "{message}"
+    );
 }
 
 #[test]
 fn min_larger_than_max_is_rejected() {
     let text = shipped("local").replacen("min_size = 1", "min_size = 5", 1);
-    assert_eq!(error_of(&text), "stacks/t.toml:19:12: `origin.min_size`: min_size (5) is larger than max_size (4)");
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:19:12: `origin.min_size`: min_size (5) is larger than max_size (4)"
+    );
 }
 
 #[test]
@@ -64,7 +82,10 @@ fn malformed_toml_gives_line_and_column() {
 
 #[test]
 fn domain_outside_the_zone_is_rejected() {
-    let text = shipped("local").replace("domain = \"stream.ams-local.test\"", "domain = \"stream.example.org\"");
+    let text = shipped("local").replace(
+        "domain = \"stream.ams-local.test\"",
+        "domain = \"stream.example.org\"",
+    );
     assert!(error_of(&text).contains("is not inside the hosted zone `ams-local.test`"));
 }
 
@@ -72,5 +93,8 @@ fn domain_outside_the_zone_is_rejected() {
 fn missing_file_lists_the_stacks() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks");
     let message = load(&dir, "nope").expect_err("missing").to_string();
-    assert!(message.contains("nope.toml not found (stacks here: local, prod)"), "{message}");
+    assert!(
+        message.contains("nope.toml not found (stacks here: local, prod)"),
+        "{message}"
+    );
 }

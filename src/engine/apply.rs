@@ -34,7 +34,10 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { parallel: 16, cancel: CancellationToken::new() }
+        ApplyOptions {
+            parallel: 16,
+            cancel: CancellationToken::new(),
+        }
     }
 }
 
@@ -125,19 +128,32 @@ pub async fn apply(
         })
         .collect();
     let waits = forward_waits(&forward);
-    let dispatcher = Dispatcher { provider: provider.clone(), backend, events: events.clone(), options };
+    let dispatcher = Dispatcher {
+        provider: provider.clone(),
+        backend,
+        events: events.clone(),
+        options,
+    };
     dispatcher.run(forward, waits, state, &mut report).await?;
 
     if report.failures.is_empty() && !report.cancelled {
-        let removed: BTreeSet<&str> =
-            plan.steps.iter().filter(|s| s.op == Op::Delete).map(|s| s.name.as_str()).collect();
+        let removed: BTreeSet<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.op == Op::Delete)
+            .map(|s| s.name.as_str())
+            .collect();
         let mut deletions: Vec<Work> = state
             .pending_deletes
             .iter()
             .map(|r| deletion(r, StepOp::DeleteReplaced))
             .collect();
         deletions.extend(
-            state.resources.iter().filter(|r| removed.contains(r.name.as_str())).map(|r| deletion(r, StepOp::Delete)),
+            state
+                .resources
+                .iter()
+                .filter(|r| removed.contains(r.name.as_str()))
+                .map(|r| deletion(r, StepOp::Delete)),
         );
         let waits = deletion_waits(&deletions);
         dispatcher.run(deletions, waits, state, &mut report).await?;
@@ -147,7 +163,12 @@ pub async fn apply(
         let outputs: BTreeMap<String, Json> = plan
             .outputs
             .iter()
-            .map(|(key, value)| (key.clone(), resolve(value, &|r, k| live_output(state, r, k))))
+            .map(|(key, value)| {
+                (
+                    key.clone(),
+                    resolve(value, &|r, k| live_output(state, r, k)),
+                )
+            })
             .collect();
         if outputs != state.outputs {
             state.outputs = outputs;
@@ -170,15 +191,26 @@ fn deletion(resource: &ResourceState, op: StepOp) -> Work {
 }
 
 fn live_output(state: &State, resource: &str, key: &str) -> Option<Json> {
-    state.get(resource).and_then(|r| r.outputs.get(key)).cloned()
+    state
+        .get(resource)
+        .and_then(|r| r.outputs.get(key))
+        .cloned()
 }
 
 /// For each forward step, the forward steps it waits for: those it depends on.
 fn forward_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
-    let index: BTreeMap<&str, usize> =
-        work.iter().enumerate().map(|(i, w)| (w.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = work
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.name.as_str(), i))
+        .collect();
     work.iter()
-        .map(|w| w.dependencies.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+        .map(|w| {
+            w.dependencies
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
         .collect()
 }
 
@@ -208,7 +240,9 @@ impl Dispatcher<'_> {
         state.serial += 1;
         state.updated = Some(now_rfc3339());
         self.backend.save(state).await.map_err(ApplyError::Save)?;
-        (self.events)(Event::Saved { serial: state.serial });
+        (self.events)(Event::Saved {
+            serial: state.serial,
+        });
         Ok(())
     }
 
@@ -226,18 +260,30 @@ impl Dispatcher<'_> {
             .map(|i| (Reverse(priority[i]), i))
             .collect();
         let mut started = vec![false; work.len()];
-        let mut in_flight: JoinSet<(usize, Result<Outcome, ProviderError>, Duration)> = JoinSet::new();
+        let mut in_flight: JoinSet<(usize, Result<Outcome, ProviderError>, Duration)> =
+            JoinSet::new();
         let mut stopping = false;
         let mut save_error = None;
 
         loop {
             while !stopping && in_flight.len() < self.options.parallel.max(1) {
-                let Some((_, i)) = ready.pop_first() else { break };
+                let Some((_, i)) = ready.pop_first() else {
+                    break;
+                };
                 started[i] = true;
                 let item = work[i].clone();
-                (self.events)(Event::Started { name: item.name.clone(), type_name: item.type_name.clone(), op: item.op });
+                (self.events)(Event::Started {
+                    name: item.name.clone(),
+                    type_name: item.type_name.clone(),
+                    op: item.op,
+                });
                 let inputs = resolve(&item.args, &|r, k| live_output(state, r, k));
-                let ctx = StepContext::new(&state.stack, &item.name, &item.type_name, self.events.clone());
+                let ctx = StepContext::new(
+                    &state.stack,
+                    &item.name,
+                    &item.type_name,
+                    self.events.clone(),
+                );
                 let provider = self.provider.clone();
                 in_flight.spawn(async move {
                     let begun = Instant::now();
@@ -312,13 +358,18 @@ impl Dispatcher<'_> {
                     });
                     if !stopping {
                         stopping = true;
-                        (self.events)(Event::Stopping { reason: format!("{} failed: finishing the steps in flight", item.name) });
+                        (self.events)(Event::Stopping {
+                            reason: format!("{} failed: finishing the steps in flight", item.name),
+                        });
                     }
                 }
             }
         }
         report.not_started.extend(
-            work.iter().zip(&started).filter(|(_, s)| !**s).map(|(w, _)| w.name.clone()),
+            work.iter()
+                .zip(&started)
+                .filter(|(_, s)| !**s)
+                .map(|(w, _)| w.name.clone()),
         );
         match save_error {
             Some(e) => Err(e),
@@ -378,9 +429,16 @@ async fn execute(
         }
         (StepOp::Delete | StepOp::DeleteReplaced, Some(current)) => {
             provider.delete(ctx, current).await?;
-            Ok(Outcome::Deleted { name: current.name.clone(), id: current.id.clone() })
+            Ok(Outcome::Deleted {
+                name: current.name.clone(),
+                id: current.id.clone(),
+            })
         }
-        (op, None) => Err(ProviderError::new(format!("{} has no state to {}", item.name, op.verb()))),
+        (op, None) => Err(ProviderError::new(format!(
+            "{} has no state to {}",
+            item.name,
+            op.verb()
+        ))),
     }
 }
 
@@ -398,7 +456,9 @@ fn record(state: &mut State, item: &Work, outcome: Outcome) -> String {
             id
         }
         Outcome::Deleted { name, id } => {
-            state.pending_deletes.retain(|r| !(r.name == name && r.id == id));
+            state
+                .pending_deletes
+                .retain(|r| !(r.name == name && r.id == id));
             state.resources.retain(|r| !(r.name == name && r.id == id));
             id
         }

@@ -33,11 +33,26 @@ impl StepOp {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    Started { name: String, type_name: String, op: StepOp },
+    Started {
+        name: String,
+        type_name: String,
+        op: StepOp,
+    },
     /// A step waits for the cloud (an instance to run, a certificate to be issued, ...).
     Waiting { name: String, what: String },
-    Done { name: String, type_name: String, op: StepOp, id: String, elapsed_ms: u64 },
-    Failed { name: String, type_name: String, op: StepOp, error: String },
+    Done {
+        name: String,
+        type_name: String,
+        op: StepOp,
+        id: String,
+        elapsed_ms: u64,
+    },
+    Failed {
+        name: String,
+        type_name: String,
+        op: StepOp,
+        error: String,
+    },
     /// The state was written.
     Saved { serial: u64 },
     /// No new work starts: a step failed or the user interrupted.

@@ -28,7 +28,11 @@ pub struct Output<T> {
 
 impl<T> Output<T> {
     pub(crate) fn new(resource: &str, key: &'static str) -> Self {
-        Output { resource: resource.to_string(), key, _type: PhantomData }
+        Output {
+            resource: resource.to_string(),
+            key,
+            _type: PhantomData,
+        }
     }
 
     pub fn resource(&self) -> &str {
@@ -42,7 +46,11 @@ impl<T> Output<T> {
 
 impl<T> Clone for Output<T> {
     fn clone(&self) -> Self {
-        Output { resource: self.resource.clone(), key: self.key, _type: PhantomData }
+        Output {
+            resource: self.resource.clone(),
+            key: self.key,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -180,7 +188,10 @@ fn as_ref(map: &Map<String, Json>) -> Option<(&str, &str)> {
         return None;
     }
     let target = map.get(REF)?;
-    Some((target.get("resource")?.as_str()?, target.get("output")?.as_str()?))
+    Some((
+        target.get("resource")?.as_str()?,
+        target.get("output")?.as_str()?,
+    ))
 }
 
 /// The value of every reference, as far as known: `lookup(resource, output)` returns `None` for a
@@ -202,7 +213,11 @@ pub(crate) fn resolve(value: &Json, lookup: &dyn Fn(&str, &str) -> Option<Json>)
                 }
                 return Json::String(joined);
             }
-            Json::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, lookup))).collect())
+            Json::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), resolve(v, lookup)))
+                    .collect(),
+            )
         }
         Json::Array(items) => Json::Array(items.iter().map(|v| resolve(v, lookup)).collect()),
         other => other.clone(),
@@ -216,9 +231,7 @@ pub(crate) fn unknown() -> Json {
 /// Whether `value` holds a value only known after apply, anywhere inside it.
 pub(crate) fn contains_unknown(value: &Json) -> bool {
     match value {
-        Json::Object(map) => {
-            map.contains_key(UNKNOWN_MARKER) || map.values().any(contains_unknown)
-        }
+        Json::Object(map) => map.contains_key(UNKNOWN_MARKER) || map.values().any(contains_unknown),
         Json::Array(items) => items.iter().any(contains_unknown),
         _ => false,
     }
@@ -235,7 +248,10 @@ mod tests {
         let declared = serde_json::to_value(&input).expect("serializes");
         let mut refs = BTreeSet::new();
         references(&declared, &mut refs);
-        assert_eq!(refs.into_iter().collect::<Vec<_>>(), vec!["mongodb".to_string()]);
+        assert_eq!(
+            refs.into_iter().collect::<Vec<_>>(),
+            vec!["mongodb".to_string()]
+        );
 
         let known = resolve(&declared, &|r, k| {
             (r == "mongodb" && k == "private_ip").then(|| json!("10.0.0.5"))
@@ -249,6 +265,9 @@ mod tests {
     #[test]
     fn resolved_input_deserializes_as_value() {
         let input: Input<Vec<String>> = serde_json::from_value(json!(["a", "b"])).expect("parses");
-        assert_eq!(input.get().expect("resolved"), &vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            input.get().expect("resolved"),
+            &vec!["a".to_string(), "b".to_string()]
+        );
     }
 }

@@ -21,8 +21,10 @@ impl Graph {
     /// (they are already in place and ordered by an earlier run).
     fn new(nodes: &BTreeMap<String, BTreeSet<String>>) -> Self {
         let mut graph = DiGraph::new();
-        let index: BTreeMap<&str, NodeIndex> =
-            nodes.keys().map(|name| (name.as_str(), graph.add_node(name.clone()))).collect();
+        let index: BTreeMap<&str, NodeIndex> = nodes
+            .keys()
+            .map(|name| (name.as_str(), graph.add_node(name.clone())))
+            .collect();
         for (name, dependencies) in nodes {
             for dependency in dependencies {
                 if let Some(&from) = index.get(dependency.as_str()) {
@@ -46,7 +48,12 @@ pub fn dependency_order(
             .find(|component| {
                 component.len() > 1 || graph.contains_edge(component[0], component[0])
             })
-            .map(|component| component.iter().map(|&i| graph[i].clone()).collect::<Vec<_>>())
+            .map(|component| {
+                component
+                    .iter()
+                    .map(|&i| graph[i].clone())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         cycle.sort();
         return Err(GraphError::Cycle(cycle));
@@ -55,11 +62,17 @@ pub fn dependency_order(
     let mut remaining: BTreeMap<&str, usize> = nodes
         .iter()
         .map(|(name, deps)| {
-            (name.as_str(), deps.iter().filter(|d| nodes.contains_key(*d)).count())
+            (
+                name.as_str(),
+                deps.iter().filter(|d| nodes.contains_key(*d)).count(),
+            )
         })
         .collect();
-    let mut ready: BTreeSet<&str> =
-        remaining.iter().filter(|(_, &n)| n == 0).map(|(&name, _)| name).collect();
+    let mut ready: BTreeSet<&str> = remaining
+        .iter()
+        .filter(|(_, &n)| n == 0)
+        .map(|(&name, _)| name)
+        .collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some(name) = ready.pop_first() {
         order.push(name.to_string());
@@ -88,11 +101,18 @@ pub fn to_dot(
     for name in nodes.keys() {
         groups.entry(group(name)).or_default().push(name);
     }
-    let mut dot = String::from("digraph stack {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut dot = String::from(
+        "digraph stack {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for (index, (group_name, members)) in groups.iter().enumerate() {
-        dot.push_str(&format!("  subgraph cluster_{index} {{\n    label=\"{group_name}\";\n"));
+        dot.push_str(&format!(
+            "  subgraph cluster_{index} {{\n    label=\"{group_name}\";\n"
+        ));
         for member in members {
-            dot.push_str(&format!("    \"{member}\" [label=\"{}\"];\n", label(member)));
+            dot.push_str(&format!(
+                "    \"{member}\" [label=\"{}\"];\n",
+                label(member)
+            ));
         }
         dot.push_str("  }\n");
     }
@@ -118,8 +138,16 @@ mod tests {
 
     #[test]
     fn orders_dependencies_first() {
-        let g = graph(&[("subnet", &["vpc"]), ("vpc", &[]), ("instance", &["subnet", "sg"]), ("sg", &["vpc"])]);
-        assert_eq!(dependency_order(&g).expect("no cycle"), ["vpc", "sg", "subnet", "instance"]);
+        let g = graph(&[
+            ("subnet", &["vpc"]),
+            ("vpc", &[]),
+            ("instance", &["subnet", "sg"]),
+            ("sg", &["vpc"]),
+        ]);
+        assert_eq!(
+            dependency_order(&g).expect("no cycle"),
+            ["vpc", "sg", "subnet", "instance"]
+        );
     }
 
     #[test]
@@ -134,7 +162,13 @@ mod tests {
     #[test]
     fn dot_clusters_nodes_by_group() {
         let g = graph(&[("vpc", &[]), ("mongodb", &["vpc"])]);
-        let dot = to_dot(&g, &|n| n.to_string(), &|n| if n == "vpc" { "network".into() } else { "data".into() });
+        let dot = to_dot(&g, &|n| n.to_string(), &|n| {
+            if n == "vpc" {
+                "network".into()
+            } else {
+                "data".into()
+            }
+        });
         assert!(dot.contains("label=\"network\""));
         assert!(dot.contains("\"vpc\" -> \"mongodb\""));
     }

@@ -1,7 +1,7 @@
 //! The engine: resources, the dependency graph, the plan and its execution.
 //!
 //! Architecture invariant: nothing under `engine` knows about AWS. Resource kinds, their
-//! properties and the calls that make them live in providers (`crate::aws`), which the engine
+//! properties and the calls that make them live in providers (the AWS module), which the engine
 //! reaches only through the [`Provider`] trait.
 
 mod apply;

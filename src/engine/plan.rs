@@ -86,12 +86,15 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
     let mut ops: BTreeMap<&str, Op> = BTreeMap::new();
     let mut steps = Vec::new();
     for name in &order {
-        let Some(declared) = program.get(name) else { continue };
+        let Some(declared) = program.get(name) else {
+            continue;
+        };
         let known = |resource: &str, output: &str| -> Option<Json> {
             match ops.get(resource) {
-                Some(Op::Same | Op::Update) => {
-                    state.get(resource).and_then(|r| r.outputs.get(output)).cloned()
-                }
+                Some(Op::Same | Op::Update) => state
+                    .get(resource)
+                    .and_then(|r| r.outputs.get(output))
+                    .cloned(),
                 _ => None,
             }
         };
@@ -107,8 +110,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                 dependencies: declared.dependencies.clone(),
             },
             Some(current) => {
-                let mut changes =
-                    property_changes(&current.inputs, &resolved, declared.replace_on);
+                let mut changes = property_changes(&current.inputs, &resolved, declared.replace_on);
                 let type_changed = current.type_name != declared.type_name;
                 let op = if type_changed || changes.iter().any(|c| c.forces_replace) {
                     Op::Replace
@@ -118,12 +120,15 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                     Op::Update
                 };
                 if type_changed {
-                    changes.insert(0, PropertyChange {
-                        key: "(type)".into(),
-                        old: Some(Json::String(current.type_name.clone())),
-                        new: Some(Json::String(declared.type_name.clone())),
-                        forces_replace: true,
-                    });
+                    changes.insert(
+                        0,
+                        PropertyChange {
+                            key: "(type)".into(),
+                            old: Some(Json::String(current.type_name.clone())),
+                            new: Some(Json::String(declared.type_name.clone())),
+                            forces_replace: true,
+                        },
+                    );
                 }
                 Step {
                     op,
@@ -140,14 +145,21 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
         steps.push(step);
     }
 
-    let removed: Vec<&ResourceState> =
-        state.resources.iter().filter(|r| program.get(&r.name).is_none()).collect();
+    let removed: Vec<&ResourceState> = state
+        .resources
+        .iter()
+        .filter(|r| program.get(&r.name).is_none())
+        .collect();
     steps.extend(deletions(&removed)?);
 
     Ok(Plan {
         stack: state.stack.clone(),
         steps,
-        pending_deletes: state.pending_deletes.iter().map(|r| r.name.clone()).collect(),
+        pending_deletes: state
+            .pending_deletes
+            .iter()
+            .map(|r| r.name.clone())
+            .collect(),
         outputs: program.outputs().clone(),
     })
 }
@@ -158,7 +170,11 @@ pub fn destroy_plan(state: &State) -> Result<Plan, GraphError> {
     Ok(Plan {
         stack: state.stack.clone(),
         steps: deletions(&all)?,
-        pending_deletes: state.pending_deletes.iter().map(|r| r.name.clone()).collect(),
+        pending_deletes: state
+            .pending_deletes
+            .iter()
+            .map(|r| r.name.clone())
+            .collect(),
         outputs: BTreeMap::new(),
     })
 }
@@ -223,7 +239,10 @@ mod tests {
             .add::<Bucket>("bucket", Bucket::args(region))
             .expect("declared");
         program
-            .add::<Object>("object", Object::args(Input::from(bucket.output::<String>("id")), size))
+            .add::<Object>(
+                "object",
+                Object::args(Input::from(bucket.output::<String>("id")), size),
+            )
             .expect("declared");
         program
     }
@@ -251,8 +270,15 @@ mod tests {
     #[test]
     fn first_deploy_creates_in_dependency_order_with_unknowns() {
         let plan = plan(&program(1, "eu"), &State::empty("test")).expect("plan");
-        assert_eq!(ops(&plan), [("bucket".into(), Op::Create), ("object".into(), Op::Create)]);
-        let bucket_ref = plan.steps[1].changes.iter().find(|c| c.key == "bucket").expect("bucket");
+        assert_eq!(
+            ops(&plan),
+            [("bucket".into(), Op::Create), ("object".into(), Op::Create)]
+        );
+        let bucket_ref = plan.steps[1]
+            .changes
+            .iter()
+            .find(|c| c.key == "bucket")
+            .expect("bucket");
         assert!(bucket_ref.new.as_ref().is_some_and(contains_unknown));
     }
 
@@ -260,24 +286,41 @@ mod tests {
     fn nothing_changed_is_all_same() {
         let p = program(1, "eu");
         let plan = plan(&p, &applied(&p)).expect("plan");
-        assert_eq!(ops(&plan), [("bucket".into(), Op::Same), ("object".into(), Op::Same)]);
+        assert_eq!(
+            ops(&plan),
+            [("bucket".into(), Op::Same), ("object".into(), Op::Same)]
+        );
         assert!(!plan.has_changes());
     }
 
     #[test]
     fn changed_property_is_an_update_listing_old_and_new() {
         let plan = plan(&program(2, "eu"), &applied(&program(1, "eu"))).expect("plan");
-        assert_eq!(ops(&plan), [("bucket".into(), Op::Same), ("object".into(), Op::Update)]);
+        assert_eq!(
+            ops(&plan),
+            [("bucket".into(), Op::Same), ("object".into(), Op::Update)]
+        );
         assert_eq!(
             plan.steps[1].changes,
-            [PropertyChange { key: "size".into(), old: Some(json!(1)), new: Some(json!(2)), forces_replace: false }]
+            [PropertyChange {
+                key: "size".into(),
+                old: Some(json!(1)),
+                new: Some(json!(2)),
+                forces_replace: false
+            }]
         );
     }
 
     #[test]
     fn replacement_propagates_to_dependents_through_unknown_references() {
         let plan = plan(&program(1, "us"), &applied(&program(1, "eu"))).expect("plan");
-        assert_eq!(ops(&plan), [("bucket".into(), Op::Replace), ("object".into(), Op::Replace)]);
+        assert_eq!(
+            ops(&plan),
+            [
+                ("bucket".into(), Op::Replace),
+                ("object".into(), Op::Replace)
+            ]
+        );
         assert!(plan.steps[0].changes[0].forces_replace);
         assert_eq!(plan.steps[1].changes[0].key, "bucket");
     }
@@ -286,6 +329,9 @@ mod tests {
     fn resources_gone_from_the_program_are_deleted_dependents_first() {
         let state = applied(&program(1, "eu"));
         let plan = plan(&Program::new(), &state).expect("plan");
-        assert_eq!(ops(&plan), [("object".into(), Op::Delete), ("bucket".into(), Op::Delete)]);
+        assert_eq!(
+            ops(&plan),
+            [("object".into(), Op::Delete), ("bucket".into(), Op::Delete)]
+        );
     }
 }

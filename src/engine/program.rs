@@ -38,7 +38,10 @@ impl<K> Ref<K> {
 
 impl<K> Clone for Ref<K> {
     fn clone(&self) -> Self {
-        Ref { name: self.name.clone(), _kind: PhantomData }
+        Ref {
+            name: self.name.clone(),
+            _kind: PhantomData,
+        }
     }
 }
 
@@ -95,8 +98,10 @@ impl Program {
         if self.get(name).is_some() {
             return Err(ProgramError::Duplicate(name.to_string()));
         }
-        let args = serde_json::to_value(&args)
-            .map_err(|source| ProgramError::Args { name: name.to_string(), source })?;
+        let args = serde_json::to_value(&args).map_err(|source| ProgramError::Args {
+            name: name.to_string(),
+            source,
+        })?;
         let mut dependencies = BTreeSet::new();
         references(&args, &mut dependencies);
         dependencies.extend(after.iter().map(|s| s.to_string()));
@@ -107,13 +112,18 @@ impl Program {
             replace_on: K::REPLACE_ON,
             dependencies,
         });
-        Ok(Ref { name: name.to_string(), _kind: PhantomData })
+        Ok(Ref {
+            name: name.to_string(),
+            _kind: PhantomData,
+        })
     }
 
     /// Declares a stack output, shown after `up` and by `outputs`.
     pub fn output(&mut self, name: &str, value: Input<String>) -> Result<(), ProgramError> {
-        let value = serde_json::to_value(&value)
-            .map_err(|source| ProgramError::Args { name: name.to_string(), source })?;
+        let value = serde_json::to_value(&value).map_err(|source| ProgramError::Args {
+            name: name.to_string(),
+            source,
+        })?;
         self.outputs.insert(name.to_string(), value);
         Ok(())
     }
@@ -136,9 +146,13 @@ impl Program {
         for value in self.outputs.values() {
             references(value, &mut referenced);
         }
-        let from_outputs = referenced.into_iter().map(|missing| ("(outputs)".to_string(), missing));
+        let from_outputs = referenced
+            .into_iter()
+            .map(|missing| ("(outputs)".to_string(), missing));
         let from_resources = self.resources.iter().flat_map(|r| {
-            r.dependencies.iter().map(move |d| (r.name.clone(), d.clone()))
+            r.dependencies
+                .iter()
+                .map(move |d| (r.name.clone(), d.clone()))
         });
         for (name, missing) in from_resources.chain(from_outputs) {
             if self.get(&missing).is_none() {

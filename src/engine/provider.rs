@@ -27,7 +27,10 @@ impl StepContext {
 
     /// Says what the step is waiting for; renderers show it next to the resource.
     pub fn waiting(&self, what: impl Into<String>) {
-        (self.events)(Event::Waiting { name: self.name.clone(), what: what.into() });
+        (self.events)(Event::Waiting {
+            name: self.name.clone(),
+            what: what.into(),
+        });
     }
 }
 
@@ -48,7 +51,10 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(message: impl Into<String>) -> Self {
-        ProviderError { code: None, message: message.into() }
+        ProviderError {
+            code: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -63,5 +69,6 @@ pub trait Provider: Send + Sync {
         current: &ResourceState,
         inputs: &Json,
     ) -> Result<Json, ProviderError>;
-    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError>;
+    async fn delete(&self, ctx: &StepContext, current: &ResourceState)
+        -> Result<(), ProviderError>;
 }

@@ -32,7 +32,9 @@ impl Kind for Bucket {
 
 impl Bucket {
     pub fn args(region: &str) -> BucketArgs {
-        BucketArgs { region: region.into() }
+        BucketArgs {
+            region: region.into(),
+        }
     }
 }
 
@@ -52,7 +54,10 @@ impl Kind for Object {
 
 impl Object {
     pub fn args(bucket: Input<String>, size: u32) -> ObjectArgs {
-        ObjectArgs { bucket, size: Input::Value(size) }
+        ObjectArgs {
+            bucket,
+            size: Input::Value(size),
+        }
     }
 }
 
@@ -70,11 +75,17 @@ pub struct MemoryProvider {
 
 impl MemoryProvider {
     pub fn with_delay(delay: Duration) -> Self {
-        MemoryProvider { delay, ..Default::default() }
+        MemoryProvider {
+            delay,
+            ..Default::default()
+        }
     }
 
     pub fn fail(&self, name: &str) {
-        self.fail_on.lock().map(|mut f| f.insert(name.to_string())).ok();
+        self.fail_on
+            .lock()
+            .map(|mut f| f.insert(name.to_string()))
+            .ok();
     }
 
     pub fn live_count(&self) -> usize {
@@ -86,7 +97,10 @@ impl MemoryProvider {
     }
 
     async fn call(&self, what: &str, ctx: &StepContext) -> Result<(), ProviderError> {
-        self.calls.lock().map(|mut c| c.push(format!("{what} {}", ctx.name))).ok();
+        self.calls
+            .lock()
+            .map(|mut c| c.push(format!("{what} {}", ctx.name)))
+            .ok();
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         if !self.delay.is_zero() {
@@ -94,7 +108,11 @@ impl MemoryProvider {
             tokio::time::sleep(self.delay).await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let failing = self.fail_on.lock().map(|f| f.contains(&ctx.name)).unwrap_or(false);
+        let failing = self
+            .fail_on
+            .lock()
+            .map(|f| f.contains(&ctx.name))
+            .unwrap_or(false);
         if failing {
             return Err(ProviderError {
                 code: Some("InjectedFailure".into()),
@@ -115,7 +133,10 @@ impl Provider for MemoryProvider {
             .lock()
             .map_err(|_| ProviderError::new("poisoned"))?
             .insert(id.clone(), (ctx.type_name.clone(), inputs.clone()));
-        Ok(Created { id: id.clone(), outputs: json!({ "id": id }) })
+        Ok(Created {
+            id: id.clone(),
+            outputs: json!({ "id": id }),
+        })
     }
 
     async fn update(
@@ -125,7 +146,10 @@ impl Provider for MemoryProvider {
         inputs: &Json,
     ) -> Result<Json, ProviderError> {
         self.call("update", ctx).await?;
-        let mut live = self.live.lock().map_err(|_| ProviderError::new("poisoned"))?;
+        let mut live = self
+            .live
+            .lock()
+            .map_err(|_| ProviderError::new("poisoned"))?;
         let entry = live
             .get_mut(&current.id)
             .ok_or_else(|| ProviderError::new(format!("{} not found", current.id)))?;
@@ -133,9 +157,16 @@ impl Provider for MemoryProvider {
         Ok(current.outputs.clone())
     }
 
-    async fn delete(&self, ctx: &StepContext, current: &ResourceState) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError> {
         self.call("delete", ctx).await?;
-        self.live.lock().map_err(|_| ProviderError::new("poisoned"))?.remove(&current.id);
+        self.live
+            .lock()
+            .map_err(|_| ProviderError::new("poisoned"))?
+            .remove(&current.id);
         Ok(())
     }
 }

@@ -22,17 +22,36 @@ pub fn event_line(event: &Event) -> Option<String> {
         StepOp::DeleteReplaced | StepOp::Delete => "-",
     };
     Some(match event {
-        Event::Started { name, type_name, op } => format!("  {} {name} ({type_name}): {}...", symbol(*op), op.verb()),
+        Event::Started {
+            name,
+            type_name,
+            op,
+        } => format!("  {} {name} ({type_name}): {}...", symbol(*op), op.verb()),
         Event::Waiting { name, what } => format!("    {name}: {what}"),
-        Event::Done { name, op, id, elapsed_ms, .. } => {
+        Event::Done {
+            name,
+            op,
+            id,
+            elapsed_ms,
+            ..
+        } => {
             let done = match op {
                 StepOp::Create | StepOp::CreateReplacement => "created",
                 StepOp::Update => "updated",
                 StepOp::Delete | StepOp::DeleteReplaced => "deleted",
             };
-            format!("  {} {name}: {done} {id} ({:.1}s)", symbol(*op), *elapsed_ms as f64 / 1000.0)
+            format!(
+                "  {} {name}: {done} {id} ({:.1}s)",
+                symbol(*op),
+                *elapsed_ms as f64 / 1000.0
+            )
         }
-        Event::Failed { name, type_name, op, error } => {
+        Event::Failed {
+            name,
+            type_name,
+            op,
+            error,
+        } => {
             format!("  ! {name} ({type_name}): {} failed: {error}", op.verb())
         }
         Event::Stopping { reason } => format!("  stopping: {reason}"),

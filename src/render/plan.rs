@@ -20,7 +20,9 @@ fn symbol(op: Op) -> &'static str {
 fn readable(value: &Json) -> Json {
     match value {
         Json::Object(map) if map.contains_key(UNKNOWN_MARKER) => json!(KNOWN_AFTER_APPLY),
-        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), readable(v))).collect()),
+        Json::Object(map) => {
+            Json::Object(map.iter().map(|(k, v)| (k.clone(), readable(v))).collect())
+        }
         Json::Array(items) => Json::Array(items.iter().map(readable).collect()),
         other => other.clone(),
     }
@@ -35,12 +37,21 @@ fn show(value: Option<&Json>) -> String {
 }
 
 fn multiline(value: Option<&Json>) -> Option<&str> {
-    value.and_then(Json::as_str).filter(|text| text.contains('\n'))
+    value
+        .and_then(Json::as_str)
+        .filter(|text| text.contains('\n'))
 }
 
 fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
-    let marker = if change.forces_replace { "  (forces replacement)" } else { "" };
-    match (multiline(change.old.as_ref()), multiline(change.new.as_ref())) {
+    let marker = if change.forces_replace {
+        "  (forces replacement)"
+    } else {
+        ""
+    };
+    match (
+        multiline(change.old.as_ref()),
+        multiline(change.new.as_ref()),
+    ) {
         (old, new) if old.is_some() || new.is_some() => {
             out.push(format!("      {}:{marker}", change.key));
             let diff = similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""));
@@ -50,10 +61,17 @@ fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
                     similar::ChangeTag::Insert => "+",
                     similar::ChangeTag::Equal => " ",
                 };
-                out.push(format!("        {sign} {}", line.value().trim_end_matches('\n')));
+                out.push(format!(
+                    "        {sign} {}",
+                    line.value().trim_end_matches('\n')
+                ));
             }
         }
-        _ if change.old.is_none() => out.push(format!("      {}: {}{marker}", change.key, show(change.new.as_ref()))),
+        _ if change.old.is_none() => out.push(format!(
+            "      {}: {}{marker}",
+            change.key,
+            show(change.new.as_ref())
+        )),
         _ => out.push(format!(
             "      {}: {} -> {}{marker}",
             change.key,
@@ -66,8 +84,16 @@ fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
 fn step_lines(step: &Step, out: &mut Vec<String>) {
     let mut head = format!("  {} {} ({})", symbol(step.op), step.name, step.type_name);
     if step.op == Op::Replace {
-        let forcing: Vec<&str> = step.changes.iter().filter(|c| c.forces_replace).map(|c| c.key.as_str()).collect();
-        head.push_str(&format!("  replace: {} cannot change in place", forcing.join(", ")));
+        let forcing: Vec<&str> = step
+            .changes
+            .iter()
+            .filter(|c| c.forces_replace)
+            .map(|c| c.key.as_str())
+            .collect();
+        head.push_str(&format!(
+            "  replace: {} cannot change in place",
+            forcing.join(", ")
+        ));
     }
     out.push(head);
     if step.op != Op::Create {
@@ -76,8 +102,16 @@ fn step_lines(step: &Step, out: &mut Vec<String>) {
         // A new resource: every property, long ones summarised.
         for change in &step.changes {
             match multiline(change.new.as_ref()) {
-                Some(text) => out.push(format!("      {}: ({} lines of text)", change.key, text.lines().count())),
-                None => out.push(format!("      {}: {}", change.key, show(change.new.as_ref()))),
+                Some(text) => out.push(format!(
+                    "      {}: ({} lines of text)",
+                    change.key,
+                    text.lines().count()
+                )),
+                None => out.push(format!(
+                    "      {}: {}",
+                    change.key,
+                    show(change.new.as_ref())
+                )),
             }
         }
     }
@@ -90,7 +124,9 @@ pub fn plan_text(plan: &Plan) -> String {
         step_lines(step, &mut out);
     }
     for name in &plan.pending_deletes {
-        out.push(format!("  - {name} (replaced earlier; its deletion did not complete)"));
+        out.push(format!(
+            "  - {name} (replaced earlier; its deletion did not complete)"
+        ));
     }
     if !plan.has_changes() {
         out.push("  No changes: the stack matches the program.".into());

@@ -17,23 +17,33 @@ impl LocalBackend {
     pub fn new(dir: &Path, stack: &str) -> Self {
         let path = dir.join(format!("{stack}.json"));
         let lock_path = dir.join(format!("{stack}.json.lock"));
-        LocalBackend { stack: stack.to_string(), path, lock_path }
+        LocalBackend {
+            stack: stack.to_string(),
+            path,
+            lock_path,
+        }
     }
 
     fn io(&self, action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
         let path = path.display().to_string();
-        move |source| StateError::Io { action, path, source }
+        move |source| StateError::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
         match fs::read_to_string(&self.lock_path) {
-            Ok(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_else(|_| LockInfo {
-                id: "unreadable".into(),
-                who: "unknown".into(),
-                host: "unknown".into(),
-                pid: 0,
-                operation: "unknown".into(),
-                created: "unknown".into(),
+            Ok(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_else(|_| {
+                LockInfo {
+                    id: "unreadable".into(),
+                    who: "unknown".into(),
+                    host: "unknown".into(),
+                    pid: 0,
+                    operation: "unknown".into(),
+                    created: "unknown".into(),
+                }
             }))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", &self.lock_path)(e)),
@@ -53,7 +63,11 @@ impl StateBackend for LocalBackend {
         }
         let info = LockInfo::new(operation);
         // `create_new` is the atomic test-and-set: exactly one run creates the file.
-        match OpenOptions::new().write(true).create_new(true).open(&self.lock_path) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.lock_path)
+        {
             Ok(mut file) => {
                 let text = serde_json::to_string_pretty(&info).unwrap_or_default();
                 file.write_all(text.as_bytes())
@@ -86,7 +100,9 @@ impl StateBackend for LocalBackend {
 
     async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError> {
         match self.read_lock()? {
-            None => Err(StateError::NotLocked { stack: self.stack.clone() }),
+            None => Err(StateError::NotLocked {
+                stack: self.stack.clone(),
+            }),
             Some(held) if held.id == lock_id => {
                 fs::remove_file(&self.lock_path).map_err(self.io("remove", &self.lock_path))?;
                 Ok(held)
@@ -107,15 +123,20 @@ impl StateBackend for LocalBackend {
         };
         let path = self.path.display().to_string();
         // Check the version first, so that a newer schema is not reported as corruption.
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+                path: path.clone(),
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            })?;
         let found = raw.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         if found != STATE_VERSION {
-            return Err(StateError::Version { path, found, expected: STATE_VERSION });
+            return Err(StateError::Version {
+                path,
+                found,
+                expected: STATE_VERSION,
+            });
         }
         let state: State = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
             path: path.clone(),
@@ -124,7 +145,11 @@ impl StateBackend for LocalBackend {
             message: e.to_string(),
         })?;
         if state.stack != self.stack {
-            return Err(StateError::WrongStack { path, found: state.stack, expected: self.stack.clone() });
+            return Err(StateError::WrongStack {
+                path,
+                found: state.stack,
+                expected: self.stack.clone(),
+            });
         }
         Ok(state)
     }
@@ -144,7 +169,8 @@ impl StateBackend for LocalBackend {
             .and_then(|()| temp.write_all(b"\n"))
             .and_then(|()| temp.as_file().sync_all())
             .map_err(self.io("write", temp.path()))?;
-        temp.persist(&self.path).map_err(|e| self.io("replace", &self.path)(e.error))?;
+        temp.persist(&self.path)
+            .map_err(|e| self.io("replace", &self.path)(e.error))?;
         if let Ok(dir) = File::open(dir) {
             // Make the rename itself durable; not every file system supports this.
             let _ = dir.sync_all();
@@ -164,7 +190,10 @@ mod tests {
         let lock = backend.lock("up").await.expect("first lock");
         let err = backend.lock("up").await.expect_err("second lock refused");
         let message = err.to_string();
-        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
         assert!(message.contains(&lock.id), "{message}");
         backend.unlock(&lock).await.expect("unlock");
         backend.lock("up").await.expect("lock again");
@@ -175,10 +204,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = LocalBackend::new(dir.path(), "dev");
         let path = dir.path().join("dev.json");
-        fs::write(&path, "{\"version\": 1, \"stack\": \"dev\", \"serial\": 3,\n  \"resources\": [ }").expect("write");
+        fs::write(
+            &path,
+            "{\"version\": 1, \"stack\": \"dev\", \"serial\": 3,\n  \"resources\": [ }",
+        )
+        .expect("write");
         let err = backend.load().await.expect_err("corrupt");
         assert!(err.to_string().contains("line 2"), "{err}");
-        assert_eq!(fs::read_to_string(&path).expect("read"), "{\"version\": 1, \"stack\": \"dev\", \"serial\": 3,\n  \"resources\": [ }");
+        assert_eq!(
+            fs::read_to_string(&path).expect("read"),
+            "{\"version\": 1, \"stack\": \"dev\", \"serial\": 3,\n  \"resources\": [ }"
+        );
     }
 
     #[tokio::test]
@@ -189,7 +225,10 @@ mod tests {
         state.serial = 7;
         backend.save(&state).await.expect("save");
         assert_eq!(backend.load().await.expect("load"), state);
-        let names: Vec<_> = fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("dev.json")]);
     }
 }

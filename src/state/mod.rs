@@ -101,7 +101,9 @@ impl LockInfo {
     pub fn new(operation: &str) -> Self {
         LockInfo {
             id: format!("{:016x}", rand::random::<u64>()),
-            who: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
+            who: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             pid: std::process::id(),
             operation: operation.to_string(),
@@ -113,15 +115,36 @@ impl LockInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("stack `{stack}` is locked by {} on {} (pid {}, {} since {}, lock id {}); {path}\n  if that run is gone, remove the lock with `ams-stack force-unlock {stack} {}`", .holder.who, .holder.host, .holder.pid, .holder.operation, .holder.created, .holder.id, .holder.id)]
-    Locked { stack: String, path: String, holder: LockInfo },
+    Locked {
+        stack: String,
+        path: String,
+        holder: LockInfo,
+    },
     #[error("state file {path} is corrupt at line {line}, column {column}: {message}; it was left untouched")]
-    Corrupt { path: String, line: usize, column: usize, message: String },
+    Corrupt {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("state file {path} has version {found}, this build reads version {expected}")]
-    Version { path: String, found: u32, expected: u32 },
+    Version {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
     #[error("state file {path} belongs to stack `{found}`, not `{expected}`")]
-    WrongStack { path: String, found: String, expected: String },
+    WrongStack {
+        path: String,
+        found: String,
+        expected: String,
+    },
     #[error("lock id `{given}` does not match the lock on {path} (held as `{actual}`)")]
-    LockMismatch { path: String, given: String, actual: String },
+    LockMismatch {
+        path: String,
+        given: String,
+        actual: String,
+    },
     #[error("stack `{stack}` is not locked")]
     NotLocked { stack: String },
     #[error("cannot {action} {path}")]

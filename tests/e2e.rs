@@ -1,0 +1,541 @@
+//! The whole cluster against a real AWS API emulator (moto), one fresh server per test.
+
+use base64::Engine as _;
+
+use crate::support::{Moto, Project};
+
+/// Operations that change something: none may run when nothing changed.
+fn mutating(calls: &[String]) -> Vec<&String> {
+    let reads = ["Describe", "List", "Get"];
+    calls
+        .iter()
+        .filter(|c| {
+            let op = c.split(':').nth(1).unwrap_or_default();
+            !reads.iter().any(|r| op.starts_with(r))
+        })
+        .collect()
+}
+
+fn tagged(name: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:ams-stack:name")
+        .values(name)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_cluster_up_no_op_update_and_destroy() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let sdk = moto.sdk().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let acm = aws_sdk_acm::Client::new(&sdk);
+    let route53 = aws_sdk_route53::Client::new(&sdk);
+
+    // First deploy: the plan creates everything, up applies it and prints the outputs.
+    let preview = project.run(&["preview", "local", "--json"]).ok().json();
+    assert_eq!(preview["changes"]["create"], 26, "{preview}");
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert!(up.stderr.contains("26 created"), "{}", up.stderr);
+    let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
+    assert_eq!(
+        outputs["publish_url"],
+        "https://stream.ams-local.test/WebRTCAppEE/"
+    );
+    assert_eq!(
+        outputs["play_url"],
+        "https://stream.ams-local.test:5443/WebRTCAppEE/player.html"
+    );
+    let mongodb_ip = outputs["mongodb_private_ip"]
+        .as_str()
+        .expect("mongodb ip")
+        .to_string();
+    let lb_dns = outputs["load_balancer_dns"]
+        .as_str()
+        .expect("lb dns")
+        .to_string();
+
+    // Network.
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(tagged("vpc"))
+        .send()
+        .await
+        .expect("vpcs");
+    assert_eq!(vpcs.vpcs().len(), 1);
+    let vpc = &vpcs.vpcs()[0];
+    assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
+    let vpc_id = vpc.vpc_id().expect("id");
+    let subnets = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc_id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("subnets");
+    let mut zones: Vec<_> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.availability_zone())
+        .collect();
+    zones.sort();
+    assert_eq!(zones, ["ap-south-1a", "ap-south-1b"]);
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(tagged("internet-gateway"))
+        .send()
+        .await
+        .expect("igw");
+    assert_eq!(
+        gateways.internet_gateways()[0].attachments()[0].vpc_id(),
+        Some(vpc_id)
+    );
+    let tables = ec2
+        .describe_route_tables()
+        .filters(tagged("route-table"))
+        .send()
+        .await
+        .expect("rt");
+    let table = &tables.route_tables()[0];
+    assert!(table
+        .routes()
+        .iter()
+        .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
+            && r.gateway_id().is_some_and(|g| g.starts_with("igw-"))));
+    assert_eq!(table.associations().len(), 2);
+
+    // Security groups: MongoDB from the nodes only, SSH from the admin network only.
+    let group = |name: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_security_groups()
+                .filters(tagged(name))
+                .send()
+                .await
+                .expect("sg")
+                .security_groups()[0]
+                .clone()
+        }
+    };
+    let (alb_sg, nodes_sg, mongodb_sg) = (
+        group("load-balancer-sg").await,
+        group("nodes-sg").await,
+        group("mongodb-sg").await,
+    );
+    let mut alb_ports: Vec<i32> = alb_sg
+        .ip_permissions()
+        .iter()
+        .filter_map(|p| p.from_port())
+        .collect();
+    alb_ports.sort();
+    assert_eq!(alb_ports, [80, 443, 5080, 5443]);
+    for permission in mongodb_sg.ip_permissions() {
+        match permission.from_port() {
+            Some(27017) => {
+                assert!(permission.ip_ranges().is_empty(), "27017 open to a CIDR");
+                assert_eq!(
+                    permission.user_id_group_pairs()[0].group_id(),
+                    nodes_sg.group_id()
+                );
+            }
+            Some(22) => assert_eq!(permission.ip_ranges()[0].cidr_ip(), Some("192.0.2.0/24")),
+            other => panic!("unexpected MongoDB port {other:?}"),
+        }
+    }
+    let port = |p: i32| {
+        nodes_sg
+            .ip_permissions()
+            .iter()
+            .find(|x| x.from_port() == Some(p))
+            .cloned()
+            .expect("rule")
+    };
+    assert_eq!(
+        port(5080).user_id_group_pairs()[0].group_id(),
+        alb_sg.group_id()
+    );
+    assert_eq!(
+        port(5000).user_id_group_pairs()[0].group_id(),
+        nodes_sg.group_id()
+    );
+    assert_eq!(port(50000).to_port(), Some(60000));
+    assert_eq!(port(50000).ip_protocol(), Some("udp"));
+
+    // MongoDB instance.
+    let reservations = ec2
+        .describe_instances()
+        .filters(tagged("mongodb"))
+        .send()
+        .await
+        .expect("instances");
+    let mongodb = &reservations.reservations()[0].instances()[0];
+    assert_eq!(mongodb.private_ip_address(), Some(mongodb_ip.as_str()));
+    assert_eq!(
+        mongodb.instance_type().map(|t| t.as_str()),
+        Some("m5.xlarge")
+    );
+    assert_eq!(mongodb.image_id(), Some("ami-0ubuntu2004focal01"));
+
+    // Launch templates: the MongoDB address in the user data, IMDSv2, encrypted volumes.
+    for role in ["origin", "edge"] {
+        let templates = ec2
+            .describe_launch_templates()
+            .filters(tagged(&format!("{role}-launch-template")))
+            .send()
+            .await
+            .expect("templates");
+        let id = templates.launch_templates()[0]
+            .launch_template_id()
+            .expect("id");
+        let versions = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .send()
+            .await
+            .expect("versions");
+        let data = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .expect("data");
+        let user_data = base64::engine::general_purpose::STANDARD
+            .decode(data.user_data().expect("user data"))
+            .expect("base64");
+        let user_data = String::from_utf8(user_data).expect("utf-8");
+        assert!(
+            user_data.contains(&format!(
+                "./change_server_mode.sh cluster \"mongodb://{mongodb_ip}:27017\""
+            )),
+            "{user_data}"
+        );
+        assert_eq!(
+            data.image_id(),
+            Some("ami-0antmedia2120ee01"),
+            "the newest AMS image"
+        );
+        assert_eq!(
+            data.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str()),
+            Some("required")
+        );
+        let ebs = data.block_device_mappings()[0].ebs().expect("ebs");
+        assert_eq!((ebs.encrypted(), ebs.volume_size()), (Some(true), Some(30)));
+    }
+
+    // Target groups, auto-scaling groups and their policies.
+    let target_groups = elb.describe_target_groups().send().await.expect("tgs");
+    assert_eq!(target_groups.target_groups().len(), 2);
+    for tg in target_groups.target_groups() {
+        assert_eq!(
+            (tg.port(), tg.protocol().map(|p| p.as_str())),
+            (Some(5080), Some("HTTP"))
+        );
+        let attributes = elb
+            .describe_target_group_attributes()
+            .target_group_arn(tg.target_group_arn().expect("arn"))
+            .send()
+            .await
+            .expect("attrs");
+        assert!(attributes
+            .attributes()
+            .iter()
+            .any(|a| a.key() == Some("load_balancing.algorithm.type")
+                && a.value() == Some("least_outstanding_requests")));
+    }
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs");
+    assert_eq!(groups.auto_scaling_groups().len(), 2);
+    for g in groups.auto_scaling_groups() {
+        assert_eq!((g.min_size(), g.max_size()), (Some(1), Some(4)));
+        assert_eq!(g.target_group_arns().len(), 1);
+        assert_eq!(g.health_check_type(), Some("ELB"));
+        assert_eq!(g.instances().len(), 1);
+    }
+    let policies = asg.describe_policies().send().await.expect("policies");
+    assert_eq!(policies.scaling_policies().len(), 2);
+    for p in policies.scaling_policies() {
+        assert_eq!(p.policy_type(), Some("TargetTrackingScaling"));
+        assert_eq!(
+            p.target_tracking_configuration()
+                .and_then(|t| t.target_value()),
+            Some(60.0)
+        );
+    }
+
+    // Load balancer: publish to origin on 80/443, play from edge on 5080/5443.
+    let lbs = elb.describe_load_balancers().send().await.expect("lbs");
+    assert_eq!(lbs.load_balancers().len(), 1);
+    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lb.dns_name(), Some(lb_dns.as_str()));
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("listeners");
+    assert_eq!(listeners.listeners().len(), 4);
+    let tg_name = |arn: &str| arn.split('/').nth(1).unwrap_or_default().to_string();
+    for listener in listeners.listeners() {
+        let target = tg_name(
+            listener.default_actions()[0]
+                .target_group_arn()
+                .expect("target"),
+        );
+        let (port, https) = (
+            listener.port().expect("port"),
+            listener.protocol().map(|p| p.as_str()) == Some("HTTPS"),
+        );
+        let role = if port == 80 || port == 443 {
+            "origin"
+        } else {
+            "edge"
+        };
+        assert!(
+            target.starts_with(&format!("local-{role}-target-group")),
+            "port {port} goes to {target}"
+        );
+        assert_eq!(https, port == 443 || port == 5443);
+        assert_eq!(listener.certificates().len(), usize::from(https));
+    }
+
+    // Certificate issued; DNS records written.
+    let certificates = acm.list_certificates().send().await.expect("certs");
+    assert_eq!(certificates.certificate_summary_list().len(), 1);
+    let certificate = &certificates.certificate_summary_list()[0];
+    assert_eq!(certificate.domain_name(), Some("stream.ams-local.test"));
+    assert_eq!(certificate.status().map(|s| s.as_str()), Some("ISSUED"));
+    let zones = route53.list_hosted_zones().send().await.expect("zones");
+    let zone_id = zones.hosted_zones()[0].id().to_string();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .send()
+        .await
+        .expect("records");
+    let cname = records
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == "stream.ams-local.test.")
+        .expect("cname");
+    assert_eq!(cname.resource_records()[0].value(), lb_dns);
+    assert!(records
+        .resource_record_sets()
+        .iter()
+        .any(|r| r.name().starts_with('_') && r.r#type().as_str() == "CNAME"));
+
+    // Nothing changed: the preview says so, and a second up makes no mutating call.
+    let preview = project.run(&["preview", "local", "--json"]).ok().json();
+    assert_eq!(
+        preview["changes"],
+        serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 26})
+    );
+    let (up, calls) = project.run_logged(&["up", "local", "--yes"]);
+    let up = up.ok();
+    assert!(up.stderr.contains("No changes"), "{}", up.stderr);
+    assert!(!calls.is_empty(), "the call log works");
+    assert!(
+        mutating(&calls).is_empty(),
+        "mutating calls on a no-op up: {:?}",
+        mutating(&calls)
+    );
+
+    // One property changed: exactly one in-place update, then applied.
+    project.edit("stacks/local.toml", "max_size = 4", "max_size = 6");
+    let preview = project.run(&["preview", "local", "--json"]).ok().json();
+    assert_eq!(
+        preview["changes"],
+        serde_json::json!({"create": 0, "update": 1, "replace": 0, "delete": 0, "same": 25})
+    );
+    let step = preview["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["op"] == "update")
+        .expect("update")
+        .clone();
+    assert_eq!(step["name"], "origin-group");
+    assert_eq!(
+        step["changes"],
+        serde_json::json!([{"property": "max_size", "old": 4, "new": 6, "forces_replace": false}])
+    );
+    let human = project.run(&["preview", "local"]).ok();
+    assert!(
+        human
+            .stderr
+            .contains("~ origin-group (aws:autoscaling:Group)\n      max_size: 4 -> 6"),
+        "{}",
+        human.stderr
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs");
+    let mut max: Vec<_> = groups
+        .auto_scaling_groups()
+        .iter()
+        .map(|g| {
+            (
+                g.auto_scaling_group_name()
+                    .unwrap_or_default()
+                    .contains("origin"),
+                g.max_size(),
+            )
+        })
+        .collect();
+    max.sort();
+    assert_eq!(max, [(false, Some(4)), (true, Some(6))]);
+
+    // Destroy: nothing of the stack is left.
+    let destroy = project.run(&["destroy", "local", "--yes"]).ok();
+    assert!(destroy.stderr.contains("26 deleted"), "{}", destroy.stderr);
+    assert!(ec2
+        .describe_vpcs()
+        .filters(tagged("vpc"))
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+        .is_empty());
+    let left = ec2.describe_instances().send().await.expect("instances");
+    let running: Vec<_> = left
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+        .collect();
+    assert!(running.is_empty(), "instances left: {running:?}");
+    assert!(asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs")
+        .auto_scaling_groups()
+        .is_empty());
+    assert!(elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .expect("lbs")
+        .load_balancers()
+        .is_empty());
+    assert!(elb
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("tgs")
+        .target_groups()
+        .is_empty());
+    assert!(ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .expect("lts")
+        .launch_templates()
+        .is_empty());
+    assert!(ec2
+        .describe_security_groups()
+        .filters(tagged("nodes-sg"))
+        .send()
+        .await
+        .expect("sgs")
+        .security_groups()
+        .is_empty());
+    assert!(acm
+        .list_certificates()
+        .send()
+        .await
+        .expect("certs")
+        .certificate_summary_list()
+        .is_empty());
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone_id)
+        .send()
+        .await
+        .expect("records");
+    let kinds: Vec<&str> = records
+        .resource_record_sets()
+        .iter()
+        .map(|r| r.r#type().as_str())
+        .collect();
+    assert!(
+        kinds.iter().all(|k| *k == "NS" || *k == "SOA"),
+        "records left: {kinds:?}"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path("state/local.json")).expect("state"),
+    )
+    .expect("json");
+    assert_eq!(state["resources"], serde_json::json!([]));
+    assert_eq!(state["pending_deletes"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_mid_apply_keeps_what_was_made_and_the_next_up_finishes() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    // A key pair the account does not have: the MongoDB instance fails, the rest stops.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\n",
+        "[mongodb]\nkey_name = \"missing-key\"\n",
+    );
+    let failed = project.run(&["up", "local", "--yes"]).fails();
+    assert!(
+        failed.stderr.contains("InvalidKeyPair.NotFound"),
+        "the AWS error code is named: {}",
+        failed.stderr
+    );
+    let state = std::fs::read_to_string(project.path("state/local.json")).expect("state written");
+    assert!(
+        state.contains("\"vpc\""),
+        "the VPC made before the failure is in the state"
+    );
+    assert!(
+        failed
+            .stderr
+            .contains("mongodb (aws:ec2:Instance) failed while creating"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!project.path("state/local.json.lock").exists());
+    project.edit("stacks/local.toml", "key_name = \"missing-key\"\n", "");
+    project.run(&["up", "local", "--yes"]).ok();
+    let sdk = moto.sdk().await;
+    let vpcs = aws_sdk_ec2::Client::new(&sdk)
+        .describe_vpcs()
+        .filters(tagged("vpc"))
+        .send()
+        .await
+        .expect("vpcs");
+    assert_eq!(
+        vpcs.vpcs().len(),
+        1,
+        "no duplicate VPC after the resumed up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_refuses_without_yes_when_stdin_is_not_a_terminal() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let (run, calls) = project.run_logged(&["up", "local"]);
+    let run = run.fails();
+    assert!(
+        run.stderr.contains("stdin is not a terminal; pass --yes"),
+        "{}",
+        run.stderr
+    );
+    assert!(mutating(&calls).is_empty(), "{calls:?}");
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary (each extra binary would link the AWS SDK again).
+
+mod support;
+
+mod cli_errors;
+mod e2e;
+mod tidy;

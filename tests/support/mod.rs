@@ -1,0 +1,219 @@
+//! Test support: a fresh moto server per test, and a scratch project to run ams-stack in.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// moto in server mode on a free loopback port, seeded like a real account; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = repo().join(".venv/bin/moto_server");
+        assert!(
+            server.exists(),
+            "moto is not installed: run `scripts/emulator.sh install` (the test command does)"
+        );
+        let mut child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env("MOTO_ACM_VALIDATION_WAIT", "1")
+            .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
+            .env("MOTO_AMIS_PATH", repo().join("scripts/emulator/amis.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("moto_server starts");
+        let (sender, receiver) = mpsc::channel();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(at) = line.find("http://127.0.0.1:") {
+                        let endpoint: String = line[at..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace())
+                            .collect();
+                        let _ = sender.send(endpoint);
+                    }
+                }
+            });
+        }
+        let endpoint = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("moto prints its address");
+        let seeded = Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("scripts/emulator/seed.py"))
+            .arg(&endpoint)
+            .output()
+            .expect("seed runs");
+        assert!(
+            seeded.status.success(),
+            "seeding failed: {}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+        Moto { child, endpoint }
+    }
+
+    /// SDK config for checking what the emulator holds.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-south-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::for_tests())
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch directory with `stacks/` and `state/`, where ams-stack runs.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// The shipped stack files, with `local` pointed at `endpoint` when given.
+    pub fn new(endpoint: Option<&str>) -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("stacks")).expect("stacks dir");
+        for name in ["local", "prod"] {
+            let mut text =
+                std::fs::read_to_string(repo().join(format!("stacks/{name}.toml"))).expect("stack");
+            if let (Some(endpoint), "local") = (endpoint, name) {
+                text = text.replace("http://127.0.0.1:4566", endpoint);
+            }
+            std::fs::write(dir.path().join(format!("stacks/{name}.toml")), text)
+                .expect("write stack");
+        }
+        Project { dir }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("dir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path(relative)).expect("read");
+        assert!(text.contains(from), "{relative} has no `{from}`");
+        self.write(relative, &text.replacen(from, to, 1));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ams-stack"));
+        command
+            .args(args)
+            .arg("--root")
+            .arg(self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("ams-stack runs"))
+    }
+
+    /// Runs with a call log; returns the run and the AWS operations it called.
+    pub fn run_logged(&self, args: &[&str]) -> (Run, Vec<String>) {
+        let log = self.path("calls.log");
+        let _ = std::fs::remove_file(&log);
+        let run = Run::from(
+            self.command(args)
+                .env("AMS_STACK_CALL_LOG", &log)
+                .output()
+                .expect("ams-stack runs"),
+        );
+        let calls = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        (run, calls)
+    }
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected failure\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}

@@ -1,0 +1,76 @@
+//! Invariants of the code base, checked on every test run.
+
+use std::path::Path;
+
+use crate::support::repo;
+
+fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+fn sources(under: &str) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&repo().join(under), &mut files);
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(repo()).unwrap_or(&p).display().to_string(),
+                std::fs::read_to_string(&p).expect("text"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_engine_knows_nothing_of_aws() {
+    for (path, text) in sources("src/engine") {
+        for forbidden in ["aws_sdk", "aws_config", "crate::aws", "crate::cluster"] {
+            assert!(!text.contains(forbidden), "{path} mentions {forbidden}");
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    for (path, text) in sources("src") {
+        let first = text.lines().next().unwrap_or_default();
+        let is_test_module = path.ends_with("tests.rs");
+        assert!(
+            is_test_module || first.starts_with("//!"),
+            "{path} does not start with a //! comment"
+        );
+    }
+}
+
+#[test]
+fn no_unwrap_or_debug_leftovers_outside_tests() {
+    for (path, text) in sources("src") {
+        if path.ends_with("tests.rs") || path.ends_with("testing.rs") {
+            continue;
+        }
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for forbidden in [".unwrap()", "dbg!(", "todo!(", "unimplemented!("] {
+            assert!(
+                !code.contains(forbidden),
+                "{path} uses {forbidden} outside tests"
+            );
+        }
+    }
+}
+
+#[test]
+fn state_files_stay_out_of_git() {
+    let ignore = std::fs::read_to_string(repo().join(".gitignore")).expect(".gitignore");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "/state/*"),
+        ".gitignore must keep state/ out of git"
+    );
+}
