@@ -134,3 +134,41 @@ fn publish_goes_to_origin_and_play_to_edge() {
         }
     }
 }
+
+#[test]
+fn an_existing_vpc_is_used_as_given() {
+    let path = Path::new("stacks/existing.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml"))
+            .expect("prod stack")
+            .replace(
+                "vpc_cidr = \"10.20.0.0/16\"",
+                "vpc_id = \"vpc-0abc\"\nsubnet_ids = [\"subnet-0a\", \"subnet-0b\"]",
+            );
+    let config = crate::config::parse("existing", path, &text).expect("valid");
+    let found = Found {
+        hosted_zone_id: "Z1".into(),
+        mongodb_ami: "ami-u".into(),
+        origin_ami: "ami-a".into(),
+        edge_ami: "ami-a".into(),
+    };
+    let program = declare(&config, &found).expect("declared");
+    for made in [
+        "vpc",
+        "internet-gateway",
+        "subnet-1",
+        "subnet-2",
+        "route-table",
+    ] {
+        assert!(
+            program.get(made).is_none(),
+            "{made} must not be created for an existing VPC"
+        );
+    }
+    assert_eq!(args(&program, "nodes-sg")["vpc_id"], "vpc-0abc");
+    assert_eq!(
+        args(&program, "load-balancer")["subnet_ids"],
+        json!(["subnet-0a", "subnet-0b"])
+    );
+    assert_eq!(args(&program, "mongodb")["subnet_id"], "subnet-0a");
+}
