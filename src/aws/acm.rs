@@ -4,7 +4,7 @@ use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{aws_error, error_code, missing, tags, Aws, AwsKind};
+use super::{aws_error, gone, missing, tags, Aws, AwsKind};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
@@ -109,17 +109,15 @@ impl AwsKind for Certificate {
         _ctx: &StepContext,
         current: &ResourceState,
     ) -> Result<(), ProviderError> {
-        match aws
-            .acm
-            .delete_certificate()
-            .certificate_arn(&current.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(aws_error("acm:DeleteCertificate", e)),
-        }
+        gone(
+            aws.acm
+                .delete_certificate()
+                .certificate_arn(&current.id)
+                .send()
+                .await,
+            "acm:DeleteCertificate",
+            &["ResourceNotFoundException"],
+        )
     }
 }
 

@@ -7,7 +7,9 @@ use aws_sdk_autoscaling::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use super::{aws_error, error_code, missing, output_str, physical_name, tags, Aws, AwsKind};
+use super::{
+    aws_error, error_code, missing, output_str, physical_name, resolved, tags, Aws, AwsKind,
+};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
@@ -35,13 +37,6 @@ impl Ref<Group> {
     pub fn name_output(&self) -> Output<String> {
         self.output("name")
     }
-}
-
-fn values(inputs: &[Input<String>]) -> Result<Vec<String>, ProviderError> {
-    Ok(inputs
-        .iter()
-        .map(|i| i.get().cloned())
-        .collect::<Result<_, _>>()?)
 }
 
 fn template(id: &str) -> LaunchTemplateSpecification {
@@ -92,8 +87,8 @@ impl AwsKind for Group {
             .min_size(args.min_size)
             .max_size(args.max_size)
             .desired_capacity(args.min_size)
-            .vpc_zone_identifier(values(&args.subnet_ids)?.join(","))
-            .set_target_group_arns(Some(values(&args.target_group_arns)?))
+            .vpc_zone_identifier(resolved(&args.subnet_ids)?.join(","))
+            .set_target_group_arns(Some(resolved(&args.target_group_arns)?))
             .health_check_type("ELB")
             .health_check_grace_period(args.health_check_grace_seconds)
             .set_tags(Some(group_tags))
@@ -118,7 +113,7 @@ impl AwsKind for Group {
             .launch_template(template(args.launch_template_id.get()?))
             .min_size(args.min_size)
             .max_size(args.max_size)
-            .vpc_zone_identifier(values(&args.subnet_ids)?.join(","))
+            .vpc_zone_identifier(resolved(&args.subnet_ids)?.join(","))
             .health_check_type("ELB")
             .health_check_grace_period(args.health_check_grace_seconds)
             .send()
@@ -135,7 +130,7 @@ impl AwsKind for Group {
                     .collect()
             })
             .unwrap_or_default();
-        let new = values(&args.target_group_arns)?;
+        let new = resolved(&args.target_group_arns)?;
         let detach: Vec<String> = old.iter().filter(|a| !new.contains(a)).cloned().collect();
         let attach: Vec<String> = new.iter().filter(|a| !old.contains(a)).cloned().collect();
         if !detach.is_empty() {

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use super::{aws_error, error_code, missing, physical_name, tags, Aws, AwsKind};
+use super::{aws_error, error_code, gone, missing, physical_name, resolved, tags, Aws, AwsKind};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
@@ -36,22 +36,6 @@ fn created(id: &str, mut outputs: Json) -> Created {
     Created {
         id: id.to_string(),
         outputs,
-    }
-}
-
-/// Treats "already gone" as success when deleting.
-fn gone<T, E>(
-    result: Result<T, aws_sdk_ec2::error::SdkError<E>>,
-    operation: &str,
-    not_found: &[&str],
-) -> Result<(), ProviderError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if error_code(&e).is_some_and(|c| not_found.contains(&c)) => Ok(()),
-        Err(e) => Err(aws_error(operation, e)),
     }
 }
 
@@ -381,11 +365,7 @@ impl AwsKind for RouteTable {
         current: &ResourceState,
         args: &RouteTableArgs,
     ) -> Result<Json, ProviderError> {
-        let wanted: Vec<String> = args
-            .subnet_ids
-            .iter()
-            .map(|s| s.get().cloned())
-            .collect::<Result<_, _>>()?;
+        let wanted = resolved(&args.subnet_ids)?;
         let existing = current
             .outputs
             .get("associations")
@@ -614,11 +594,7 @@ pub struct MachineArgs {
 
 impl MachineArgs {
     fn security_groups(&self) -> Result<Vec<String>, ProviderError> {
-        Ok(self
-            .security_group_ids
-            .iter()
-            .map(|s| s.get().cloned())
-            .collect::<Result<_, _>>()?)
+        resolved(&self.security_group_ids)
     }
 
     fn user_data_base64(&self) -> Result<String, ProviderError> {

@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use super::{aws_error, error_code, missing, physical_name, tags, Aws, AwsKind};
+use super::{aws_error, error_code, gone, missing, physical_name, resolved, tags, Aws, AwsKind};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
@@ -133,17 +133,15 @@ impl AwsKind for TargetGroup {
         _ctx: &StepContext,
         current: &ResourceState,
     ) -> Result<(), ProviderError> {
-        match aws
-            .elbv2
-            .delete_target_group()
-            .target_group_arn(&current.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("TargetGroupNotFound") => Ok(()),
-            Err(e) => Err(aws_error("elbv2:DeleteTargetGroup", e)),
-        }
+        gone(
+            aws.elbv2
+                .delete_target_group()
+                .target_group_arn(&current.id)
+                .send()
+                .await,
+            "elbv2:DeleteTargetGroup",
+            &["TargetGroupNotFound"],
+        )
     }
 }
 
@@ -173,13 +171,6 @@ impl Ref<LoadBalancer> {
     }
 }
 
-fn values(inputs: &[Input<String>]) -> Result<Vec<String>, ProviderError> {
-    Ok(inputs
-        .iter()
-        .map(|i| i.get().cloned())
-        .collect::<Result<_, _>>()?)
-}
-
 #[async_trait::async_trait]
 impl AwsKind for LoadBalancer {
     async fn create(
@@ -194,8 +185,8 @@ impl AwsKind for LoadBalancer {
             .name(&name)
             .r#type(LoadBalancerTypeEnum::Application)
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
-            .set_subnets(Some(values(&args.subnet_ids)?))
-            .set_security_groups(Some(values(&args.security_group_ids)?))
+            .set_subnets(Some(resolved(&args.subnet_ids)?))
+            .set_security_groups(Some(resolved(&args.security_group_ids)?))
             .set_tags(elb_tags(ctx))
             .send()
             .await
@@ -252,14 +243,14 @@ impl AwsKind for LoadBalancer {
         aws.elbv2
             .set_subnets()
             .load_balancer_arn(&current.id)
-            .set_subnets(Some(values(&args.subnet_ids)?))
+            .set_subnets(Some(resolved(&args.subnet_ids)?))
             .send()
             .await
             .map_err(|e| aws_error("elbv2:SetSubnets", e))?;
         aws.elbv2
             .set_security_groups()
             .load_balancer_arn(&current.id)
-            .set_security_groups(Some(values(&args.security_group_ids)?))
+            .set_security_groups(Some(resolved(&args.security_group_ids)?))
             .send()
             .await
             .map_err(|e| aws_error("elbv2:SetSecurityGroups", e))?;
@@ -402,16 +393,14 @@ impl AwsKind for Listener {
         _ctx: &StepContext,
         current: &ResourceState,
     ) -> Result<(), ProviderError> {
-        match aws
-            .elbv2
-            .delete_listener()
-            .listener_arn(&current.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ListenerNotFound") => Ok(()),
-            Err(e) => Err(aws_error("elbv2:DeleteListener", e)),
-        }
+        gone(
+            aws.elbv2
+                .delete_listener()
+                .listener_arn(&current.id)
+                .send()
+                .await,
+            "elbv2:DeleteListener",
+            &["ListenerNotFound"],
+        )
     }
 }

@@ -215,6 +215,32 @@ pub fn error_code<E: ProvideErrorMetadata>(
     error.code()
 }
 
+/// Treats "already gone" as success when deleting.
+pub(crate) fn gone<T, E>(
+    result: Result<T, aws_sdk_ec2::error::SdkError<E>>,
+    operation: &str,
+    not_found: &[&str],
+) -> Result<(), ProviderError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e).is_some_and(|c| not_found.contains(&c)) => Ok(()),
+        Err(e) => Err(aws_error(operation, e)),
+    }
+}
+
+/// The values of resolved inputs.
+pub(crate) fn resolved(
+    inputs: &[crate::engine::Input<String>],
+) -> Result<Vec<String>, ProviderError> {
+    Ok(inputs
+        .iter()
+        .map(|i| i.get().cloned())
+        .collect::<Result<_, _>>()?)
+}
+
 pub(crate) fn missing(operation: &str, what: &str) -> ProviderError {
     ProviderError::new(format!("{operation}: the response has no {what}"))
 }
