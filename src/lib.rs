@@ -13,6 +13,7 @@ pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod cost;
 pub mod engine;
 pub mod render;
 pub mod state;

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(ams_stack::cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -87,7 +87,10 @@ fn without_a_stack_or_a_selection_the_stacks_are_listed_and_select_works() {
         run.stderr
     );
     let run = project.run(&["stack", "ls"]).ok();
-    assert_eq!(run.stdout, "* local\n  prod\n");
+    assert_eq!(
+        run.stdout,
+        "  STACK            RESOURCES  LAST UPDATE\n* local                    0  never\n  prod                     0  never\n"
+    );
 }
 
 #[test]

@@ -1,13 +1,19 @@
 //! The commands. Each parses its arguments, loads the stack and hands over to the engine.
 
-mod deploy;
+mod apply;
+mod hints;
+mod inspect;
+mod preview;
+mod session;
 mod workspace;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::render::{ColorChoice, Styles};
+pub use hints::hint;
 pub use workspace::Workspace;
 
 #[derive(Parser)]
@@ -20,23 +26,40 @@ pub struct Cli {
     /// Directory holding `stacks/` and `state/`
     #[arg(long, global = true, default_value = ".", env = "AMS_STACK_ROOT")]
     pub root: PathBuf,
+    /// When to colour the output (`NO_COLOR` turns `auto` off)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options shared by the commands that plan.
+#[derive(Args, Clone, Default)]
+pub struct PlanArgs {
+    /// The stack (`stacks/STACK.toml`); the selected one if omitted
+    pub stack: Option<String>,
+    /// Print JSON on stdout (schema: docs/JSON.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Limit the plan to this resource and what it depends on (can be repeated)
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Show what `up` would change, changing nothing
     Preview {
-        /// The stack (`stacks/STACK.toml`); the selected one if omitted
-        stack: Option<String>,
-        /// Print the plan as JSON on stdout
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Exit 0 when there are no changes, 2 when there are (1 on error)
         #[arg(long)]
-        json: bool,
+        exit_code: bool,
     },
     /// Create or update the stack's resources to match the program
     Up {
-        stack: Option<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
         /// Apply without asking for confirmation
         #[arg(long, short)]
         yes: bool,
@@ -46,7 +69,8 @@ pub enum Command {
     },
     /// Delete everything the stack made, in reverse dependency order
     Destroy {
-        stack: Option<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
         #[arg(long, short)]
         yes: bool,
         #[arg(long, default_value_t = 16)]
@@ -68,38 +92,61 @@ pub enum Command {
     /// Manage stacks
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Print shell completions
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
 pub enum StackCommand {
     /// Make STACK the one commands act on when none is named
     Select { name: String },
-    /// List the stacks in `stacks/`
+    /// List the stacks with their resource counts and last update
     Ls,
 }
 
-/// Runs a command; the error, if any, is for the user.
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs a command; returns the process exit code, or the error for the user.
+pub async fn run(cli: Cli) -> Result<u8> {
     let workspace = Workspace::new(&cli.root);
+    let styles = Styles::for_stderr(cli.color);
     match cli.command {
-        Command::Preview { stack, json } => deploy::preview(&workspace, stack, json).await,
+        Command::Preview { plan, exit_code } => {
+            preview::preview(&workspace, &styles, plan, exit_code).await
+        }
         Command::Up {
-            stack,
+            plan,
             yes,
             parallel,
-        } => deploy::up(&workspace, stack, yes, parallel).await,
+        } => apply::up(&workspace, &styles, plan, yes, parallel)
+            .await
+            .map(|()| 0),
         Command::Destroy {
-            stack,
+            plan,
             yes,
             parallel,
-        } => deploy::destroy(&workspace, stack, yes, parallel).await,
-        Command::Outputs { stack, json } => deploy::outputs(&workspace, stack, json).await,
-        Command::Graph { stack } => deploy::graph(&workspace, stack).await,
+        } => apply::destroy(&workspace, &styles, plan, yes, parallel)
+            .await
+            .map(|()| 0),
+        Command::Outputs { stack, json } => {
+            inspect::outputs(&workspace, stack, json).await.map(|()| 0)
+        }
+        Command::Graph { stack } => inspect::graph(&workspace, stack).map(|()| 0),
         Command::ForceUnlock { mut args } => {
             let lock_id = args.pop().unwrap_or_default();
-            workspace.force_unlock(args.pop(), &lock_id).await
+            workspace
+                .force_unlock(args.pop(), &lock_id)
+                .await
+                .map(|()| 0)
         }
-        Command::Stack(StackCommand::Select { name }) => workspace.select(&name),
-        Command::Stack(StackCommand::Ls) => workspace.list(),
+        Command::Stack(StackCommand::Select { name }) => workspace.select(&name).map(|()| 0),
+        Command::Stack(StackCommand::Ls) => inspect::list(&workspace).await.map(|()| 0),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ams-stack",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }

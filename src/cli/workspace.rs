@@ -57,17 +57,8 @@ impl Workspace {
         Ok(())
     }
 
-    pub fn list(&self) -> Result<()> {
-        let selected = self.stack_name(None).ok();
-        for name in config::list_stacks(&self.stacks) {
-            let mark = if selected.as_deref() == Some(name.as_str()) {
-                "*"
-            } else {
-                " "
-            };
-            println!("{mark} {name}");
-        }
-        Ok(())
+    pub fn stacks_dir(&self) -> &Path {
+        &self.stacks
     }
 
     pub async fn force_unlock(&self, stack: Option<String>, lock_id: &str) -> Result<()> {

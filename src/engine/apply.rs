@@ -69,6 +69,51 @@ impl ApplyReport {
     pub fn count(&self, op: StepOp) -> usize {
         self.done.iter().filter(|(_, o, _)| *o == op).count()
     }
+
+    /// The longest chain of dependent steps that ran, by their summed durations.
+    pub fn critical_chain(&self, plan: &Plan) -> Option<(Vec<String>, Duration)> {
+        let depends: BTreeMap<&str, &BTreeSet<String>> = plan
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), &s.dependencies))
+            .collect();
+        // `done` is in completion order, so every predecessor is seen before its successor.
+        let mut best: Vec<(Duration, Option<usize>)> = Vec::with_capacity(self.done.len());
+        for (i, (name, op, took)) in self.done.iter().enumerate() {
+            let deleting = matches!(op, StepOp::Delete | StepOp::DeleteReplaced);
+            let before = self.done[..i]
+                .iter()
+                .enumerate()
+                .filter(|(_, (other, other_op, _))| {
+                    let other_deleting =
+                        matches!(other_op, StepOp::Delete | StepOp::DeleteReplaced);
+                    match (deleting, other_deleting) {
+                        (false, false) => depends
+                            .get(name.as_str())
+                            .is_some_and(|d| d.contains(other)),
+                        (true, true) => depends
+                            .get(other.as_str())
+                            .is_some_and(|d| d.contains(name)),
+                        _ => false,
+                    }
+                })
+                .max_by_key(|(j, _)| best[*j].0)
+                .map(|(j, _)| j);
+            best.push((*took + before.map_or(Duration::ZERO, |j| best[j].0), before));
+        }
+        let (mut at, total) = best
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, b)| b.0)
+            .map(|(i, b)| (Some(i), b.0))?;
+        let mut chain = Vec::new();
+        while let Some(i) = at {
+            chain.push(self.done[i].0.clone());
+            at = best[i].1;
+        }
+        chain.reverse();
+        Some((chain, total))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

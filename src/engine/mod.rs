@@ -13,10 +13,10 @@ mod program;
 mod provider;
 pub mod testing;
 
-pub use apply::{apply, ApplyOptions, ApplyReport};
+pub use apply::{apply, ApplyOptions, ApplyReport, StepFailure};
 pub use event::{Event, EventSink, StepOp};
 pub use expr::{Input, Output, Piece, Unresolved, UNKNOWN_MARKER};
 pub use graph::{dependency_order, to_dot, GraphError};
-pub use plan::{destroy_plan, plan, Op, Plan, PropertyChange, Step};
+pub use plan::{destroy_plan, plan, Op, Plan, PropertyChange, Step, UnknownTarget};
 pub use program::{Declared, Kind, Program, ProgramError, Ref};
 pub use provider::{Created, Provider, ProviderError, StepContext};

@@ -45,6 +45,9 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub changes: Vec<PropertyChange>,
+    /// Properties whose values are secret.
+    #[serde(skip)]
+    pub secret: Vec<String>,
     /// The declared arguments, unresolved; apply resolves them when the dependencies are done.
     #[serde(skip)]
     pub args: Json,
@@ -72,6 +75,52 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.op != Op::Same) || !self.pending_deletes.is_empty()
     }
+
+    /// Keeps only the steps of `targets` and of what they depend on (and, with `dependents`,
+    /// of what depends on them), like Terraform's `-target`.
+    pub fn restrict(&mut self, targets: &[String], dependents: bool) -> Result<(), UnknownTarget> {
+        let names: BTreeSet<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
+        if let Some(missing) = targets.iter().find(|t| !names.contains(t.as_str())) {
+            let nearest = names
+                .iter()
+                .min_by_key(|n| strsim::levenshtein(n, missing))
+                .map(|n| n.to_string());
+            return Err(UnknownTarget {
+                name: missing.clone(),
+                nearest,
+            });
+        }
+        let mut keep: BTreeSet<String> = targets.iter().cloned().collect();
+        let mut frontier: Vec<String> = keep.iter().cloned().collect();
+        while let Some(name) = frontier.pop() {
+            let Some(step) = self.steps.iter().find(|s| s.name == name) else {
+                continue;
+            };
+            for dependency in &step.dependencies {
+                if keep.insert(dependency.clone()) {
+                    frontier.push(dependency.clone());
+                }
+            }
+            if dependents {
+                for other in self.steps.iter().filter(|s| s.dependencies.contains(&name)) {
+                    if keep.insert(other.name.clone()) {
+                        frontier.push(other.name.clone());
+                    }
+                }
+            }
+        }
+        self.steps.retain(|s| keep.contains(&s.name));
+        self.pending_deletes.retain(|n| keep.contains(n));
+        Ok(())
+    }
+}
+
+/// A `--target` that names no resource of the stack.
+#[derive(Debug, thiserror::Error)]
+#[error("no resource named `{name}` in this stack{}", .nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default())]
+pub struct UnknownTarget {
+    pub name: String,
+    pub nearest: Option<String>,
 }
 
 /// Compares the program with the state.
@@ -106,6 +155,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                 type_name: declared.type_name.clone(),
                 id: None,
                 changes: property_changes(&Json::Null, &resolved, &[]),
+                secret: declared.secret.iter().map(|s| s.to_string()).collect(),
                 args: declared.args.clone(),
                 dependencies: declared.dependencies.clone(),
             },
@@ -136,6 +186,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                     type_name: declared.type_name.clone(),
                     id: Some(current.id.clone()),
                     changes,
+                    secret: declared.secret.iter().map(|s| s.to_string()).collect(),
                     args: declared.args.clone(),
                     dependencies: declared.dependencies.clone(),
                 }
@@ -196,6 +247,7 @@ fn deletions(resources: &[&ResourceState]) -> Result<Vec<Step>, GraphError> {
             type_name: r.type_name.clone(),
             id: Some(r.id.clone()),
             changes: Vec::new(),
+            secret: Vec::new(),
             args: Json::Null,
             dependencies: r.dependencies.iter().cloned().collect(),
         })
@@ -323,6 +375,28 @@ mod tests {
         );
         assert!(plan.steps[0].changes[0].forces_replace);
         assert_eq!(plan.steps[1].changes[0].key, "bucket");
+    }
+
+    #[test]
+    fn target_keeps_dependencies_and_for_destroy_dependents() {
+        let mut p = plan(&program(1, "eu"), &State::empty("test")).expect("plan");
+        p.restrict(&["object".into()], false).expect("known");
+        assert_eq!(p.steps.len(), 2, "the object and the bucket it needs");
+        let mut p = plan(&program(1, "eu"), &State::empty("test")).expect("plan");
+        p.restrict(&["bucket".into()], false).expect("known");
+        assert_eq!(ops(&p), [("bucket".into(), Op::Create)]);
+        let mut d = destroy_plan(&applied(&program(1, "eu"))).expect("plan");
+        d.restrict(&["bucket".into()], true).expect("known");
+        assert_eq!(
+            d.steps.len(),
+            2,
+            "destroying the bucket destroys the object in it"
+        );
+        let err = p.restrict(&["buckett".into()], false).expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "no resource named `buckett` in this stack (did you mean `bucket`?)"
+        );
     }
 
     #[test]

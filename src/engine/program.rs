@@ -17,6 +17,8 @@ pub trait Kind {
     type Args: Serialize;
     /// Top-level argument names whose change cannot be applied in place.
     const REPLACE_ON: &'static [&'static str];
+    /// Top-level argument names whose values are secret: never shown, always `[secret]`.
+    const SECRET: &'static [&'static str] = &[];
 }
 
 /// A typed handle on a declared resource; its kind's accessors give typed [`Output`]s.
@@ -53,6 +55,7 @@ pub struct Declared {
     /// Arguments as JSON, references and templates still unresolved.
     pub args: Json,
     pub replace_on: &'static [&'static str],
+    pub secret: &'static [&'static str],
     /// Resources this one depends on: those its arguments refer to, plus explicit ones.
     pub dependencies: BTreeSet<String>,
 }
@@ -110,6 +113,7 @@ impl Program {
             type_name: K::TYPE.to_string(),
             args,
             replace_on: K::REPLACE_ON,
+            secret: K::SECRET,
             dependencies,
         });
         Ok(Ref {

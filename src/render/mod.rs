@@ -3,61 +3,19 @@
 //! Human output goes to stderr, `--json` to stdout. Nothing here decides anything.
 
 mod plan;
+mod progress;
+mod style;
 
-pub use plan::{plan_json, plan_text};
+pub use plan::{plan_json, plan_text, SECRET};
+pub use progress::{event_line, Mode, Progress};
+pub use style::{ColorChoice, Styles};
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde_json::Value as Json;
 
-use crate::engine::{ApplyReport, Event, StepOp};
-
-/// Prints one line per event on stderr.
-pub fn event_line(event: &Event) -> Option<String> {
-    let symbol = |op: StepOp| match op {
-        StepOp::Create => "+",
-        StepOp::Update => "~",
-        StepOp::CreateReplacement => "+>",
-        StepOp::DeleteReplaced | StepOp::Delete => "-",
-    };
-    Some(match event {
-        Event::Started {
-            name,
-            type_name,
-            op,
-        } => format!("  {} {name} ({type_name}): {}...", symbol(*op), op.verb()),
-        Event::Waiting { name, what } => format!("    {name}: {what}"),
-        Event::Done {
-            name,
-            op,
-            id,
-            elapsed_ms,
-            ..
-        } => {
-            let done = match op {
-                StepOp::Create | StepOp::CreateReplacement => "created",
-                StepOp::Update => "updated",
-                StepOp::Delete | StepOp::DeleteReplaced => "deleted",
-            };
-            format!(
-                "  {} {name}: {done} {id} ({:.1}s)",
-                symbol(*op),
-                *elapsed_ms as f64 / 1000.0
-            )
-        }
-        Event::Failed {
-            name,
-            type_name,
-            op,
-            error,
-        } => {
-            format!("  ! {name} ({type_name}): {} failed: {error}", op.verb())
-        }
-        Event::Stopping { reason } => format!("  stopping: {reason}"),
-        Event::Saved { .. } => return None,
-    })
-}
+use crate::engine::{ApplyReport, StepOp};
 
 /// The closing summary of an apply.
 pub fn summary(report: &ApplyReport) -> String {

@@ -1,10 +1,15 @@
 //! The plan, for people and for machines.
 
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value as Json};
 
+use super::style::Styles;
 use crate::engine::{Op, Plan, PropertyChange, Step, UNKNOWN_MARKER};
 
 const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+/// What a secret value shows as, everywhere.
+pub const SECRET: &str = "[secret]";
 
 fn symbol(op: Op) -> &'static str {
     match op {
@@ -13,6 +18,16 @@ fn symbol(op: Op) -> &'static str {
         Op::Update => "~",
         Op::Replace => "-/+",
         Op::Delete => "-",
+    }
+}
+
+fn op_style(styles: &Styles, op: Op) -> &console::Style {
+    match op {
+        Op::Create => &styles.create,
+        Op::Update => &styles.update,
+        Op::Replace => &styles.replace,
+        Op::Delete => &styles.delete,
+        Op::Same => &styles.dim,
     }
 }
 
@@ -42,11 +57,24 @@ fn multiline(value: Option<&Json>) -> Option<&str> {
         .filter(|text| text.contains('\n'))
 }
 
-fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
+/// A change with secret values masked.
+fn masked(change: &PropertyChange, secret: &[String]) -> PropertyChange {
+    if !secret.contains(&change.key) {
+        return change.clone();
+    }
+    let mask = |v: &Option<Json>| v.as_ref().map(|_| json!(SECRET));
+    PropertyChange {
+        old: mask(&change.old),
+        new: mask(&change.new),
+        ..change.clone()
+    }
+}
+
+fn change_lines(change: &PropertyChange, styles: &Styles, out: &mut Vec<String>) {
     let marker = if change.forces_replace {
-        "  (forces replacement)"
+        format!("  {}", styles.replace.apply_to("(forces replacement)"))
     } else {
-        ""
+        String::new()
     };
     match (
         multiline(change.old.as_ref()),
@@ -56,15 +84,16 @@ fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
             out.push(format!("      {}:{marker}", change.key));
             let diff = similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""));
             for line in diff.iter_all_changes() {
-                let sign = match line.tag() {
-                    similar::ChangeTag::Delete => "-",
-                    similar::ChangeTag::Insert => "+",
-                    similar::ChangeTag::Equal => " ",
-                };
-                out.push(format!(
-                    "        {sign} {}",
-                    line.value().trim_end_matches('\n')
-                ));
+                let text = line.value().trim_end_matches('\n');
+                out.push(match line.tag() {
+                    similar::ChangeTag::Delete => {
+                        format!("        {}", styles.delete.apply_to(format!("- {text}")))
+                    }
+                    similar::ChangeTag::Insert => {
+                        format!("        {}", styles.create.apply_to(format!("+ {text}")))
+                    }
+                    similar::ChangeTag::Equal => format!("          {text}"),
+                });
             }
         }
         _ if change.old.is_none() => out.push(format!(
@@ -81,8 +110,14 @@ fn change_lines(change: &PropertyChange, out: &mut Vec<String>) {
     }
 }
 
-fn step_lines(step: &Step, out: &mut Vec<String>) {
-    let mut head = format!("  {} {} ({})", symbol(step.op), step.name, step.type_name);
+fn step_lines(step: &Step, styles: &Styles, out: &mut Vec<String>) {
+    let style = op_style(styles, step.op);
+    let mut head = format!(
+        "  {} {} {}",
+        style.apply_to(format!("{:>3}", symbol(step.op))),
+        styles.bold.apply_to(&step.name),
+        styles.dim.apply_to(format!("({})", step.type_name))
+    );
     if step.op == Op::Replace {
         let forcing: Vec<&str> = step
             .changes
@@ -91,78 +126,107 @@ fn step_lines(step: &Step, out: &mut Vec<String>) {
             .map(|c| c.key.as_str())
             .collect();
         head.push_str(&format!(
-            "  replace: {} cannot change in place",
-            forcing.join(", ")
+            "  {}",
+            styles.replace.apply_to(format!(
+                "replaced: {} cannot change in place; the new one is made first",
+                forcing.join(", ")
+            ))
         ));
     }
     out.push(head);
-    if step.op != Op::Create {
-        step.changes.iter().for_each(|c| change_lines(c, out));
-    } else {
-        // A new resource: every property, long ones summarised.
-        for change in &step.changes {
-            match multiline(change.new.as_ref()) {
-                Some(text) => out.push(format!(
-                    "      {}: ({} lines of text)",
-                    change.key,
-                    text.lines().count()
-                )),
-                None => out.push(format!(
-                    "      {}: {}",
-                    change.key,
-                    show(change.new.as_ref())
-                )),
-            }
+    for change in step.changes.iter().map(|c| masked(c, &step.secret)) {
+        match (step.op, multiline(change.new.as_ref())) {
+            // A new resource: every property, long ones summarised.
+            (Op::Create, Some(text)) => out.push(format!(
+                "      {}: ({} lines of text)",
+                change.key,
+                text.lines().count()
+            )),
+            (Op::Create, None) => out.push(format!(
+                "      {}: {}",
+                change.key,
+                show(change.new.as_ref())
+            )),
+            _ => change_lines(&change, styles, out),
         }
     }
 }
 
-/// The plan as people read it: one block per changing resource, then a summary line.
-pub fn plan_text(plan: &Plan) -> String {
-    let mut out = vec![format!("Plan for stack `{}`:", plan.stack), String::new()];
-    for step in plan.steps.iter().filter(|s| s.op != Op::Same) {
-        step_lines(step, &mut out);
+/// The plan as people read it: resources grouped by `group` (in dependency order), a block per
+/// changing resource, then a summary line.
+pub fn plan_text(plan: &Plan, styles: &Styles, group: &dyn Fn(&str) -> String) -> String {
+    let mut out = vec![format!("Plan for stack `{}`:", plan.stack)];
+    let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Same).collect();
+    let mut groups: Vec<String> = Vec::new();
+    for step in &changing {
+        let name = group(&step.name);
+        if !groups.contains(&name) {
+            groups.push(name);
+        }
     }
-    for name in &plan.pending_deletes {
-        out.push(format!(
-            "  - {name} (replaced earlier; its deletion did not complete)"
-        ));
+    for name in &groups {
+        out.push(String::new());
+        out.push(format!("{}", styles.bold.apply_to(name)));
+        for step in changing.iter().filter(|s| &group(&s.name) == name) {
+            step_lines(step, styles, &mut out);
+        }
+    }
+    if !plan.pending_deletes.is_empty() {
+        out.push(String::new());
+        out.push(format!("{}", styles.bold.apply_to("replaced earlier")));
+        for name in &plan.pending_deletes {
+            out.push(format!(
+                "  {} {} {}",
+                styles.delete.apply_to("  -"),
+                styles.bold.apply_to(name),
+                styles.dim.apply_to("(its deletion did not complete)")
+            ));
+        }
     }
     if !plan.has_changes() {
+        out.push(String::new());
         out.push("  No changes: the stack matches the program.".into());
     }
     out.push(String::new());
-    out.push(format!(
-        "{} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
-        plan.count(Op::Create),
-        plan.count(Op::Update),
-        plan.count(Op::Replace),
-        plan.count(Op::Delete) + plan.pending_deletes.len(),
-        plan.count(Op::Same),
-    ));
+    out.push(summary_line(plan, styles));
     out.join("\n")
 }
 
-/// The plan as JSON: `changes` counts and one entry per resource in `steps`.
+fn summary_line(plan: &Plan, styles: &Styles) -> String {
+    let deletes = plan.count(Op::Delete) + plan.pending_deletes.len();
+    format!(
+        "{} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+        styles.create.apply_to(plan.count(Op::Create)),
+        styles.update.apply_to(plan.count(Op::Update)),
+        styles.replace.apply_to(plan.count(Op::Replace)),
+        styles.delete.apply_to(deletes),
+        plan.count(Op::Same),
+    )
+}
+
+/// The plan as JSON (schema in docs/JSON.md): `changes` counts and one entry per resource.
 pub fn plan_json(plan: &Plan) -> Json {
     let steps: Vec<Json> = plan
         .steps
         .iter()
         .map(|step| {
-            json!({
-                "op": step.op,
-                "name": step.name,
-                "type": step.type_name,
-                "id": step.id,
-                "changes": step.changes.iter().map(|c| json!({
-                    "property": c.key,
-                    "old": c.old.as_ref().map(readable),
-                    "new": c.new.as_ref().map(readable),
-                    "forces_replace": c.forces_replace,
-                })).collect::<Vec<_>>(),
-            })
+            let changes: Vec<Json> = step
+                .changes
+                .iter()
+                .map(|c| masked(c, &step.secret))
+                .map(|c| {
+                    json!({
+                        "property": c.key,
+                        "old": c.old.as_ref().map(readable),
+                        "new": c.new.as_ref().map(readable),
+                        "forces_replace": c.forces_replace,
+                    })
+                })
+                .collect();
+            json!({ "op": step.op, "name": step.name, "type": step.type_name, "id": step.id, "changes": changes })
         })
         .collect();
+    let pending: BTreeSet<&String> = plan.pending_deletes.iter().collect();
     json!({
         "version": 1,
         "stack": plan.stack,
@@ -174,6 +238,6 @@ pub fn plan_json(plan: &Plan) -> Json {
             "same": plan.count(Op::Same),
         },
         "steps": steps,
-        "pending_deletes": plan.pending_deletes,
+        "pending_deletes": pending,
     })
 }

@@ -1,0 +1,262 @@
+//! `up` and `destroy`: plan, show, confirm, apply under the stack's lock.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+
+use super::hints::hint;
+use super::preview::show;
+use super::session::{connect, cost_lines, program, restrict, write_call_log};
+use super::{PlanArgs, Workspace};
+use crate::aws::{Aws, AwsProvider};
+use crate::engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
+use crate::render::{self, Mode, Progress, Styles};
+use crate::state::{State, StateBackend};
+
+pub async fn up(
+    workspace: &Workspace,
+    styles: &Styles,
+    args: PlanArgs,
+    yes: bool,
+    parallel: usize,
+) -> Result<()> {
+    let name = workspace.stack_name(args.stack.clone())?;
+    let config = workspace.config(&name)?;
+    let aws = connect(&config).await?;
+    let backend = workspace.backend(&name);
+    let result = locked(&backend, "up", async {
+        let mut state = backend.load().await?;
+        let program = program(&aws, &config).await?;
+        let mut plan = engine::plan(&program, &state)?;
+        restrict(&mut plan, &args.targets, false, styles)?;
+        present(&plan, styles, args.json);
+        if !args.json {
+            render::err("");
+            render::err(&cost_lines(Some(&program), &state, &config.region));
+        }
+        if plan.has_changes() {
+            confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
+            run(
+                &plan,
+                &mut state,
+                aws.clone(),
+                &backend,
+                parallel,
+                styles,
+                args.json,
+            )
+            .await?;
+        } else if args.json {
+            println!(
+                "{}",
+                json!({ "kind": "summary", "succeeded": true, "outputs": state.outputs })
+            );
+        }
+        if !args.json {
+            render::err("");
+            render::err("Outputs:");
+            render::err(&render::outputs(&state.outputs, false));
+        }
+        Ok(())
+    })
+    .await;
+    write_call_log(&aws);
+    result
+}
+
+pub async fn destroy(
+    workspace: &Workspace,
+    styles: &Styles,
+    args: PlanArgs,
+    yes: bool,
+    parallel: usize,
+) -> Result<()> {
+    let name = workspace.stack_name(args.stack.clone())?;
+    let config = workspace.config(&name)?;
+    let backend = workspace.backend(&name);
+    let aws = connect(&config).await?;
+    let result = locked(&backend, "destroy", async {
+        let mut state = backend.load().await?;
+        if state.is_empty() {
+            render::err(&format!(
+                "Stack `{name}` has no resources: nothing to destroy."
+            ));
+            return Ok(());
+        }
+        let mut plan = engine::destroy_plan(&state)?;
+        restrict(&mut plan, &args.targets, true, styles)?;
+        present(&plan, styles, args.json);
+        if !args.json && args.targets.is_empty() {
+            render::err("");
+            render::err(&cost_lines(None, &state, &config.region));
+        }
+        confirm(&format!("Delete these resources of stack `{name}`?"), yes)?;
+        run(
+            &plan,
+            &mut state,
+            aws.clone(),
+            &backend,
+            parallel,
+            styles,
+            args.json,
+        )
+        .await
+    })
+    .await;
+    write_call_log(&aws);
+    result
+}
+
+/// The plan on stderr, or as the first JSON line on stdout.
+fn present(plan: &Plan, styles: &Styles, json: bool) {
+    if json {
+        let mut line = render::plan_json(plan);
+        line["kind"] = json!("plan");
+        println!("{line}");
+    } else {
+        show(plan, styles, false);
+    }
+}
+
+/// Runs `work` holding the stack's lock, and releases it whatever happens.
+async fn locked<F: std::future::Future<Output = Result<()>>>(
+    backend: &dyn StateBackend,
+    operation: &str,
+    work: F,
+) -> Result<()> {
+    let lock = backend.lock(operation).await?;
+    let result = work.await;
+    if let Err(e) = backend.unlock(&lock).await {
+        render::err(&format!("warning: {e}"));
+    }
+    result
+}
+
+fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to change the stack without confirmation: stdin is not a terminal; pass --yes");
+    }
+    eprint!("\n{question} Type `yes` to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("cancelled: nothing was changed");
+    }
+    Ok(())
+}
+
+async fn run(
+    plan: &Plan,
+    state: &mut State,
+    aws: Arc<Aws>,
+    backend: &dyn StateBackend,
+    parallel: usize,
+    styles: &Styles,
+    json: bool,
+) -> Result<()> {
+    let options = ApplyOptions {
+        parallel,
+        ..ApplyOptions::default()
+    };
+    let cancel = options.cancel.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            render::err("\nInterrupted: finishing the steps in flight and saving the state (Ctrl-C again to abandon them).");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let mode = if json {
+        Mode::Json
+    } else if console::Term::stderr().is_term() {
+        Mode::Live
+    } else {
+        Mode::Lines
+    };
+    let progress = Arc::new(Progress::new(mode, styles.clone()));
+    let sink = progress.clone();
+    let events: EventSink = Arc::new(move |event| sink.handle(&event));
+    if !json {
+        render::err("");
+    }
+    let provider = Arc::new(AwsProvider::new(aws));
+    let report = engine::apply(plan, state, provider, backend, events, &options).await;
+    interrupt.abort();
+    progress.finish();
+    let report = report?;
+    if json {
+        println!("{}", summary_json(plan, &report, state));
+    } else {
+        render::err("");
+        render::err(&render::summary(&report));
+        if let Some((chain, took)) = report.critical_chain(plan) {
+            render::err(&format!(
+                "Longest chain of dependent steps ({:.1}s): {}",
+                took.as_secs_f64(),
+                chain.join(" -> ")
+            ));
+        }
+    }
+    if !report.failures.is_empty() {
+        let lines: Vec<String> = report
+            .failures
+            .iter()
+            .map(|f| {
+                let mut line = format!(
+                    "{} ({}) failed while {}: {}",
+                    f.name,
+                    f.type_name,
+                    f.op.verb(),
+                    f.error
+                );
+                if let Some(hint) = f.error.code.as_deref().and_then(hint) {
+                    line.push_str(&format!("\n  hint: {hint}"));
+                }
+                line
+            })
+            .collect();
+        return Err(anyhow!(
+            "{}\nthe state in {} keeps everything that was done; run `up` again after fixing the cause",
+            lines.join("\n"),
+            backend.location()
+        ));
+    }
+    if report.cancelled {
+        bail!(
+            "interrupted: {} steps not started; the state in {} keeps everything that was done",
+            report.not_started.len(),
+            backend.location()
+        );
+    }
+    Ok(())
+}
+
+fn summary_json(plan: &Plan, report: &ApplyReport, state: &State) -> serde_json::Value {
+    let count = |op| report.count(op);
+    let chain = report.critical_chain(plan);
+    json!({
+        "kind": "summary",
+        "succeeded": report.succeeded(),
+        "created": count(StepOp::Create),
+        "updated": count(StepOp::Update),
+        "replaced": count(StepOp::CreateReplacement),
+        "deleted": count(StepOp::Delete) + count(StepOp::DeleteReplaced),
+        "failed": report.failures.iter().map(|f| json!({
+            "name": f.name, "type": f.type_name, "code": f.error.code, "message": f.error.message,
+        })).collect::<Vec<_>>(),
+        "not_started": report.not_started,
+        "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        "longest_chain": chain.map(|(names, took)| json!({
+            "steps": names, "elapsed_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        })),
+        "outputs": state.outputs,
+    })
+}

@@ -1,0 +1,52 @@
+//! `preview`: the plan, changing nothing.
+
+use anyhow::Result;
+
+use super::session::{connect, cost_lines, program, restrict, write_call_log};
+use super::{PlanArgs, Workspace};
+use crate::cluster;
+use crate::engine::{self, Plan};
+use crate::render::{self, Styles};
+use crate::state::StateBackend;
+
+/// Prints the plan; returns 2 under `--exit-code` when there are changes.
+pub async fn preview(
+    workspace: &Workspace,
+    styles: &Styles,
+    args: PlanArgs,
+    exit_code: bool,
+) -> Result<u8> {
+    let name = workspace.stack_name(args.stack.clone())?;
+    let config = workspace.config(&name)?;
+    let state = workspace.backend(&name).load().await?;
+    let aws = connect(&config).await?;
+    let program = program(&aws, &config).await;
+    write_call_log(&aws);
+    let program = program?;
+    let mut plan = engine::plan(&program, &state)?;
+    restrict(&mut plan, &args.targets, false, styles)?;
+    show(&plan, styles, args.json);
+    if !args.json {
+        render::err("");
+        render::err(&cost_lines(Some(&program), &state, &config.region));
+    }
+    Ok(if exit_code && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+/// The plan on stderr, or as JSON on stdout.
+pub fn show(plan: &Plan, styles: &Styles, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::plan_json(plan)).unwrap_or_default()
+        );
+    } else {
+        render::err(&render::plan_text(plan, styles, &|name| {
+            cluster::tier(name).to_string()
+        }));
+    }
+}

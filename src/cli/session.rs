@@ -1,0 +1,175 @@
+//! What every planning command does first: the stack, its AWS clients, its program.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::aws::{lookup, Aws};
+use crate::cluster::{self, Found};
+use crate::config::StackConfig;
+use crate::cost::{self, Priced};
+use crate::engine::{Plan, Program};
+use crate::render::{self, Styles};
+use crate::state::State;
+
+pub async fn connect(config: &StackConfig) -> Result<Arc<Aws>> {
+    let endpoint = config
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    Ok(Arc::new(
+        Aws::connect(&config.region, endpoint.as_deref()).await?,
+    ))
+}
+
+/// With `AMS_STACK_CALL_LOG=FILE`, appends every AWS operation this run called to FILE, one a
+/// line: how tests prove that an unchanged stack gets no mutating call.
+pub fn write_call_log(aws: &Aws) {
+    if let Ok(path) = std::env::var("AMS_STACK_CALL_LOG") {
+        let lines: String = aws.calls.calls().iter().map(|c| format!("{c}\n")).collect();
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(lines.as_bytes()));
+        if let Err(e) = written {
+            render::err(&format!("warning: cannot write the call log {path}: {e}"));
+        }
+    }
+}
+
+/// Looks up what the account already has, then declares the cluster.
+pub async fn program(aws: &Aws, config: &StackConfig) -> Result<Program> {
+    let file = config.path.display().to_string();
+    let zone = lookup::hosted_zone(aws, &config.dns.hosted_zone, &file);
+    let image = |ami: &Option<String>,
+                 owner: &'static str,
+                 pattern: &'static str,
+                 section: &'static str| {
+        let file = file.clone();
+        let ami = ami.clone();
+        async move {
+            match ami {
+                Some(ami) => Ok(ami),
+                None => lookup::newest_image(aws, owner, pattern, section, &file).await,
+            }
+        }
+    };
+    let (zone, mongodb, origin, edge) = tokio::try_join!(
+        zone,
+        image(
+            &config.mongodb.ami,
+            lookup::UBUNTU_OWNER,
+            lookup::UBUNTU_2004_NAME,
+            "mongodb"
+        ),
+        image(
+            &config.origin.instance.ami,
+            lookup::MARKETPLACE_OWNER,
+            lookup::AMS_ENTERPRISE_NAME,
+            "origin"
+        ),
+        image(
+            &config.edge.instance.ami,
+            lookup::MARKETPLACE_OWNER,
+            lookup::AMS_ENTERPRISE_NAME,
+            "edge"
+        ),
+    )?;
+    let found = Found {
+        hosted_zone_id: zone,
+        mongodb_ami: mongodb,
+        origin_ami: origin,
+        edge_ami: edge,
+    };
+    Ok(cluster::declare(config, &found)?)
+}
+
+/// Applies `--target`s to a plan, with the warning that the rest is not checked.
+pub fn restrict(
+    plan: &mut Plan,
+    targets: &[String],
+    dependents: bool,
+    styles: &Styles,
+) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    plan.restrict(targets, dependents)?;
+    render::err(&format!(
+        "{} only {} and {}: the rest of the stack is not checked",
+        styles.warn.apply_to("warning:"),
+        targets.join(", "),
+        if dependents {
+            "what depends on them"
+        } else {
+            "what they depend on"
+        }
+    ));
+    Ok(())
+}
+
+/// The cost lines under a plan: the stack now, after the change, and the difference.
+pub fn cost_lines(program: Option<&Program>, state: &State, region: &str) -> String {
+    let before: Vec<Priced<'_>> = state
+        .resources
+        .iter()
+        .map(|r| Priced {
+            name: &r.name,
+            id: Some(&r.id),
+            type_name: &r.type_name,
+            args: &r.inputs,
+        })
+        .collect();
+    let after: Vec<Priced<'_>> = program
+        .map(|p| {
+            p.resources()
+                .iter()
+                .map(|r| Priced {
+                    name: &r.name,
+                    id: None,
+                    type_name: &r.type_name,
+                    args: &r.args,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (now, then) = (
+        cost::estimate(&before, region),
+        cost::estimate(&after, region),
+    );
+    let range = |e: &cost::Estimate| {
+        if (e.monthly_max - e.monthly_min).abs() < 0.005 {
+            cost::dollars(e.monthly_min)
+        } else {
+            format!(
+                "{} (up to {} at maximum size)",
+                cost::dollars(e.monthly_min),
+                cost::dollars(e.monthly_max)
+            )
+        }
+    };
+    let change = then.monthly_min - now.monthly_min;
+    let mut lines = vec![format!(
+        "Estimated monthly cost (an estimate, on-demand in {region}, nodes at minimum size): {} now, {} after this change ({}{}).",
+        range(&now),
+        range(&then),
+        if change >= 0.0 { "+" } else { "" },
+        cost::dollars(change)
+    )];
+    let mut unpriced: Vec<&String> = now.unpriced.iter().chain(&then.unpriced).collect();
+    unpriced.dedup();
+    if !unpriced.is_empty() {
+        lines.push(format!(
+            "No price for {}: not included.",
+            unpriced
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    lines.push(format!("Prices: {}.", cost::source()));
+    lines.join("\n")
+}
