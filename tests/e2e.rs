@@ -37,6 +37,27 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     // First deploy: the plan creates everything, up applies it and prints the outputs.
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     assert_eq!(preview["changes"]["create"], 26, "{preview}");
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(2),
+        "changes present"
+    );
+    let targeted = project
+        .run(&["preview", "local", "--json", "--target", "mongodb"])
+        .ok();
+    assert_eq!(
+        targeted.json()["changes"]["create"],
+        6,
+        "mongodb, the three groups its group refers to, the subnet, the VPC: {}",
+        targeted.stdout
+    );
+    assert!(
+        targeted
+            .stderr
+            .contains("warning: only mongodb and what they depend on"),
+        "{}",
+        targeted.stderr
+    );
     let up = project.run(&["up", "local", "--yes"]).ok();
     assert!(up.stderr.contains("26 created"), "{}", up.stderr);
     let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
@@ -338,6 +359,11 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         preview["changes"],
         serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 26})
     );
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(0),
+        "no changes"
+    );
     let (up, calls) = project.run_logged(&["up", "local", "--yes"]);
     let up = up.ok();
     assert!(up.stderr.contains("No changes"), "{}", up.stderr);
@@ -537,5 +563,31 @@ async fn up_refuses_without_yes_when_stdin_is_not_a_terminal() {
         "{}",
         run.stderr
     );
+    assert!(mutating(&calls).is_empty(), "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_hosted_zone_is_an_error_before_anything_is_created() {
+    let moto = Moto::start_with(false, true);
+    let project = Project::new(Some(&moto.endpoint));
+    let (run, calls) = project.run_logged(&["up", "local", "--yes"]);
+    let run = run.fails();
+    assert!(
+        run.stderr
+            .contains("hosted zone `ams-local.test` not found in this account"),
+        "{}",
+        run.stderr
+    );
+    assert!(mutating(&calls).is_empty(), "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_lookup_that_finds_nothing_is_an_error_before_anything_is_created() {
+    let moto = Moto::start_with(true, false);
+    let project = Project::new(Some(&moto.endpoint));
+    let (run, calls) = project.run_logged(&["preview", "local"]);
+    let run = run.fails();
+    assert!(run.stderr.contains("no image named"), "{}", run.stderr);
+    assert!(run.stderr.contains("set `ami` in ["), "{}", run.stderr);
     assert!(mutating(&calls).is_empty(), "{calls:?}");
 }

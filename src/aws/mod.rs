@@ -65,12 +65,29 @@ impl Aws {
             .ok_or_else(|| CredentialsError::Missing {
                 detail: "no credential provider configured".into(),
             })?;
-        provider
-            .provide_credentials()
-            .await
-            .map_err(|e| CredentialsError::Missing {
-                detail: first_line(&e),
-            })?;
+        let config = match provider.provide_credentials().await {
+            Ok(_) => config,
+            // An emulator accepts any credentials: do not make the user invent some.
+            Err(_) if endpoint.is_some() => config
+                .into_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        aws_credential_types::Credentials::new(
+                            "emulator",
+                            "emulator",
+                            None,
+                            None,
+                            "ams-stack",
+                        ),
+                    ),
+                )
+                .build(),
+            Err(e) => {
+                return Err(CredentialsError::Missing {
+                    detail: first_line(&e),
+                })
+            }
+        };
         let local = endpoint.is_some();
         let calls = CallLog::default();
         Ok(Aws {

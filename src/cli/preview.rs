@@ -45,8 +45,11 @@ pub fn show(plan: &Plan, styles: &Styles, json: bool) {
             serde_json::to_string_pretty(&render::plan_json(plan)).unwrap_or_default()
         );
     } else {
-        render::err(&render::plan_text(plan, styles, &|name| {
-            cluster::tier(name).to_string()
-        }));
+        render::err(&render::plan_text(
+            plan,
+            styles,
+            &|name| cluster::tier(name).to_string(),
+            &cluster::TIERS,
+        ));
     }
 }

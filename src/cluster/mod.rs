@@ -41,8 +41,23 @@ pub struct Found {
     pub edge_ami: String,
 }
 
-/// The tier of a resource, by its logical name: for the graph picture.
+/// The tiers, in the order the guide builds them: how plans and the graph are grouped.
+pub const TIERS: [&str; 8] = [
+    "network",
+    "security",
+    "data",
+    "origin",
+    "edge",
+    "certificate",
+    "load balancer",
+    "dns",
+];
+
+/// The tier of a resource, by its logical name.
 pub fn tier(name: &str) -> &'static str {
+    if name.ends_with("-sg") {
+        return "security";
+    }
     let prefixes: [(&str, &str); 9] = [
         ("vpc", "network"),
         ("internet-gateway", "network"),

@@ -168,11 +168,70 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<StackConfig, ConfigE
                 column,
                 key: None,
             },
-            message: e.message().trim().to_string(),
+            message: with_suggestion(e.message().trim()),
         }
     })?;
     file.validate(name, raw)
 }
+
+/// For "unknown field `x`, expected one of `a`, `b`": adds the nearest known name.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let unknown = rest.split('`').next().unwrap_or_default();
+    let known: Vec<&str> = rest
+        .split("expected one of")
+        .nth(1)
+        .unwrap_or_default()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    match known.iter().min_by_key(|k| strsim::levenshtein(k, unknown)) {
+        Some(near) if strsim::levenshtein(near, unknown) <= 3 => {
+            format!("{message} (did you mean `{near}`?)")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// The AWS regions a stack may name.
+pub const REGIONS: [&str; 33] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "us-gov-west-1",
+];
 
 struct SourceFile<'a> {
     path: String,
@@ -214,6 +273,19 @@ impl SourceFile<'_> {
     }
 
     fn validate(&self, name: &str, raw: RawStack) -> Result<StackConfig, ConfigError> {
+        let region = raw.region.get_ref();
+        if !REGIONS.contains(&region.as_str()) {
+            let near = REGIONS
+                .iter()
+                .min_by_key(|r| strsim::levenshtein(r, region))
+                .copied()
+                .unwrap_or("us-east-1");
+            return Err(self.error(
+                "region",
+                &raw.region,
+                format!("`{region}` is not an AWS region (did you mean `{near}`?)"),
+            ));
+        }
         let zones = raw.network.availability_zones.get_ref().clone();
         if zones.len() < 2 {
             return Err(self.error(

@@ -56,6 +56,10 @@ fn unknown_key_is_rejected_with_its_position() {
         message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ`"),
         "{message}"
     );
+    assert!(
+        message.ends_with("(did you mean `instance_type`?)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -96,5 +100,14 @@ fn missing_file_lists_the_stacks() {
     assert!(
         message.contains("nope.toml not found (stacks here: local, prod)"),
         "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_region_is_rejected_with_the_nearest_one() {
+    let text = shipped("local").replace("region = \"ap-south-1\"", "region = \"ap-south-9\"");
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:2:10: `region`: `ap-south-9` is not an AWS region (did you mean `ap-south-1`?)"
     );
 }

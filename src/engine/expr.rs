@@ -196,7 +196,7 @@ fn as_ref(map: &Map<String, Json>) -> Option<(&str, &str)> {
 
 /// The value of every reference, as far as known: `lookup(resource, output)` returns `None` for a
 /// value not known yet, which becomes the unknown marker (and makes an enclosing concat unknown).
-pub(crate) fn resolve(value: &Json, lookup: &dyn Fn(&str, &str) -> Option<Json>) -> Json {
+pub fn resolve(value: &Json, lookup: &dyn Fn(&str, &str) -> Option<Json>) -> Json {
     match value {
         Json::Object(map) => {
             if let Some((resource, output)) = as_ref(map) {
@@ -204,14 +204,23 @@ pub(crate) fn resolve(value: &Json, lookup: &dyn Fn(&str, &str) -> Option<Json>)
             }
             if let (1, Some(Json::Array(parts))) = (map.len(), map.get(CONCAT)) {
                 let mut joined = String::new();
+                let mut known = true;
                 for part in parts {
                     match resolve(part, lookup) {
                         Json::String(text) => joined.push_str(&text),
                         Json::Number(number) => joined.push_str(&number.to_string()),
-                        _ => return unknown(),
+                        _ => {
+                            known = false;
+                            joined.push_str("(known after apply)");
+                        }
                     }
                 }
-                return Json::String(joined);
+                // An unknown string keeps what is known of it, for people to read.
+                return if known {
+                    Json::String(joined)
+                } else {
+                    json!({ UNKNOWN_MARKER: true, "preview": joined })
+                };
             }
             Json::Object(
                 map.iter()

@@ -15,7 +15,7 @@ pub mod testing;
 
 pub use apply::{apply, ApplyOptions, ApplyReport, StepFailure};
 pub use event::{Event, EventSink, StepOp};
-pub use expr::{Input, Output, Piece, Unresolved, UNKNOWN_MARKER};
+pub use expr::{resolve as resolve_with, Input, Output, Piece, Unresolved, UNKNOWN_MARKER};
 pub use graph::{dependency_order, to_dot, GraphError};
 pub use plan::{destroy_plan, plan, Op, Plan, PropertyChange, Step, UnknownTarget};
 pub use program::{Declared, Kind, Program, ProgramError, Ref};

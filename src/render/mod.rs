@@ -56,3 +56,6 @@ pub fn outputs(outputs: &BTreeMap<String, Json>, json: bool) -> String {
 pub fn err(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,7 +34,10 @@ fn op_style(styles: &Styles, op: Op) -> &console::Style {
 /// Replaces unknown markers with a readable placeholder.
 fn readable(value: &Json) -> Json {
     match value {
-        Json::Object(map) if map.contains_key(UNKNOWN_MARKER) => json!(KNOWN_AFTER_APPLY),
+        Json::Object(map) if map.contains_key(UNKNOWN_MARKER) => map
+            .get("preview")
+            .cloned()
+            .unwrap_or_else(|| json!(KNOWN_AFTER_APPLY)),
         Json::Object(map) => {
             Json::Object(map.iter().map(|(k, v)| (k.clone(), readable(v))).collect())
         }
@@ -134,7 +137,16 @@ fn step_lines(step: &Step, styles: &Styles, out: &mut Vec<String>) {
         ));
     }
     out.push(head);
-    for change in step.changes.iter().map(|c| masked(c, &step.secret)) {
+    let readable_change = |c: PropertyChange| PropertyChange {
+        old: c.old.as_ref().map(readable),
+        new: c.new.as_ref().map(readable),
+        ..c
+    };
+    for change in step
+        .changes
+        .iter()
+        .map(|c| readable_change(masked(c, &step.secret)))
+    {
         match (step.op, multiline(change.new.as_ref())) {
             // A new resource: every property, long ones summarised.
             (Op::Create, Some(text)) => out.push(format!(
@@ -152,9 +164,14 @@ fn step_lines(step: &Step, styles: &Styles, out: &mut Vec<String>) {
     }
 }
 
-/// The plan as people read it: resources grouped by `group` (in dependency order), a block per
-/// changing resource, then a summary line.
-pub fn plan_text(plan: &Plan, styles: &Styles, group: &dyn Fn(&str) -> String) -> String {
+/// The plan as people read it: resources grouped by `group` (groups in the order of `order`,
+/// resources in dependency order), a block per changing resource, then a summary line.
+pub fn plan_text(
+    plan: &Plan,
+    styles: &Styles,
+    group: &dyn Fn(&str) -> String,
+    order: &[&str],
+) -> String {
     let mut out = vec![format!("Plan for stack `{}`:", plan.stack)];
     let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.op != Op::Same).collect();
     let mut groups: Vec<String> = Vec::new();
@@ -164,6 +181,7 @@ pub fn plan_text(plan: &Plan, styles: &Styles, group: &dyn Fn(&str) -> String) -
             groups.push(name);
         }
     }
+    groups.sort_by_key(|g| order.iter().position(|o| o == g).unwrap_or(order.len()));
     for name in &groups {
         out.push(String::new());
         out.push(format!("{}", styles.bold.apply_to(name)));

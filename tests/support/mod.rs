@@ -18,6 +18,11 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(true, true)
+    }
+
+    /// A moto without the seeded hosted zone, or without the AMS and Ubuntu images.
+    pub fn start_with(seed_zone: bool, images: bool) -> Moto {
         let server = repo().join(".venv/bin/moto_server");
         assert!(
             server.exists(),
@@ -27,7 +32,14 @@ impl Moto {
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env("MOTO_ACM_VALIDATION_WAIT", "1")
             .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
-            .env("MOTO_AMIS_PATH", repo().join("scripts/emulator/amis.json"))
+            .env(
+                if images {
+                    "MOTO_AMIS_PATH"
+                } else {
+                    "MOTO_UNUSED"
+                },
+                repo().join("scripts/emulator/amis.json"),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -62,6 +74,9 @@ impl Moto {
         let endpoint = receiver
             .recv_timeout(Duration::from_secs(30))
             .expect("moto prints its address");
+        if !seed_zone {
+            return Moto { child, endpoint };
+        }
         let seeded = Command::new(repo().join(".venv/bin/python"))
             .arg(repo().join("scripts/emulator/seed.py"))
             .arg(&endpoint)
