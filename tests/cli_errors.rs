@@ -194,3 +194,15 @@ fn graph_is_dot_grouped_by_tier() {
         .stdout
         .contains("\"mongodb\" -> \"origin-launch-template\""));
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let project = Project::new(None);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = project.run(&["completions", shell]).ok();
+        assert!(
+            run.stdout.contains("ams-stack") && run.stdout.contains("preview"),
+            "{shell}"
+        );
+    }
+}

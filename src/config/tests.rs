@@ -111,3 +111,9 @@ fn a_wrong_region_is_rejected_with_the_nearest_one() {
         "stacks/t.toml:2:10: `region`: `ap-south-9` is not an AWS region (did you mean `ap-south-1`?)"
     );
 }
+
+#[test]
+fn a_vpc_too_small_for_the_subnets_is_rejected() {
+    let text = shipped("local").replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"10.0.0.0/26\"");
+    assert!(error_of(&text).contains("`network.vpc_cidr`: 10.0.0.0/26 is too small for 2 subnets"));
+}

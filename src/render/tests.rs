@@ -110,3 +110,35 @@ fn destroy() {
     let state = applied(&program(&same));
     insta::assert_snapshot!(render(&destroy_plan(&state).expect("plan")));
 }
+
+#[test]
+fn secret_values_are_never_printed() {
+    use crate::engine::{Op, PropertyChange, Step};
+    let step = Step {
+        op: Op::Update,
+        name: "password".into(),
+        type_name: "test:Secret".into(),
+        id: Some("p-1".into()),
+        changes: vec![PropertyChange {
+            key: "value".into(),
+            old: Some(json!("hunter2-old")),
+            new: Some(json!("hunter2-new")),
+            forces_replace: false,
+        }],
+        secret: vec!["value".into()],
+        args: Json::Null,
+        dependencies: Default::default(),
+    };
+    let plan = Plan {
+        stack: "prod".into(),
+        steps: vec![step],
+        pending_deletes: vec![],
+        outputs: Default::default(),
+    };
+    let text = render(&plan);
+    let json = super::plan_json(&plan).to_string();
+    for shown in [&text, &json] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[secret]"), "{shown}");
+    }
+}

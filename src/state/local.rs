@@ -218,6 +218,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_newer_state_version_is_refused_not_called_corrupt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = LocalBackend::new(dir.path(), "dev");
+        fs::write(
+            dir.path().join("dev.json"),
+            r#"{"version": 9, "stack": "dev", "future": true}"#,
+        )
+        .expect("write");
+        let err = backend.load().await.expect_err("newer");
+        assert!(
+            err.to_string()
+                .ends_with("has version 9, this build reads version 1"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
     async fn save_then_load_round_trips_and_leaves_no_temp_files() {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = LocalBackend::new(dir.path(), "dev");
