@@ -36,7 +36,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // First deploy: the plan creates everything, up applies it and prints the outputs.
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
-    assert_eq!(preview["changes"]["create"], 26, "{preview}");
+    assert_eq!(preview["changes"]["create"], 29, "{preview}");
     assert_eq!(
         project.run(&["preview", "local", "--exit-code"]).code,
         Some(2),
@@ -47,8 +47,8 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .ok();
     assert_eq!(
         targeted.json()["changes"]["create"],
-        6,
-        "mongodb, the three groups its group refers to, the subnet, the VPC: {}",
+        9,
+        "mongodb, three security groups, subnet, VPC, password, role, profile: {}",
         targeted.stdout
     );
     assert!(
@@ -59,7 +59,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         targeted.stderr
     );
     let up = project.run(&["up", "local", "--yes"]).ok();
-    assert!(up.stderr.contains("26 created"), "{}", up.stderr);
+    assert!(up.stderr.contains("29 created"), "{}", up.stderr);
     let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
     assert_eq!(
         outputs["publish_url"],
@@ -229,7 +229,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         let user_data = String::from_utf8(user_data).expect("utf-8");
         assert!(
             user_data.contains(&format!(
-                "./change_server_mode.sh cluster \"mongodb://{mongodb_ip}:27017\""
+                "./change_server_mode.sh cluster \"mongodb://antmedia:${{PASSWORD}}@{mongodb_ip}:27017/?authSource=admin\""
             )),
             "{user_data}"
         );
@@ -357,7 +357,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     assert_eq!(
         preview["changes"],
-        serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 26})
+        serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 29})
     );
     assert_eq!(
         project.run(&["preview", "local", "--exit-code"]).code,
@@ -379,7 +379,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     assert_eq!(
         preview["changes"],
-        serde_json::json!({"create": 0, "update": 1, "replace": 0, "delete": 0, "same": 25})
+        serde_json::json!({"create": 0, "update": 1, "replace": 0, "delete": 0, "same": 28})
     );
     let step = preview["steps"]
         .as_array()
@@ -424,7 +424,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // Destroy: nothing of the stack is left.
     let destroy = project.run(&["destroy", "local", "--yes"]).ok();
-    assert!(destroy.stderr.contains("26 deleted"), "{}", destroy.stderr);
+    assert!(destroy.stderr.contains("29 deleted"), "{}", destroy.stderr);
     assert!(ec2
         .describe_vpcs()
         .filters(tagged("vpc"))

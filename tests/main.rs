@@ -4,4 +4,6 @@ mod support;
 
 mod cli_errors;
 mod e2e;
+mod security;
+mod team;
 mod tidy;

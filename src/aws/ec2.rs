@@ -590,6 +590,14 @@ pub struct MachineArgs {
     pub root_volume_gib: i32,
     /// The root device name of the image (`/dev/sda1` on Ubuntu and the AMS images).
     pub root_device: String,
+    /// Whether the root volume is encrypted (the cluster always asks for it; checks verify it).
+    pub encrypted: bool,
+    /// Instance metadata: `required` (IMDSv2 only) or `optional`.
+    pub http_tokens: String,
+    pub hop_limit: i32,
+    /// The instance profile the machine runs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile_arn: Option<Input<String>>,
 }
 
 impl MachineArgs {
@@ -599,6 +607,13 @@ impl MachineArgs {
 
     fn user_data_base64(&self) -> Result<String, ProviderError> {
         Ok(base64::engine::general_purpose::STANDARD.encode(self.user_data.get()?))
+    }
+
+    fn profile(&self) -> Result<Option<String>, ProviderError> {
+        Ok(match &self.instance_profile_arn {
+            Some(arn) => Some(arn.get()?.clone()),
+            None => None,
+        })
     }
 }
 
@@ -623,6 +638,10 @@ impl Kind for Instance {
         "user_data",
         "root_volume_gib",
         "root_device",
+        "encrypted",
+        "http_tokens",
+        "hop_limit",
+        "instance_profile_arn",
     ];
 }
 
@@ -640,42 +659,69 @@ impl AwsKind for Instance {
         args: &InstanceArgs,
     ) -> Result<Created, ProviderError> {
         let machine = &args.machine;
-        let out = aws
-            .ec2
-            .run_instances()
-            .image_id(machine.image_id.get()?)
-            .instance_type(InstanceType::from(machine.instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(args.subnet_id.get()?)
-            .set_security_group_ids(Some(machine.security_groups()?))
-            .set_key_name(machine.key_name.clone())
-            .user_data(machine.user_data_base64()?)
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::Required)
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .http_put_response_hop_limit(1)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name(&machine.root_device)
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(machine.root_volume_gib)
-                            .volume_type(VolumeType::Gp3)
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .build(),
+        let profile = machine.profile()?.map(|arn| {
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .arn(arn)
+                .build()
+        });
+        let (image_id, subnet_id) = (machine.image_id.get()?, args.subnet_id.get()?);
+        let (security_groups, user_data) =
+            (machine.security_groups()?, machine.user_data_base64()?);
+        let run = || {
+            aws.ec2
+                .run_instances()
+                .set_iam_instance_profile(profile.clone())
+                .image_id(image_id)
+                .instance_type(InstanceType::from(machine.instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(subnet_id)
+                .set_security_group_ids(Some(security_groups.clone()))
+                .set_key_name(machine.key_name.clone())
+                .user_data(user_data.clone())
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::from(machine.http_tokens.as_str()))
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .http_put_response_hop_limit(machine.hop_limit)
+                        .build(),
+                )
+                .block_device_mappings(
+                    BlockDeviceMapping::builder()
+                        .device_name(&machine.root_device)
+                        .ebs(
+                            EbsBlockDevice::builder()
+                                .volume_size(machine.root_volume_gib)
+                                .volume_type(VolumeType::Gp3)
+                                .encrypted(machine.encrypted)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .tag_specifications(tag_spec(ctx, ResourceType::Instance))
+                .tag_specifications(tag_spec(ctx, ResourceType::Volume))
+                .send()
+        };
+        // A new instance profile takes a few seconds to be usable in EC2: retry that error only.
+        let mut attempts = 0;
+        let out = loop {
+            match run().await {
+                Err(e)
+                    if attempts < 20
+                        && error_code(&e) == Some("InvalidParameterValue")
+                        && format!("{e:?}").contains("iamInstanceProfile") =>
+                {
+                    attempts += 1;
+                    ctx.waiting("the new instance profile to become usable");
+                    tokio::time::sleep(
+                        aws.poll_interval.max(std::time::Duration::from_millis(500)),
                     )
-                    .build(),
-            )
-            .tag_specifications(tag_spec(ctx, ResourceType::Instance))
-            .tag_specifications(tag_spec(ctx, ResourceType::Volume))
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:RunInstances", e))?;
+                    .await;
+                }
+                other => break other.map_err(|e| aws_error("ec2:RunInstances", e))?,
+            }
+        };
         let id = out
             .instances()
             .first()
@@ -796,11 +842,18 @@ fn template_data(
         .set_key_name(machine.key_name.clone())
         .set_security_group_ids(Some(machine.security_groups()?))
         .user_data(machine.user_data_base64()?)
+        .set_iam_instance_profile(machine.profile()?.map(|arn| {
+            aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .arn(arn)
+                .build()
+        }))
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_tokens(LaunchTemplateHttpTokensState::from(
+                    machine.http_tokens.as_str(),
+                ))
                 .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_put_response_hop_limit(1)
+                .http_put_response_hop_limit(machine.hop_limit)
                 .build(),
         )
         .block_device_mappings(
@@ -810,7 +863,7 @@ fn template_data(
                     LaunchTemplateEbsBlockDeviceRequest::builder()
                         .volume_size(machine.root_volume_gib)
                         .volume_type(VolumeType::Gp3)
-                        .encrypted(true)
+                        .encrypted(machine.encrypted)
                         .delete_on_termination(true)
                         .build(),
                 )

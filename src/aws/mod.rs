@@ -7,8 +7,10 @@ pub mod acm;
 pub mod autoscaling;
 pub mod ec2;
 pub mod elbv2;
+pub mod iam;
 pub mod lookup;
 pub mod route53;
+pub mod ssm;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,6 +39,10 @@ pub struct Aws {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub iam: aws_sdk_iam::Client,
+    /// The shared configuration (credentials, endpoint), for clients made elsewhere (state).
+    pub config: aws_config::SdkConfig,
     /// Every AWS operation this run called, in order (`service:Operation`).
     pub calls: CallLog,
     /// How long to wait for the cloud (instance running, certificate issued, ...).
@@ -90,33 +96,25 @@ impl Aws {
         };
         let local = endpoint.is_some();
         let calls = CallLog::default();
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
         Ok(Aws {
             region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            acm: aws_sdk_acm::Client::from_conf(
-                aws_sdk_acm::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
-            route53: aws_sdk_route53::Client::from_conf(
-                aws_sdk_route53::config::Builder::from(&config)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
+            ec2: client!(aws_sdk_ec2),
+            autoscaling: client!(aws_sdk_autoscaling),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            acm: client!(aws_sdk_acm),
+            route53: client!(aws_sdk_route53),
+            ssm: client!(aws_sdk_ssm),
+            iam: client!(aws_sdk_iam),
+            config: config.clone(),
             calls,
             wait_timeout: if local {
                 Duration::from_secs(120)
@@ -408,6 +406,9 @@ impl AwsProvider {
         provider.register::<acm::Certificate>();
         provider.register::<acm::CertificateValidation>();
         provider.register::<route53::Record>();
+        provider.register::<ssm::SecureParameter>();
+        provider.register::<iam::Role>();
+        provider.register::<iam::InstanceProfile>();
         provider
     }
 

@@ -8,9 +8,12 @@ use serde_json::json;
 
 use super::hints::hint;
 use super::preview::show;
-use super::session::{connect, cost_lines, program, restrict, write_call_log};
+use super::session::{
+    connect, cost_lines, findings_text, program, refuse_blocking, restrict, write_call_log,
+};
 use super::{PlanArgs, Workspace};
 use crate::aws::{Aws, AwsProvider};
+use crate::cluster::checks;
 use crate::engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
 use crate::render::{self, Mode, Progress, Styles};
 use crate::state::{State, StateBackend};
@@ -25,16 +28,23 @@ pub async fn up(
     let name = workspace.stack_name(args.stack.clone())?;
     let config = workspace.config(&name)?;
     let aws = connect(&config).await?;
-    let backend = workspace.backend(&name);
-    let result = locked(&backend, "up", async {
+    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let backend = backend.as_ref();
+    let result = locked(backend, "up", async {
         let mut state = backend.load().await?;
         let program = program(&aws, &config).await?;
         let mut plan = engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
         present(&plan, styles, args.json);
+        let findings = checks::check(&program, &config);
         if !args.json {
             render::err("");
+            render::err(&findings_text(&findings, styles));
+            render::err("");
             render::err(&cost_lines(Some(&program), &state, &config.region));
+        }
+        if plan.has_changes() {
+            refuse_blocking(&findings)?;
         }
         if plan.has_changes() {
             confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
@@ -42,7 +52,7 @@ pub async fn up(
                 &plan,
                 &mut state,
                 aws.clone(),
-                &backend,
+                backend,
                 parallel,
                 styles,
                 args.json,
@@ -75,9 +85,10 @@ pub async fn destroy(
 ) -> Result<()> {
     let name = workspace.stack_name(args.stack.clone())?;
     let config = workspace.config(&name)?;
-    let backend = workspace.backend(&name);
     let aws = connect(&config).await?;
-    let result = locked(&backend, "destroy", async {
+    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let backend = backend.as_ref();
+    let result = locked(backend, "destroy", async {
         let mut state = backend.load().await?;
         if state.is_empty() {
             render::err(&format!(
@@ -97,7 +108,7 @@ pub async fn destroy(
             &plan,
             &mut state,
             aws.clone(),
-            &backend,
+            backend,
             parallel,
             styles,
             args.json,

@@ -2,22 +2,78 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
+use super::session::connect;
 use super::Workspace;
 use crate::cluster::{self, Found};
 use crate::config;
 use crate::engine;
 use crate::render;
-use crate::state::StateBackend;
 
-pub async fn outputs(workspace: &Workspace, stack: Option<String>, json: bool) -> Result<()> {
+pub async fn outputs(
+    workspace: &Workspace,
+    stack: Option<String>,
+    json: bool,
+    show_secrets: bool,
+) -> Result<()> {
     let name = workspace.stack_name(stack)?;
-    let state = workspace.backend(&name).load().await?;
+    let config = workspace.config(&name)?;
+    let mut state = workspace.backend(&config, None).await?.load().await?;
     if state.outputs.is_empty() {
         bail!("stack `{name}` has no outputs yet; run `ams-stack up {name}` first");
     }
+    if show_secrets {
+        let aws = connect(&config).await?;
+        for value in state.outputs.values_mut() {
+            if let Some(parameter) = render::secret_parameter(value) {
+                *value = serde_json::Value::String(crate::aws::ssm::reveal(&aws, parameter).await?);
+            }
+        }
+    }
     println!("{}", render::outputs(&state.outputs, json));
+    Ok(())
+}
+
+/// `state export`: the stored state as JSON on stdout.
+pub async fn export(workspace: &Workspace, stack: Option<String>) -> Result<()> {
+    let name = workspace.stack_name(stack)?;
+    let config = workspace.config(&name)?;
+    let state = workspace.backend(&config, None).await?.load().await?;
+    println!("{}", serde_json::to_string_pretty(&state)?);
+    Ok(())
+}
+
+/// `state import`: replaces the stored state with FILE, validated first, under the lock.
+pub async fn import(
+    workspace: &Workspace,
+    stack: Option<String>,
+    file: &std::path::Path,
+) -> Result<()> {
+    let name = workspace.stack_name(stack)?;
+    let config = workspace.config(&name)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let state = crate::state::parse_state(&text, &file.display().to_string(), &name)?;
+    let backend = workspace.backend(&config, None).await?;
+    let lock = backend.lock("state import").await?;
+    let result = async {
+        // Read first, so that the write is conditional on what is there now.
+        match backend.load().await {
+            Ok(_) | Err(crate::state::StateError::Corrupt { .. }) => {}
+            Err(e) => return Err(anyhow::Error::from(e)),
+        }
+        backend.save(&state).await?;
+        Ok(())
+    }
+    .await;
+    backend.unlock(&lock).await?;
+    result?;
+    render::err(&format!(
+        "Imported {} resources into stack `{name}` at {}.",
+        state.resources.len(),
+        backend.location()
+    ));
     Ok(())
 }
 
@@ -58,7 +114,14 @@ pub async fn list(workspace: &Workspace) -> Result<()> {
         } else {
             " "
         };
-        let (count, updated) = match workspace.backend(&name).load().await {
+        let loaded = match workspace.config(&name) {
+            Ok(config) => match workspace.backend(&config, None).await {
+                Ok(backend) => backend.load().await.map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let (count, updated) = match loaded {
             Ok(state) => (
                 state.resources.len().to_string(),
                 state.updated.unwrap_or_else(|| "never".into()),

@@ -81,7 +81,13 @@ pub enum Command {
         stack: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Print secret outputs (the MongoDB password) instead of `[secret]`
+        #[arg(long)]
+        show_secrets: bool,
     },
+    /// Move a stack's state between backends
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the resource graph as Graphviz DOT, grouped by tier
     Graph { stack: Option<String> },
     /// Remove a lock left by a run that is gone, if its id matches: `force-unlock [STACK] LOCK_ID`
@@ -94,6 +100,18 @@ pub enum Command {
     Stack(StackCommand),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+pub enum StateCommand {
+    /// Print the stack's state as JSON
+    Export { stack: Option<String> },
+    /// Replace the stack's state with FILE (validated first, under the lock)
+    Import {
+        /// `[STACK] FILE`
+        #[arg(num_args = 1..=2, required = true, value_names = ["STACK", "FILE"])]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,8 +144,21 @@ pub async fn run(cli: Cli) -> Result<u8> {
         } => apply::destroy(&workspace, &styles, plan, yes, parallel)
             .await
             .map(|()| 0),
-        Command::Outputs { stack, json } => {
-            inspect::outputs(&workspace, stack, json).await.map(|()| 0)
+        Command::Outputs {
+            stack,
+            json,
+            show_secrets,
+        } => inspect::outputs(&workspace, stack, json, show_secrets)
+            .await
+            .map(|()| 0),
+        Command::State(StateCommand::Export { stack }) => {
+            inspect::export(&workspace, stack).await.map(|()| 0)
+        }
+        Command::State(StateCommand::Import { mut args }) => {
+            let file = PathBuf::from(args.pop().unwrap_or_default());
+            inspect::import(&workspace, args.pop(), &file)
+                .await
+                .map(|()| 0)
         }
         Command::Graph { stack } => inspect::graph(&workspace, stack).map(|()| 0),
         Command::ForceUnlock { mut args } => {

@@ -2,12 +2,11 @@
 
 use anyhow::Result;
 
-use super::session::{connect, cost_lines, program, restrict, write_call_log};
+use super::session::{connect, cost_lines, findings_text, program, restrict, write_call_log};
 use super::{PlanArgs, Workspace};
-use crate::cluster;
+use crate::cluster::{self, checks};
 use crate::engine::{self, Plan};
 use crate::render::{self, Styles};
-use crate::state::StateBackend;
 
 /// Prints the plan; returns 2 under `--exit-code` when there are changes.
 pub async fn preview(
@@ -18,15 +17,25 @@ pub async fn preview(
 ) -> Result<u8> {
     let name = workspace.stack_name(args.stack.clone())?;
     let config = workspace.config(&name)?;
-    let state = workspace.backend(&name).load().await?;
     let aws = connect(&config).await?;
+    let state = workspace.backend(&config, Some(&aws)).await?.load().await?;
     let program = program(&aws, &config).await;
     write_call_log(&aws);
     let program = program?;
     let mut plan = engine::plan(&program, &state)?;
     restrict(&mut plan, &args.targets, false, styles)?;
-    show(&plan, styles, args.json);
-    if !args.json {
+    let findings = checks::check(&program, &config);
+    if args.json {
+        let mut object = render::plan_json(&plan);
+        object["findings"] = serde_json::to_value(&findings).unwrap_or_default();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&object).unwrap_or_default()
+        );
+    } else {
+        show(&plan, styles, false);
+        render::err("");
+        render::err(&findings_text(&findings, styles));
         render::err("");
         render::err(&cost_lines(Some(&program), &state, &config.region));
     }

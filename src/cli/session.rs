@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::aws::{lookup, Aws};
+use crate::cluster::checks::Finding;
 use crate::cluster::{self, Found};
 use crate::config::StackConfig;
 use crate::cost::{self, Priced};
@@ -172,4 +173,56 @@ pub fn cost_lines(program: Option<&Program>, state: &State, region: &str) -> Str
     }
     lines.push(format!("Prices: {}.", cost::source()));
     lines.join("\n")
+}
+
+/// The security findings under a plan, one line each.
+pub fn findings_text(findings: &[Finding], styles: &Styles) -> String {
+    if findings.is_empty() {
+        return "Security checks: no findings.".into();
+    }
+    let mut lines = vec!["Security checks (AWS Security Hub controls):".to_string()];
+    for finding in findings {
+        let (mark, style) = match (&finding.accepted, finding.blocks()) {
+            (Some(_), _) => ("accepted", &styles.dim),
+            (None, true) => ("BLOCKS UP", &styles.error),
+            (None, false) => ("warning", &styles.warn),
+        };
+        let mut line = format!(
+            "  {} {} [{}] {}: {}",
+            style.apply_to(format!("{mark:>9}")),
+            finding.control,
+            finding.severity,
+            finding.resource,
+            finding.message
+        );
+        if let Some(location) = &finding.location {
+            line.push_str(&format!(" ({location})"));
+        }
+        if let Some(reason) = &finding.accepted {
+            line.push_str(&format!(" — {reason}"));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+/// Refuses to go on while a high-severity finding is not accepted.
+pub fn refuse_blocking(findings: &[Finding]) -> Result<()> {
+    let blocking: Vec<&Finding> = findings.iter().filter(|f| f.blocks()).collect();
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    let controls: Vec<String> = blocking
+        .iter()
+        .map(|f| match &f.location {
+            Some(location) => format!("{} ({}: {})", f.control, location, f.message),
+            None => format!("{} ({}: {})", f.control, f.resource, f.message),
+        })
+        .collect();
+    anyhow::bail!(
+        "refusing to apply: {} high-severity security finding(s): {}\n  fix the stack file, or accept the control with `[security] accept = [\"{}\"]`",
+        blocking.len(),
+        controls.join("; "),
+        blocking[0].control
+    )
 }

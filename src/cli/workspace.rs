@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::config::{self, StackConfig};
+use crate::aws::Aws;
+use crate::config::{self, StackConfig, StateConfig};
 use crate::render;
-use crate::state::{LocalBackend, StateBackend};
+use crate::state::{LocalBackend, S3Backend, StateBackend};
 
 pub struct Workspace {
     stacks: PathBuf,
@@ -43,8 +44,40 @@ impl Workspace {
         Ok(config::load(&self.stacks, name)?)
     }
 
-    pub fn backend(&self, name: &str) -> LocalBackend {
-        LocalBackend::new(&self.state, name)
+    /// The stack's state backend: the local file, or S3 (which connects to AWS).
+    pub async fn backend(
+        &self,
+        config: &StackConfig,
+        aws: Option<&Aws>,
+    ) -> Result<Box<dyn StateBackend>> {
+        match &config.state {
+            StateConfig::Local => Ok(Box::new(LocalBackend::new(&self.state, &config.name))),
+            StateConfig::S3 {
+                bucket,
+                prefix,
+                region,
+            } => {
+                let connected;
+                let aws = match aws {
+                    Some(aws) => aws,
+                    None => {
+                        connected = super::session::connect(config).await?;
+                        &connected
+                    }
+                };
+                let s3_config = aws_sdk_s3::config::Builder::from(&aws.config)
+                    .region(aws_config::Region::new(region.clone()))
+                    .force_path_style(
+                        config.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+                    )
+                    .interceptor(aws.calls.clone())
+                    .build();
+                let client = aws_sdk_s3::Client::from_conf(s3_config);
+                Ok(Box::new(
+                    S3Backend::connect(client, bucket, prefix, &config.name).await?,
+                ))
+            }
+        }
     }
 
     pub fn select(&self, name: &str) -> Result<()> {
@@ -63,7 +96,12 @@ impl Workspace {
 
     pub async fn force_unlock(&self, stack: Option<String>, lock_id: &str) -> Result<()> {
         let name = self.stack_name(stack)?;
-        let held = self.backend(&name).force_unlock(lock_id).await?;
+        let config = self.config(&name)?;
+        let held = self
+            .backend(&config, None)
+            .await?
+            .force_unlock(lock_id)
+            .await?;
         render::err(&format!(
             "Removed the lock of stack `{name}` held by {} on {} (pid {}) since {}.",
             held.who, held.host, held.pid, held.created

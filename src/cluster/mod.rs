@@ -17,9 +17,11 @@ use crate::aws::ec2::{
 use crate::aws::elbv2::{
     Listener, ListenerArgs, LoadBalancer, LoadBalancerArgs, TargetGroup, TargetGroupArgs,
 };
+use crate::aws::iam::{InstanceProfile, InstanceProfileArgs, Role, RoleArgs, Statement};
 use crate::aws::route53::{Record, RecordArgs};
+use crate::aws::ssm::{SecureParameter, SecureParameterArgs};
 use crate::config::{NodeGroup, StackConfig, Vpc as VpcChoice};
-use crate::engine::{Input, Output, Program, ProgramError, Ref};
+use crate::engine::{Input, Piece, Program, ProgramError, Ref};
 
 /// The AMS HTTP port: target groups, health checks, and the edge's plain-HTTP listener.
 pub const AMS_HTTP_PORT: i32 = 5080;
@@ -28,9 +30,40 @@ pub const AMS_CLUSTER_PORT: i32 = 5000;
 pub const MONGODB_PORT: i32 = 27017;
 /// WebRTC media (AMS 2.4.3 and later).
 pub const WEBRTC_UDP: (i32, i32) = (50000, 60000);
-const NODE_ROOT_GIB: i32 = 30;
-const MONGODB_ROOT_GIB: i32 = 50;
 const ROOT_DEVICE: &str = "/dev/sda1";
+/// Length of the generated MongoDB password.
+const PASSWORD_LENGTH: usize = 32;
+/// Marks an output whose value is a SecureString parameter's name: shown as `[secret]`,
+/// revealed by `outputs --show-secrets`.
+pub const SECRET_OUTPUT_PREFIX: &str = "ssm-secure:";
+
+/// A script template with `{NAME}` placeholders filled from `values` (text or outputs).
+fn fill(template: &str, values: &[(&str, Piece)]) -> Input<String> {
+    let mut pieces = vec![Piece::Text(template.to_string())];
+    for (placeholder, value) in values {
+        pieces = pieces
+            .into_iter()
+            .flat_map(|piece| match piece {
+                Piece::Text(text) => {
+                    let mut split = Vec::new();
+                    for (i, part) in text.split(placeholder).enumerate() {
+                        if i > 0 {
+                            split.push(value.clone());
+                        }
+                        split.push(Piece::Text(part.to_string()));
+                    }
+                    split
+                }
+                other => vec![other],
+            })
+            .collect();
+    }
+    Input::concat(
+        pieces
+            .into_iter()
+            .filter(|p| !matches!(p, Piece::Text(t) if t.is_empty())),
+    )
+}
 
 /// What the account already has, looked up before planning.
 #[derive(Clone, Debug)]
@@ -55,7 +88,9 @@ pub const TIERS: [&str; 8] = [
 
 /// The tier of a resource, by its logical name.
 pub fn tier(name: &str) -> &'static str {
-    if name.ends_with("-sg") {
+    if name.ends_with("-sg")
+        || ["instance-role", "instance-profile", "mongodb-password"].contains(&name)
+    {
         return "security";
     }
     let prefixes: [(&str, &str); 9] = [
@@ -203,6 +238,47 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         },
     )?;
 
+    // The MongoDB password, and the one role allowed to read it.
+    let password = p.add::<SecureParameter>(
+        "mongodb-password",
+        SecureParameterArgs {
+            name: format!("/ams-stack/{}/mongodb-password", config.name),
+            description: format!(
+                "MongoDB password of the AMS cluster `{}` (ams-stack)",
+                config.name
+            ),
+            length: PASSWORD_LENGTH,
+        },
+    )?;
+    let role = p.add::<Role>(
+        "instance-role",
+        RoleArgs {
+            description: "AMS cluster instances: read the MongoDB password, nothing else".into(),
+            statements: vec![
+                Statement { actions: vec!["ssm:GetParameter".into()], resource: password.arn().into(), condition: None },
+                Statement {
+                    actions: vec!["kms:Decrypt".into()],
+                    resource: "*".into(),
+                    condition: Some(serde_json::json!({
+                        "StringEquals": { "kms:ViaService": format!("ssm.{}.amazonaws.com", config.region) }
+                    })),
+                },
+            ],
+        },
+    )?;
+    let profile = p.add::<InstanceProfile>(
+        "instance-profile",
+        InstanceProfileArgs {
+            role_name: role.name_output().into(),
+        },
+    )?;
+    let secure = Secure {
+        parameter: password.name_output().into(),
+        region: config.region.clone(),
+        profile_arn: profile.arn().into(),
+        hop_limit: config.security.imds_hop_limit,
+    };
+
     // MongoDB.
     let mongodb = p.add::<Instance>(
         "mongodb",
@@ -213,9 +289,19 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
                 instance_type: config.mongodb.instance_type.clone(),
                 key_name: config.mongodb.key_name.clone(),
                 security_group_ids: vec![mongodb_sg.id().into()],
-                user_data: include_str!("user_data/mongodb.sh").into(),
-                root_volume_gib: MONGODB_ROOT_GIB,
+                user_data: fill(
+                    include_str!("user_data/mongodb.sh"),
+                    &[
+                        ("{REGION}", config.region.clone().into()),
+                        ("{PARAMETER}", secure.parameter.clone()),
+                    ],
+                ),
+                root_volume_gib: config.mongodb.root_volume_gib,
                 root_device: ROOT_DEVICE.into(),
+                encrypted: true,
+                http_tokens: "required".into(),
+                hop_limit: secure.hop_limit,
+                instance_profile_arn: Some(secure.profile_arn.clone()),
             },
         },
     )?;
@@ -231,6 +317,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         &vpc_id,
         &first_subnet,
         Some(30),
+        &secure,
     )?;
     let edge = nodes(
         p,
@@ -242,6 +329,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         &vpc_id,
         &first_subnet,
         None,
+        &secure,
     )?;
 
     // Certificate, validated through DNS in the hosted zone.
@@ -321,8 +409,21 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
     p.output("load_balancer_dns", alb.dns_name().into())?;
     p.output("mongodb_private_ip", mongodb.private_ip().into())?;
+    p.output(
+        "mongodb_password",
+        Input::concat([SECRET_OUTPUT_PREFIX.into(), password.name_output().into()]),
+    )?;
     program.check()?;
     Ok(program)
+}
+
+/// What every machine of the cluster gets: the password's parameter, the instance profile that
+/// may read it, and the metadata settings.
+struct Secure {
+    parameter: Piece,
+    region: String,
+    profile_arn: Input<String>,
+    hop_limit: i32,
 }
 
 /// A node group: launch template, target group, auto-scaling group and CPU policy.
@@ -337,12 +438,17 @@ fn nodes(
     vpc_id: &Input<String>,
     subnet: &Input<String>,
     sticky_seconds: Option<i32>,
+    secure: &Secure,
 ) -> Result<Ref<TargetGroup>, ProgramError> {
-    let template = include_str!("user_data/ams-node.sh").replace("{ROLE}", role);
-    let (before, after) = template
-        .split_once("{MONGODB_HOST}")
-        .unwrap_or((template.as_str(), ""));
-    let mongodb_ip: Output<String> = mongodb.private_ip();
+    let user_data = fill(
+        include_str!("user_data/ams-node.sh"),
+        &[
+            ("{ROLE}", role.into()),
+            ("{REGION}", secure.region.clone().into()),
+            ("{PARAMETER}", secure.parameter.clone()),
+            ("{MONGODB_HOST}", mongodb.private_ip().into()),
+        ],
+    );
     let launch_template = p.add::<LaunchTemplate>(
         &format!("{role}-launch-template"),
         LaunchTemplateArgs {
@@ -351,9 +457,13 @@ fn nodes(
                 instance_type: group.instance.instance_type.clone(),
                 key_name: group.instance.key_name.clone(),
                 security_group_ids: vec![nodes_sg.id().into()],
-                user_data: Input::concat([before.into(), mongodb_ip.into(), after.into()]),
-                root_volume_gib: NODE_ROOT_GIB,
+                user_data,
+                root_volume_gib: group.instance.root_volume_gib,
                 root_device: ROOT_DEVICE.into(),
+                encrypted: true,
+                http_tokens: "required".into(),
+                hop_limit: secure.hop_limit,
+                instance_profile_arn: Some(secure.profile_arn.clone()),
             },
         },
     )?;
@@ -387,6 +497,8 @@ fn nodes(
     )?;
     Ok(target_group)
 }
+
+pub mod checks;
 
 #[cfg(test)]
 mod tests;

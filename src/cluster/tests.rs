@@ -51,13 +51,16 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:elbv2:LoadBalancer", 1),
         ("aws:elbv2:TargetGroup", 2),
         ("aws:route53:Record", 2),
+        ("aws:ssm:SecureParameter", 1),
+        ("aws:iam:Role", 1),
+        ("aws:iam:InstanceProfile", 1),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
     .collect();
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
-    assert_eq!(plan.count(Op::Create), 26);
+    assert_eq!(plan.count(Op::Create), 29);
 }
 
 #[test]
@@ -71,16 +74,26 @@ fn mongodb_address_reaches_the_nodes_as_a_reference() {
             template.dependencies.contains("mongodb"),
             "{role} must depend on mongodb"
         );
-        let user_data = &template.args["user_data"]["$concat"];
-        assert_eq!(
-            user_data[1],
-            json!({"$ref": {"resource": "mongodb", "output": "private_ip"}})
+        let parts = template.args["user_data"]["$concat"]
+            .as_array()
+            .expect("a template")
+            .clone();
+        let at = parts
+            .iter()
+            .position(|p| *p == json!({"$ref": {"resource": "mongodb", "output": "private_ip"}}))
+            .expect("the MongoDB address is a reference");
+        let before = parts[at - 1].as_str().expect("text");
+        assert!(
+            before.ends_with("./change_server_mode.sh cluster \"mongodb://antmedia:${PASSWORD}@"),
+            "{before}"
         );
-        assert!(user_data[0]
+        assert!(parts[at + 1]
             .as_str()
             .expect("text")
-            .ends_with("./change_server_mode.sh cluster \"mongodb://"));
-        assert_eq!(user_data[2], json!(":27017\"\n"));
+            .starts_with(":27017/?authSource=admin\""));
+        assert!(
+            parts.contains(&json!({"$ref": {"resource": "mongodb-password", "output": "name"}}))
+        );
     }
 }
 

@@ -4,13 +4,14 @@
 
 mod raw;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use raw::{RawNodes, RawStack};
+use raw::{RawInstance, RawNodes, RawStack};
 
 /// A validated stack.
 #[derive(Clone, Debug)]
@@ -25,6 +26,31 @@ pub struct StackConfig {
     pub mongodb: Instance,
     pub origin: NodeGroup,
     pub edge: NodeGroup,
+    pub state: StateConfig,
+    pub security: Security,
+    /// Where each key was written, for messages that point at the stack file.
+    pub lines: BTreeMap<String, Location>,
+}
+
+/// Where the stack's state is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StateConfig {
+    /// `state/STACK.json` beside the stack files.
+    Local,
+    /// `s3://bucket/prefix/STACK.json`, shared by a team.
+    S3 {
+        bucket: String,
+        prefix: String,
+        region: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Security {
+    /// Security Hub control ids whose high-severity findings `up` accepts.
+    pub accept: Vec<String>,
+    /// Instance metadata (IMDSv2) response hop limit.
+    pub imds_hop_limit: i32,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +85,8 @@ pub struct Instance {
     pub instance_type: String,
     pub ami: Option<String>,
     pub key_name: Option<String>,
+    /// Size of the encrypted gp3 root volume.
+    pub root_volume_gib: i32,
 }
 
 #[derive(Clone, Debug)]
@@ -377,6 +405,80 @@ impl SourceFile<'_> {
                 format!("`{domain}` is not inside the hosted zone `{zone}`"),
             ));
         }
+        let state = match &raw.state {
+            None => StateConfig::Local,
+            Some(state) => match (state.backend.get_ref().as_str(), &state.bucket) {
+                ("local", _) => StateConfig::Local,
+                ("s3", Some(bucket)) => StateConfig::S3 {
+                    bucket: bucket.get_ref().clone(),
+                    prefix: state
+                        .prefix
+                        .clone()
+                        .unwrap_or_else(|| "ams-stack".into())
+                        .trim_matches('/')
+                        .to_string(),
+                    region: state.region.clone().unwrap_or_else(|| region.clone()),
+                },
+                ("s3", None) => {
+                    return Err(self.error(
+                        "state.backend",
+                        &state.backend,
+                        "the s3 backend needs `bucket`",
+                    ))
+                }
+                (other, _) => {
+                    return Err(self.error(
+                        "state.backend",
+                        &state.backend,
+                        format!("unknown backend `{other}` (use `local` or `s3`)"),
+                    ))
+                }
+            },
+        };
+        let mut lines = BTreeMap::new();
+        lines.insert(
+            "network.admin_cidr".to_string(),
+            self.location("network.admin_cidr", &raw.network.admin_cidr),
+        );
+        let security = match &raw.security {
+            None => Security {
+                accept: Vec::new(),
+                imds_hop_limit: 1,
+            },
+            Some(security) => {
+                for control in &security.accept {
+                    lines.insert(
+                        format!("security.accept.{}", control.get_ref()),
+                        self.location("security.accept", control),
+                    );
+                }
+                let hop_limit = match &security.imds_hop_limit {
+                    Some(limit) if !(1..=64).contains(limit.get_ref()) => {
+                        return Err(self.error(
+                            "security.imds_hop_limit",
+                            limit,
+                            "the hop limit is between 1 and 64",
+                        ))
+                    }
+                    Some(limit) => {
+                        lines.insert(
+                            "security.imds_hop_limit".into(),
+                            self.location("security.imds_hop_limit", limit),
+                        );
+                        *limit.get_ref()
+                    }
+                    None => 1,
+                };
+                Security {
+                    accept: security
+                        .accept
+                        .iter()
+                        .map(|c| c.get_ref().clone())
+                        .collect(),
+                    imds_hop_limit: hop_limit,
+                }
+            }
+        };
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
@@ -391,14 +493,54 @@ impl SourceFile<'_> {
                 domain,
                 hosted_zone: zone,
             },
-            mongodb: Instance {
-                instance_type: raw.mongodb.instance_type,
-                ami: raw.mongodb.ami,
-                key_name: raw.mongodb.key_name,
-            },
+            mongodb: self.instance("mongodb", raw.mongodb, 50)?,
             origin: self.nodes("origin", raw.origin)?,
             edge: self.nodes("edge", raw.edge)?,
+            state,
+            security,
+            lines,
         })
+    }
+
+    fn location<T>(&self, key: &str, value: &Spanned<T>) -> Location {
+        let (line, column) = self.line_column(value.span().start);
+        Location {
+            path: self.path.clone(),
+            line,
+            column,
+            key: Some(key.to_string()),
+        }
+    }
+
+    fn instance(
+        &self,
+        section: &str,
+        raw: RawInstance,
+        default_gib: i32,
+    ) -> Result<Instance, ConfigError> {
+        Ok(Instance {
+            instance_type: raw.instance_type,
+            ami: raw.ami,
+            key_name: raw.key_name,
+            root_volume_gib: self.volume(section, raw.root_volume_gib, default_gib)?,
+        })
+    }
+
+    fn volume(
+        &self,
+        section: &str,
+        size: Option<Spanned<i32>>,
+        default_gib: i32,
+    ) -> Result<i32, ConfigError> {
+        match size {
+            None => Ok(default_gib),
+            Some(size) if (8..=16384).contains(size.get_ref()) => Ok(*size.get_ref()),
+            Some(size) => Err(self.error(
+                &format!("{section}.root_volume_gib"),
+                &size,
+                "a root volume is 8 to 16384 GiB",
+            )),
+        }
     }
 
     fn nodes(&self, section: &str, raw: RawNodes) -> Result<NodeGroup, ConfigError> {
@@ -425,6 +567,7 @@ impl SourceFile<'_> {
                 instance_type: raw.instance_type,
                 ami: raw.ami,
                 key_name: raw.key_name,
+                root_volume_gib: self.volume(section, raw.root_volume_gib, 30)?,
             },
             min_size: min,
             max_size: max,

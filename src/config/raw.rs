@@ -13,6 +13,25 @@ pub(super) struct RawStack {
     pub mongodb: RawInstance,
     pub origin: RawNodes,
     pub edge: RawNodes,
+    pub state: Option<RawState>,
+    pub security: Option<RawSecurity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawState {
+    pub backend: Spanned<String>,
+    pub bucket: Option<Spanned<String>>,
+    pub prefix: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecurity {
+    #[serde(default)]
+    pub accept: Vec<Spanned<String>>,
+    pub imds_hop_limit: Option<Spanned<i32>>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +57,7 @@ pub(super) struct RawInstance {
     pub instance_type: String,
     pub ami: Option<String>,
     pub key_name: Option<String>,
+    pub root_volume_gib: Option<Spanned<i32>>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +66,7 @@ pub(super) struct RawNodes {
     pub instance_type: String,
     pub ami: Option<String>,
     pub key_name: Option<String>,
+    pub root_volume_gib: Option<Spanned<i32>>,
     pub min_size: Spanned<u32>,
     pub max_size: Spanned<u32>,
     pub cpu_target: Option<Spanned<f64>>,

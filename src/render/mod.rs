@@ -36,13 +36,31 @@ pub fn summary(report: &ApplyReport) -> String {
     format!("{line} in {:.1}s", report.elapsed.as_secs_f64())
 }
 
-/// `key = value` lines, or a JSON object.
+/// An output whose value names a SecureString parameter (`ssm-secure:NAME`).
+pub fn secret_parameter(value: &Json) -> Option<&str> {
+    value.as_str().and_then(|v| v.strip_prefix("ssm-secure:"))
+}
+
+/// `key = value` lines, or a JSON object; secret outputs as `[secret]` unless revealed.
 pub fn outputs(outputs: &BTreeMap<String, Json>, json: bool) -> String {
+    let shown: BTreeMap<&String, Json> = outputs
+        .iter()
+        .map(|(key, value)| {
+            (
+                key,
+                if secret_parameter(value).is_some() {
+                    Json::String(SECRET.into())
+                } else {
+                    value.clone()
+                },
+            )
+        })
+        .collect();
     if json {
-        return serde_json::to_string_pretty(outputs).unwrap_or_default();
+        return serde_json::to_string_pretty(&shown).unwrap_or_default();
     }
-    let width = outputs.keys().map(String::len).max().unwrap_or(0);
-    outputs
+    let width = shown.keys().map(|k| k.len()).max().unwrap_or(0);
+    shown
         .iter()
         .map(|(key, value)| match value {
             Json::String(text) => format!("{key:width$} = {text}"),

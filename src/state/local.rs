@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use super::{LockInfo, State, StateBackend, StateError, STATE_VERSION};
+use super::{parse_state, LockInfo, State, StateBackend, StateError};
 
 /// `DIR/STACK.json` and `DIR/STACK.json.lock`.
 pub struct LocalBackend {
@@ -121,37 +121,7 @@ impl StateBackend for LocalBackend {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(State::empty(&self.stack)),
             Err(e) => return Err(self.io("read", &self.path)(e)),
         };
-        let path = self.path.display().to_string();
-        // Check the version first, so that a newer schema is not reported as corruption.
-        let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-                path: path.clone(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
-        let found = raw.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if found != STATE_VERSION {
-            return Err(StateError::Version {
-                path,
-                found,
-                expected: STATE_VERSION,
-            });
-        }
-        let state: State = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-            path: path.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-        if state.stack != self.stack {
-            return Err(StateError::WrongStack {
-                path,
-                found: state.stack,
-                expected: self.stack.clone(),
-            });
-        }
-        Ok(state)
+        parse_state(&text, &self.path.display().to_string(), &self.stack)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {

@@ -4,6 +4,7 @@
 //! [`StateBackend`]; the local file is one, a team backend (S3) another.
 
 mod local;
+mod s3;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 pub use local::LocalBackend;
+pub use s3::S3Backend;
 
 /// The state schema version this build reads and writes.
 pub const STATE_VERSION: u32 = 1;
@@ -147,6 +149,10 @@ pub enum StateError {
     },
     #[error("stack `{stack}` is not locked")]
     NotLocked { stack: String },
+    #[error("{location}: {message}")]
+    Backend { location: String, message: String },
+    #[error("the state at {location} was changed by another run since this one read it; it was not overwritten, and no new step starts (run `preview` again to see the stack as it is now)")]
+    Conflict { location: String },
     #[error("cannot {action} {path}")]
     Io {
         action: &'static str,
@@ -154,6 +160,35 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Parses a stored state: a newer version is refused, a corrupt text reported, never rewritten.
+pub fn parse_state(text: &str, location: &str, stack: &str) -> Result<State, StateError> {
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+        path: location.to_string(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    };
+    // Check the version first, so that a newer schema is not reported as corruption.
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
+    let found = raw.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+    if found != STATE_VERSION {
+        return Err(StateError::Version {
+            path: location.to_string(),
+            found,
+            expected: STATE_VERSION,
+        });
+    }
+    let state: State = serde_json::from_str(text).map_err(corrupt)?;
+    if state.stack != stack {
+        return Err(StateError::WrongStack {
+            path: location.to_string(),
+            found: state.stack,
+            expected: stack.to_string(),
+        });
+    }
+    Ok(state)
 }
 
 /// Where a stack's state lives, and its lock.

@@ -1,0 +1,266 @@
+//! Secure by default, checked against the emulator: the password, the role, IMDSv2, encryption,
+//! and the security checks that stop `up`.
+
+use base64::Engine as _;
+
+use crate::support::{Moto, Project};
+
+fn decode(data: &str) -> String {
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64"),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_password_never_shows_and_the_role_reads_only_it() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let sdk = moto.sdk().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+
+    let mut printed = Vec::new();
+    let mut keep = |run: crate::support::Run| {
+        printed.push(run.stdout.clone());
+        printed.push(run.stderr.clone());
+        run
+    };
+    keep(project.run(&["preview", "local"]).ok());
+    keep(project.run(&["up", "local", "--yes"]).ok());
+    let outputs = keep(project.run(&["outputs", "local"]).ok());
+    assert!(
+        outputs.stdout.contains("mongodb_password   = [secret]"),
+        "{}",
+        outputs.stdout
+    );
+
+    // The parameter: a SecureString of at least 24 characters.
+    let name = "/ams-stack/local/mongodb-password";
+    let parameter = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("parameter");
+    let parameter = parameter.parameter().expect("parameter");
+    assert_eq!(parameter.r#type().map(|t| t.as_str()), Some("SecureString"));
+    let password = parameter.value().expect("value").to_string();
+    assert!(password.len() >= 24);
+    let revealed = project.run(&["outputs", "local", "--show-secrets"]).ok();
+    assert!(
+        revealed.stdout.contains(&password),
+        "--show-secrets prints it for who asks"
+    );
+
+    // Nowhere else: state, output, user data.
+    let state = std::fs::read_to_string(project.path("state/local.json")).expect("state");
+    assert!(!state.contains(&password), "the password is in the state");
+    let instances = ec2.describe_instances().send().await.expect("instances");
+    let mut user_data = Vec::new();
+    for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
+        let id = instance.instance_id().expect("id");
+        let attribute = ec2
+            .describe_instance_attribute()
+            .instance_id(id)
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .expect("user data");
+        if let Some(data) = attribute.user_data().and_then(|u| u.value()) {
+            user_data.push(decode(data));
+        }
+        if instance.tags().iter().any(|t| t.value() == Some("mongodb")) {
+            let tokens = instance
+                .metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str());
+            assert_eq!(
+                tokens,
+                Some("required"),
+                "the MongoDB instance requires IMDSv2"
+            );
+        }
+    }
+    let templates = ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .expect("templates");
+    for template in templates.launch_templates() {
+        let versions = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(template.launch_template_id().expect("id"))
+            .send()
+            .await
+            .expect("versions");
+        for version in versions.launch_template_versions() {
+            let data = version.launch_template_data().expect("data");
+            user_data.push(decode(data.user_data().expect("user data")));
+            assert_eq!(
+                data.metadata_options()
+                    .and_then(|m| m.http_tokens())
+                    .map(|t| t.as_str()),
+                Some("required")
+            );
+            assert_eq!(
+                data.metadata_options()
+                    .and_then(|m| m.http_put_response_hop_limit()),
+                Some(1)
+            );
+            let ebs = data.block_device_mappings()[0].ebs().expect("ebs");
+            assert_eq!(ebs.encrypted(), Some(true));
+            assert_eq!(ebs.volume_type().map(|v| v.as_str()), Some("gp3"));
+            assert!(
+                data.iam_instance_profile().and_then(|p| p.arn()).is_some(),
+                "nodes run with the profile"
+            );
+        }
+    }
+    assert!(
+        user_data.len() >= 3,
+        "MongoDB and both templates: {}",
+        user_data.len()
+    );
+    for data in &user_data {
+        assert!(!data.contains(&password), "the password is in user data");
+        assert!(data.contains(name), "user data names the parameter");
+    }
+
+    // The role may read that one parameter and nothing else.
+    let roles = iam
+        .list_roles()
+        .path_prefix("/ams-stack/")
+        .send()
+        .await
+        .expect("roles");
+    assert_eq!(roles.roles().len(), 1);
+    let role = roles.roles()[0].role_name();
+    let policies = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("policies");
+    assert_eq!(policies.policy_names().len(), 1);
+    let document = iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(&policies.policy_names()[0])
+        .send()
+        .await
+        .expect("policy");
+    let text = percent_encoding::percent_decode_str(document.policy_document())
+        .decode_utf8()
+        .expect("utf-8")
+        .into_owned();
+    let policy: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let arn = parameter.arn().expect("arn");
+    for statement in policy["Statement"].as_array().expect("statements") {
+        let actions: Vec<&str> = statement["Action"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        match actions.as_slice() {
+            ["ssm:GetParameter"] => assert_eq!(statement["Resource"], arn),
+            ["kms:Decrypt"] => assert_eq!(
+                statement["Condition"]["StringEquals"]["kms:ViaService"],
+                "ssm.ap-south-1.amazonaws.com"
+            ),
+            other => panic!("unexpected permission {other:?}"),
+        }
+    }
+
+    // Destroy takes the parameter, the role and the profile with it.
+    keep(project.run(&["destroy", "local", "--yes"]).ok());
+    assert!(
+        ssm.get_parameter().name(name).send().await.is_err(),
+        "the parameter is gone"
+    );
+    assert!(iam
+        .list_roles()
+        .path_prefix("/ams-stack/")
+        .send()
+        .await
+        .expect("roles")
+        .roles()
+        .is_empty());
+    assert!(iam
+        .list_instance_profiles()
+        .path_prefix("/ams-stack/")
+        .send()
+        .await
+        .expect("profiles")
+        .instance_profiles()
+        .is_empty());
+    for text in &printed {
+        assert!(
+            !text.contains(&password),
+            "the password was printed by a command that was not asked to"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_open_to_the_world_stops_up_until_the_control_is_accepted() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    project.edit(
+        "stacks/local.toml",
+        "admin_cidr = \"192.0.2.0/24\"",
+        "admin_cidr = \"0.0.0.0/0\"",
+    );
+    let preview = project.run(&["preview", "local"]).ok();
+    assert!(
+        preview
+            .stderr
+            .contains("BLOCKS UP EC2.13 [high] nodes-sg: SSH (22) is open to 0.0.0.0/0"),
+        "{}",
+        preview.stderr
+    );
+    assert!(
+        preview.stderr.contains("local.toml:8:14"),
+        "the line that causes it: {}",
+        preview.stderr
+    );
+    let (run, calls) = project.run_logged(&["up", "local", "--yes"]);
+    let run = run.fails();
+    assert!(
+        run.stderr
+            .contains("refusing to apply: 2 high-severity security finding(s): EC2.13"),
+        "{}",
+        run.stderr
+    );
+    let mutating: Vec<&String> = calls
+        .iter()
+        .filter(|c| {
+            !["Describe", "List", "Get"]
+                .iter()
+                .any(|r| c.split(':').nth(1).unwrap_or_default().starts_with(r))
+        })
+        .collect();
+    assert!(mutating.is_empty(), "{mutating:?}");
+
+    project.edit(
+        "stacks/local.toml",
+        "[dns]\n",
+        "[security]\naccept = [\"EC2.13\"]\n\n[dns]\n",
+    );
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert!(
+        up.stderr.contains("accepted EC2.13 [high]"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("local.toml:11:11: `security.accept`)"),
+        "{}",
+        up.stderr
+    );
+}
