@@ -8,6 +8,29 @@ use super::{aws_error, gone, missing, tags, Aws, AwsKind};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
+/// A certificate's ARN and its DNS validation record, once ACM has published it.
+async fn certificate_outputs(
+    aws: &Aws,
+    ctx: &StepContext,
+    arn: &str,
+) -> Result<Created, ProviderError> {
+    // Real ACM adds the validation record a few seconds after the request.
+    let (name, kind, value) = aws
+        .wait_for(ctx, "ACM to publish the DNS validation record", || async {
+            Ok(describe(aws, arn).await?.1)
+        })
+        .await?;
+    Ok(Created {
+        id: arn.to_string(),
+        outputs: json!({
+            "arn": arn,
+            "validation_record_name": name,
+            "validation_record_type": kind,
+            "validation_record_value": value,
+        }),
+    })
+}
+
 /// A certificate requested with DNS validation; its outputs are the validation record.
 pub struct Certificate;
 
@@ -65,6 +88,42 @@ async fn describe(
 
 #[async_trait::async_trait]
 impl AwsKind for Certificate {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &CertificateArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let mut pages = aws.acm.list_certificates().into_paginator().send();
+        let mut candidates = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("acm:ListCertificates", e))?;
+            candidates.extend(
+                page.certificate_summary_list()
+                    .iter()
+                    .filter(|c| c.domain_name() == Some(args.domain.as_str()))
+                    .filter_map(|c| c.certificate_arn().map(String::from)),
+            );
+        }
+        for arn in candidates {
+            let tags = aws
+                .acm
+                .list_tags_for_certificate()
+                .certificate_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("acm:ListTagsForCertificate", e))?;
+            let has = |key: &str, value: &str| {
+                tags.tags()
+                    .iter()
+                    .any(|t| t.key() == key && t.value() == Some(value))
+            };
+            if has(super::TAG_STACK, &ctx.stack) && has(super::TAG_NAME, &ctx.name) {
+                return Ok(Some(certificate_outputs(aws, ctx, &arn).await?));
+            }
+        }
+        Ok(None)
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -80,6 +139,7 @@ impl AwsKind for Certificate {
             .request_certificate()
             .domain_name(&args.domain)
             .validation_method(ValidationMethod::Dns)
+            .set_idempotency_token(ctx.token.clone())
             .set_tags(Some(acm_tags))
             .send()
             .await
@@ -87,21 +147,7 @@ impl AwsKind for Certificate {
         let arn = out
             .certificate_arn()
             .ok_or_else(|| missing("acm:RequestCertificate", "CertificateArn"))?;
-        // Real ACM adds the validation record a few seconds after the request.
-        let (name, kind, value) = aws
-            .wait_for(ctx, "ACM to publish the DNS validation record", || async {
-                Ok(describe(aws, arn).await?.1)
-            })
-            .await?;
-        Ok(Created {
-            id: arn.to_string(),
-            outputs: json!({
-                "arn": arn,
-                "validation_record_name": name,
-                "validation_record_type": kind,
-                "validation_record_value": value,
-            }),
-        })
+        certificate_outputs(aws, ctx, arn).await
     }
 
     async fn delete(
@@ -147,6 +193,15 @@ impl Ref<CertificateValidation> {
 
 #[async_trait::async_trait]
 impl AwsKind for CertificateValidation {
+    async fn find(
+        _aws: &Aws,
+        _ctx: &StepContext,
+        _args: &CertificateValidationArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        // Nothing to find: creating it again only waits again.
+        Ok(None)
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,

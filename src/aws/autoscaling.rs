@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use super::{
-    aws_error, error_code, missing, output_str, physical_name, resolved, tags, Aws, AwsKind,
+    aws_error, error_code, missing, output_str, physical_name, physical_prefix, resolved, tags,
+    Aws, AwsKind,
 };
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
@@ -62,6 +63,34 @@ async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, Provider
 
 #[async_trait::async_trait]
 impl AwsKind for Group {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        _args: &GroupArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let filter = |key: &str, value: &str| {
+            aws_sdk_autoscaling::types::Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build()
+        };
+        let out = aws
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .filters(filter(super::TAG_STACK, &ctx.stack))
+            .filters(filter(super::TAG_NAME, &ctx.name))
+            .send()
+            .await
+            .map_err(|e| aws_error("autoscaling:DescribeAutoScalingGroups", e))?;
+        Ok(out.auto_scaling_groups().first().map(|g| {
+            let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
+            Created {
+                id: name.clone(),
+                outputs: json!({ "name": name }),
+            }
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -262,6 +291,34 @@ async fn put_policy(
 
 #[async_trait::async_trait]
 impl AwsKind for CpuPolicy {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &CpuPolicyArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let prefix = physical_prefix(ctx, 255);
+        let out = aws
+            .autoscaling
+            .describe_policies()
+            .auto_scaling_group_name(args.group_name.get()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("autoscaling:DescribePolicies", e))?;
+        let Some(policy) = out
+            .scaling_policies()
+            .iter()
+            .find(|p| p.policy_name().is_some_and(|n| n.starts_with(&prefix)))
+        else {
+            return Ok(None);
+        };
+        let name = policy.policy_name().unwrap_or_default().to_string();
+        let arn = put_policy(aws, args.group_name.get()?, &name, args.target_cpu_percent).await?;
+        Ok(Some(Created {
+            id: arn.clone(),
+            outputs: json!({ "name": name, "arn": arn }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,

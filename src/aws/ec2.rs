@@ -29,6 +29,14 @@ fn tag_spec(ctx: &StepContext, resource_type: ResourceType) -> TagSpecification 
         .build()
 }
 
+/// Filters for the resources tagged as this step's resource.
+fn own_tags(ctx: &StepContext) -> Vec<Filter> {
+    vec![
+        filter(&format!("tag:{}", super::TAG_STACK), &[&ctx.stack]),
+        filter(&format!("tag:{}", super::TAG_NAME), &[&ctx.name]),
+    ]
+}
+
 fn created(id: &str, mut outputs: Json) -> Created {
     if let Some(map) = outputs.as_object_mut() {
         map.insert("id".into(), json!(id));
@@ -62,6 +70,31 @@ impl Ref<Vpc> {
 
 #[async_trait::async_trait]
 impl AwsKind for Vpc {
+    async fn find(
+        aws: &Aws,
+        _ctx: &StepContext,
+        _args: &VpcArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(own_tags(_ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeVpcs", e))?;
+        let Some(id) = out.vpcs().iter().find_map(|v| v.vpc_id()) else {
+            return Ok(None);
+        };
+        aws.ec2
+            .modify_vpc_attribute()
+            .vpc_id(id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:ModifyVpcAttribute", e))?;
+        Ok(Some(created(id, json!({}))))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -125,6 +158,36 @@ impl Ref<InternetGateway> {
 
 #[async_trait::async_trait]
 impl AwsKind for InternetGateway {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &InternetGatewayArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(own_tags(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeInternetGateways", e))?;
+        let Some(gateway) = out.internet_gateways().first() else {
+            return Ok(None);
+        };
+        let id = gateway
+            .internet_gateway_id()
+            .ok_or_else(|| missing("ec2:DescribeInternetGateways", "id"))?;
+        if gateway.attachments().is_empty() {
+            aws.ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(args.vpc_id.get()?)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2:AttachInternetGateway", e))?;
+        }
+        Ok(Some(created(id, json!({}))))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -217,6 +280,25 @@ async fn set_public_ip(aws: &Aws, id: &str, public: bool) -> Result<(), Provider
 
 #[async_trait::async_trait]
 impl AwsKind for Subnet {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &SubnetArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(own_tags(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeSubnets", e))?;
+        let Some(id) = out.subnets().iter().find_map(|s| s.subnet_id()) else {
+            return Ok(None);
+        };
+        set_public_ip(aws, id, args.map_public_ip_on_launch).await?;
+        Ok(Some(created(id, json!({}))))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -330,6 +412,58 @@ async fn disassociate(
 
 #[async_trait::async_trait]
 impl AwsKind for RouteTable {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &RouteTableArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_route_tables()
+            .set_filters(Some(own_tags(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeRouteTables", e))?;
+        let Some(table) = out.route_tables().first() else {
+            return Ok(None);
+        };
+        let id = table
+            .route_table_id()
+            .ok_or_else(|| missing("ec2:DescribeRouteTables", "id"))?;
+        if !table
+            .routes()
+            .iter()
+            .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+        {
+            aws.ec2
+                .create_route()
+                .route_table_id(id)
+                .destination_cidr_block("0.0.0.0/0")
+                .gateway_id(args.internet_gateway_id.get()?)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2:CreateRoute", e))?;
+        }
+        let mut associations = serde_json::Map::new();
+        for association in table.associations() {
+            if let (Some(subnet), Some(association)) = (
+                association.subnet_id(),
+                association.route_table_association_id(),
+            ) {
+                associations.insert(subnet.to_string(), json!(association));
+            }
+        }
+        let missing_subnets: Vec<Input<String>> = resolved(&args.subnet_ids)?
+            .into_iter()
+            .filter(|s| !associations.contains_key(s))
+            .map(Input::Value)
+            .collect();
+        if let Json::Object(added) = associate(aws, id, &missing_subnets).await? {
+            associations.extend(added);
+        }
+        Ok(Some(created(id, json!({ "associations": associations }))))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -498,6 +632,34 @@ async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), Pro
 
 #[async_trait::async_trait]
 impl AwsKind for SecurityGroup {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &SecurityGroupArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(own_tags(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
+        let Some(group) = out.security_groups().first() else {
+            return Ok(None);
+        };
+        let id = group
+            .group_id()
+            .ok_or_else(|| missing("ec2:DescribeSecurityGroups", "GroupId"))?;
+        // Rules one by one, so that those already there are simply skipped.
+        for rule in &args.ingress {
+            match authorize(aws, id, &[rule]).await {
+                Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {}
+                other => other?,
+            }
+        }
+        Ok(Some(created(id, json!({ "name": group.group_name() }))))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -653,6 +815,35 @@ impl Ref<Instance> {
 
 #[async_trait::async_trait]
 impl AwsKind for Instance {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        _args: &InstanceArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let mut filters = own_tags(ctx);
+        filters.push(filter("instance-state-name", &["pending", "running"]));
+        let out = aws
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+        let Some(id) = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.instance_id())
+        else {
+            return Ok(None);
+        };
+        let (private_ip, public_ip) = wait_running(aws, ctx, id).await?;
+        Ok(Some(created(
+            id,
+            json!({ "private_ip": private_ip, "public_ip": public_ip }),
+        )))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -701,6 +892,7 @@ impl AwsKind for Instance {
                 )
                 .tag_specifications(tag_spec(ctx, ResourceType::Instance))
                 .tag_specifications(tag_spec(ctx, ResourceType::Volume))
+                .set_client_token(ctx.token.clone())
                 .send()
         };
         // A new instance profile takes a few seconds to be usable in EC2: retry that error only.
@@ -728,35 +920,7 @@ impl AwsKind for Instance {
             .and_then(|i| i.instance_id())
             .ok_or_else(|| missing("ec2:RunInstances", "InstanceId"))?
             .to_string();
-        let what = format!("instance {id} to be running");
-        let (private_ip, public_ip) = aws
-            .wait_for(ctx, &what, || async {
-                let out = aws
-                    .ec2
-                    .describe_instances()
-                    .instance_ids(&id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
-                let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
-                let state = instance.and_then(|i| i.state()).and_then(|s| s.name());
-                Ok(match state {
-                    Some(InstanceStateName::Running) => instance.map(|i| {
-                        (
-                            i.private_ip_address().map(String::from),
-                            i.public_ip_address().map(String::from),
-                        )
-                    }),
-                    Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
-                        return Err(ProviderError {
-                            code: Some("InstanceTerminated".into()),
-                            message: format!("instance {id} terminated while starting"),
-                        })
-                    }
-                    _ => None,
-                })
-            })
-            .await?;
+        let (private_ip, public_ip) = wait_running(aws, ctx, &id).await?;
         Ok(created(
             &id,
             json!({ "private_ip": private_ip, "public_ip": public_ip }),
@@ -806,6 +970,42 @@ impl AwsKind for Instance {
 }
 
 // ---------------------------------------------------------------------------------------------
+/// Waits for an instance to run; its private and public addresses.
+async fn wait_running(
+    aws: &Aws,
+    ctx: &StepContext,
+    id: &str,
+) -> Result<(Option<String>, Option<String>), ProviderError> {
+    let what = format!("instance {id} to be running");
+    aws.wait_for(ctx, &what, || async {
+        let out = aws
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+        let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
+        let state = instance.and_then(|i| i.state()).and_then(|s| s.name());
+        Ok(match state {
+            Some(InstanceStateName::Running) => instance.map(|i| {
+                (
+                    i.private_ip_address().map(String::from),
+                    i.public_ip_address().map(String::from),
+                )
+            }),
+            Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
+                return Err(ProviderError {
+                    code: Some("InstanceTerminated".into()),
+                    message: format!("instance {id} terminated while starting"),
+                })
+            }
+            _ => None,
+        })
+    })
+    .await
+}
+
 /// A launch template for auto-scaling nodes: IMDSv2 only, encrypted gp3 root volume.
 /// Changing it makes a new version and makes that the default.
 pub struct LaunchTemplate;
@@ -880,6 +1080,30 @@ fn template_data(
 
 #[async_trait::async_trait]
 impl AwsKind for LaunchTemplate {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        _args: &LaunchTemplateArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .ec2
+            .describe_launch_templates()
+            .set_filters(Some(own_tags(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeLaunchTemplates", e))?;
+        let Some(template) = out.launch_templates().first() else {
+            return Ok(None);
+        };
+        let id = template
+            .launch_template_id()
+            .ok_or_else(|| missing("ec2:DescribeLaunchTemplates", "id"))?;
+        Ok(Some(created(
+            id,
+            json!({ "name": template.launch_template_name(), "version": template.latest_version_number().unwrap_or(1) }),
+        )))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -890,6 +1114,7 @@ impl AwsKind for LaunchTemplate {
             .ec2
             .create_launch_template()
             .launch_template_name(&name)
+            .set_client_token(ctx.token.clone())
             .launch_template_data(template_data(ctx, &args.machine)?)
             .tag_specifications(tag_spec(ctx, ResourceType::LaunchTemplate))
             .send()

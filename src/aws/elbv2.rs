@@ -7,9 +7,41 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use super::{aws_error, error_code, gone, missing, physical_name, resolved, tags, Aws, AwsKind};
+use super::{
+    aws_error, error_code, gone, missing, physical_name, physical_prefix, resolved, tags, Aws,
+    AwsKind,
+};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
+
+/// The ARN among `arns` that carries this step's tags.
+async fn tagged(
+    aws: &Aws,
+    ctx: &StepContext,
+    arns: Vec<String>,
+) -> Result<Option<String>, ProviderError> {
+    for chunk in arns.chunks(20) {
+        let out = aws
+            .elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("elbv2:DescribeTags", e))?;
+        for description in out.tag_descriptions() {
+            let has = |key: &str, value: &str| {
+                description
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(key) && t.value() == Some(value))
+            };
+            if has(super::TAG_STACK, &ctx.stack) && has(super::TAG_NAME, &ctx.name) {
+                return Ok(description.resource_arn().map(String::from));
+            }
+        }
+    }
+    Ok(None)
+}
 
 fn elb_tags(ctx: &StepContext) -> Option<Vec<Tag>> {
     Some(
@@ -76,6 +108,37 @@ async fn set_attributes(aws: &Aws, arn: &str, args: &TargetGroupArgs) -> Result<
 
 #[async_trait::async_trait]
 impl AwsKind for TargetGroup {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &TargetGroupArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let prefix = physical_prefix(ctx, 32);
+        let mut candidates = Vec::new();
+        let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("elbv2:DescribeTargetGroups", e))?;
+            candidates.extend(
+                page.target_groups()
+                    .iter()
+                    .filter(|t| {
+                        t.target_group_name()
+                            .is_some_and(|n| n.starts_with(&prefix))
+                    })
+                    .filter_map(|t| t.target_group_arn().map(String::from)),
+            );
+        }
+        let Some(arn) = tagged(aws, ctx, candidates).await? else {
+            return Ok(None);
+        };
+        set_attributes(aws, &arn, args).await?;
+        let name = arn.split('/').nth(1).unwrap_or_default().to_string();
+        Ok(Some(Created {
+            id: arn.clone(),
+            outputs: json!({ "arn": arn, "name": name }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -173,6 +236,50 @@ impl Ref<LoadBalancer> {
 
 #[async_trait::async_trait]
 impl AwsKind for LoadBalancer {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        _args: &LoadBalancerArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let prefix = physical_prefix(ctx, 32);
+        let mut found = Vec::new();
+        let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?;
+            found.extend(
+                page.load_balancers()
+                    .iter()
+                    .filter(|l| {
+                        l.load_balancer_name()
+                            .is_some_and(|n| n.starts_with(&prefix))
+                    })
+                    .cloned(),
+            );
+        }
+        let arns = found
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(String::from))
+            .collect();
+        let Some(arn) = tagged(aws, ctx, arns).await? else {
+            return Ok(None);
+        };
+        let Some(lb) = found
+            .iter()
+            .find(|l| l.load_balancer_arn() == Some(arn.as_str()))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Created {
+            id: arn.clone(),
+            outputs: json!({
+                "arn": arn,
+                "name": lb.load_balancer_name(),
+                "dns_name": lb.dns_name(),
+                "zone_id": lb.canonical_hosted_zone_id(),
+            }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -335,6 +442,29 @@ fn listener_parts(
 
 #[async_trait::async_trait]
 impl AwsKind for Listener {
+    async fn find(
+        aws: &Aws,
+        _ctx: &StepContext,
+        args: &ListenerArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = aws
+            .elbv2
+            .describe_listeners()
+            .load_balancer_arn(args.load_balancer_arn.get()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("elbv2:DescribeListeners", e))?;
+        Ok(out
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(args.port))
+            .and_then(|l| l.listener_arn())
+            .map(|arn| Created {
+                id: arn.to_string(),
+                outputs: json!({ "arn": arn }),
+            }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,

@@ -4,7 +4,9 @@ use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use super::{aws_error, error_code, gone, missing, physical_name, tags, Aws, AwsKind};
+use super::{
+    aws_error, error_code, gone, missing, physical_name, physical_prefix, tags, Aws, AwsKind,
+};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
@@ -87,6 +89,33 @@ async fn put_policy(aws: &Aws, role: &str, args: &RoleArgs) -> Result<(), Provid
 
 #[async_trait::async_trait]
 impl AwsKind for Role {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &RoleArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let prefix = physical_prefix(ctx, 64);
+        let out = aws
+            .iam
+            .list_roles()
+            .path_prefix(PATH)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:ListRoles", e))?;
+        let Some(role) = out
+            .roles()
+            .iter()
+            .find(|r| r.role_name().starts_with(&prefix))
+        else {
+            return Ok(None);
+        };
+        put_policy(aws, role.role_name(), args).await?;
+        Ok(Some(Created {
+            id: role.role_name().to_string(),
+            outputs: json!({ "name": role.role_name(), "arn": role.arn() }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,
@@ -170,6 +199,42 @@ impl Ref<InstanceProfile> {
 
 #[async_trait::async_trait]
 impl AwsKind for InstanceProfile {
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &InstanceProfileArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let prefix = physical_prefix(ctx, 128);
+        let out = aws
+            .iam
+            .list_instance_profiles()
+            .path_prefix(PATH)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?;
+        let Some(profile) = out
+            .instance_profiles()
+            .iter()
+            .find(|p| p.instance_profile_name().starts_with(&prefix))
+        else {
+            return Ok(None);
+        };
+        let name = profile.instance_profile_name().to_string();
+        if profile.roles().is_empty() {
+            aws.iam
+                .add_role_to_instance_profile()
+                .instance_profile_name(&name)
+                .role_name(args.role_name.get()?)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:AddRoleToInstanceProfile", e))?;
+        }
+        Ok(Some(Created {
+            id: name.clone(),
+            outputs: json!({ "name": name, "arn": profile.arn() }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         ctx: &StepContext,

@@ -262,11 +262,15 @@ pub(crate) fn missing(operation: &str, what: &str) -> ProviderError {
 
 /// A unique physical name for a resource that needs one: `STACK-NAME-xxxx`, at most `max` long.
 pub(crate) fn physical_name(ctx: &StepContext, max: usize) -> String {
-    let suffix = format!("{:04x}", rand::random::<u16>());
+    format!("{}{:04x}", physical_prefix(ctx, max), rand::random::<u16>())
+}
+
+/// What every physical name of this resource starts with (`STACK-NAME-`), to find it again.
+pub(crate) fn physical_prefix(ctx: &StepContext, max: usize) -> String {
     let mut base = format!("{}-{}", ctx.stack, ctx.name);
     base.retain(|c| c.is_ascii_alphanumeric() || c == '-');
-    base.truncate(max.saturating_sub(suffix.len() + 1));
-    format!("{}-{suffix}", base.trim_end_matches('-'))
+    base.truncate(max.saturating_sub(5));
+    format!("{}-", base.trim_end_matches('-'))
 }
 
 /// The tags of a resource: its stack, its logical name, and a readable Name.
@@ -309,10 +313,23 @@ where
         ctx: &StepContext,
         current: &ResourceState,
     ) -> Result<(), ProviderError>;
+
+    /// Finds what an interrupted create made (by tags, name or token) and finishes it.
+    async fn find(
+        aws: &Aws,
+        ctx: &StepContext,
+        args: &Self::Args,
+    ) -> Result<Option<Created>, ProviderError>;
 }
 
 #[async_trait::async_trait]
 trait Handler: Send + Sync {
+    async fn find(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError>;
     async fn create(
         &self,
         aws: &Aws,
@@ -350,6 +367,15 @@ impl<K: AwsKind> Handler for For<K>
 where
     K::Args: DeserializeOwned + Send + Sync,
 {
+    async fn find(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError> {
+        K::find(aws, ctx, &args::<K>(inputs)?).await
+    }
+
     async fn create(
         &self,
         aws: &Aws,
@@ -429,6 +455,16 @@ impl AwsProvider {
 
 #[async_trait::async_trait]
 impl Provider for AwsProvider {
+    async fn find(
+        &self,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError> {
+        self.kind(&ctx.type_name)?
+            .find(&self.aws, ctx, inputs)
+            .await
+    }
+
     async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
         self.kind(&ctx.type_name)?
             .create(&self.aws, ctx, inputs)

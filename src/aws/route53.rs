@@ -83,6 +83,43 @@ async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<()
 
 #[async_trait::async_trait]
 impl AwsKind for Record {
+    async fn find(
+        aws: &Aws,
+        _ctx: &StepContext,
+        args: &RecordArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let name = fqdn(args.name.get()?);
+        let out = aws
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&args.zone_id)
+            .start_record_name(&name)
+            .start_record_type(RrType::from(args.record_type.get()?.as_str()))
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| aws_error("route53:ListResourceRecordSets", e))?;
+        let exists = out.resource_record_sets().first().is_some_and(|r| {
+            r.name() == name
+                && r.r#type().as_str()
+                    == args
+                        .record_type
+                        .get()
+                        .map(String::as_str)
+                        .unwrap_or_default()
+        });
+        if !exists {
+            return Ok(None);
+        }
+        // Make it what the program asks, whatever it held.
+        change(aws, ChangeAction::Upsert, args).await?;
+        let id = format!("{}/{}/{}", args.zone_id, name, args.record_type.get()?);
+        Ok(Some(Created {
+            id,
+            outputs: json!({ "fqdn": name }),
+        }))
+    }
+
     async fn create(
         aws: &Aws,
         _ctx: &StepContext,

@@ -45,6 +45,34 @@ fn generate(length: usize) -> String {
 
 #[async_trait::async_trait]
 impl AwsKind for SecureParameter {
+    async fn find(
+        aws: &Aws,
+        _ctx: &StepContext,
+        args: &SecureParameterArgs,
+    ) -> Result<Option<Created>, ProviderError> {
+        match aws
+            .ssm
+            .get_parameter()
+            .name(&args.name)
+            .with_decryption(false)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let arn = out
+                    .parameter()
+                    .and_then(|p| p.arn())
+                    .ok_or_else(|| missing("ssm:GetParameter", "ARN"))?;
+                Ok(Some(Created {
+                    id: args.name.clone(),
+                    outputs: json!({ "name": args.name, "arn": arn }),
+                }))
+            }
+            Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(None),
+            Err(e) => Err(aws_error("ssm:GetParameter", e)),
+        }
+    }
+
     async fn create(
         aws: &Aws,
         _ctx: &StepContext,

@@ -9,7 +9,8 @@ use serde_json::json;
 use super::hints::hint;
 use super::preview::show;
 use super::session::{
-    connect, cost_lines, findings_text, program, refuse_blocking, restrict, write_call_log,
+    connect, cost_lines, findings_text, program, refuse_blocking, resolve_pending, restrict,
+    write_call_log,
 };
 use super::{PlanArgs, Workspace};
 use crate::aws::{Aws, AwsProvider};
@@ -32,6 +33,10 @@ pub async fn up(
     let backend = backend.as_ref();
     let result = locked(backend, "up", async {
         let mut state = backend.load().await?;
+        if !state.pending.is_empty() {
+            resolve_pending(&aws, &mut state, styles).await?;
+            backend.save(&state).await?;
+        }
         let program = program(&aws, &config).await?;
         let mut plan = engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
@@ -90,6 +95,10 @@ pub async fn destroy(
     let backend = backend.as_ref();
     let result = locked(backend, "destroy", async {
         let mut state = backend.load().await?;
+        if !state.pending.is_empty() {
+            resolve_pending(&aws, &mut state, styles).await?;
+            backend.save(&state).await?;
+        }
         if state.is_empty() {
             render::err(&format!(
                 "Stack `{name}` has no resources: nothing to destroy."

@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 
-use super::session::{connect, cost_lines, findings_text, program, restrict, write_call_log};
+use super::session::{
+    connect, cost_lines, findings_text, program, resolve_pending, restrict, write_call_log,
+};
 use super::{PlanArgs, Workspace};
 use crate::cluster::{self, checks};
 use crate::engine::{self, Plan};
@@ -18,7 +20,8 @@ pub async fn preview(
     let name = workspace.stack_name(args.stack.clone())?;
     let config = workspace.config(&name)?;
     let aws = connect(&config).await?;
-    let state = workspace.backend(&config, Some(&aws)).await?.load().await?;
+    let mut state = workspace.backend(&config, Some(&aws)).await?.load().await?;
+    resolve_pending(&aws, &mut state, styles).await?;
     let program = program(&aws, &config).await;
     write_call_log(&aws);
     let program = program?;

@@ -226,3 +226,43 @@ pub fn refuse_blocking(findings: &[Finding]) -> Result<()> {
         blocking[0].control
     )
 }
+
+/// Resolves the creates an interrupted run left pending (adopting what exists), and says what
+/// became of each. `up` and `destroy` save the result; `preview` only shows it.
+pub async fn resolve_pending(aws: &Arc<Aws>, state: &mut State, styles: &Styles) -> Result<()> {
+    if state.pending.is_empty() {
+        return Ok(());
+    }
+    let provider = crate::aws::AwsProvider::new(aws.clone());
+    let events: crate::engine::EventSink = Arc::new(|_| {});
+    let resolutions = crate::engine::resolve_pending(state, &provider, events)
+        .await
+        .map_err(|f| {
+            anyhow::anyhow!(
+                "cannot resolve the interrupted create of {} ({}): {}",
+                f.name,
+                f.type_name,
+                f.error
+            )
+        })?;
+    render::err(&format!(
+        "{}",
+        styles
+            .bold
+            .apply_to("Creates an interrupted run left unfinished:")
+    ));
+    for resolution in &resolutions {
+        render::err(&match &resolution.adopted {
+            Some(id) => format!(
+                "  {} ({}): found {id} by its tags, adopted into the state",
+                resolution.name, resolution.type_name
+            ),
+            None => format!(
+                "  {} ({}): not found in the cloud, it will be created",
+                resolution.name, resolution.type_name
+            ),
+        });
+    }
+    render::err("");
+    Ok(())
+}

@@ -23,7 +23,7 @@ use super::event::{Event, EventSink, StepOp};
 use super::expr::{contains_unknown, resolve};
 use super::plan::{Op, Plan};
 use super::provider::{Provider, ProviderError, StepContext};
-use crate::state::{now_rfc3339, ResourceState, State, StateBackend, StateError};
+use crate::state::{now_rfc3339, PendingOperation, ResourceState, State, StateBackend, StateError};
 
 pub struct ApplyOptions {
     /// How many steps may run at once.
@@ -317,18 +317,44 @@ impl Dispatcher<'_> {
                 };
                 started[i] = true;
                 let item = work[i].clone();
-                (self.events)(Event::Started {
-                    name: item.name.clone(),
-                    type_name: item.type_name.clone(),
-                    op: item.op,
-                });
                 let inputs = resolve(&item.args, &|r, k| live_output(state, r, k));
-                let ctx = StepContext::new(
+                let mut ctx = StepContext::new(
                     &state.stack,
                     &item.name,
                     &item.type_name,
                     self.events.clone(),
                 );
+                if matches!(item.op, StepOp::Create | StepOp::CreateReplacement) {
+                    // Recorded before the cloud is asked: a crash from here on leaves a trace.
+                    let token = format!("{:032x}", rand::random::<u128>());
+                    state.pending.retain(|p| p.name != item.name);
+                    state.pending.push(PendingOperation {
+                        name: item.name.clone(),
+                        type_name: item.type_name.clone(),
+                        operation: if item.op == StepOp::Create {
+                            "create"
+                        } else {
+                            "create-replacement"
+                        }
+                        .into(),
+                        token: token.clone(),
+                        inputs: inputs.clone(),
+                        dependencies: item.dependencies.clone(),
+                        started: now_rfc3339(),
+                    });
+                    if let Err(e) = self.save(state).await {
+                        stopping = true;
+                        save_error.get_or_insert(e);
+                        started[i] = false;
+                        break;
+                    }
+                    ctx = ctx.with_token(&token);
+                }
+                (self.events)(Event::Started {
+                    name: item.name.clone(),
+                    type_name: item.type_name.clone(),
+                    op: item.op,
+                });
                 let provider = self.provider.clone();
                 in_flight.spawn(async move {
                     let begun = Instant::now();
@@ -423,6 +449,69 @@ impl Dispatcher<'_> {
     }
 }
 
+/// What became of a create that an earlier run started and did not see finish.
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    pub name: String,
+    pub type_name: String,
+    /// The resource found and adopted, or `None`: it does not exist and will be created.
+    pub adopted: Option<String>,
+}
+
+/// Resolves the pending creates of an interrupted run: each resource is looked up and adopted
+/// into `state` (finished as its inputs asked), or confirmed absent. The caller saves.
+pub async fn resolve_pending(
+    state: &mut State,
+    provider: &dyn Provider,
+    events: EventSink,
+) -> Result<Vec<Resolution>, StepFailure> {
+    let mut resolutions = Vec::new();
+    for pending in std::mem::take(&mut state.pending) {
+        let ctx = StepContext::new(
+            &state.stack,
+            &pending.name,
+            &pending.type_name,
+            events.clone(),
+        )
+        .with_token(&pending.token);
+        let found = match provider.find(&ctx, &pending.inputs).await {
+            Ok(found) => found,
+            Err(error) => {
+                // Keep what is not resolved yet for the next run.
+                state.pending.push(pending.clone());
+                return Err(StepFailure {
+                    name: pending.name.clone(),
+                    type_name: pending.type_name.clone(),
+                    op: StepOp::Create,
+                    error,
+                });
+            }
+        };
+        let adopted = found.map(|created| {
+            if pending.operation == "create-replacement" {
+                if let Some(old) = state.remove(&pending.name) {
+                    state.pending_deletes.push(old);
+                }
+            }
+            state.upsert(ResourceState {
+                name: pending.name.clone(),
+                type_name: pending.type_name.clone(),
+                id: created.id.clone(),
+                inputs: pending.inputs.clone(),
+                outputs: created.outputs,
+                dependencies: pending.dependencies.clone(),
+            });
+            created.id
+        });
+        resolutions.push(Resolution {
+            name: pending.name,
+            type_name: pending.type_name,
+            adopted,
+        });
+    }
+    Ok(resolutions)
+}
+
 /// Number of transitive dependents of each item: those with more work behind them go first.
 fn dependents_count(waits: &[BTreeSet<usize>]) -> Vec<usize> {
     (0..waits.len())
@@ -497,6 +586,7 @@ fn record(state: &mut State, item: &Work, outcome: Outcome) -> String {
                     state.pending_deletes.push(old);
                 }
             }
+            state.pending.retain(|p| p.name != resource.name);
             state.upsert(resource);
             id
         }
@@ -517,7 +607,7 @@ mod tests {
 
     use super::*;
     use crate::engine::testing::{Bucket, MemoryProvider, Object};
-    use crate::engine::{plan, Input, Program};
+    use crate::engine::{plan, Input, Op, Program};
     use crate::state::LocalBackend;
 
     /// `n` buckets, each with one object.
@@ -619,7 +709,10 @@ mod tests {
                 .len(),
             8
         );
-        assert_eq!(state.serial, 8, "one save per step");
+        assert_eq!(
+            state.serial, 16,
+            "per create: one save of the pending operation before, one of the result after"
+        );
     }
 
     #[tokio::test]
@@ -718,6 +811,58 @@ mod tests {
                 .expect("bucket");
             assert!(object < bucket, "{order:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_adopted_on_the_next_run_not_made_twice() {
+        let run = Run::new();
+        let provider = Arc::new(MemoryProvider::default());
+        provider.lose_answer("bucket-0");
+        let mut state = State::empty("test");
+        let program = program(1, "eu");
+        let report = run
+            .apply(
+                &plan(&program, &state).expect("plan"),
+                &mut state,
+                &provider,
+                4,
+            )
+            .await;
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(
+            provider.live_count(),
+            1,
+            "the bucket was made though its answer was lost"
+        );
+        let saved = run.backend.load().await.expect("state");
+        assert_eq!(
+            saved.pending.len(),
+            1,
+            "the pending create is in the saved state"
+        );
+        assert!(saved.resources.is_empty());
+
+        let mut state = saved;
+        let sink: EventSink = Arc::new(|_| {});
+        let resolutions = resolve_pending(&mut state, provider.as_ref(), sink)
+            .await
+            .expect("resolved");
+        assert_eq!(resolutions.len(), 1);
+        assert!(resolutions[0].adopted.is_some(), "found and adopted");
+        assert!(state.pending.is_empty());
+        let next = plan(&program, &state).expect("plan");
+        assert_eq!(
+            next.count(Op::Same),
+            1,
+            "the adopted bucket matches the program"
+        );
+        let report = run.apply(&next, &mut state, &provider, 4).await;
+        assert!(report.succeeded());
+        assert_eq!(
+            provider.live_count(),
+            2,
+            "one bucket, one object: nothing made twice"
+        );
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ mod program;
 mod provider;
 pub mod testing;
 
-pub use apply::{apply, ApplyOptions, ApplyReport, StepFailure};
+pub use apply::{apply, resolve_pending, ApplyOptions, ApplyReport, Resolution, StepFailure};
 pub use event::{Event, EventSink, StepOp};
 pub use expr::{resolve as resolve_with, Input, Output, Piece, Unresolved, UNKNOWN_MARKER};
 pub use graph::{dependency_order, to_dot, GraphError};

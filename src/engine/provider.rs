@@ -12,6 +12,8 @@ pub struct StepContext {
     /// The resource's logical name in the program.
     pub name: String,
     pub type_name: String,
+    /// The idempotency token of a create, recorded in the state before the call.
+    pub token: Option<String>,
     events: EventSink,
 }
 
@@ -21,8 +23,14 @@ impl StepContext {
             stack: stack.to_string(),
             name: name.to_string(),
             type_name: type_name.to_string(),
+            token: None,
             events,
         }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
     }
 
     /// Says what the step is waiting for; renderers show it next to the resource.
@@ -61,6 +69,14 @@ impl ProviderError {
 /// Creates, updates and deletes resources of the kinds it knows, given resolved inputs.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
+    /// Looks for a resource that an interrupted create may have made (by its tags, name or the
+    /// token in `ctx`), and finishes making it as `inputs` ask; `None` if there is none.
+    async fn find(
+        &self,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError>;
+
     async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError>;
     /// Applies `inputs` to an existing resource in place; returns its new outputs.
     async fn update(

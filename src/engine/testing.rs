@@ -64,7 +64,10 @@ impl Object {
 /// Resources held in memory, keyed by id.
 #[derive(Default)]
 pub struct MemoryProvider {
-    pub live: Mutex<BTreeMap<String, (String, Json)>>,
+    /// id -> (type, logical name, inputs).
+    pub live: Mutex<BTreeMap<String, (String, String, Json)>>,
+    /// Names whose next create takes effect and then reports a failure (a lost answer).
+    pub lose_answer: Mutex<BTreeSet<String>>,
     pub calls: Mutex<Vec<String>>,
     pub fail_on: Mutex<BTreeSet<String>>,
     pub delay: Duration,
@@ -83,6 +86,14 @@ impl MemoryProvider {
 
     pub fn fail(&self, name: &str) {
         self.fail_on
+            .lock()
+            .map(|mut f| f.insert(name.to_string()))
+            .ok();
+    }
+
+    /// The next create of `name` takes effect, but its answer is lost.
+    pub fn lose_answer(&self, name: &str) {
+        self.lose_answer
             .lock()
             .map(|mut f| f.insert(name.to_string()))
             .ok();
@@ -132,7 +143,21 @@ impl Provider for MemoryProvider {
         self.live
             .lock()
             .map_err(|_| ProviderError::new("poisoned"))?
-            .insert(id.clone(), (ctx.type_name.clone(), inputs.clone()));
+            .insert(
+                id.clone(),
+                (ctx.type_name.clone(), ctx.name.clone(), inputs.clone()),
+            );
+        let lost = self
+            .lose_answer
+            .lock()
+            .map(|mut l| l.remove(&ctx.name))
+            .unwrap_or(false);
+        if lost {
+            return Err(ProviderError {
+                code: Some("ServiceUnavailable".into()),
+                message: "the answer was lost".into(),
+            });
+        }
         Ok(Created {
             id: id.clone(),
             outputs: json!({ "id": id }),
@@ -153,7 +178,7 @@ impl Provider for MemoryProvider {
         let entry = live
             .get_mut(&current.id)
             .ok_or_else(|| ProviderError::new(format!("{} not found", current.id)))?;
-        entry.1 = inputs.clone();
+        entry.2 = inputs.clone();
         Ok(current.outputs.clone())
     }
 
@@ -168,5 +193,27 @@ impl Provider for MemoryProvider {
             .map_err(|_| ProviderError::new("poisoned"))?
             .remove(&current.id);
         Ok(())
+    }
+
+    async fn find(
+        &self,
+        ctx: &StepContext,
+        _inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError> {
+        self.calls
+            .lock()
+            .map(|mut c| c.push(format!("find {}", ctx.name)))
+            .ok();
+        let live = self
+            .live
+            .lock()
+            .map_err(|_| ProviderError::new("poisoned"))?;
+        Ok(live
+            .iter()
+            .find(|(_, (type_name, name, _))| *name == ctx.name && *type_name == ctx.type_name)
+            .map(|(id, _)| Created {
+                id: id.clone(),
+                outputs: json!({ "id": id }),
+            }))
     }
 }

@@ -33,8 +33,30 @@ pub struct State {
     /// They are never forgotten: the next apply deletes them.
     #[serde(default)]
     pub pending_deletes: Vec<ResourceState>,
+    /// Creates that were started and not seen to finish. Written before the cloud is asked, so
+    /// that a crash between the cloud's answer and the next write leaves a trace: the next run
+    /// looks the resource up (by its tags, or its idempotency token) and adopts it, or creates it.
+    #[serde(default)]
+    pub pending: Vec<PendingOperation>,
     #[serde(default)]
     pub outputs: BTreeMap<String, Json>,
+}
+
+/// A create in flight (or interrupted).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PendingOperation {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// `create` or `create-replacement`.
+    pub operation: String,
+    /// The idempotency token sent with the create, where the API takes one.
+    pub token: String,
+    /// The resolved arguments of the create.
+    pub inputs: Json,
+    pub dependencies: Vec<String>,
+    pub started: String,
 }
 
 /// One resource that exists in the cloud.
@@ -62,6 +84,7 @@ impl State {
             updated: None,
             resources: Vec::new(),
             pending_deletes: Vec::new(),
+            pending: Vec::new(),
             outputs: BTreeMap::new(),
         }
     }
@@ -84,7 +107,7 @@ impl State {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.resources.is_empty() && self.pending_deletes.is_empty()
+        self.resources.is_empty() && self.pending_deletes.is_empty() && self.pending.is_empty()
     }
 }
 
