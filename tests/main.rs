@@ -3,6 +3,7 @@
 mod support;
 
 mod cli_errors;
+mod crash;
 mod e2e;
 mod security;
 mod team;

@@ -8,6 +8,33 @@ use super::{aws_error, gone, missing, tags, Aws, AwsKind};
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
+/// Requests a DNS-validated certificate, tagged; the same token returns the same certificate.
+async fn request(
+    aws: &Aws,
+    ctx: &StepContext,
+    domain: &str,
+    token: Option<&str>,
+) -> Result<String, ProviderError> {
+    let acm_tags = tags(ctx)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ProviderError::new(format!("acm tags: {e}")))?;
+    let out = aws
+        .acm
+        .request_certificate()
+        .domain_name(domain)
+        .validation_method(ValidationMethod::Dns)
+        .set_idempotency_token(token.map(String::from))
+        .set_tags(Some(acm_tags))
+        .send()
+        .await
+        .map_err(|e| aws_error("acm:RequestCertificate", e))?;
+    out.certificate_arn()
+        .map(String::from)
+        .ok_or_else(|| missing("acm:RequestCertificate", "CertificateArn"))
+}
+
 /// A certificate's ARN and its DNS validation record, once ACM has published it.
 async fn certificate_outputs(
     aws: &Aws,
@@ -121,7 +148,15 @@ impl AwsKind for Certificate {
                 return Ok(Some(certificate_outputs(aws, ctx, &arn).await?));
             }
         }
-        Ok(None)
+        // A request still in flight when the run died is invisible to the listing; the token
+        // makes repeating it return that same certificate rather than a second one.
+        match (&ctx.token, ctx.read_only) {
+            (Some(token), false) => {
+                let arn = request(aws, ctx, &args.domain, Some(token)).await?;
+                Ok(Some(certificate_outputs(aws, ctx, &arn).await?))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn create(
@@ -129,25 +164,8 @@ impl AwsKind for Certificate {
         ctx: &StepContext,
         args: &CertificateArgs,
     ) -> Result<Created, ProviderError> {
-        let acm_tags = tags(ctx)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ProviderError::new(format!("acm tags: {e}")))?;
-        let out = aws
-            .acm
-            .request_certificate()
-            .domain_name(&args.domain)
-            .validation_method(ValidationMethod::Dns)
-            .set_idempotency_token(ctx.token.clone())
-            .set_tags(Some(acm_tags))
-            .send()
-            .await
-            .map_err(|e| aws_error("acm:RequestCertificate", e))?;
-        let arn = out
-            .certificate_arn()
-            .ok_or_else(|| missing("acm:RequestCertificate", "CertificateArn"))?;
-        certificate_outputs(aws, ctx, arn).await
+        let arn = request(aws, ctx, &args.domain, ctx.token.as_deref()).await?;
+        certificate_outputs(aws, ctx, &arn).await
     }
 
     async fn delete(

@@ -312,7 +312,11 @@ impl AwsKind for CpuPolicy {
             return Ok(None);
         };
         let name = policy.policy_name().unwrap_or_default().to_string();
-        let arn = put_policy(aws, args.group_name.get()?, &name, args.target_cpu_percent).await?;
+        let arn = if ctx.read_only {
+            policy.policy_arn().unwrap_or_default().to_string()
+        } else {
+            put_policy(aws, args.group_name.get()?, &name, args.target_cpu_percent).await?
+        };
         Ok(Some(Created {
             id: arn.clone(),
             outputs: json!({ "name": name, "arn": arn }),

@@ -72,19 +72,22 @@ impl Ref<Vpc> {
 impl AwsKind for Vpc {
     async fn find(
         aws: &Aws,
-        _ctx: &StepContext,
+        ctx: &StepContext,
         _args: &VpcArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let out = aws
             .ec2
             .describe_vpcs()
-            .set_filters(Some(own_tags(_ctx)))
+            .set_filters(Some(own_tags(ctx)))
             .send()
             .await
             .map_err(|e| aws_error("ec2:DescribeVpcs", e))?;
         let Some(id) = out.vpcs().iter().find_map(|v| v.vpc_id()) else {
             return Ok(None);
         };
+        if ctx.read_only {
+            return Ok(Some(created(id, json!({}))));
+        }
         aws.ec2
             .modify_vpc_attribute()
             .vpc_id(id)
@@ -176,7 +179,7 @@ impl AwsKind for InternetGateway {
         let id = gateway
             .internet_gateway_id()
             .ok_or_else(|| missing("ec2:DescribeInternetGateways", "id"))?;
-        if gateway.attachments().is_empty() {
+        if gateway.attachments().is_empty() && !ctx.read_only {
             aws.ec2
                 .attach_internet_gateway()
                 .internet_gateway_id(id)
@@ -295,7 +298,9 @@ impl AwsKind for Subnet {
         let Some(id) = out.subnets().iter().find_map(|s| s.subnet_id()) else {
             return Ok(None);
         };
-        set_public_ip(aws, id, args.map_public_ip_on_launch).await?;
+        if !ctx.read_only {
+            set_public_ip(aws, id, args.map_public_ip_on_launch).await?;
+        }
         Ok(Some(created(id, json!({}))))
     }
 
@@ -434,6 +439,7 @@ impl AwsKind for RouteTable {
             .routes()
             .iter()
             .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            && !ctx.read_only
         {
             aws.ec2
                 .create_route()
@@ -458,6 +464,9 @@ impl AwsKind for RouteTable {
             .filter(|s| !associations.contains_key(s))
             .map(Input::Value)
             .collect();
+        if ctx.read_only {
+            return Ok(Some(created(id, json!({ "associations": associations }))));
+        }
         if let Json::Object(added) = associate(aws, id, &missing_subnets).await? {
             associations.extend(added);
         }
@@ -651,7 +660,7 @@ impl AwsKind for SecurityGroup {
             .group_id()
             .ok_or_else(|| missing("ec2:DescribeSecurityGroups", "GroupId"))?;
         // Rules one by one, so that those already there are simply skipped.
-        for rule in &args.ingress {
+        for rule in args.ingress.iter().filter(|_| !ctx.read_only) {
             match authorize(aws, id, &[rule]).await {
                 Err(e) if e.code.as_deref() == Some("InvalidPermission.Duplicate") => {}
                 other => other?,

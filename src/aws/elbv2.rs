@@ -131,7 +131,9 @@ impl AwsKind for TargetGroup {
         let Some(arn) = tagged(aws, ctx, candidates).await? else {
             return Ok(None);
         };
-        set_attributes(aws, &arn, args).await?;
+        if !ctx.read_only {
+            set_attributes(aws, &arn, args).await?;
+        }
         let name = arn.split('/').nth(1).unwrap_or_default().to_string();
         Ok(Some(Created {
             id: arn.clone(),

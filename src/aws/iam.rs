@@ -109,7 +109,9 @@ impl AwsKind for Role {
         else {
             return Ok(None);
         };
-        put_policy(aws, role.role_name(), args).await?;
+        if !ctx.read_only {
+            put_policy(aws, role.role_name(), args).await?;
+        }
         Ok(Some(Created {
             id: role.role_name().to_string(),
             outputs: json!({ "name": role.role_name(), "arn": role.arn() }),
@@ -220,7 +222,7 @@ impl AwsKind for InstanceProfile {
             return Ok(None);
         };
         let name = profile.instance_profile_name().to_string();
-        if profile.roles().is_empty() {
+        if profile.roles().is_empty() && !ctx.read_only {
             aws.iam
                 .add_role_to_instance_profile()
                 .instance_profile_name(&name)

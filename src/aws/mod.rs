@@ -129,6 +129,11 @@ impl Aws {
         })
     }
 
+    /// Whether the clients talk to an emulator rather than AWS.
+    pub fn is_emulator(&self) -> bool {
+        self.config.endpoint_url().is_some()
+    }
+
     /// Polls `check` until it returns a value, saying what it waits for; fails after the timeout.
     pub async fn wait_for<T, F, Fut>(
         &self,

@@ -85,7 +85,7 @@ async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<()
 impl AwsKind for Record {
     async fn find(
         aws: &Aws,
-        _ctx: &StepContext,
+        ctx: &StepContext,
         args: &RecordArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let name = fqdn(args.name.get()?);
@@ -112,7 +112,9 @@ impl AwsKind for Record {
             return Ok(None);
         }
         // Make it what the program asks, whatever it held.
-        change(aws, ChangeAction::Upsert, args).await?;
+        if !ctx.read_only {
+            change(aws, ChangeAction::Upsert, args).await?;
+        }
         let id = format!("{}/{}/{}", args.zone_id, name, args.record_type.get()?);
         Ok(Some(Created {
             id,

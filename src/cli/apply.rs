@@ -34,7 +34,7 @@ pub async fn up(
     let result = locked(backend, "up", async {
         let mut state = backend.load().await?;
         if !state.pending.is_empty() {
-            resolve_pending(&aws, &mut state, styles).await?;
+            resolve_pending(&aws, &mut state, styles, false).await?;
             backend.save(&state).await?;
         }
         let program = program(&aws, &config).await?;
@@ -96,7 +96,7 @@ pub async fn destroy(
     let result = locked(backend, "destroy", async {
         let mut state = backend.load().await?;
         if !state.pending.is_empty() {
-            resolve_pending(&aws, &mut state, styles).await?;
+            resolve_pending(&aws, &mut state, styles, false).await?;
             backend.save(&state).await?;
         }
         if state.is_empty() {
@@ -137,6 +137,34 @@ fn present(plan: &Plan, styles: &Styles, json: bool) {
         println!("{line}");
     } else {
         show(plan, styles, false);
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(terminate) = self.terminate.as_mut() {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -184,15 +212,16 @@ async fn run(
         parallel,
         ..ApplyOptions::default()
     };
-    let cancel = options.cancel.clone();
+    let (cancel, abandon) = (options.cancel.clone(), options.abandon.clone());
     let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            render::err("\nInterrupted: finishing the steps in flight and saving the state (Ctrl-C again to abandon them).");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
+        let mut signals = Signals::new();
+        signals.next().await;
+        render::err("\nInterrupted: finishing the steps in flight and saving the state (interrupt again to stop waiting).");
+        cancel.cancel();
+        signals.next().await;
+        // The state holds everything finished; what was in flight is recorded as pending and
+        // resolved by the next run.
+        abandon.cancel();
     });
     let mode = if json {
         Mode::Json

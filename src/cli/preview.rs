@@ -21,7 +21,7 @@ pub async fn preview(
     let config = workspace.config(&name)?;
     let aws = connect(&config).await?;
     let mut state = workspace.backend(&config, Some(&aws)).await?.load().await?;
-    resolve_pending(&aws, &mut state, styles).await?;
+    resolve_pending(&aws, &mut state, styles, true).await?;
     let program = program(&aws, &config).await;
     write_call_log(&aws);
     let program = program?;

@@ -229,13 +229,24 @@ pub fn refuse_blocking(findings: &[Finding]) -> Result<()> {
 
 /// Resolves the creates an interrupted run left pending (adopting what exists), and says what
 /// became of each. `up` and `destroy` save the result; `preview` only shows it.
-pub async fn resolve_pending(aws: &Arc<Aws>, state: &mut State, styles: &Styles) -> Result<()> {
+pub async fn resolve_pending(
+    aws: &Arc<Aws>,
+    state: &mut State,
+    styles: &Styles,
+    read_only: bool,
+) -> Result<()> {
     if state.pending.is_empty() {
         return Ok(());
     }
     let provider = crate::aws::AwsProvider::new(aws.clone());
     let events: crate::engine::EventSink = Arc::new(|_| {});
-    let resolutions = crate::engine::resolve_pending(state, &provider, events)
+    // Long enough for a request sent just before a crash to have landed.
+    let settle = if aws.is_emulator() {
+        std::time::Duration::from_secs(2)
+    } else {
+        std::time::Duration::from_secs(20)
+    };
+    let resolutions = crate::engine::resolve_pending(state, &provider, events, read_only, settle)
         .await
         .map_err(|f| {
             anyhow::anyhow!(
@@ -253,8 +264,14 @@ pub async fn resolve_pending(aws: &Arc<Aws>, state: &mut State, styles: &Styles)
     ));
     for resolution in &resolutions {
         render::err(&match &resolution.adopted {
+            Some(id) if read_only => {
+                format!(
+                    "  {} ({}): found {id}; `up` will adopt it",
+                    resolution.name, resolution.type_name
+                )
+            }
             Some(id) => format!(
-                "  {} ({}): found {id} by its tags, adopted into the state",
+                "  {} ({}): found {id}, adopted into the state",
                 resolution.name, resolution.type_name
             ),
             None => format!(

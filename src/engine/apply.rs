@@ -30,6 +30,9 @@ pub struct ApplyOptions {
     pub parallel: usize,
     /// Cancelled: start no new step, finish those in flight.
     pub cancel: CancellationToken,
+    /// Cancelled: stop waiting for the steps in flight too. Their creates stay pending in the
+    /// state, and the next run resolves them.
+    pub abandon: CancellationToken,
 }
 
 impl Default for ApplyOptions {
@@ -37,6 +40,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             parallel: 16,
             cancel: CancellationToken::new(),
+            abandon: CancellationToken::new(),
         }
     }
 }
@@ -367,6 +371,12 @@ impl Dispatcher<'_> {
             }
             let joined = tokio::select! {
                 joined = in_flight.join_next() => joined,
+                () = self.options.abandon.cancelled() => {
+                    in_flight.abort_all();
+                    report.cancelled = true;
+                    (self.events)(Event::Stopping { reason: "abandoning the steps in flight; they stay pending in the state".into() });
+                    break;
+                }
                 () = self.options.cancel.cancelled(), if !stopping => {
                     stopping = true;
                     report.cancelled = true;
@@ -464,16 +474,30 @@ pub async fn resolve_pending(
     state: &mut State,
     provider: &dyn Provider,
     events: EventSink,
+    read_only: bool,
+    settle: Duration,
 ) -> Result<Vec<Resolution>, StepFailure> {
+    // A request sent just before the crash may still be at work in the cloud: let it land.
+    let newest = state
+        .pending
+        .iter()
+        .filter_map(|p| humantime::parse_rfc3339(&p.started).ok())
+        .max();
+    if let Some(waited) = newest.and_then(|t| std::time::SystemTime::now().duration_since(t).ok()) {
+        if waited < settle {
+            tokio::time::sleep(settle - waited).await;
+        }
+    }
     let mut resolutions = Vec::new();
     for pending in std::mem::take(&mut state.pending) {
-        let ctx = StepContext::new(
+        let mut ctx = StepContext::new(
             &state.stack,
             &pending.name,
             &pending.type_name,
             events.clone(),
         )
         .with_token(&pending.token);
+        ctx.read_only = read_only;
         let found = match provider.find(&ctx, &pending.inputs).await {
             Ok(found) => found,
             Err(error) => {
@@ -844,9 +868,10 @@ mod tests {
 
         let mut state = saved;
         let sink: EventSink = Arc::new(|_| {});
-        let resolutions = resolve_pending(&mut state, provider.as_ref(), sink)
-            .await
-            .expect("resolved");
+        let resolutions =
+            resolve_pending(&mut state, provider.as_ref(), sink, false, Duration::ZERO)
+                .await
+                .expect("resolved");
         assert_eq!(resolutions.len(), 1);
         assert!(resolutions[0].adopted.is_some(), "found and adopted");
         assert!(state.pending.is_empty());

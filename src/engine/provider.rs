@@ -14,6 +14,8 @@ pub struct StepContext {
     pub type_name: String,
     /// The idempotency token of a create, recorded in the state before the call.
     pub token: Option<String>,
+    /// Looking only: `find` must not change anything (a preview).
+    pub read_only: bool,
     events: EventSink,
 }
 
@@ -24,6 +26,7 @@ impl StepContext {
             name: name.to_string(),
             type_name: type_name.to_string(),
             token: None,
+            read_only: false,
             events,
         }
     }

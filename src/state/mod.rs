@@ -123,6 +123,15 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Whether the holder is a process of this host that no longer runs.
+    pub fn is_stale(&self) -> bool {
+        let here = gethostname::gethostname().to_string_lossy().into_owned();
+        cfg!(target_os = "linux")
+            && self.host == here
+            && self.pid != 0
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
     pub fn new(operation: &str) -> Self {
         LockInfo {
             id: format!("{:016x}", rand::random::<u64>()),
@@ -139,7 +148,7 @@ impl LockInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("stack `{stack}` is locked by {} on {} (pid {}, {} since {}, lock id {}); {path}\n  if that run is gone, remove the lock with `ams-stack force-unlock {stack} {}`", .holder.who, .holder.host, .holder.pid, .holder.operation, .holder.created, .holder.id, .holder.id)]
+    #[error("stack `{stack}` is locked by {} on {} (pid {}, {} since {}, lock id {}){}; {path}\n  if that run is gone, remove the lock with `ams-stack force-unlock {stack} {}`", .holder.who, .holder.host, .holder.pid, .holder.operation, .holder.created, .holder.id, if .holder.is_stale() { " — that process is gone: the lock is stale" } else { "" }, .holder.id)]
     Locked {
         stack: String,
         path: String,

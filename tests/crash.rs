@@ -1,0 +1,319 @@
+//! SIGKILL at many points of `up` and of `destroy`: the next run converges, with nothing
+//! orphaned and nothing duplicated.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::{Moto, Project};
+
+/// How many of each thing the emulator holds for the stack (live ones only).
+async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize> {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let asg = aws_sdk_autoscaling::Client::new(sdk);
+    let acm = aws_sdk_acm::Client::new(sdk);
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let route53 = aws_sdk_route53::Client::new(sdk);
+    let stack = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:ams-stack:stack")
+            .values("local")
+            .build()
+    };
+    let mut count = BTreeMap::new();
+    count.insert(
+        "vpc",
+        ec2.describe_vpcs()
+            .filters(stack())
+            .send()
+            .await
+            .expect("vpcs")
+            .vpcs()
+            .len(),
+    );
+    count.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(stack())
+            .send()
+            .await
+            .expect("subnets")
+            .subnets()
+            .len(),
+    );
+    count.insert(
+        "internet gateway",
+        ec2.describe_internet_gateways()
+            .filters(stack())
+            .send()
+            .await
+            .expect("igw")
+            .internet_gateways()
+            .len(),
+    );
+    count.insert(
+        "route table",
+        ec2.describe_route_tables()
+            .filters(stack())
+            .send()
+            .await
+            .expect("rt")
+            .route_tables()
+            .len(),
+    );
+    count.insert(
+        "security group",
+        ec2.describe_security_groups()
+            .filters(stack())
+            .send()
+            .await
+            .expect("sg")
+            .security_groups()
+            .len(),
+    );
+    let running = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .build();
+    let instances = ec2
+        .describe_instances()
+        .filters(running)
+        .send()
+        .await
+        .expect("instances");
+    count.insert(
+        "instance",
+        instances
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum(),
+    );
+    count.insert(
+        "launch template",
+        ec2.describe_launch_templates()
+            .filters(stack())
+            .send()
+            .await
+            .expect("lt")
+            .launch_templates()
+            .len(),
+    );
+    let lbs = elb.describe_load_balancers().send().await.expect("lbs");
+    count.insert("load balancer", lbs.load_balancers().len());
+    let mut listeners = 0;
+    for lb in lbs.load_balancers() {
+        let arn = lb.load_balancer_arn().expect("arn");
+        listeners += elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .expect("listeners")
+            .listeners()
+            .len();
+    }
+    count.insert("listener", listeners);
+    count.insert(
+        "target group",
+        elb.describe_target_groups()
+            .send()
+            .await
+            .expect("tgs")
+            .target_groups()
+            .len(),
+    );
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs");
+    count.insert("auto-scaling group", groups.auto_scaling_groups().len());
+    count.insert(
+        "scaling policy",
+        asg.describe_policies()
+            .send()
+            .await
+            .expect("policies")
+            .scaling_policies()
+            .len(),
+    );
+    count.insert(
+        "certificate",
+        acm.list_certificates()
+            .send()
+            .await
+            .expect("certs")
+            .certificate_summary_list()
+            .len(),
+    );
+    count.insert(
+        "role",
+        iam.list_roles()
+            .path_prefix("/ams-stack/")
+            .send()
+            .await
+            .expect("roles")
+            .roles()
+            .len(),
+    );
+    count.insert(
+        "instance profile",
+        iam.list_instance_profiles()
+            .path_prefix("/ams-stack/")
+            .send()
+            .await
+            .expect("profiles")
+            .instance_profiles()
+            .len(),
+    );
+    count.insert(
+        "parameter",
+        usize::from(
+            ssm.get_parameter()
+                .name("/ams-stack/local/mongodb-password")
+                .send()
+                .await
+                .is_ok(),
+        ),
+    );
+    let zones = route53.list_hosted_zones().send().await.expect("zones");
+    let zone = zones.hosted_zones()[0].id();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("records");
+    count.insert(
+        "dns record",
+        records
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.r#type().as_str() == "CNAME")
+            .count(),
+    );
+    count
+}
+
+fn whole_cluster() -> BTreeMap<&'static str, usize> {
+    [
+        ("vpc", 1),
+        ("subnet", 2),
+        ("internet gateway", 1),
+        ("route table", 1),
+        ("security group", 3),
+        ("instance", 3),
+        ("launch template", 2),
+        ("load balancer", 1),
+        ("listener", 4),
+        ("target group", 2),
+        ("auto-scaling group", 2),
+        ("scaling policy", 2),
+        ("certificate", 1),
+        ("role", 1),
+        ("instance profile", 1),
+        ("parameter", 1),
+        ("dns record", 2),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn nothing() -> BTreeMap<&'static str, usize> {
+    whole_cluster().into_keys().map(|k| (k, 0)).collect()
+}
+
+/// Runs `args` and SIGKILLs it after it has printed `events` JSON event lines.
+fn kill_after(project: &Project, args: &[&str], events: usize) -> bool {
+    let mut child = project
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen = 0;
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if line.contains("\"kind\":\"event\"") {
+            seen += 1;
+            if seen >= events {
+                let _ = child.kill();
+                killed = true;
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    killed
+}
+
+/// Removes the lock a killed run left, as a user would after reading the message.
+fn unlock_after_kill(project: &Project, check_message: bool) {
+    let path = project.path("state/local.json.lock");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let lock: serde_json::Value = serde_json::from_str(&text).expect("lock JSON");
+    let id = lock["id"].as_str().expect("id").to_string();
+    if check_message {
+        let refused = project.run(&["up", "local", "--yes"]).fails();
+        assert!(
+            refused
+                .stderr
+                .contains("that process is gone: the lock is stale"),
+            "{}",
+            refused.stderr
+        );
+    }
+    project.run(&["force-unlock", "local", &id]).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orphans() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let project = Project::new(Some(&moto.endpoint));
+    let mut points = 0;
+    // Up: killed after 1, 6, 11, ... events (each create is a save, a start, a done and a save).
+    for (round, events) in (1..=106).step_by(5).enumerate() {
+        let killed = kill_after(&project, &["up", "local", "--yes", "--json"], events);
+        unlock_after_kill(&project, round == 0);
+        let up = project.run(&["up", "local", "--yes"]);
+        let up = up.ok();
+        assert_eq!(
+            census(&sdk).await,
+            whole_cluster(),
+            "after a kill at event {events} and a new up: {}",
+            up.stderr
+        );
+        points += usize::from(killed);
+        project.run(&["destroy", "local", "--yes"]).ok();
+        assert_eq!(
+            census(&sdk).await,
+            nothing(),
+            "destroy after a kill at event {events}"
+        );
+    }
+    assert!(
+        points >= 20,
+        "only {points} runs were killed before they finished"
+    );
+
+    // Destroy: killed at several points, then destroyed again.
+    for events in [1, 4, 9, 15, 22, 30] {
+        project.run(&["up", "local", "--yes"]).ok();
+        kill_after(&project, &["destroy", "local", "--yes", "--json"], events);
+        unlock_after_kill(&project, false);
+        project.run(&["destroy", "local", "--yes"]).ok();
+        assert_eq!(
+            census(&sdk).await,
+            nothing(),
+            "destroy after a kill of destroy at event {events}"
+        );
+    }
+}
