@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::support::{Moto, Project};
+use crate::support::{FaultProxy, Moto, Project};
 
 /// How many of each thing the emulator holds for the stack (live ones only).
-async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize> {
+pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
     let asg = aws_sdk_autoscaling::Client::new(sdk);
@@ -199,7 +199,7 @@ async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize> {
     count
 }
 
-fn whole_cluster() -> BTreeMap<&'static str, usize> {
+pub fn whole_cluster() -> BTreeMap<&'static str, usize> {
     [
         ("vpc", 1),
         ("subnet", 2),
@@ -223,7 +223,7 @@ fn whole_cluster() -> BTreeMap<&'static str, usize> {
     .collect()
 }
 
-fn nothing() -> BTreeMap<&'static str, usize> {
+pub fn nothing() -> BTreeMap<&'static str, usize> {
     whole_cluster().into_keys().map(|k| (k, 0)).collect()
 }
 
@@ -277,7 +277,9 @@ fn unlock_after_kill(project: &Project, check_message: bool) {
 async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orphans() {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
-    let project = Project::new(Some(&moto.endpoint));
+    // Latency on every call spreads the kill points over the whole run.
+    let proxy = FaultProxy::start(&moto.endpoint, &["--delay-ms", "8", "--jitter-ms", "4"]);
+    let project = Project::new(Some(&proxy.endpoint));
     let mut points = 0;
     // Up: killed after 1, 6, 11, ... events (each create is a save, a start, a done and a save).
     for (round, events) in (1..=106).step_by(5).enumerate() {

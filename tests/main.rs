@@ -5,6 +5,7 @@ mod support;
 mod cli_errors;
 mod crash;
 mod e2e;
+mod faults;
 mod security;
 mod team;
 mod tidy;

@@ -121,6 +121,11 @@ impl AwsKind for Group {
             .health_check_type("ELB")
             .health_check_grace_period(args.health_check_grace_seconds)
             .set_tags(Some(group_tags))
+            .customize()
+            .config_override(
+                aws_sdk_autoscaling::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| aws_error("autoscaling:CreateAutoScalingGroup", e))?;

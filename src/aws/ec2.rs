@@ -29,6 +29,12 @@ fn tag_spec(ctx: &StepContext, resource_type: ResourceType) -> TagSpecification 
         .build()
 }
 
+/// For creates that AWS does not make idempotent: one attempt per call, so that a lost answer is
+/// looked for (by the provider's retry) before anything is made again.
+fn no_sdk_retry() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::disabled()
+}
+
 /// Filters for the resources tagged as this step's resource.
 fn own_tags(ctx: &StepContext) -> Vec<Filter> {
     vec![
@@ -108,6 +114,8 @@ impl AwsKind for Vpc {
             .create_vpc()
             .cidr_block(args.cidr_block.get()?)
             .tag_specifications(tag_spec(ctx, ResourceType::Vpc))
+            .customize()
+            .config_override(aws_sdk_ec2::config::Builder::default().retry_config(no_sdk_retry()))
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateVpc", e))?;
@@ -200,6 +208,8 @@ impl AwsKind for InternetGateway {
             .ec2
             .create_internet_gateway()
             .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway))
+            .customize()
+            .config_override(aws_sdk_ec2::config::Builder::default().retry_config(no_sdk_retry()))
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateInternetGateway", e))?;
@@ -483,6 +493,8 @@ impl AwsKind for RouteTable {
             .create_route_table()
             .vpc_id(args.vpc_id.get()?)
             .tag_specifications(tag_spec(ctx, ResourceType::RouteTable))
+            .customize()
+            .config_override(aws_sdk_ec2::config::Builder::default().retry_config(no_sdk_retry()))
             .send()
             .await
             .map_err(|e| aws_error("ec2:CreateRouteTable", e))?;
@@ -902,6 +914,10 @@ impl AwsKind for Instance {
                 .tag_specifications(tag_spec(ctx, ResourceType::Instance))
                 .tag_specifications(tag_spec(ctx, ResourceType::Volume))
                 .set_client_token(ctx.token.clone())
+                .customize()
+                .config_override(
+                    aws_sdk_ec2::config::Builder::default().retry_config(no_sdk_retry()),
+                )
                 .send()
         };
         // A new instance profile takes a few seconds to be usable in EC2: retry that error only.

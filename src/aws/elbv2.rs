@@ -297,6 +297,11 @@ impl AwsKind for LoadBalancer {
             .set_subnets(Some(resolved(&args.subnet_ids)?))
             .set_security_groups(Some(resolved(&args.security_group_ids)?))
             .set_tags(elb_tags(ctx))
+            .customize()
+            .config_override(
+                aws_sdk_elasticloadbalancingv2::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| aws_error("elbv2:CreateLoadBalancer", e))?;
@@ -484,6 +489,11 @@ impl AwsKind for Listener {
             .set_ssl_policy(https.then(|| SSL_POLICY.to_string()))
             .default_actions(action)
             .set_tags(elb_tags(ctx))
+            .customize()
+            .config_override(
+                aws_sdk_elasticloadbalancingv2::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| aws_error("elbv2:CreateListener", e))?;

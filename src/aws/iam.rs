@@ -179,6 +179,23 @@ impl AwsKind for Role {
     }
 }
 
+/// Puts the role in the profile. A profile holds one role: `LimitExceeded` after a retried call
+/// means the first attempt did it.
+async fn attach_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
+    match aws
+        .iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if error_code(&e) == Some("LimitExceeded") => Ok(()),
+        Err(e) => Err(aws_error("iam:AddRoleToInstanceProfile", e)),
+    }
+}
+
 /// An instance profile holding one role.
 pub struct InstanceProfile;
 
@@ -223,13 +240,7 @@ impl AwsKind for InstanceProfile {
         };
         let name = profile.instance_profile_name().to_string();
         if profile.roles().is_empty() && !ctx.read_only {
-            aws.iam
-                .add_role_to_instance_profile()
-                .instance_profile_name(&name)
-                .role_name(args.role_name.get()?)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:AddRoleToInstanceProfile", e))?;
+            attach_role(aws, &name, args.role_name.get()?).await?;
         }
         Ok(Some(Created {
             id: name.clone(),
@@ -256,13 +267,7 @@ impl AwsKind for InstanceProfile {
             .instance_profile()
             .map(|p| p.arn().to_string())
             .ok_or_else(|| missing("iam:CreateInstanceProfile", "InstanceProfile"))?;
-        aws.iam
-            .add_role_to_instance_profile()
-            .instance_profile_name(&name)
-            .role_name(args.role_name.get()?)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:AddRoleToInstanceProfile", e))?;
+        attach_role(aws, &name, args.role_name.get()?).await?;
         Ok(Created {
             id: name.clone(),
             outputs: json!({ "name": name, "arn": arn }),

@@ -61,6 +61,7 @@ impl Aws {
     /// service to an emulator instead of AWS.
     pub async fn connect(region: &str, endpoint: Option<&str>) -> Result<Self, CredentialsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
             .region(aws_config::Region::new(region.to_string()));
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
@@ -219,7 +220,17 @@ pub fn aws_error<E>(operation: &str, error: aws_sdk_ec2::error::SdkError<E>) -> 
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = error.code().map(String::from);
+    use aws_sdk_ec2::error::SdkError;
+    let code = error.code().map(String::from).or_else(|| {
+        match &error {
+            SdkError::TimeoutError(_) => Some("RequestTimeout"),
+            SdkError::DispatchFailure(_) => Some("DispatchFailure"),
+            SdkError::ResponseError(_) => Some("ResponseError"),
+            SdkError::ServiceError(e) if e.raw().status().is_server_error() => Some("ServerError"),
+            _ => None,
+        }
+        .map(String::from)
+    });
     let message = match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{operation}: {code}: {message}"),
         (Some(code), None) => format!("{operation}: {code}"),
@@ -470,10 +481,32 @@ impl Provider for AwsProvider {
             .await
     }
 
+    /// Creates; after an error that may hide a success (a throttle, a 5xx, a lost answer, a name
+    /// that exists, a dependency not visible yet) it looks for what the attempt made before it
+    /// tries again, so that a retry never makes a second one.
     async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
-        self.kind(&ctx.type_name)?
-            .create(&self.aws, ctx, inputs)
-            .await
+        let kind = self.kind(&ctx.type_name)?;
+        let mut attempt = 0;
+        loop {
+            match kind.create(&self.aws, ctx, inputs).await {
+                Ok(created) => return Ok(created),
+                Err(e) if attempt < RETRIES && worth_retrying(&e) => {
+                    attempt += 1;
+                    ctx.waiting(format!(
+                        "retrying after {}",
+                        e.code.as_deref().unwrap_or("an error")
+                    ));
+                    tokio::time::sleep(backoff(attempt, &self.aws)).await;
+                    match kind.find(&self.aws, ctx, inputs).await {
+                        Ok(Some(found)) => return Ok(found),
+                        Ok(None) => {}
+                        Err(found_error) if transient(&found_error) => {}
+                        Err(found_error) => return Err(found_error),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn update(
@@ -482,9 +515,17 @@ impl Provider for AwsProvider {
         current: &ResourceState,
         inputs: &Json,
     ) -> Result<Json, ProviderError> {
-        self.kind(&ctx.type_name)?
-            .update(&self.aws, ctx, current, inputs)
-            .await
+        let kind = self.kind(&ctx.type_name)?;
+        let mut attempt = 0;
+        loop {
+            match kind.update(&self.aws, ctx, current, inputs).await {
+                Err(e) if attempt < RETRIES && (transient(&e) || eventual(&e)) => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt, &self.aws)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn delete(
@@ -492,10 +533,91 @@ impl Provider for AwsProvider {
         ctx: &StepContext,
         current: &ResourceState,
     ) -> Result<(), ProviderError> {
-        self.kind(&ctx.type_name)?
-            .delete(&self.aws, ctx, current)
-            .await
+        let kind = self.kind(&ctx.type_name)?;
+        let mut attempt = 0;
+        loop {
+            match kind.delete(&self.aws, ctx, current).await {
+                // Dependencies may take a moment to let go (a load balancer's interfaces, ...).
+                Err(e)
+                    if attempt < RETRIES
+                        && (transient(&e) || e.code.as_deref() == Some("DependencyViolation")) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt, &self.aws)).await;
+                }
+                other => return other,
+            }
+        }
     }
+}
+
+/// Attempts of a step beyond the SDK's own retries of each call.
+const RETRIES: u32 = 6;
+
+/// Exponential backoff with full jitter.
+fn backoff(attempt: u32, aws: &Aws) -> Duration {
+    let base = if aws.is_emulator() { 50 } else { 500 };
+    let cap = (base * 2u64.pow(attempt.min(6))).min(20_000);
+    Duration::from_millis(rand::random::<u64>() % cap.max(1) + base / 2)
+}
+
+/// Throttling, server errors, time-outs: the call may or may not have happened.
+fn transient(error: &ProviderError) -> bool {
+    matches!(
+        error.code.as_deref(),
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "SlowDown"
+                | "PriorRequestNotComplete"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "RequestTimeout"
+                | "DispatchFailure"
+                | "ResponseError"
+                | "ServerError"
+        )
+    )
+}
+
+/// Something just made is not visible yet (AWS is eventually consistent).
+fn eventual(error: &ProviderError) -> bool {
+    let code = error.code.as_deref().unwrap_or_default();
+    code.ends_with(".NotFound")
+        && !code.starts_with("InvalidKeyPair")
+        && !code.starts_with("InvalidAMIID")
+        || code == "NoSuchEntity"
+        || (code == "InvalidParameterValue" && error.message.contains("iamInstanceProfile"))
+}
+
+/// The create may already have happened: an earlier attempt (or a retry of the SDK) made it.
+fn already_exists(error: &ProviderError) -> bool {
+    matches!(
+        error.code.as_deref(),
+        Some(
+            "InvalidGroup.Duplicate"
+                | "DuplicateTargetGroupName"
+                | "DuplicateLoadBalancerName"
+                | "DuplicateListener"
+                | "AlreadyExists"
+                | "AlreadyExistsFault"
+                | "InvalidLaunchTemplateName.AlreadyExistsException"
+                | "EntityAlreadyExists"
+                | "InvalidChangeBatch"
+                | "InvalidSubnet.Conflict"
+                | "Resource.AlreadyAssociated"
+                | "InvalidPermission.Duplicate"
+                | "RouteAlreadyExists"
+                | "LimitExceeded"
+        )
+    )
+}
+
+fn worth_retrying(error: &ProviderError) -> bool {
+    transient(error) || eventual(error) || already_exists(error)
 }
 
 /// Reads a string output of a resource in the state.

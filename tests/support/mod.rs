@@ -232,3 +232,61 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 }
+
+/// The project's fault proxy (scripts/faultproxy/faultproxy.py) in front of a moto; killed on drop.
+pub struct FaultProxy {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, args: &[&str]) -> FaultProxy {
+        let mut child = Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("scripts/faultproxy/faultproxy.py"))
+            .args(["--listen", "0", "--upstream", upstream])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the fault proxy starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the proxy prints its address");
+        let endpoint = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            endpoint.starts_with("http://127.0.0.1:"),
+            "unexpected proxy banner: {line}"
+        );
+        FaultProxy { child, endpoint }
+    }
+
+    /// Calls seen, by `service:Operation`.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("proxy reachable");
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "GET /__proxy/counts HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        serde_json::from_str(body).expect("counts JSON")
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
