@@ -4,6 +4,7 @@ mod support;
 
 mod cli_errors;
 mod crash;
+mod drift;
 mod e2e;
 mod faults;
 mod security;

@@ -115,6 +115,23 @@ async fn describe(
 
 #[async_trait::async_trait]
 impl AwsKind for Certificate {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<serde_json::Value>>, ProviderError> {
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws.acm.list_certificates().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("acm:ListCertificates", e))?;
+            live.extend(
+                page.certificate_summary_list()
+                    .iter()
+                    .filter_map(|c| c.certificate_arn().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,

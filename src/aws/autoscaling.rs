@@ -63,6 +63,46 @@ async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, Provider
 
 #[async_trait::async_trait]
 impl AwsKind for Group {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let mut live = std::collections::BTreeMap::new();
+        for chunk in resources.chunks(50) {
+            let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
+            let mut pages = aws
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(names))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| aws_error("autoscaling:DescribeAutoScalingGroups", e))?;
+                for group in page.auto_scaling_groups() {
+                    if let Some(name) = group.auto_scaling_group_name() {
+                        live.insert(name.to_string(), (group.min_size(), group.max_size()));
+                    }
+                }
+            }
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                live.get(&r.id).map(|(min, max)| {
+                    let mut inputs = r.inputs.clone();
+                    if let Some(min) = min {
+                        inputs["min_size"] = json!(min);
+                    }
+                    if let Some(max) = max {
+                        inputs["max_size"] = json!(max);
+                    }
+                    inputs
+                })
+            })
+            .collect())
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,

@@ -76,6 +76,29 @@ impl Ref<Vpc> {
 
 #[async_trait::async_trait]
 impl AwsKind for Vpc {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws
+            .ec2
+            .describe_vpcs()
+            .filters(filter("vpc-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeVpcs", e))?;
+            live.extend(
+                page.vpcs()
+                    .iter()
+                    .filter_map(|x| x.vpc_id().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -169,6 +192,29 @@ impl Ref<InternetGateway> {
 
 #[async_trait::async_trait]
 impl AwsKind for InternetGateway {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws
+            .ec2
+            .describe_internet_gateways()
+            .filters(filter("internet-gateway-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeInternetGateways", e))?;
+            live.extend(
+                page.internet_gateways()
+                    .iter()
+                    .filter_map(|x| x.internet_gateway_id().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -293,6 +339,29 @@ async fn set_public_ip(aws: &Aws, id: &str, public: bool) -> Result<(), Provider
 
 #[async_trait::async_trait]
 impl AwsKind for Subnet {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws
+            .ec2
+            .describe_subnets()
+            .filters(filter("subnet-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeSubnets", e))?;
+            live.extend(
+                page.subnets()
+                    .iter()
+                    .filter_map(|x| x.subnet_id().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -427,6 +496,29 @@ async fn disassociate(
 
 #[async_trait::async_trait]
 impl AwsKind for RouteTable {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws
+            .ec2
+            .describe_route_tables()
+            .filters(filter("route-table-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeRouteTables", e))?;
+            live.extend(
+                page.route_tables()
+                    .iter()
+                    .filter_map(|x| x.route_table_id().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -633,6 +725,39 @@ fn permission(group_id: &str, rule: &Rule) -> Result<IpPermission, ProviderError
     Ok(builder.build())
 }
 
+/// The inbound rules of a group as AWS lists them, one rule per source.
+fn live_rules(group_id: &str, permissions: &[IpPermission]) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for permission in permissions {
+        let base = Rule {
+            protocol: permission.ip_protocol().unwrap_or_default().to_string(),
+            from_port: permission.from_port().unwrap_or(-1),
+            to_port: permission.to_port().unwrap_or(-1),
+            cidr: None,
+            source_group: None,
+            from_self: false,
+            description: String::new(),
+        };
+        for range in permission.ip_ranges() {
+            rules.push(Rule {
+                cidr: range.cidr_ip().map(String::from),
+                description: range.description().unwrap_or_default().to_string(),
+                ..base.clone()
+            });
+        }
+        for pair in permission.user_id_group_pairs() {
+            let source = pair.group_id().unwrap_or_default();
+            rules.push(Rule {
+                source_group: (source != group_id).then(|| Input::Value(source.to_string())),
+                from_self: source == group_id,
+                description: pair.description().unwrap_or_default().to_string(),
+                ..base.clone()
+            });
+        }
+    }
+    rules
+}
+
 async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
     if rules.is_empty() {
         return Ok(());
@@ -653,6 +778,48 @@ async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), Pro
 
 #[async_trait::async_trait]
 impl AwsKind for SecurityGroup {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeMap::new();
+        let mut pages = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("group-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeSecurityGroups", e))?;
+            for group in page.security_groups() {
+                if let Some(id) = group.group_id() {
+                    live.insert(id.to_string(), live_rules(id, group.ip_permissions()));
+                }
+            }
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                live.get(&r.id).map(|rules| {
+                    // Stored order first, then what was added by hand, so that order is no drift.
+                    let stored: Vec<Rule> = r
+                        .inputs
+                        .get("ingress")
+                        .cloned()
+                        .and_then(|v| serde_json::from_value(v).ok())
+                        .unwrap_or_default();
+                    let mut ordered: Vec<&Rule> =
+                        stored.iter().filter(|s| rules.contains(s)).collect();
+                    ordered.extend(rules.iter().filter(|l| !stored.contains(l)));
+                    let mut inputs = r.inputs.clone();
+                    inputs["ingress"] = serde_json::to_value(ordered).unwrap_or_default();
+                    inputs
+                })
+            })
+            .collect())
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -836,6 +1003,47 @@ impl Ref<Instance> {
 
 #[async_trait::async_trait]
 impl AwsKind for Instance {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeMap::new();
+        let mut pages = aws
+            .ec2
+            .describe_instances()
+            .filters(filter("instance-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let running = !matches!(
+                    instance.state().and_then(|s| s.name()),
+                    Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+                );
+                if let (Some(id), true) = (instance.instance_id(), running) {
+                    live.insert(
+                        id.to_string(),
+                        instance.instance_type().map(|t| t.as_str().to_string()),
+                    );
+                }
+            }
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                live.get(&r.id).map(|instance_type| {
+                    let mut inputs = r.inputs.clone();
+                    if let Some(instance_type) = instance_type {
+                        inputs["instance_type"] = json!(instance_type);
+                    }
+                    inputs
+                })
+            })
+            .collect())
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -1105,6 +1313,30 @@ fn template_data(
 
 #[async_trait::async_trait]
 impl AwsKind for LaunchTemplate {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let mut live = std::collections::BTreeSet::new();
+        // By name tag, which every emulator filters on; the ids below pick out ours.
+        let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+        let mut pages = aws
+            .ec2
+            .describe_launch_templates()
+            .filters(filter(&format!("tag:{}", super::TAG_NAME), &names))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ec2:DescribeLaunchTemplates", e))?;
+            live.extend(
+                page.launch_templates()
+                    .iter()
+                    .filter_map(|x| x.launch_template_id().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,

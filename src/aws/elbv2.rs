@@ -108,6 +108,23 @@ async fn set_attributes(aws: &Aws, arn: &str, args: &TargetGroupArgs) -> Result<
 
 #[async_trait::async_trait]
 impl AwsKind for TargetGroup {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("elbv2:DescribeTargetGroups", e))?;
+            live.extend(
+                page.target_groups()
+                    .iter()
+                    .filter_map(|t| t.target_group_arn().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -238,6 +255,23 @@ impl Ref<LoadBalancer> {
 
 #[async_trait::async_trait]
 impl AwsKind for LoadBalancer {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?;
+            live.extend(
+                page.load_balancers()
+                    .iter()
+                    .filter_map(|l| l.load_balancer_arn().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,

@@ -89,6 +89,25 @@ async fn put_policy(aws: &Aws, role: &str, args: &RoleArgs) -> Result<(), Provid
 
 #[async_trait::async_trait]
 impl AwsKind for Role {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let out = aws
+            .iam
+            .list_roles()
+            .path_prefix(PATH)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:ListRoles", e))?;
+        let live = out
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect();
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -218,6 +237,25 @@ impl Ref<InstanceProfile> {
 
 #[async_trait::async_trait]
 impl AwsKind for InstanceProfile {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let out = aws
+            .iam
+            .list_instance_profiles()
+            .path_prefix(PATH)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?;
+        let live = out
+            .instance_profiles()
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect();
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,

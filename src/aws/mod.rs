@@ -336,10 +336,36 @@ where
         ctx: &StepContext,
         args: &Self::Args,
     ) -> Result<Option<Created>, ProviderError>;
+
+    /// The live arguments of many resources of this kind, in as few calls as the API allows;
+    /// `None` for one that is gone. By default: only what can be compared is the stored value.
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let _ = aws;
+        Ok(resources.iter().map(|r| Some(r.inputs.clone())).collect())
+    }
+}
+
+/// Keeps the resources whose id is in `live`, with their stored arguments.
+pub(crate) fn existing(
+    resources: &[ResourceState],
+    live: &std::collections::BTreeSet<String>,
+) -> Vec<Option<Json>> {
+    resources
+        .iter()
+        .map(|r| live.contains(&r.id).then(|| r.inputs.clone()))
+        .collect()
 }
 
 #[async_trait::async_trait]
 trait Handler: Send + Sync {
+    async fn read(
+        &self,
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError>;
     async fn find(
         &self,
         aws: &Aws,
@@ -383,6 +409,14 @@ impl<K: AwsKind> Handler for For<K>
 where
     K::Args: DeserializeOwned + Send + Sync,
 {
+    async fn read(
+        &self,
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        K::read(aws, resources).await
+    }
+
     async fn find(
         &self,
         aws: &Aws,
@@ -471,6 +505,14 @@ impl AwsProvider {
 
 #[async_trait::async_trait]
 impl Provider for AwsProvider {
+    async fn read(
+        &self,
+        type_name: &str,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        self.kind(type_name)?.read(&self.aws, resources).await
+    }
+
     async fn find(
         &self,
         ctx: &StepContext,

@@ -45,6 +45,29 @@ fn generate(length: usize) -> String {
 
 #[async_trait::async_trait]
 impl AwsKind for SecureParameter {
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<serde_json::Value>>, ProviderError> {
+        let mut live = std::collections::BTreeSet::new();
+        for chunk in resources.chunks(10) {
+            let out = aws
+                .ssm
+                .get_parameters()
+                .set_names(Some(chunk.iter().map(|r| r.id.clone()).collect()))
+                .with_decryption(false)
+                .send()
+                .await
+                .map_err(|e| aws_error("ssm:GetParameters", e))?;
+            live.extend(
+                out.parameters()
+                    .iter()
+                    .filter_map(|p| p.name().map(String::from)),
+            );
+        }
+        Ok(super::existing(resources, &live))
+    }
+
     async fn find(
         aws: &Aws,
         _ctx: &StepContext,

@@ -12,7 +12,7 @@ use super::session::{
     connect, cost_lines, findings_text, program, refuse_blocking, resolve_pending, restrict,
     write_call_log,
 };
-use super::{PlanArgs, Workspace};
+use super::{session, PlanArgs, Workspace};
 use crate::aws::{Aws, AwsProvider};
 use crate::cluster::checks;
 use crate::engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
@@ -36,6 +36,9 @@ pub async fn up(
         if !state.pending.is_empty() {
             resolve_pending(&aws, &mut state, styles, false).await?;
             backend.save(&state).await?;
+        }
+        if args.refresh {
+            session::refresh(&aws, &mut state, styles, args.json).await?;
         }
         let program = program(&aws, &config).await?;
         let mut plan = engine::plan(&program, &state)?;
@@ -308,4 +311,40 @@ fn summary_json(plan: &Plan, report: &ApplyReport, state: &State) -> serde_json:
         })),
         "outputs": state.outputs,
     })
+}
+
+/// `refresh`: reads the live state, reports drift, saves it with --yes (or a terminal's yes).
+pub async fn refresh(
+    workspace: &Workspace,
+    styles: &Styles,
+    stack: Option<String>,
+    yes: bool,
+    json: bool,
+) -> Result<()> {
+    let name = workspace.stack_name(stack)?;
+    let config = workspace.config(&name)?;
+    let aws = connect(&config).await?;
+    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let backend = backend.as_ref();
+    let result = locked(backend, "refresh", async {
+        let mut state = backend.load().await?;
+        let drift = session::refresh(&aws, &mut state, styles, json).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&drift)?);
+        }
+        if drift.is_empty() {
+            return Ok(());
+        }
+        if !yes && !std::io::stdin().is_terminal() {
+            render::err("The state was not changed: run `refresh --yes` to record the drift.");
+            return Ok(());
+        }
+        confirm(&format!("Record this drift in the state of `{name}`?"), yes)?;
+        backend.save(&state).await?;
+        render::err(&format!("Recorded the drift in {}.", backend.location()));
+        Ok(())
+    })
+    .await;
+    write_call_log(&aws);
+    result
 }

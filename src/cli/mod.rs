@@ -44,6 +44,9 @@ pub struct PlanArgs {
     /// Limit the plan to this resource and what it depends on (can be repeated)
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
+    /// Read the live state of every resource first and plan against it (repairs drift)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +78,15 @@ pub enum Command {
         yes: bool,
         #[arg(long, default_value_t = 16)]
         parallel: usize,
+    },
+    /// Read every resource's live state and report drift; update the state with --yes
+    Refresh {
+        stack: Option<String>,
+        /// Save the refreshed state without asking
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Print the stack's outputs (publish and play URLs, load balancer, MongoDB address)
     Outputs {
@@ -137,6 +149,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
         } => apply::up(&workspace, &styles, plan, yes, parallel)
             .await
             .map(|()| 0),
+        Command::Refresh { stack, yes, json } => {
+            apply::refresh(&workspace, &styles, stack, yes, json)
+                .await
+                .map(|()| 0)
+        }
         Command::Destroy {
             plan,
             yes,

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::session::{
-    connect, cost_lines, findings_text, program, resolve_pending, restrict, write_call_log,
+    connect, cost_lines, findings_text, program, refresh, resolve_pending, restrict, write_call_log,
 };
 use super::{PlanArgs, Workspace};
 use crate::cluster::{self, checks};
@@ -22,6 +22,9 @@ pub async fn preview(
     let aws = connect(&config).await?;
     let mut state = workspace.backend(&config, Some(&aws)).await?.load().await?;
     resolve_pending(&aws, &mut state, styles, true).await?;
+    if args.refresh {
+        refresh(&aws, &mut state, styles, args.json).await?;
+    }
     let program = program(&aws, &config).await;
     write_call_log(&aws);
     let program = program?;

@@ -283,3 +283,56 @@ pub async fn resolve_pending(
     render::err("");
     Ok(())
 }
+
+/// Reads the live state of every resource into `state`; prints the drift unless `quiet`.
+pub async fn refresh(
+    aws: &Arc<Aws>,
+    state: &mut State,
+    styles: &Styles,
+    quiet: bool,
+) -> Result<crate::engine::Drift> {
+    let provider = crate::aws::AwsProvider::new(aws.clone());
+    let drift = crate::engine::refresh(state, &provider)
+        .await
+        .map_err(|e| anyhow::anyhow!("refresh failed: {e}"))?;
+    if !quiet {
+        render::err(&drift_text(&drift, styles));
+        render::err("");
+    }
+    Ok(drift)
+}
+
+/// Drift as people read it.
+pub fn drift_text(drift: &crate::engine::Drift, styles: &Styles) -> String {
+    if drift.is_empty() {
+        return "No drift: the cloud matches the state.".into();
+    }
+    let mut lines = vec![format!(
+        "{}",
+        styles.bold.apply_to("Drift (changed outside ams-stack):")
+    )];
+    for (name, type_name, changes) in &drift.changed {
+        lines.push(format!(
+            "  {} {name} ({type_name})",
+            styles.update.apply_to("~")
+        ));
+        for change in changes {
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref().map_or("(none)".to_string(), |v| v.to_string())
+            };
+            lines.push(format!(
+                "      {}: {} -> {}",
+                change.key,
+                show(&change.old),
+                show(&change.new)
+            ));
+        }
+    }
+    for (name, type_name) in &drift.deleted {
+        lines.push(format!(
+            "  {} {name} ({type_name}): deleted outside ams-stack",
+            styles.delete.apply_to("-")
+        ));
+    }
+    lines.join("\n")
+}

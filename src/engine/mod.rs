@@ -11,6 +11,7 @@ mod graph;
 mod plan;
 mod program;
 mod provider;
+mod refresh;
 pub mod testing;
 
 pub use apply::{apply, resolve_pending, ApplyOptions, ApplyReport, Resolution, StepFailure};
@@ -20,3 +21,4 @@ pub use graph::{dependency_order, to_dot, GraphError};
 pub use plan::{destroy_plan, plan, Op, Plan, PropertyChange, Step, UnknownTarget};
 pub use program::{Declared, Kind, Program, ProgramError, Ref};
 pub use provider::{Created, Provider, ProviderError, StepContext};
+pub use refresh::{refresh, Drift};

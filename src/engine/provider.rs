@@ -72,6 +72,15 @@ impl ProviderError {
 /// Creates, updates and deletes resources of the kinds it knows, given resolved inputs.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
+    /// The live arguments of `resources` (all of kind `type_name`), in one batched read where
+    /// the cloud allows: `None` for one that no longer exists. Properties the provider cannot
+    /// read keep their stored values.
+    async fn read(
+        &self,
+        type_name: &str,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError>;
+
     /// Looks for a resource that an interrupted create may have made (by its tags, name or the
     /// token in `ctx`), and finishes making it as `inputs` ask; `None` if there is none.
     async fn find(

@@ -136,6 +136,25 @@ impl MemoryProvider {
 
 #[async_trait::async_trait]
 impl Provider for MemoryProvider {
+    async fn read(
+        &self,
+        type_name: &str,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        self.calls
+            .lock()
+            .map(|mut c| c.push(format!("read {type_name}")))
+            .ok();
+        let live = self
+            .live
+            .lock()
+            .map_err(|_| ProviderError::new("poisoned"))?;
+        Ok(resources
+            .iter()
+            .map(|r| live.get(&r.id).map(|(_, _, inputs)| inputs.clone()))
+            .collect())
+    }
+
     async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
         self.call("create", ctx).await?;
         let n = self.next_id.fetch_add(1, Ordering::SeqCst);

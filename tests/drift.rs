@@ -1,0 +1,197 @@
+//! Refresh and drift: changes made by hand show up, and `up --refresh` repairs them.
+
+use crate::crash::{census, whole_cluster};
+use crate::support::{Moto, Project};
+
+fn tagged(name: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:ams-stack:name")
+        .values(name)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_by_hand_is_reported_and_repaired() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    project.run(&["up", "local", "--yes"]).ok();
+    let sdk = moto.sdk().await;
+    let (ec2, asg) = (
+        aws_sdk_ec2::Client::new(&sdk),
+        aws_sdk_autoscaling::Client::new(&sdk),
+    );
+
+    // By hand: a rule added, a group resized, the MongoDB instance terminated.
+    let nodes_sg = ec2
+        .describe_security_groups()
+        .filters(tagged("nodes-sg"))
+        .send()
+        .await
+        .expect("sg")
+        .security_groups()[0]
+        .group_id()
+        .expect("id")
+        .to_string();
+    ec2.authorize_security_group_ingress()
+        .group_id(&nodes_sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8080)
+                .to_port(8080)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("rule added by hand");
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs");
+    let origin = groups
+        .auto_scaling_groups()
+        .iter()
+        .filter_map(|g| g.auto_scaling_group_name())
+        .find(|n| n.contains("origin"))
+        .expect("origin group")
+        .to_string();
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name(&origin)
+        .max_size(7)
+        .send()
+        .await
+        .expect("resized by hand");
+    let mongodb = ec2
+        .describe_instances()
+        .filters(tagged("mongodb"))
+        .send()
+        .await
+        .expect("instances")
+        .reservations()[0]
+        .instances()[0]
+        .instance_id()
+        .expect("id")
+        .to_string();
+    ec2.terminate_instances()
+        .instance_ids(&mongodb)
+        .send()
+        .await
+        .expect("terminated by hand");
+
+    // refresh reports exactly those, in one read per kind, and without --yes changes nothing.
+    let before = std::fs::read_to_string(project.path("state/local.json")).expect("state");
+    let (run, calls) = project.run_logged(&["refresh", "local"]);
+    let run = run.ok();
+    assert!(
+        run.stderr.contains("~ nodes-sg (aws:ec2:SecurityGroup)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("\"from_port\":8080"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("~ origin-group (aws:autoscaling:Group)\n      max_size: 4 -> 7"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("- mongodb (aws:ec2:Instance): deleted outside ams-stack"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("  ~ ").count() + run.stderr.matches("  - ").count(),
+        3,
+        "nothing else drifted: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("The state was not changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path("state/local.json")).expect("state"),
+        before
+    );
+    let mut operations = calls.clone();
+    operations.sort();
+    operations.dedup();
+    assert_eq!(
+        operations.len(),
+        calls.len(),
+        "each read operation once, for all resources of its kind: {calls:?}"
+    );
+    assert!(
+        calls.len() < 20,
+        "{} calls for 29 resources: {calls:?}",
+        calls.len()
+    );
+
+    // The plan against live state: remove the rule, size back, a new MongoDB (and the templates
+    // that carry its address).
+    let preview = project
+        .run(&["preview", "local", "--refresh", "--json"])
+        .ok()
+        .json();
+    let mut changing: Vec<(String, String)> = preview["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["op"] != "same")
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["op"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    changing.sort();
+    let expected: Vec<(String, String)> = [
+        ("edge-launch-template", "update"),
+        ("mongodb", "create"),
+        ("nodes-sg", "update"),
+        ("origin-group", "update"),
+        ("origin-launch-template", "update"),
+    ]
+    .iter()
+    .map(|(n, o)| (n.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(changing, expected);
+
+    // up --refresh repairs it all.
+    project.run(&["up", "local", "--refresh", "--yes"]).ok();
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(&nodes_sg)
+        .send()
+        .await
+        .expect("sg");
+    assert!(
+        !group.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .any(|p| p.from_port() == Some(8080)),
+        "the rule added by hand is gone"
+    );
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&origin)
+        .send()
+        .await
+        .expect("asg");
+    assert_eq!(groups.auto_scaling_groups()[0].max_size(), Some(4));
+    assert_eq!(census(&sdk).await, whole_cluster());
+    let preview = project
+        .run(&["preview", "local", "--refresh", "--json"])
+        .ok()
+        .json();
+    assert_eq!(preview["changes"]["same"], 29, "{preview}");
+}
