@@ -319,3 +319,39 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ups_on_one_local_stack_run_one_at_a_time() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let spawn = || {
+        project
+            .command(&["up", "local", "--yes"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let runs: Vec<crate::support::Run> = [a, b]
+        .into_iter()
+        .map(|c| crate::support::Run::from(c.wait_with_output().expect("wait")))
+        .collect();
+    assert_eq!(
+        runs.iter().filter(|r| r.code == Some(0)).count(),
+        1,
+        "exactly one runs"
+    );
+    let refused = runs.iter().find(|r| r.code != Some(0)).expect("the other");
+    assert!(
+        refused.stderr.contains("stack `local` is locked by"),
+        "{}",
+        refused.stderr
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path("state/local.json")).expect("state"),
+    )
+    .expect("intact");
+    assert_eq!(state["resources"].as_array().map(Vec::len), Some(29));
+    assert_eq!(census(&moto.sdk().await).await, whole_cluster());
+}

@@ -31,6 +31,7 @@ async fn throttling_and_server_errors_converge_to_the_same_cluster() {
     project.run(&["destroy", "local", "--yes"]).ok();
     assert_eq!(census(&moto.sdk().await).await, nothing());
     let counts = proxy.counts();
+    eprintln!("faults: throttling and 5xx: {counts:?}");
     let injected = |kind: &str| {
         counts
             .get(&format!("injected:{kind}"))
@@ -68,7 +69,9 @@ async fn calls_that_succeed_but_answer_503_make_nothing_twice() {
         project.run(&["destroy", "local", "--yes"]).ok();
     }
     assert_eq!(census(&moto.sdk().await).await, nothing());
-    let injected = proxy.counts().get("injected:after").copied().unwrap_or(0);
+    let counts = proxy.counts();
+    eprintln!("faults: after: {counts:?}");
+    let injected = counts.get("injected:after").copied().unwrap_or(0);
     assert!(
         injected >= 5,
         "only {injected} calls answered 503 after taking effect"

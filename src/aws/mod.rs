@@ -685,3 +685,39 @@ impl From<crate::engine::Unresolved> for ProviderError {
         ProviderError::new("internal error: an input reached AWS unresolved (please report this)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, message: &str) -> ProviderError {
+        ProviderError {
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn errors_that_may_hide_a_success_are_retried_after_a_look() {
+        assert!(
+            transient(&error("RequestLimitExceeded", ""))
+                && transient(&error("ServiceUnavailable", ""))
+        );
+        assert!(
+            eventual(&error("InvalidGroup.NotFound", ""))
+                && eventual(&error("InvalidInstanceID.NotFound", ""))
+        );
+        assert!(eventual(&error(
+            "InvalidParameterValue",
+            "Value (x) for parameter iamInstanceProfile.name is invalid"
+        )));
+        assert!(
+            already_exists(&error("InvalidGroup.Duplicate", ""))
+                && already_exists(&error("EntityAlreadyExists", ""))
+        );
+        // A user's mistake is not retried.
+        assert!(!worth_retrying(&error("InvalidKeyPair.NotFound", "")));
+        assert!(!worth_retrying(&error("InvalidAMIID.NotFound", "")));
+        assert!(!worth_retrying(&error("UnauthorizedOperation", "")));
+    }
+}
