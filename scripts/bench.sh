@@ -32,8 +32,9 @@ time_it() {
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
   time_it "preview (first deploy)" preview local
-  time_it "up (26 resources)" up local --yes
+  time_it "up (29 resources)" up local --yes
   time_it "preview (no changes)" preview local
   time_it "up (no changes)" up local --yes
-  time_it "destroy (26 resources)" destroy local --yes
+  time_it "refresh (29 resources)" refresh local
+  time_it "destroy (29 resources)" destroy local --yes
 done
