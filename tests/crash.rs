@@ -355,3 +355,60 @@ async fn two_ups_on_one_local_stack_run_one_at_a_time() {
     assert_eq!(state["resources"].as_array().map(Vec::len), Some(29));
     assert_eq!(census(&moto.sdk().await).await, whole_cluster());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_up_finishes_what_is_in_flight_saves_and_says_so() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint, &["--delay-ms", "20"]);
+    let project = Project::new(Some(&proxy.endpoint));
+    let mut child = project
+        .command(&["up", "local", "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let mut events = 0;
+    for line in lines.by_ref() {
+        events += usize::from(line.contains("\"event\":\"done\""));
+        if events == 3 {
+            break;
+        }
+    }
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(terminated.success());
+    let rest: Vec<String> = lines.collect();
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Interrupted: finishing the steps in flight"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("interrupted:") && stderr.contains("steps not started"),
+        "{stderr}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("\"kind\":\"summary\"")),
+        "a summary of what was done"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(project.path("state/local.json")).expect("state"),
+    )
+    .expect("json");
+    assert!(
+        state["pending"].as_array().is_some_and(Vec::is_empty),
+        "in-flight steps finished and were recorded"
+    );
+    assert!(
+        !project.path("state/local.json.lock").exists(),
+        "the lock is released"
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(census(&moto.sdk().await).await, whole_cluster());
+}

@@ -35,6 +35,29 @@ fn no_sdk_retry() -> aws_config::retry::RetryConfig {
     aws_config::retry::RetryConfig::disabled()
 }
 
+/// Which of `resources` still exist, by one filtered Describe (following pagination).
+macro_rules! existing_by_filter {
+    ($aws:expr, $resources:expr, $call:ident, $filter:literal, $items:ident, $id:ident, $operation:literal) => {{
+        let ids: Vec<&str> = $resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = std::collections::BTreeSet::new();
+        let mut pages = $aws
+            .ec2
+            .$call()
+            .filters(filter($filter, &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error($operation, e))?;
+            live.extend(
+                page.$items()
+                    .iter()
+                    .filter_map(|x| x.$id().map(String::from)),
+            );
+        }
+        Ok(super::existing($resources, &live))
+    }};
+}
+
 /// Filters for the resources tagged as this step's resource.
 fn own_tags(ctx: &StepContext) -> Vec<Filter> {
     vec![
@@ -80,23 +103,15 @@ impl AwsKind for Vpc {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws
-            .ec2
-            .describe_vpcs()
-            .filters(filter("vpc-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ec2:DescribeVpcs", e))?;
-            live.extend(
-                page.vpcs()
-                    .iter()
-                    .filter_map(|x| x.vpc_id().map(String::from)),
-            );
-        }
-        Ok(super::existing(resources, &live))
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_vpcs,
+            "vpc-id",
+            vpcs,
+            vpc_id,
+            "ec2:DescribeVpcs"
+        )
     }
 
     async fn find(
@@ -196,23 +211,15 @@ impl AwsKind for InternetGateway {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws
-            .ec2
-            .describe_internet_gateways()
-            .filters(filter("internet-gateway-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ec2:DescribeInternetGateways", e))?;
-            live.extend(
-                page.internet_gateways()
-                    .iter()
-                    .filter_map(|x| x.internet_gateway_id().map(String::from)),
-            );
-        }
-        Ok(super::existing(resources, &live))
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_internet_gateways,
+            "internet-gateway-id",
+            internet_gateways,
+            internet_gateway_id,
+            "ec2:DescribeInternetGateways"
+        )
     }
 
     async fn find(
@@ -343,23 +350,15 @@ impl AwsKind for Subnet {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws
-            .ec2
-            .describe_subnets()
-            .filters(filter("subnet-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ec2:DescribeSubnets", e))?;
-            live.extend(
-                page.subnets()
-                    .iter()
-                    .filter_map(|x| x.subnet_id().map(String::from)),
-            );
-        }
-        Ok(super::existing(resources, &live))
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_subnets,
+            "subnet-id",
+            subnets,
+            subnet_id,
+            "ec2:DescribeSubnets"
+        )
     }
 
     async fn find(
@@ -500,23 +499,15 @@ impl AwsKind for RouteTable {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws
-            .ec2
-            .describe_route_tables()
-            .filters(filter("route-table-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ec2:DescribeRouteTables", e))?;
-            live.extend(
-                page.route_tables()
-                    .iter()
-                    .filter_map(|x| x.route_table_id().map(String::from)),
-            );
-        }
-        Ok(super::existing(resources, &live))
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_route_tables,
+            "route-table-id",
+            route_tables,
+            route_table_id,
+            "ec2:DescribeRouteTables"
+        )
     }
 
     async fn find(

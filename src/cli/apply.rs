@@ -26,17 +26,10 @@ pub async fn up(
     yes: bool,
     parallel: usize,
 ) -> Result<()> {
-    let name = workspace.stack_name(args.stack.clone())?;
-    let config = workspace.config(&name)?;
-    let aws = connect(&config).await?;
-    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
     let backend = backend.as_ref();
     let result = locked(backend, "up", async {
-        let mut state = backend.load().await?;
-        if !state.pending.is_empty() {
-            resolve_pending(&aws, &mut state, styles, false).await?;
-            backend.save(&state).await?;
-        }
+        let mut state = load_resolved(backend, &aws, styles).await?;
         if args.refresh {
             session::refresh(&aws, &mut state, styles, args.json).await?;
         }
@@ -91,17 +84,10 @@ pub async fn destroy(
     yes: bool,
     parallel: usize,
 ) -> Result<()> {
-    let name = workspace.stack_name(args.stack.clone())?;
-    let config = workspace.config(&name)?;
-    let aws = connect(&config).await?;
-    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
     let backend = backend.as_ref();
     let result = locked(backend, "destroy", async {
-        let mut state = backend.load().await?;
-        if !state.pending.is_empty() {
-            resolve_pending(&aws, &mut state, styles, false).await?;
-            backend.save(&state).await?;
-        }
+        let mut state = load_resolved(backend, &aws, styles).await?;
         if state.is_empty() {
             render::err(&format!(
                 "Stack `{name}` has no resources: nothing to destroy."
@@ -130,6 +116,37 @@ pub async fn destroy(
     .await;
     write_call_log(&aws);
     result
+}
+
+/// The stack named (or selected), its AWS clients and its state backend.
+async fn open(
+    workspace: &Workspace,
+    stack: Option<String>,
+) -> Result<(
+    String,
+    crate::config::StackConfig,
+    Arc<Aws>,
+    Box<dyn StateBackend>,
+)> {
+    let name = workspace.stack_name(stack)?;
+    let config = workspace.config(&name)?;
+    let aws = connect(&config).await?;
+    let backend = workspace.backend(&config, Some(&aws)).await?;
+    Ok((name, config, aws, backend))
+}
+
+/// The stored state, with what an interrupted run left pending resolved and saved.
+async fn load_resolved(
+    backend: &dyn StateBackend,
+    aws: &Arc<Aws>,
+    styles: &Styles,
+) -> Result<State> {
+    let mut state = backend.load().await?;
+    if !state.pending.is_empty() {
+        resolve_pending(aws, &mut state, styles, false).await?;
+        backend.save(&state).await?;
+    }
+    Ok(state)
 }
 
 /// The plan on stderr, or as the first JSON line on stdout.
@@ -321,10 +338,7 @@ pub async fn refresh(
     yes: bool,
     json: bool,
 ) -> Result<()> {
-    let name = workspace.stack_name(stack)?;
-    let config = workspace.config(&name)?;
-    let aws = connect(&config).await?;
-    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let (name, _config, aws, backend) = open(workspace, stack).await?;
     let backend = backend.as_ref();
     let result = locked(backend, "refresh", async {
         let mut state = backend.load().await?;
