@@ -14,6 +14,40 @@ use super::{
 use crate::engine::{Created, Input, Kind, Output, ProviderError, Ref, StepContext};
 use crate::state::ResourceState;
 
+/// Every target group of the account and region (following pagination).
+async fn all_target_groups(
+    aws: &Aws,
+) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        all.extend(
+            page.map_err(|e| aws_error("elbv2:DescribeTargetGroups", e))?
+                .target_groups()
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(all)
+}
+
+/// Every load balancer of the account and region (following pagination).
+async fn all_load_balancers(
+    aws: &Aws,
+) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        all.extend(
+            page.map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?
+                .load_balancers()
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(all)
+}
+
 /// The ARN among `arns` that carries this step's tags.
 async fn tagged(
     aws: &Aws,
@@ -112,16 +146,11 @@ impl AwsKind for TargetGroup {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("elbv2:DescribeTargetGroups", e))?;
-            live.extend(
-                page.target_groups()
-                    .iter()
-                    .filter_map(|t| t.target_group_arn().map(String::from)),
-            );
-        }
+        let live = all_target_groups(aws)
+            .await?
+            .iter()
+            .filter_map(|t| t.target_group_arn().map(String::from))
+            .collect();
         Ok(super::existing(resources, &live))
     }
 
@@ -131,20 +160,15 @@ impl AwsKind for TargetGroup {
         args: &TargetGroupArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let prefix = physical_prefix(ctx, 32);
-        let mut candidates = Vec::new();
-        let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("elbv2:DescribeTargetGroups", e))?;
-            candidates.extend(
-                page.target_groups()
-                    .iter()
-                    .filter(|t| {
-                        t.target_group_name()
-                            .is_some_and(|n| n.starts_with(&prefix))
-                    })
-                    .filter_map(|t| t.target_group_arn().map(String::from)),
-            );
-        }
+        let candidates: Vec<String> = all_target_groups(aws)
+            .await?
+            .iter()
+            .filter(|t| {
+                t.target_group_name()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .filter_map(|t| t.target_group_arn().map(String::from))
+            .collect();
         let Some(arn) = tagged(aws, ctx, candidates).await? else {
             return Ok(None);
         };
@@ -259,16 +283,11 @@ impl AwsKind for LoadBalancer {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?;
-            live.extend(
-                page.load_balancers()
-                    .iter()
-                    .filter_map(|l| l.load_balancer_arn().map(String::from)),
-            );
-        }
+        let live = all_load_balancers(aws)
+            .await?
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(String::from))
+            .collect();
         Ok(super::existing(resources, &live))
     }
 
@@ -278,20 +297,14 @@ impl AwsKind for LoadBalancer {
         _args: &LoadBalancerArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let prefix = physical_prefix(ctx, 32);
-        let mut found = Vec::new();
-        let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("elbv2:DescribeLoadBalancers", e))?;
-            found.extend(
-                page.load_balancers()
-                    .iter()
-                    .filter(|l| {
-                        l.load_balancer_name()
-                            .is_some_and(|n| n.starts_with(&prefix))
-                    })
-                    .cloned(),
-            );
-        }
+        let found: Vec<_> = all_load_balancers(aws)
+            .await?
+            .into_iter()
+            .filter(|l| {
+                l.load_balancer_name()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .collect();
         let arns = found
             .iter()
             .filter_map(|l| l.load_balancer_arn().map(String::from))
