@@ -156,12 +156,16 @@ def make_handler(options, strict):
 
         def reply(self, status, headers, body):
             data = body.encode() if isinstance(body, str) else body
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client went away (a test killed it): nothing to answer.
+                self.close_connection = True
 
         def forward(self, body):
             connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
