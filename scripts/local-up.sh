@@ -6,4 +6,5 @@ scripts/emulator.sh start 4566
 # The emulator accepts any credentials; these keep the SDK from looking for real ones.
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 # `up` ends with the stack outputs (publish and play URLs, load balancer, MongoDB address).
-cargo run --quiet -- up local --yes
+# --refresh: an emulator restarted since the last run holds nothing, whatever the state says.
+cargo run --quiet -- up local --yes --refresh

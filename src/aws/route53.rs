@@ -83,6 +83,91 @@ async fn change(aws: &Aws, action: ChangeAction, args: &RecordArgs) -> Result<()
 
 #[async_trait::async_trait]
 impl AwsKind for Record {
+    /// One listing per hosted zone; a record whose zone is gone is gone.
+    async fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError> {
+        let mut zones: std::collections::BTreeMap<String, Option<Vec<(String, String, String)>>> =
+            Default::default();
+        for resource in resources {
+            let zone = resource
+                .inputs
+                .get("zone_id")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if zones.contains_key(&zone) {
+                continue;
+            }
+            let mut records = Vec::new();
+            let mut zone_exists = true;
+            let mut next: Option<(String, RrType)> = None;
+            loop {
+                let mut request = aws
+                    .route53
+                    .list_resource_record_sets()
+                    .hosted_zone_id(&zone);
+                if let Some((name, kind)) = next.take() {
+                    request = request.start_record_name(name).start_record_type(kind);
+                }
+                let page = match request.send().await {
+                    Ok(page) => page,
+                    Err(e) if super::error_code(&e) == Some("NoSuchHostedZone") => {
+                        zone_exists = false;
+                        break;
+                    }
+                    Err(e) => return Err(aws_error("route53:ListResourceRecordSets", e)),
+                };
+                records.extend(page.resource_record_sets().iter().map(|r| {
+                    let value = r
+                        .resource_records()
+                        .first()
+                        .map(|v| v.value().to_string())
+                        .unwrap_or_default();
+                    (r.name().to_string(), r.r#type().as_str().to_string(), value)
+                }));
+                match (
+                    page.is_truncated(),
+                    page.next_record_name(),
+                    page.next_record_type(),
+                ) {
+                    (true, Some(name), Some(kind)) => next = Some((name.to_string(), kind.clone())),
+                    _ => break,
+                }
+            }
+            zones.insert(zone, zone_exists.then_some(records));
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                let zone = r
+                    .inputs
+                    .get("zone_id")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                let name = fqdn(
+                    r.inputs
+                        .get("name")
+                        .and_then(Json::as_str)
+                        .unwrap_or_default(),
+                );
+                let kind = r
+                    .inputs
+                    .get("type")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                let records = zones.get(zone).cloned().flatten()?;
+                let (_, _, value) = records
+                    .into_iter()
+                    .find(|(n, t, _)| *n == name && t == kind)?;
+                let mut inputs = r.inputs.clone();
+                inputs["value"] = json!(value);
+                Some(inputs)
+            })
+            .collect())
+    }
+
     async fn find(
         aws: &Aws,
         ctx: &StepContext,
@@ -161,9 +246,11 @@ impl AwsKind for Record {
         })?;
         match change(aws, ChangeAction::Delete, &args).await {
             Ok(()) => Ok(()),
-            // Already gone (AWS says InvalidChangeBatch "not found"; moto says InvalidInput).
+            // Already gone (AWS says InvalidChangeBatch "not found"; moto says InvalidInput), or
+            // its whole zone is.
             Err(e)
-                if e.message.contains("not found") || e.code.as_deref() == Some("InvalidInput") =>
+                if e.message.contains("not found")
+                    || matches!(e.code.as_deref(), Some("InvalidInput" | "NoSuchHostedZone")) =>
             {
                 Ok(())
             }
