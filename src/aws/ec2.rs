@@ -39,13 +39,19 @@ fn no_sdk_retry() -> aws_config::retry::RetryConfig {
 macro_rules! existing_by_filter {
     ($aws:expr, $resources:expr, $call:ident, $filter:literal, $items:ident, $id:ident, $operation:literal) => {{
         let ids: Vec<&str> = $resources.iter().map(|r| r.id.as_str()).collect();
+        existing_by_filter!(
+            $aws,
+            $resources,
+            $call,
+            filter($filter, &ids),
+            $items,
+            $id,
+            $operation
+        )
+    }};
+    ($aws:expr, $resources:expr, $call:ident, $filter:expr, $items:ident, $id:ident, $operation:literal) => {{
         let mut live = std::collections::BTreeSet::new();
-        let mut pages = $aws
-            .ec2
-            .$call()
-            .filters(filter($filter, &ids))
-            .into_paginator()
-            .send();
+        let mut pages = $aws.ec2.$call().filters($filter).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error($operation, e))?;
             live.extend(
@@ -1308,24 +1314,18 @@ impl AwsKind for LaunchTemplate {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let mut live = std::collections::BTreeSet::new();
-        // By name tag, which every emulator filters on; the ids below pick out ours.
+        // By name tag, which every emulator filters on; the ids pick out ours.
         let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
-        let mut pages = aws
-            .ec2
-            .describe_launch_templates()
-            .filters(filter(&format!("tag:{}", super::TAG_NAME), &names))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("ec2:DescribeLaunchTemplates", e))?;
-            live.extend(
-                page.launch_templates()
-                    .iter()
-                    .filter_map(|x| x.launch_template_id().map(String::from)),
-            );
-        }
-        Ok(super::existing(resources, &live))
+        let by_name = filter(&format!("tag:{}", super::TAG_NAME), &names);
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_launch_templates,
+            by_name,
+            launch_templates,
+            launch_template_id,
+            "ec2:DescribeLaunchTemplates"
+        )
     }
 
     async fn find(

@@ -23,6 +23,48 @@ pub struct Statement {
     pub condition: Option<Json>,
 }
 
+/// Every role under ams-stack's path (following pagination).
+async fn our_roles(aws: &Aws) -> Result<Vec<aws_sdk_iam::types::Role>, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_roles()
+        .path_prefix(PATH)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        all.extend(
+            page.map_err(|e| aws_error("iam:ListRoles", e))?
+                .roles()
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(all)
+}
+
+/// Every instance profile under ams-stack's path (following pagination).
+async fn our_profiles(
+    aws: &Aws,
+) -> Result<Vec<aws_sdk_iam::types::InstanceProfile>, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_instance_profiles()
+        .path_prefix(PATH)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        all.extend(
+            page.map_err(|e| aws_error("iam:ListInstanceProfiles", e))?
+                .instance_profiles()
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(all)
+}
+
 /// A role that EC2 instances assume, with one inline policy.
 pub struct Role;
 
@@ -93,15 +135,8 @@ impl AwsKind for Role {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let out = aws
-            .iam
-            .list_roles()
-            .path_prefix(PATH)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:ListRoles", e))?;
-        let live = out
-            .roles()
+        let live = our_roles(aws)
+            .await?
             .iter()
             .map(|r| r.role_name().to_string())
             .collect();
@@ -114,18 +149,8 @@ impl AwsKind for Role {
         args: &RoleArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let prefix = physical_prefix(ctx, 64);
-        let out = aws
-            .iam
-            .list_roles()
-            .path_prefix(PATH)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:ListRoles", e))?;
-        let Some(role) = out
-            .roles()
-            .iter()
-            .find(|r| r.role_name().starts_with(&prefix))
-        else {
+        let roles = our_roles(aws).await?;
+        let Some(role) = roles.iter().find(|r| r.role_name().starts_with(&prefix)) else {
             return Ok(None);
         };
         if !ctx.read_only {
@@ -241,15 +266,8 @@ impl AwsKind for InstanceProfile {
         aws: &Aws,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        let out = aws
-            .iam
-            .list_instance_profiles()
-            .path_prefix(PATH)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?;
-        let live = out
-            .instance_profiles()
+        let live = our_profiles(aws)
+            .await?
             .iter()
             .map(|p| p.instance_profile_name().to_string())
             .collect();
@@ -262,15 +280,8 @@ impl AwsKind for InstanceProfile {
         args: &InstanceProfileArgs,
     ) -> Result<Option<Created>, ProviderError> {
         let prefix = physical_prefix(ctx, 128);
-        let out = aws
-            .iam
-            .list_instance_profiles()
-            .path_prefix(PATH)
-            .send()
-            .await
-            .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?;
-        let Some(profile) = out
-            .instance_profiles()
+        let profiles = our_profiles(aws).await?;
+        let Some(profile) = profiles
             .iter()
             .find(|p| p.instance_profile_name().starts_with(&prefix))
         else {
