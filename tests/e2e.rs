@@ -427,7 +427,10 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     assert!(destroy.stderr.contains("29 deleted"), "{}", destroy.stderr);
     // Every kind of the stack, counted the same way as after a crash (instances still running,
     // groups, load balancers, target groups, templates, certificates, roles, ...): none left.
-    assert_eq!(crate::crash::census(&moto.sdk().await).await, crate::crash::nothing());
+    assert_eq!(
+        crate::crash::census(&moto.sdk().await).await,
+        crate::crash::nothing()
+    );
     let records = route53
         .list_resource_record_sets()
         .hosted_zone_id(&zone_id)

@@ -307,30 +307,22 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
 
     // Origin (publish) and edge (play) groups.
+    let shared = Shared {
+        mongodb: &mongodb,
+        nodes_sg: &nodes_sg,
+        vpc_id: &vpc_id,
+        subnet: &first_subnet,
+        secure: &secure,
+    };
     let origin = nodes(
         p,
+        &shared,
         "origin",
         &config.origin,
         &found.origin_ami,
-        &mongodb,
-        &nodes_sg,
-        &vpc_id,
-        &first_subnet,
         Some(30),
-        &secure,
     )?;
-    let edge = nodes(
-        p,
-        "edge",
-        &config.edge,
-        &found.edge_ami,
-        &mongodb,
-        &nodes_sg,
-        &vpc_id,
-        &first_subnet,
-        None,
-        &secure,
-    )?;
+    let edge = nodes(p, &shared, "edge", &config.edge, &found.edge_ami, None)?;
 
     // Certificate, validated through DNS in the hosted zone.
     let certificate = p.add::<Certificate>(
@@ -426,20 +418,31 @@ struct Secure {
     hop_limit: i32,
 }
 
+/// What the origin and edge groups share: MongoDB, the nodes' security group, where they run.
+struct Shared<'a> {
+    mongodb: &'a Ref<Instance>,
+    nodes_sg: &'a Ref<SecurityGroup>,
+    vpc_id: &'a Input<String>,
+    subnet: &'a Input<String>,
+    secure: &'a Secure,
+}
+
 /// A node group: launch template, target group, auto-scaling group and CPU policy.
-#[allow(clippy::too_many_arguments)]
 fn nodes(
     p: &mut Program,
+    shared: &Shared<'_>,
     role: &str,
     group: &NodeGroup,
     ami: &str,
-    mongodb: &Ref<Instance>,
-    nodes_sg: &Ref<SecurityGroup>,
-    vpc_id: &Input<String>,
-    subnet: &Input<String>,
     sticky_seconds: Option<i32>,
-    secure: &Secure,
 ) -> Result<Ref<TargetGroup>, ProgramError> {
+    let Shared {
+        mongodb,
+        nodes_sg,
+        vpc_id,
+        subnet,
+        secure,
+    } = *shared;
     let user_data = fill(
         include_str!("user_data/ams-node.sh"),
         &[
