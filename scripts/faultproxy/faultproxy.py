@@ -9,13 +9,21 @@ only retries what it can parse.
   faultproxy.py --listen PORT --upstream URL [--delay-ms N] [--jitter-ms N]
                 [--throttle F] [--e500 F] [--e503 F] [--after F] [--after-only PREFIXES]
                 [--seed S] [--strict] [--counts FILE]
+                [--cloud strict [--rules SPEC] [--not-subscribed LIST] [--linger-s S] ...]
 
 --after F: forward the call, then answer 503 anyway (the call took effect, the client does not
 know). --after-only Create,Run,...: limit --after to operations with these prefixes.
 --strict: refuse deletes in an order AWS refuses (moto allows them): a security group in use, a
 subnet with instances or a load balancer, a VPC with groups or an attached gateway, a group with
 instances. GET /__proxy/counts returns the calls by operation; --counts writes them on exit.
-Standard library only, plus boto3 (which moto brings) for --strict.
+--cloud strict: a "strict cloud" that also enforces the AWS rules moto forgives, each with its source
+in the code (cloud.py, creating.py, deleting.py, clocks.py) and each switchable with --rules
+(default all; "-route53,-clocks" = all but those; "none,igw-before-lb" = only that one):
+  delete-order, igw-before-lb, mapped-public-addresses, lingering-enis, certificate-in-use,
+  eventual-consistency, route53, marketplace-opt-in, clocks.
+Refusals are counted as "refused:RULE" in /__proxy/counts ("injected:strict" for delete-order, as
+before); GET /__proxy/rules returns {rule: refusals}. Durations in seconds, see --help.
+Standard library only, plus boto3 (which moto brings) for --strict and --cloud strict.
 """
 
 import argparse
@@ -27,20 +35,19 @@ import signal
 import sys
 import threading
 import time
+import types
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from awswire import Call, Refused, error_body, scope_of
+from cloud import RULES
 
 TOKENS = {"ClientToken", "IdempotencyToken", "CallerReference", "X-Amz-Date", "Signature"}
 STATE = {"seen": {}, "counts": {}, "lock": threading.Lock()}
 
 
 def service_of(headers):
-    auth = headers.get("Authorization", "")
-    if "Credential=" in auth:
-        scope = auth.split("Credential=")[1].split(",")[0].split("/")
-        if len(scope) >= 4:
-            return scope[3]
-    return "unknown"
+    return scope_of(headers)[1]
 
 
 def operation_of(service, method, path, headers, body):
@@ -60,32 +67,20 @@ def operation_of(service, method, path, headers, body):
 
 
 def error(service, kind, status):
-    """(status, headers, body) of an error in the service's own protocol."""
+    """(status, headers, body) of an injected error in the service's own protocol."""
     code = {
         "throttle": {"ec2": "RequestLimitExceeded", "s3": "SlowDown"}.get(service, "Throttling"),
         "e500": "InternalError" if service in ("ec2", "s3") else "InternalFailure",
         "e503": "ServiceUnavailable",
     }[kind]
-    message = "injected by faultproxy"
-    if service == "ec2":
-        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fp</RequestID></Response>"
-        return status, {"Content-Type": "text/xml"}, body
-    if service in ("acm", "ssm"):
-        if kind == "throttle":
-            code = "ThrottlingException"
-        body = json.dumps({"__type": code, "message": message})
-        return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}, body
-    if service == "s3":
-        return status, {"Content-Type": "application/xml"}, f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    namespace = ' xmlns="https://route53.amazonaws.com/doc/2013-04-01/"' if service == "route53" else ""
-    kind_of = "Sender" if kind == "throttle" else "Receiver"
-    body = f"<ErrorResponse{namespace}><Error><Type>{kind_of}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fp</RequestId></ErrorResponse>"
-    return status, {"Content-Type": "text/xml"}, body
+    if service in ("acm", "ssm") and kind == "throttle":
+        code = "ThrottlingException"
+    return error_body(service, code, "injected by faultproxy", status, fault="Sender" if kind == "throttle" else "Receiver")
 
 
-def injected(kind):
+def injected(kind, prefix="injected"):
     with STATE["lock"]:
-        name = f"injected:{kind}"
+        name = f"{prefix}:{kind}"
         STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
 
 
@@ -94,58 +89,7 @@ def draw(seed, key, n):
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-class Strict:
-    """Asks moto what AWS would check before a delete."""
-
-    def __init__(self, upstream):
-        import boto3
-
-        kwargs = dict(endpoint_url=upstream, region_name="ap-south-1", aws_access_key_id="test", aws_secret_access_key="test")
-        self.ec2 = boto3.client("ec2", **kwargs)
-        self.elb = boto3.client("elbv2", **kwargs)
-        self.asg = boto3.client("autoscaling", **kwargs)
-
-    def live_instances(self, filters):
-        filters = filters + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-        reservations = self.ec2.describe_instances(Filters=filters)["Reservations"]
-        return [i for r in reservations for i in r["Instances"]]
-
-    def refusal(self, service, action, params):
-        get = lambda k: params.get(k, [None])[0]
-        if service == "ec2" and action == "DeleteSecurityGroup":
-            group = get("GroupId")
-            if self.live_instances([{"Name": "instance.group-id", "Values": [group]}]):
-                return "DependencyViolation", f"resource {group} has a dependent object (instance)"
-            for lb in self.elb.describe_load_balancers()["LoadBalancers"]:
-                if group in lb.get("SecurityGroups", []):
-                    return "DependencyViolation", f"resource {group} has a dependent object (load balancer)"
-            for other in self.ec2.describe_security_groups()["SecurityGroups"]:
-                for permission in other.get("IpPermissions", []):
-                    if other["GroupId"] != group and any(p.get("GroupId") == group for p in permission.get("UserIdGroupPairs", [])):
-                        return "DependencyViolation", f"resource {group} is referenced by {other['GroupId']}"
-        if service == "ec2" and action == "DeleteSubnet":
-            subnet = get("SubnetId")
-            if self.live_instances([{"Name": "subnet-id", "Values": [subnet]}]):
-                return "DependencyViolation", f"subnet {subnet} has instances"
-            for lb in self.elb.describe_load_balancers()["LoadBalancers"]:
-                if any(z.get("SubnetId") == subnet for z in lb.get("AvailabilityZones", [])):
-                    return "DependencyViolation", f"subnet {subnet} has a load balancer"
-        if service == "ec2" and action == "DeleteVpc":
-            vpc = get("VpcId")
-            groups = self.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
-            if any(g["GroupName"] != "default" for g in groups):
-                return "DependencyViolation", f"vpc {vpc} has security groups"
-            gateways = self.ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])
-            if gateways["InternetGateways"]:
-                return "DependencyViolation", f"vpc {vpc} has an attached internet gateway"
-        if service == "autoscaling" and action == "DeleteAutoScalingGroup" and get("ForceDelete") != "true":
-            groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[get("AutoScalingGroupName")])
-            if any(g["Instances"] for g in groups["AutoScalingGroups"]):
-                return "ResourceInUse", "You cannot delete an AutoScalingGroup while there are instances in that group."
-        return None
-
-
-def make_handler(options, strict):
+def make_handler(options, cloud):
     upstream = urllib.parse.urlparse(options.upstream)
 
     class Handler(BaseHTTPRequestHandler):
@@ -183,7 +127,10 @@ def make_handler(options, strict):
             if self.path.startswith("/__proxy/counts"):
                 with STATE["lock"]:
                     return self.reply(200, {"Content-Type": "application/json"}, json.dumps(STATE["counts"]))
-            service = service_of(self.headers)
+            if self.path.startswith("/__proxy/rules"):
+                counts = cloud.rule_counts() if cloud else {}
+                return self.reply(200, {"Content-Type": "application/json"}, json.dumps(counts, sort_keys=True))
+            region, service = scope_of(self.headers)
             action, params = operation_of(service, self.command, self.path, self.headers, body)
             key = f"{service}|{action}|{params}"
             with STATE["lock"]:
@@ -207,17 +154,24 @@ def make_handler(options, strict):
                 injected("e503")
                 return self.reply(*error(service, "e503", 503))
             roll -= options.e503
-            if strict is not None and service in ("ec2", "autoscaling"):
-                query = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-                refused = strict.refusal(service, action, query)
-                if refused:
-                    code, message = refused
-                    status, headers, text = error(service, "throttle", 400)
-                    text = text.replace("RequestLimitExceeded", code).replace("Throttling", code).replace("injected by faultproxy", message)
-                    text = text.replace("<Type>Sender</Type>", "<Type>Sender</Type>")
-                    injected("strict")
-                    return self.reply(400, headers, text)
+            call = None
+            if cloud is not None:
+                call = Call(service, region, self.command, self.path, self.headers, body)
+                try:
+                    cloud.before(call)
+                except Refused as refused:
+                    # "injected:strict" is what the delete-order checks (--strict) always counted.
+                    injected("strict" if refused.rule == "delete-order" else refused.rule, "injected" if refused.rule == "delete-order" else "refused")
+                    return self.reply(*error_body(service, refused.code, refused.message, refused.status, call.json_protocol))
+                except Exception as e:  # noqa: BLE001 - a rule that cannot tell lets moto answer
+                    print(f"faultproxy: rule check for {service}:{action} failed: {e!r}", file=sys.stderr, flush=True)
+                body = call.body
             status, headers, data = self.forward(body)
+            if call is not None:
+                rewritten = cloud.after(call, status, headers, data)
+                if rewritten is not data:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+                    data = rewritten
             after_applies = any(action.startswith(p) for p in options.after_only) if options.after_only else True
             if roll < options.after and after_applies and status < 300:
                 injected("after")
@@ -227,6 +181,13 @@ def make_handler(options, strict):
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
     return Handler
+
+
+def seconds(text):
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("a duration is 0 or more seconds")
+    return value
 
 
 def main():
@@ -241,11 +202,49 @@ def main():
     parser.add_argument("--after", type=float, default=0)
     parser.add_argument("--after-only", type=lambda s: [p for p in s.split(",") if p], default=[])
     parser.add_argument("--seed", default="1")
-    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--strict", action="store_true", help="refuse deletes in an order AWS refuses (rule delete-order alone)")
     parser.add_argument("--counts")
+    cloud_flags = parser.add_argument_group("strict cloud (--cloud strict)")
+    cloud_flags.add_argument("--cloud", choices=["lenient", "strict"], default="lenient", help="strict: enforce the rules below on top of moto")
+    cloud_flags.add_argument("--rules", default="all", help="which rules: all (default), none, a list, or all but: -route53,-clocks. Rules: " + ", ".join(RULES))
+    cloud_flags.add_argument("--not-subscribed", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+                             help="Marketplace images the account has not subscribed to: ami-ID, ami-ID=PRODUCTCODE, or PRODUCTCODE (matched against the image's product codes)")
+    cloud_flags.add_argument("--product-code", default="4wh7rhpic3wfwamyp5905tsbt", help="the sku shown for an ami-ID listed without one (default: Ant Media Server's)")
+    cloud_flags.add_argument("--linger-s", type=seconds, default=3.0, help="a deleted load balancer's interfaces hold its groups and subnets (default 3; AWS: minutes)")
+    cloud_flags.add_argument("--shutting-down-s", type=seconds, default=2.0, help="a terminated instance stays shutting-down, holding its groups and subnet (default 2)")
+    cloud_flags.add_argument("--cert-in-use-s", type=seconds, default=3.0, help="a certificate stays in use after its last listener went (default 3)")
+    cloud_flags.add_argument("--consistency-s", type=seconds, default=2.0, help="new resources are not found yet (default 2; each kind below overrides it)")
+    for kind, what in (("sg", "a new security group, to AuthorizeSecurityGroupIngress/Egress"),
+                       ("profile", "a new instance profile, to RunInstances and groups' launch templates"),
+                       ("cert", "a just-ISSUED certificate, to CreateListener/ModifyListener"),
+                       ("tg", "a new target group, to listeners, RegisterTargets and groups")):
+        cloud_flags.add_argument(f"--{kind}-consistency-s", type=seconds, default=None, help=f"{what} (default: --consistency-s)")
+    cloud_flags.add_argument("--lb-provisioning-s", type=seconds, default=2.0, help="load balancer provisioning before active (default 2)")
+    cloud_flags.add_argument("--instance-pending-s", type=seconds, default=1.0, help="instance pending before running (default 1)")
+    cloud_flags.add_argument("--target-initial-s", type=seconds, default=2.0, help="target initial before healthy (default 2)")
+    cloud_flags.add_argument("--asg-pending-s", type=seconds, default=1.0, help="group instance Pending before InService (default 1)")
+    cloud_flags.add_argument("--cert-pending-s", type=seconds, default=0.0,
+                             help="certificate PENDING_VALIDATION for this long after the request, on top of moto's own MOTO_ACM_VALIDATION_WAIT (default 0)")
     options = parser.parse_args()
-    strict = Strict(options.upstream) if options.strict else None
-    server = ThreadingHTTPServer(("127.0.0.1", options.listen), make_handler(options, strict))
+    cloud = None
+    if options.strict or options.cloud == "strict":
+        from cloud import Cloud, parse_rules  # noqa: I001
+
+        try:
+            enabled = parse_rules(options.rules) if options.cloud == "strict" else set()
+        except ValueError as e:
+            parser.error(str(e))
+        if options.strict:
+            enabled.add("delete-order")
+        consistency = lambda kind: options.consistency_s if getattr(options, f"{kind}_consistency_s") is None else getattr(options, f"{kind}_consistency_s")
+        timing = types.SimpleNamespace(
+            linger=options.linger_s, shutting_down=options.shutting_down_s, cert_in_use=options.cert_in_use_s,
+            sg=consistency("sg"), profile=consistency("profile"), cert=consistency("cert"), tg=consistency("tg"),
+            lb_provisioning=options.lb_provisioning_s, instance_pending=options.instance_pending_s,
+            target_initial=options.target_initial_s, asg_pending=options.asg_pending_s, cert_pending=options.cert_pending_s,
+        )
+        cloud = Cloud(options.upstream, enabled, timing, options.not_subscribed, options.product_code, legacy_strict=options.strict)
+    server = ThreadingHTTPServer(("127.0.0.1", options.listen), make_handler(options, cloud))
     server.daemon_threads = True
 
     def stop(*_):

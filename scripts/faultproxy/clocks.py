@@ -1,0 +1,275 @@
+"""Rule "clocks" (and the display side of "lingering-enis" and "marketplace-opt-in"): AWS's timings,
+scaled down, written into moto's answers as they pass.
+
+moto is ready at once; AWS is not. Each duration is its own flag (faultproxy.py --help):
+  load balancer  provisioning -> active            DescribeLoadBalancers
+  instance       pending -> running                DescribeInstances
+  target         initial -> healthy                DescribeTargetHealth
+  group instance Pending -> InService              DescribeAutoScalingGroups / DescribeAutoScalingInstances
+  certificate    PENDING_VALIDATION -> ISSUED      DescribeCertificate / ListCertificates (moto itself already
+                                                   waits MOTO_ACM_VALIDATION_WAIT seconds; this adds to it)
+Sources: ELBv2 LoadBalancerState, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_LoadBalancerState.html ;
+EC2 instance lifecycle, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html ;
+target health states, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html ;
+Auto Scaling lifecycle, https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html ;
+ACM DNS validation, https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+Also: a TerminateInstances'd instance is reported shutting-down while its network interfaces linger
+(lingering-enis); a group that cannot launch a Marketplace image shows the sizes asked for and a
+failed scaling activity (marketplace-opt-in).
+"""
+
+import datetime
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+
+from awswire import child, child_text, edit_xml, find_all, set_child
+
+STATE_CODES = {"pending": "0", "running": "16", "shutting-down": "32", "terminated": "48", "stopping": "64", "stopped": "80"}
+
+
+class Clocks:
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.t = cloud.t
+
+    def on(self, rule):
+        return rule in self.cloud.on
+
+    def since(self, kind, key):
+        with self.cloud.lock:
+            return self.cloud.born.get((kind, key))
+
+    def within(self, start, seconds):
+        return start is not None and self.cloud.now() < start + seconds
+
+    # ---- states --------------------------------------------------------------------------------------
+    def instance_state(self, instance, moto_state):
+        if moto_state == "terminated" and self.on("lingering-enis"):
+            with self.cloud.lock:
+                held = self.cloud.shutting.get(instance)
+            if held and self.cloud.now() < held["until"]:
+                return "shutting-down"
+        if moto_state == "running" and self.on("clocks") and self.within(self.since("instance", instance), self.t.instance_pending):
+            return "pending"
+        return moto_state
+
+    def certificate_status(self, arn, moto_status):
+        if moto_status == "ISSUED" and self.on("clocks") and self.within(self.since("cert", arn), self.t.cert_pending):
+            return "PENDING_VALIDATION"
+        if moto_status == "ISSUED":
+            with self.cloud.lock:
+                self.cloud.cert_issued.setdefault(arn, self.cloud.now())
+        return moto_status
+
+    def widen_state_filter(self, call):
+        """An instance-state-name filter asks moto for the states it may hold for ours, then filters again."""
+        if not (self.on("clocks") or self.on("lingering-enis")):
+            return
+        for index, (name, values) in call.filters().items():
+            if name != "instance-state-name":
+                continue
+            call.memo["state_filter"] = set(values)
+            extra = [moto for ours, moto in (("pending", "running"), ("shutting-down", "terminated")) if ours in values and moto not in values]
+            for n, value in enumerate(extra, start=len(values) + 1):
+                call.query.append((f"Filter.{index}.Value.{n}", value))
+            if extra:
+                call.body = call.encoded()
+
+    def widen_certificate_filter(self, call):
+        """ListCertificates(CertificateStatuses=[PENDING_VALIDATION]) must also get what moto already issued."""
+        wanted = call.data.get("CertificateStatuses")
+        if self.on("clocks") and wanted and "PENDING_VALIDATION" in wanted and "ISSUED" not in wanted:
+            call.memo["cert_filter"] = set(wanted)
+            call.body = json.dumps({**call.data, "CertificateStatuses": list(wanted) + ["ISSUED"]}).encode()
+
+    # ---- rewriting answers ---------------------------------------------------------------------------
+    def rewrite(self, call, data):
+        method = {
+            ("ec2", "DescribeInstances"): self.instances,
+            ("elasticloadbalancing", "DescribeLoadBalancers"): self.load_balancers,
+            ("elasticloadbalancing", "DescribeTargetHealth"): self.target_health,
+            ("autoscaling", "DescribeAutoScalingGroups"): self.groups,
+            ("autoscaling", "DescribeAutoScalingInstances"): self.group_instances,
+            ("autoscaling", "DescribeScalingActivities"): self.activities,
+            ("acm", "DescribeCertificate"): self.certificate,
+            ("acm", "ListCertificates"): self.certificates,
+        }.get((call.service, call.action))
+        return method(call, data) if method else data
+
+    def instances(self, call, data):
+        wanted = call.memo.get("state_filter")
+
+        def edit(root):
+            changed = False
+            for reservations in find_all(root, "reservationSet"):
+                for reservation in list(reservations):
+                    items = child(reservation, "instancesSet")
+                    if items is None:
+                        continue
+                    for item in list(items):
+                        state = child(item, "instanceState")
+                        moto = child_text(state, "name") if state is not None else None
+                        ours = self.instance_state(child_text(item, "instanceId"), moto)
+                        if ours != moto:
+                            set_child(state, "code", STATE_CODES[ours])
+                            set_child(state, "name", ours)
+                            changed = True
+                        if wanted is not None and ours not in wanted:
+                            items.remove(item)
+                            changed = True
+                    if len(items) == 0:
+                        reservations.remove(reservation)
+                        changed = True
+            return changed
+
+        return edit_xml(data, edit)
+
+    def load_balancers(self, call, data):
+        if not self.on("clocks"):
+            return data
+
+        def edit(root):
+            changed = False
+            for lbs in find_all(root, "LoadBalancers"):
+                for lb in lbs:
+                    state = child(lb, "State")
+                    if state is not None and child_text(state, "Code") == "active" and self.within(self.since("lb", child_text(lb, "LoadBalancerArn")), self.t.lb_provisioning):
+                        set_child(state, "Code", "provisioning")
+                        changed = True
+            return changed
+
+        return edit_xml(data, edit)
+
+    def target_health(self, call, data):
+        if not self.on("clocks"):
+            return data
+        group = call.get("TargetGroupArn")
+
+        def edit(root):
+            changed = False
+            for descriptions in find_all(root, "TargetHealthDescriptions"):
+                for description in descriptions:
+                    target, health = child(description, "Target"), child(description, "TargetHealth")
+                    if target is None or health is None or child_text(health, "State") != "healthy":
+                        continue
+                    instance = child_text(target, "Id")
+                    with self.cloud.lock:
+                        starts = [s for s in (self.cloud.targets.get((group, instance)), self.cloud.born.get(("instance", instance))) if s is not None]
+                    if starts and self.within(max(starts), self.t.target_initial):
+                        set_child(health, "State", "initial")
+                        set_child(health, "Reason", "Elb.RegistrationInProgress")
+                        set_child(health, "Description", "Target registration is in progress")
+                        changed = True
+            return changed
+
+        return edit_xml(data, edit)
+
+    def pending_members(self, members):
+        changed = False
+        for member in members:
+            if child_text(member, "LifecycleState") == "InService" and self.within(self.since("asg", child_text(member, "InstanceId")), self.t.asg_pending):
+                set_child(member, "LifecycleState", "Pending")
+                changed = True
+        return changed
+
+    def groups(self, call, data):
+        def edit(root):
+            changed = False
+            for groups in find_all(root, "AutoScalingGroups"):
+                for group in groups:
+                    with self.cloud.lock:
+                        starved = self.cloud.starved.get(child_text(group, "AutoScalingGroupName"))
+                    if starved and self.on("marketplace-opt-in"):
+                        for param, value in starved["sizes"].items():
+                            set_child(group, param, value)
+                        changed = True
+                    instances = child(group, "Instances")
+                    if instances is not None and self.on("clocks"):
+                        changed = self.pending_members(list(instances)) or changed
+            return changed
+
+        return edit_xml(data, edit)
+
+    def group_instances(self, call, data):
+        if not self.on("clocks"):
+            return data
+        return edit_xml(data, lambda root: any([self.pending_members(list(members)) for members in find_all(root, "AutoScalingInstances")]))
+
+    def activities(self, call, data):
+        """moto keeps no scaling activities; a group starved of its Marketplace image gets a failed one."""
+        if not self.on("marketplace-opt-in"):
+            return data
+        asked = set(call.values("AutoScalingGroupName") or ([call.get("AutoScalingGroupName")] if call.get("AutoScalingGroupName") else []))
+        with self.cloud.lock:
+            starved = {name: dict(s) for name, s in self.cloud.starved.items() if (not asked or name in asked)}
+
+        def edit(root):
+            lists = find_all(root, "Activities")
+            if not lists:
+                return False
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            changed = False
+            for name, s in sorted(starved.items()):
+                desired = int(s["sizes"].get("DesiredCapacity") or s["sizes"].get("MinSize") or 0)
+                if desired <= 0:
+                    continue
+                at = datetime.datetime.fromtimestamp(s["since"], datetime.timezone.utc)
+                stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                digest = hashlib.sha256(f"{name}|{s['since']}".encode()).hexdigest()
+                member = ET.SubElement(lists[0], ns + "member")
+                for field, value in (
+                    ("ActivityId", f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"),
+                    ("AutoScalingGroupName", name),
+                    ("Description", f"Launching a new EC2 instance.  Status Reason: {s['message']}. Launching EC2 instance failed."),
+                    ("Cause", f"At {stamp} an instance was started in response to a difference between desired and actual capacity, increasing the capacity from 0 to {desired}."),
+                    ("StartTime", stamp),
+                    ("EndTime", stamp),
+                    ("StatusCode", "Failed"),
+                    ("StatusMessage", f"{s['message']}. Launching EC2 instance failed."),
+                    ("Progress", "100"),
+                    ("Details", "{}"),
+                ):
+                    ET.SubElement(member, ns + field).text = value
+                changed = True
+            return changed
+
+        return edit_xml(data, edit)
+
+    def certificate(self, call, data):
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return data
+        cert = parsed.get("Certificate", {})
+        ours = self.certificate_status(cert.get("CertificateArn"), cert.get("Status"))
+        if ours == cert.get("Status"):
+            return data
+        cert["Status"] = ours
+        cert.pop("IssuedAt", None)
+        for option in cert.get("DomainValidationOptions", []):
+            option["ValidationStatus"] = "PENDING_VALIDATION"
+        return json.dumps(parsed).encode()
+
+    def certificates(self, call, data):
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            return data
+        wanted = set(call.memo.get("cert_filter") or call.data.get("CertificateStatuses") or [])
+        changed = False
+        kept = []
+        for summary in parsed.get("CertificateSummaryList", []):
+            ours = self.certificate_status(summary.get("CertificateArn"), summary.get("Status"))
+            if ours != summary.get("Status"):
+                summary["Status"] = ours
+                summary.pop("IssuedAt", None)
+                changed = True
+            if wanted and ours not in wanted:
+                changed = True
+                continue
+            kept.append(summary)
+        if not changed:
+            return data
+        parsed["CertificateSummaryList"] = kept
+        return json.dumps(parsed).encode()
