@@ -6,6 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use ams_aws::autoscaling::Group;
+use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+use ams_aws::elbv2::LoadBalancer;
+use ams_engine::Input;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -22,6 +26,7 @@ struct Table {
 #[derive(Deserialize)]
 struct RegionPrices {
     alb_hour: f64,
+    nlb_hour: f64,
     gp3_gb_month: f64,
     instances: BTreeMap<String, f64>,
 }
@@ -69,11 +74,8 @@ pub fn estimate(resources: &[Priced<'_>], region: &str) -> Estimate {
     };
     let hours = table.hours_per_month;
     let mut estimate = Estimate::default();
-    let machine = |args: &Json, min: f64, max: f64, estimate: &mut Estimate| {
-        let instance_type = args
-            .get("instance_type")
-            .and_then(Json::as_str)
-            .unwrap_or("(unknown type)");
+    let mut machine = |machine: &Machine, min: f64, max: f64| {
+        let instance_type = &machine.instance_type;
         match prices.instances.get(instance_type) {
             Some(hourly) => {
                 estimate.monthly_min += hourly * hours * min;
@@ -87,53 +89,52 @@ pub fn estimate(resources: &[Priced<'_>], region: &str) -> Estimate {
             }
             None => {}
         }
-        let gib = args
-            .get("root_volume_gib")
-            .and_then(Json::as_f64)
-            .unwrap_or(0.0);
+        let gib = f64::from(machine.root_volume_gib);
         estimate.monthly_min += gib * prices.gp3_gb_month * min;
         estimate.monthly_max += gib * prices.gp3_gb_month * max;
     };
+    let mut fixed = 0.0;
     for resource in resources {
-        match resource.type_name {
-            "aws:ec2:Instance" => machine(resource.args, 1.0, 1.0, &mut estimate),
-            "aws:elbv2:LoadBalancer" => {
-                estimate.monthly_min += prices.alb_hour * hours;
-                estimate.monthly_max += prices.alb_hour * hours;
+        if let Some(instance) = resource.view::<Instance>() {
+            machine(&instance.machine, 1.0, 1.0);
+        } else if let Some(balancer) = resource.view::<LoadBalancer>() {
+            fixed += hours
+                * if balancer.load_balancer_type == "network" {
+                    prices.nlb_hour
+                } else {
+                    prices.alb_hour
+                };
+        } else if let Some(group) = resource.view::<Group>() {
+            if let Some(template) = launch_template(resources, &group.launch_template_id) {
+                machine(
+                    &template.machine,
+                    f64::from(group.min_size),
+                    f64::from(group.max_size),
+                );
             }
-            "aws:autoscaling:Group" => {
-                let size = |key: &str| resource.args.get(key).and_then(Json::as_f64).unwrap_or(0.0);
-                if let Some(template) =
-                    launch_template(resources, resource.args.get("launch_template_id"))
-                {
-                    machine(
-                        template.args,
-                        size("min_size"),
-                        size("max_size"),
-                        &mut estimate,
-                    );
-                }
-            }
-            _ => {}
         }
     }
+    estimate.monthly_min += fixed;
+    estimate.monthly_max += fixed;
     estimate
 }
 
+impl Priced<'_> {
+    fn view<K: ams_engine::Kind>(&self) -> Option<K> {
+        ams_engine::view(self.type_name, self.args)
+    }
+}
+
 /// The launch template a group uses: by reference (declared) or by id (stored).
-fn launch_template<'a>(
-    resources: &'a [Priced<'a>],
-    reference: Option<&Json>,
-) -> Option<&'a Priced<'a>> {
-    let reference = reference?;
-    let by_name = reference.pointer("/$ref/resource").and_then(Json::as_str);
+fn launch_template(resources: &[Priced<'_>], reference: &Input<String>) -> Option<LaunchTemplate> {
     resources
         .iter()
-        .find(|r| match (by_name, reference.as_str()) {
-            (Some(name), _) => r.name == name,
-            (None, Some(id)) => r.id == Some(id),
-            _ => false,
+        .find(|r| match reference {
+            Input::Output(output) => r.name == output.resource(),
+            Input::Value(id) => r.id == Some(id.as_str()),
+            Input::Concat(_) => false,
         })
+        .and_then(|r| r.view::<LaunchTemplate>())
 }
 
 /// `$1,234.56`.
@@ -156,44 +157,79 @@ pub fn dollars(amount: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use ams_aws::autoscaling::Group;
+    use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+    use ams_aws::elbv2::LoadBalancer;
+    use ams_engine::{Input, Kind, Output};
 
     use super::*;
 
+    fn machine(instance_type: &str, root_volume_gib: i32) -> Machine {
+        Machine {
+            image_id: "ami-1".into(),
+            instance_type: instance_type.into(),
+            key_name: None,
+            security_group_ids: Vec::new(),
+            user_data: "".into(),
+            root_volume_gib,
+            root_device: "/dev/sda1".into(),
+            encrypted: true,
+            http_tokens: "required".into(),
+            hop_limit: 1,
+            instance_profile_arn: None,
+        }
+    }
+
+    fn load_balancer(load_balancer_type: &str) -> LoadBalancer {
+        LoadBalancer {
+            subnet_ids: Vec::new(),
+            security_group_ids: Vec::new(),
+            load_balancer_type: load_balancer_type.into(),
+        }
+    }
+
+    fn json<K: Kind>(kind: &K) -> Json {
+        serde_json::to_value(kind).expect("representable")
+    }
+
+    fn priced<'a, K: Kind>(name: &'a str, args: &'a Json) -> Priced<'a> {
+        Priced {
+            name,
+            id: None,
+            type_name: K::TYPE,
+            args,
+        }
+    }
+
     #[test]
-    fn counts_instances_groups_at_min_and_max_and_the_load_balancer() {
-        let mongodb = json!({"instance_type": "m5.xlarge", "root_volume_gib": 50});
-        let template = json!({"instance_type": "c5.xlarge", "root_volume_gib": 30});
-        let group = json!({"launch_template_id": {"$ref": {"resource": "lt", "output": "id"}}, "min_size": 1, "max_size": 10});
+    fn counts_instances_groups_at_min_and_max_and_the_load_balancers() {
+        let mongodb = json(&Instance {
+            subnet_id: "subnet-1".into(),
+            machine: machine("m5.xlarge", 50),
+        });
+        let template = json(&LaunchTemplate {
+            machine: machine("c5.xlarge", 30),
+        });
+        let group = json(&Group {
+            launch_template_id: Input::Output(Output::new("lt", "id")),
+            min_size: 1,
+            max_size: 10,
+            subnet_ids: Vec::new(),
+            target_group_arns: Vec::new(),
+            health_check_grace_seconds: 300,
+        });
+        let alb = json(&load_balancer("application"));
+        let nlb = json(&load_balancer("network"));
         let resources = [
-            Priced {
-                name: "mongodb",
-                id: None,
-                type_name: "aws:ec2:Instance",
-                args: &mongodb,
-            },
-            Priced {
-                name: "lt",
-                id: None,
-                type_name: "aws:ec2:LaunchTemplate",
-                args: &template,
-            },
-            Priced {
-                name: "group",
-                id: None,
-                type_name: "aws:autoscaling:Group",
-                args: &group,
-            },
-            Priced {
-                name: "alb",
-                id: None,
-                type_name: "aws:elbv2:LoadBalancer",
-                args: &Json::Null,
-            },
+            priced::<Instance>("mongodb", &mongodb),
+            priced::<LaunchTemplate>("lt", &template),
+            priced::<Group>("group", &group),
+            priced::<LoadBalancer>("alb", &alb),
+            priced::<LoadBalancer>("nlb", &nlb),
         ];
         let estimate = estimate(&resources, "ap-south-1");
         let expected_min =
-            0.202 * 730.0 + 50.0 * 0.0912 + (0.170 * 730.0 + 30.0 * 0.0912) + 0.0239 * 730.0;
+            0.202 * 730.0 + 50.0 * 0.0912 + (0.170 * 730.0 + 30.0 * 0.0912) + 2.0 * 0.0239 * 730.0;
         assert!(
             (estimate.monthly_min - expected_min).abs() < 0.01,
             "{estimate:?}"
@@ -204,13 +240,11 @@ mod tests {
 
     #[test]
     fn an_unknown_type_has_no_price_rather_than_zero() {
-        let instance = json!({"instance_type": "c9.huge"});
-        let resources = [Priced {
-            name: "x",
-            id: None,
-            type_name: "aws:ec2:Instance",
-            args: &instance,
-        }];
+        let instance = json(&Instance {
+            subnet_id: "subnet-1".into(),
+            machine: machine("c9.huge", 8),
+        });
+        let resources = [priced::<Instance>("x", &instance)];
         let estimate = estimate(&resources, "ap-south-1");
         assert_eq!(estimate.unpriced, ["c9.huge in ap-south-1"]);
     }

@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 
+use crate::support::census::resource_count;
 use crate::support::{Moto, Project};
 
 /// Operations that change something: none may run when nothing changed.
@@ -36,7 +37,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // First deploy: the plan creates everything, up applies it and prints the outputs.
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
-    assert_eq!(preview["changes"]["create"], 29, "{preview}");
+    assert_eq!(preview["changes"]["create"], resource_count(), "{preview}");
     assert_eq!(
         project.run(&["preview", "local", "--exit-code"]).code,
         Some(2),
@@ -47,8 +48,8 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .ok();
     assert_eq!(
         targeted.json()["changes"]["create"],
-        9,
-        "mongodb, three security groups, subnet, VPC, password, role, profile: {}",
+        13,
+        "mongodb, four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, password, role, profile: {}",
         targeted.stdout
     );
     assert!(
@@ -59,7 +60,11 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         targeted.stderr
     );
     let up = project.run(&["up", "local", "--yes"]).ok();
-    assert!(up.stderr.contains("29 created"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains(&format!("{} created", resource_count())),
+        "{}",
+        up.stderr
+    );
     let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
     assert_eq!(
         outputs["publish_url"],
@@ -77,6 +82,18 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .as_str()
         .expect("lb dns")
         .to_string();
+    let nlb_dns = outputs["ingest_load_balancer_dns"]
+        .as_str()
+        .expect("ingest lb dns")
+        .to_string();
+    assert_eq!(
+        outputs["rtmp_url"],
+        "rtmp://ingest.stream.ams-local.test/WebRTCAppEE"
+    );
+    assert_eq!(
+        outputs["srt_url"],
+        "srt://ingest.stream.ams-local.test:4200?streamid=WebRTCAppEE/STREAM_ID"
+    );
 
     // Network.
     let vpcs = ec2
@@ -250,12 +267,16 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // Target groups, auto-scaling groups and their policies.
     let target_groups = elb.describe_target_groups().send().await.expect("tgs");
-    assert_eq!(target_groups.target_groups().len(), 2);
-    for tg in target_groups.target_groups() {
-        assert_eq!(
-            (tg.port(), tg.protocol().map(|p| p.as_str())),
-            (Some(5080), Some("HTTP"))
-        );
+    let by_port = |port: i32| {
+        target_groups
+            .target_groups()
+            .iter()
+            .filter(move |tg| tg.port() == Some(port))
+    };
+    assert_eq!(target_groups.target_groups().len(), 4, "HTTP x2, RTMP, SRT");
+    assert_eq!(by_port(5080).count(), 2);
+    for tg in by_port(5080) {
+        assert_eq!(tg.protocol().map(|p| p.as_str()), Some("HTTP"));
         let attributes = elb
             .describe_target_group_attributes()
             .target_group_arn(tg.target_group_arn().expect("arn"))
@@ -268,6 +289,22 @@ async fn full_cluster_up_no_op_update_and_destroy() {
             .any(|a| a.key() == Some("load_balancing.algorithm.type")
                 && a.value() == Some("least_outstanding_requests")));
     }
+    let rtmp = by_port(1935).next().expect("RTMP target group");
+    assert_eq!(rtmp.protocol().map(|p| p.as_str()), Some("TCP"));
+    assert_eq!(
+        rtmp.health_check_protocol().map(|p| p.as_str()),
+        Some("TCP")
+    );
+    let srt = by_port(4200).next().expect("SRT target group");
+    assert_eq!(srt.protocol().map(|p| p.as_str()), Some("UDP"));
+    // UDP cannot be health-checked: TCP on AMS's HTTP port.
+    assert_eq!(
+        (
+            srt.health_check_protocol().map(|p| p.as_str()),
+            srt.health_check_port()
+        ),
+        (Some("TCP"), Some("5080"))
+    );
     let groups = asg
         .describe_auto_scaling_groups()
         .send()
@@ -276,7 +313,35 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     assert_eq!(groups.auto_scaling_groups().len(), 2);
     for g in groups.auto_scaling_groups() {
         assert_eq!((g.min_size(), g.max_size()), (Some(1), Some(4)));
-        assert_eq!(g.target_group_arns().len(), 1);
+        let origin = g
+            .auto_scaling_group_name()
+            .is_some_and(|n| n.starts_with("local-origin"));
+        let mut joined: Vec<String> = g.target_group_arns().to_vec();
+        joined.sort();
+        let mut expected: Vec<String> = if origin {
+            // The origins also take RTMP and SRT from the ingest load balancer.
+            [5080, 1935, 4200]
+                .into_iter()
+                .flat_map(by_port)
+                .filter(|tg| {
+                    tg.port() != Some(5080)
+                        || tg
+                            .target_group_name()
+                            .is_some_and(|n| n.starts_with("local-origin"))
+                })
+                .filter_map(|tg| tg.target_group_arn().map(String::from))
+                .collect()
+        } else {
+            by_port(5080)
+                .filter(|tg| {
+                    tg.target_group_name()
+                        .is_some_and(|n| n.starts_with("local-edge"))
+                })
+                .filter_map(|tg| tg.target_group_arn().map(String::from))
+                .collect()
+        };
+        expected.sort();
+        assert_eq!(joined, expected);
         assert_eq!(g.health_check_type(), Some("ELB"));
         assert_eq!(g.instances().len(), 1);
     }
@@ -293,8 +358,12 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // Load balancer: publish to origin on 80/443, play from edge on 5080/5443.
     let lbs = elb.describe_load_balancers().send().await.expect("lbs");
-    assert_eq!(lbs.load_balancers().len(), 1);
-    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lbs.load_balancers().len(), 2, "the ALB and the ingest NLB");
+    let lb = lbs
+        .load_balancers()
+        .iter()
+        .find(|lb| lb.r#type().map(|t| t.as_str()) == Some("application"))
+        .expect("the application load balancer");
     assert_eq!(lb.dns_name(), Some(lb_dns.as_str()));
     assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
     let listeners = elb
@@ -328,6 +397,55 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         assert_eq!(listener.certificates().len(), usize::from(https));
     }
 
+    // Ingest: RTMP on TCP 1935 and SRT on UDP 4200, through a network load balancer with its own
+    // security group, to the origins' RTMP and SRT target groups.
+    let nlb = lbs
+        .load_balancers()
+        .iter()
+        .find(|lb| lb.r#type().map(|t| t.as_str()) == Some("network"))
+        .expect("the ingest network load balancer");
+    assert_eq!(nlb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    assert_eq!(nlb.dns_name(), Some(nlb_dns.as_str()));
+    assert_eq!(nlb.security_groups().len(), 1);
+    let ingest = elb
+        .describe_listeners()
+        .load_balancer_arn(nlb.load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("ingest listeners");
+    let mut ingest: Vec<(i32, String, String)> = ingest
+        .listeners()
+        .iter()
+        .map(|l| {
+            (
+                l.port().unwrap_or_default(),
+                l.protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                l.default_actions()[0]
+                    .target_group_arn()
+                    .map(String::from)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    ingest.sort();
+    assert_eq!(
+        ingest,
+        [
+            (
+                1935,
+                "TCP".to_string(),
+                rtmp.target_group_arn().unwrap_or_default().to_string()
+            ),
+            (
+                4200,
+                "UDP".to_string(),
+                srt.target_group_arn().unwrap_or_default().to_string()
+            ),
+        ]
+    );
+
     // Certificate issued; DNS records written.
     let certificates = acm.list_certificates().send().await.expect("certs");
     assert_eq!(certificates.certificate_summary_list().len(), 1);
@@ -348,6 +466,12 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .find(|r| r.name() == "stream.ams-local.test.")
         .expect("cname");
     assert_eq!(cname.resource_records()[0].value(), lb_dns);
+    let ingest_cname = records
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == "ingest.stream.ams-local.test.")
+        .expect("ingest cname");
+    assert_eq!(ingest_cname.resource_records()[0].value(), nlb_dns);
     assert!(records
         .resource_record_sets()
         .iter()
@@ -357,7 +481,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     assert_eq!(
         preview["changes"],
-        serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 29})
+        serde_json::json!({"create": 0, "update": 0, "replace": 0, "delete": 0, "same": resource_count()})
     );
     assert_eq!(
         project.run(&["preview", "local", "--exit-code"]).code,
@@ -379,7 +503,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     assert_eq!(
         preview["changes"],
-        serde_json::json!({"create": 0, "update": 1, "replace": 0, "delete": 0, "same": 28})
+        serde_json::json!({"create": 0, "update": 1, "replace": 0, "delete": 0, "same": resource_count() - 1})
     );
     let step = preview["steps"]
         .as_array()
@@ -424,12 +548,18 @@ async fn full_cluster_up_no_op_update_and_destroy() {
 
     // Destroy: nothing of the stack is left.
     let destroy = project.run(&["destroy", "local", "--yes"]).ok();
-    assert!(destroy.stderr.contains("29 deleted"), "{}", destroy.stderr);
+    assert!(
+        destroy
+            .stderr
+            .contains(&format!("{} deleted", resource_count())),
+        "{}",
+        destroy.stderr
+    );
     // Every kind of the stack, counted the same way as after a crash (instances still running,
     // groups, load balancers, target groups, templates, certificates, roles, ...): none left.
     assert_eq!(
-        crate::crash::census(&moto.sdk().await).await,
-        crate::crash::nothing()
+        crate::support::census::census(&moto.sdk().await).await,
+        crate::support::census::nothing()
     );
     let records = route53
         .list_resource_record_sets()

@@ -1,7 +1,7 @@
 //! A cloud that misbehaves: throttling, server errors, calls that succeed but answer 503, and
 //! AWS's delete-order rules, injected by the project's fault proxy in front of moto.
 
-use crate::crash::{census, nothing, whole_cluster};
+use crate::support::census::{census, nothing, whole_cluster};
 use crate::support::{FaultProxy, Moto, Project};
 
 #[tokio::test(flavor = "multi_thread")]

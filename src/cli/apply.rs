@@ -13,11 +13,11 @@ use super::session::{
     write_call_log,
 };
 use super::{session, PlanArgs, Workspace};
-use crate::aws::{Aws, AwsProvider};
 use crate::cluster::checks;
-use crate::engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
 use crate::render::{self, Mode, Progress, Styles};
-use crate::state::{State, StateBackend};
+use ams_aws::{Aws, AwsProvider};
+use ams_engine::state::{State, StateBackend};
+use ams_engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
 
 pub async fn up(
     workspace: &Workspace,
@@ -34,7 +34,7 @@ pub async fn up(
             session::refresh(&aws, &mut state, styles, args.json).await?;
         }
         let program = program(&aws, &config).await?;
-        let mut plan = engine::plan(&program, &state)?;
+        let mut plan = ams_engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
         present(&plan, styles, args.json);
         let findings = checks::check(&program, &config);
@@ -94,7 +94,7 @@ pub async fn destroy(
             ));
             return Ok(());
         }
-        let mut plan = engine::destroy_plan(&state)?;
+        let mut plan = ams_engine::destroy_plan(&state)?;
         restrict(&mut plan, &args.targets, true, styles)?;
         present(&plan, styles, args.json);
         if !args.json && args.targets.is_empty() {
@@ -257,7 +257,7 @@ async fn run(
         render::err("");
     }
     let provider = Arc::new(AwsProvider::new(aws));
-    let report = engine::apply(plan, state, provider, backend, events, &options).await;
+    let report = ams_engine::apply(plan, state, provider, backend, events, &options).await;
     interrupt.abort();
     progress.finish();
     let report = report?;

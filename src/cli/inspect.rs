@@ -8,8 +8,8 @@ use super::session::connect;
 use super::Workspace;
 use crate::cluster::{self, Found};
 use crate::config;
-use crate::engine;
 use crate::render;
+use ams_engine as engine;
 
 pub async fn outputs(
     workspace: &Workspace,
@@ -27,7 +27,7 @@ pub async fn outputs(
         let aws = connect(&config).await?;
         for value in state.outputs.values_mut() {
             if let Some(parameter) = render::secret_parameter(value) {
-                *value = serde_json::Value::String(crate::aws::ssm::reveal(&aws, parameter).await?);
+                *value = serde_json::Value::String(ams_aws::ssm::reveal(&aws, parameter).await?);
             }
         }
     }
@@ -54,13 +54,13 @@ pub async fn import(
     let config = workspace.config(&name)?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let state = crate::state::parse_state(&text, &file.display().to_string(), &name)?;
+    let state = ams_engine::state::parse_state(&text, &file.display().to_string(), &name)?;
     let backend = workspace.backend(&config, None).await?;
     let lock = backend.lock("state import").await?;
     let result = async {
         // Read first, so that the write is conditional on what is there now.
         match backend.load().await {
-            Ok(_) | Err(crate::state::StateError::Corrupt { .. }) => {}
+            Ok(_) | Err(ams_engine::state::StateError::Corrupt { .. }) => {}
             Err(e) => return Err(anyhow::Error::from(e)),
         }
         backend.save(&state).await?;

@@ -7,8 +7,8 @@ use super::session::{
 };
 use super::{PlanArgs, Workspace};
 use crate::cluster::{self, checks};
-use crate::engine::{self, Plan};
 use crate::render::{self, Styles};
+use ams_engine::{self, Plan};
 
 /// Prints the plan; returns 2 under `--exit-code` when there are changes.
 pub async fn preview(
@@ -28,7 +28,7 @@ pub async fn preview(
     let program = program(&aws, &config).await;
     write_call_log(&aws);
     let program = program?;
-    let mut plan = engine::plan(&program, &state)?;
+    let mut plan = ams_engine::plan(&program, &state)?;
     restrict(&mut plan, &args.targets, false, styles)?;
     let findings = checks::check(&program, &config);
     if args.json {

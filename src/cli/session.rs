@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::aws::{lookup, Aws};
 use crate::cluster::checks::Finding;
 use crate::cluster::{self, Found};
 use crate::config::StackConfig;
 use crate::cost::{self, Priced};
-use crate::engine::{Plan, Program};
 use crate::render::{self, Styles};
-use crate::state::State;
+use ams_aws::{lookup, Aws};
+use ams_engine::state::State;
+use ams_engine::{Plan, Program};
 
 pub async fn connect(config: &StackConfig) -> Result<Arc<Aws>> {
     let endpoint = config
@@ -238,15 +238,15 @@ pub async fn resolve_pending(
     if state.pending.is_empty() {
         return Ok(());
     }
-    let provider = crate::aws::AwsProvider::new(aws.clone());
-    let events: crate::engine::EventSink = Arc::new(|_| {});
+    let provider = ams_aws::AwsProvider::new(aws.clone());
+    let events: ams_engine::EventSink = Arc::new(|_| {});
     // Long enough for a request sent just before a crash to have landed.
     let settle = if aws.is_emulator() {
         std::time::Duration::from_secs(2)
     } else {
         std::time::Duration::from_secs(20)
     };
-    let resolutions = crate::engine::resolve_pending(state, &provider, events, read_only, settle)
+    let resolutions = ams_engine::resolve_pending(state, &provider, events, read_only, settle)
         .await
         .map_err(|f| {
             anyhow::anyhow!(
@@ -290,9 +290,9 @@ pub async fn refresh(
     state: &mut State,
     styles: &Styles,
     quiet: bool,
-) -> Result<crate::engine::Drift> {
-    let provider = crate::aws::AwsProvider::new(aws.clone());
-    let drift = crate::engine::refresh(state, &provider)
+) -> Result<ams_engine::Drift> {
+    let provider = ams_aws::AwsProvider::new(aws.clone());
+    let drift = ams_engine::refresh(state, &provider)
         .await
         .map_err(|e| anyhow::anyhow!("refresh failed: {e}"))?;
     if !quiet {
@@ -303,7 +303,7 @@ pub async fn refresh(
 }
 
 /// Drift as people read it.
-pub fn drift_text(drift: &crate::engine::Drift, styles: &Styles) -> String {
+pub fn drift_text(drift: &ams_engine::Drift, styles: &Styles) -> String {
     if drift.is_empty() {
         return "No drift: the cloud matches the state.".into();
     }

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::aws::Aws;
 use crate::config::{self, StackConfig, StateConfig};
 use crate::render;
-use crate::state::{LocalBackend, S3Backend, StateBackend};
+use ams_aws::Aws;
+use ams_aws::S3Backend;
+use ams_engine::state::{LocalBackend, StateBackend};
 
 pub struct Workspace {
     stacks: PathBuf,
@@ -65,14 +66,9 @@ impl Workspace {
                         &connected
                     }
                 };
-                let s3_config = aws_sdk_s3::config::Builder::from(&aws.config)
-                    .region(aws_config::Region::new(region.clone()))
-                    .force_path_style(
-                        config.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-                    )
-                    .interceptor(aws.calls.clone())
-                    .build();
-                let client = aws_sdk_s3::Client::from_conf(s3_config);
+                let path_style =
+                    config.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+                let client = aws.s3_client(region, path_style);
                 Ok(Box::new(
                     S3Backend::connect(client, bucket, prefix, &config.name).await?,
                 ))

@@ -8,11 +8,11 @@
 
 use std::fmt;
 
+use ams_aws::ec2::{Instance, LaunchTemplate, Machine, Rule, SecurityGroup};
+use ams_engine::{Input, Piece, Program};
 use serde::Serialize;
-use serde_json::Value as Json;
 
 use crate::config::{Location, StackConfig};
-use crate::engine::Program;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,124 +56,47 @@ impl Finding {
 }
 
 /// Ports that must never be open to the world (Security Hub EC2.19's list, plus MongoDB).
-const HIGH_RISK_PORTS: [i64; 14] = [
+const HIGH_RISK_PORTS: [i32; 14] = [
     20, 21, 22, 23, 25, 110, 135, 143, 445, 1433, 3306, 3389, 5000, 27017,
 ];
 const WORLD: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
-fn covers(rule: &Json, port: i64) -> bool {
-    let from = rule.get("from_port").and_then(Json::as_i64).unwrap_or(-1);
-    let to = rule.get("to_port").and_then(Json::as_i64).unwrap_or(-1);
-    from <= port && port <= to
+fn covers(rule: &Rule, port: i32) -> bool {
+    rule.from_port <= port && port <= rule.to_port
 }
 
 fn at(config: &StackConfig, key: &str) -> Option<String> {
     config.lines.get(key).map(Location::to_string)
 }
 
+/// What one check found, before the stack file's acceptances are applied.
+type Found = (&'static str, Severity, String, Option<String>);
+
 /// Every finding of `program`, accepted ones marked.
 pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut add = |control, severity, resource: &str, message: String, location: Option<String>| {
-        findings.push(Finding {
-            control,
-            severity,
-            resource: resource.to_string(),
-            message,
-            location,
-            accepted: None,
-        });
-    };
     for resource in program.resources() {
-        let args = &resource.args;
-        match resource.type_name.as_str() {
-            "aws:ec2:SecurityGroup" => {
-                for rule in args
-                    .get("ingress")
-                    .and_then(Json::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some(cidr) = rule
-                        .get("cidr")
-                        .and_then(Json::as_str)
-                        .filter(|c| WORLD.contains(c))
-                    else {
-                        continue;
-                    };
-                    let protocol = rule.get("protocol").and_then(Json::as_str).unwrap_or("tcp");
-                    let ports = format!(
-                        "{protocol} {}-{}",
-                        rule.get("from_port").and_then(Json::as_i64).unwrap_or(0),
-                        rule.get("to_port").and_then(Json::as_i64).unwrap_or(0)
-                    );
-                    if protocol == "tcp" && covers(rule, 22) {
-                        add(
-                            "EC2.13",
-                            Severity::High,
-                            &resource.name,
-                            format!("SSH (22) is open to {cidr}"),
-                            at(config, "network.admin_cidr"),
-                        );
-                    } else if let Some(port) = HIGH_RISK_PORTS
-                        .iter()
-                        .find(|p| protocol == "tcp" && covers(rule, **p))
-                    {
-                        add(
-                            "EC2.19",
-                            Severity::Critical,
-                            &resource.name,
-                            format!("high-risk port {port} is open to {cidr}"),
-                            None,
-                        );
-                    } else if !(protocol == "tcp"
-                        && (covers(rule, 80) || covers(rule, 443))
-                        && rule["from_port"] == rule["to_port"])
-                    {
-                        add(
-                            "EC2.18",
-                            Severity::Medium,
-                            &resource.name,
-                            format!("{ports} is open to {cidr}"),
-                            None,
-                        );
-                    }
-                }
-            }
-            kind @ ("aws:ec2:Instance" | "aws:ec2:LaunchTemplate") => {
-                let template = kind == "aws:ec2:LaunchTemplate";
-                if args.get("http_tokens").and_then(Json::as_str) != Some("required") {
-                    let control = if template { "EC2.170" } else { "EC2.8" };
-                    add(
-                        control,
-                        Severity::High,
-                        &resource.name,
-                        "instance metadata allows IMDSv1".into(),
-                        None,
-                    );
-                }
-                if args.get("encrypted").and_then(Json::as_bool) != Some(true) {
-                    let control = if template { "EC2.181" } else { "EC2.3" };
-                    add(
-                        control,
-                        Severity::Medium,
-                        &resource.name,
-                        "the root volume is not encrypted".into(),
-                        None,
-                    );
-                }
-                if let Some(secret) = secret_in(&args["user_data"]) {
-                    add(
-                        "AMS.1",
-                        Severity::High,
-                        &resource.name,
-                        format!("user data holds a secret in clear ({secret})"),
-                        None,
-                    );
-                }
-            }
-            _ => {}
-        }
+        let found = if let Some(group) = resource.view::<SecurityGroup>() {
+            security_group(&group, config)
+        } else if let Some(instance) = resource.view::<Instance>() {
+            machine(&instance.machine, false)
+        } else if let Some(template) = resource.view::<LaunchTemplate>() {
+            machine(&template.machine, true)
+        } else {
+            Vec::new()
+        };
+        findings.extend(
+            found
+                .into_iter()
+                .map(|(control, severity, message, location)| Finding {
+                    control,
+                    severity,
+                    resource: resource.name.clone(),
+                    message,
+                    location,
+                    accepted: None,
+                }),
+        );
     }
     for finding in &mut findings {
         if config.security.accept.iter().any(|c| c == finding.control) {
@@ -182,29 +105,104 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
             finding.accepted = Some(format!("accepted by the stack file ({line})"));
         } else if finding.control == "EC2.18" {
             finding.accepted = Some(
-                "by design: players reach the load balancer on 5080/5443 and the nodes on WebRTC UDP 50000-60000".into(),
+                "by design: players reach the load balancer on 5080/5443, encoders the ingest load balancer on RTMP 1935 and SRT 4200, and everyone the nodes on WebRTC UDP 50000-60000".into(),
             );
         }
     }
     findings
 }
 
+/// Inbound rules open to the world: SSH (EC2.13), high-risk ports (EC2.19), anything but
+/// single-port HTTP/HTTPS (EC2.18).
+fn security_group(group: &SecurityGroup, config: &StackConfig) -> Vec<Found> {
+    let mut found = Vec::new();
+    for rule in &group.ingress {
+        let Some(cidr) = rule.cidr.as_deref().filter(|c| WORLD.contains(c)) else {
+            continue;
+        };
+        let tcp = rule.protocol == "tcp";
+        if tcp && covers(rule, 22) {
+            found.push((
+                "EC2.13",
+                Severity::High,
+                format!("SSH (22) is open to {cidr}"),
+                at(config, "network.admin_cidr"),
+            ));
+        } else if let Some(port) = HIGH_RISK_PORTS.iter().find(|p| tcp && covers(rule, **p)) {
+            found.push((
+                "EC2.19",
+                Severity::Critical,
+                format!("high-risk port {port} is open to {cidr}"),
+                None,
+            ));
+        } else if !(tcp
+            && (covers(rule, 80) || covers(rule, 443))
+            && rule.from_port == rule.to_port)
+        {
+            found.push((
+                "EC2.18",
+                Severity::Medium,
+                format!(
+                    "{} {}-{} is open to {cidr}",
+                    rule.protocol, rule.from_port, rule.to_port
+                ),
+                None,
+            ));
+        }
+    }
+    found
+}
+
+/// IMDSv2 (EC2.8 / EC2.170), encrypted root volumes (EC2.3 / EC2.181), no secret in user data.
+fn machine(machine: &Machine, template: bool) -> Vec<Found> {
+    let mut found = Vec::new();
+    if machine.http_tokens != "required" {
+        let control = if template { "EC2.170" } else { "EC2.8" };
+        found.push((
+            control,
+            Severity::High,
+            "instance metadata allows IMDSv1".into(),
+            None,
+        ));
+    }
+    if !machine.encrypted {
+        let control = if template { "EC2.181" } else { "EC2.3" };
+        found.push((
+            control,
+            Severity::Medium,
+            "the root volume is not encrypted".into(),
+            None,
+        ));
+    }
+    if let Some(secret) = secret_in(&literal_text(&machine.user_data)) {
+        found.push((
+            "AMS.1",
+            Severity::High,
+            format!("user data holds a secret in clear ({secret})"),
+            None,
+        ));
+    }
+    found
+}
+
+/// The literal text of a script, its references left out (each marked by a NUL).
+fn literal_text(script: &Input<String>) -> String {
+    match script {
+        Input::Value(text) => text.clone(),
+        Input::Concat(pieces) => pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => text.as_str(),
+                Piece::Output(_) => "\u{0}",
+            })
+            .collect(),
+        Input::Output(_) => String::new(),
+    }
+}
+
 /// A credential written literally into a script: `scheme://user:password@` whose password is not
 /// a shell variable, or `password=...` with a literal value.
-fn secret_in(user_data: &Json) -> Option<&'static str> {
-    let text = match user_data {
-        Json::String(text) => text.clone(),
-        Json::Object(map) => map.get("$concat").map(|parts| {
-            parts
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Json::as_str)
-                .collect::<Vec<_>>()
-                .join("\u{0}")
-        })?,
-        _ => return None,
-    };
+fn secret_in(text: &str) -> Option<&'static str> {
     for line in text.lines() {
         if let Some(rest) = line.split("://").nth(1) {
             if let Some((credentials, _)) = rest.split_once('@') {
@@ -228,15 +226,13 @@ fn secret_in(user_data: &Json) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
     fn literal_passwords_are_found_and_variables_are_not() {
-        assert!(secret_in(&json!("mongodb://antmedia:${PASSWORD}@10.0.0.5:27017")).is_none());
-        assert!(secret_in(&json!("x=\"mongodb://antmedia:hunter2@10.0.0.5:27017\"")).is_some());
-        assert!(secret_in(&json!("PASSWORD=hunter2")).is_some());
-        assert!(secret_in(&json!("PASSWORD=$(aws ssm get-parameter)")).is_none());
+        assert!(secret_in("mongodb://antmedia:${PASSWORD}@10.0.0.5:27017").is_none());
+        assert!(secret_in("x=\"mongodb://antmedia:hunter2@10.0.0.5:27017\"").is_some());
+        assert!(secret_in("PASSWORD=hunter2").is_some());
+        assert!(secret_in("PASSWORD=$(aws ssm get-parameter)").is_none());
     }
 }

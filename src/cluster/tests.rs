@@ -4,8 +4,8 @@ use std::path::Path;
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::engine::{plan, Op};
-use crate::state::State;
+use ams_engine::state::State;
+use ams_engine::{plan, Op};
 
 fn prod() -> Program {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
@@ -44,13 +44,13 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:ec2:InternetGateway", 1),
         ("aws:ec2:LaunchTemplate", 2),
         ("aws:ec2:RouteTable", 1),
-        ("aws:ec2:SecurityGroup", 3),
+        ("aws:ec2:SecurityGroup", 4),
         ("aws:ec2:Subnet", 2),
         ("aws:ec2:Vpc", 1),
-        ("aws:elbv2:Listener", 4),
-        ("aws:elbv2:LoadBalancer", 1),
-        ("aws:elbv2:TargetGroup", 2),
-        ("aws:route53:Record", 2),
+        ("aws:elbv2:Listener", 6),
+        ("aws:elbv2:LoadBalancer", 2),
+        ("aws:elbv2:TargetGroup", 4),
+        ("aws:route53:Record", 3),
         ("aws:ssm:SecureParameter", 1),
         ("aws:iam:Role", 1),
         ("aws:iam:InstanceProfile", 1),
@@ -60,7 +60,132 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     .collect();
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
-    assert_eq!(plan.count(Op::Create), 29);
+    assert_eq!(plan.count(Op::Create), program.resources().len());
+    assert_eq!(program.resources().len(), 36);
+}
+
+fn with_ingest(rtmp: bool, srt: bool) -> Program {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path).expect("prod stack");
+    let text = text
+        .replace("rtmp = true", &format!("rtmp = {rtmp}"))
+        .replace("srt = true", &format!("srt = {srt}"));
+    let config = crate::config::parse("prod", &path, &text).expect("valid");
+    let found = Found {
+        hosted_zone_id: "Z123".into(),
+        mongodb_ami: "ami-ubuntu".into(),
+        origin_ami: "ami-ams".into(),
+        edge_ami: "ami-ams".into(),
+    };
+    declare(&config, &found).expect("declared")
+}
+
+#[test]
+fn ingest_puts_a_network_load_balancer_before_the_origin_group() {
+    let program = prod();
+    let nlb = args(&program, "ingest-load-balancer");
+    assert_eq!(nlb["load_balancer_type"], "network");
+    // Its own group, which the nodes admit RTMP and SRT from, and nobody else.
+    assert_eq!(
+        nlb["security_group_ids"][0]["$ref"]["resource"],
+        "ingest-sg"
+    );
+    let rtmp = args(&program, "origin-rtmp-target-group");
+    assert_eq!(
+        (rtmp["protocol"].as_str(), rtmp["port"].as_i64()),
+        (Some("TCP"), Some(1935))
+    );
+    let srt = args(&program, "origin-srt-target-group");
+    assert_eq!(
+        (srt["protocol"].as_str(), srt["port"].as_i64()),
+        (Some("UDP"), Some(4200))
+    );
+    // UDP cannot be health-checked: TCP on AMS's HTTP port instead.
+    assert_eq!(srt["health_check_protocol"], "TCP");
+    assert_eq!(srt["health_check_port"], "5080");
+    let listeners: Vec<(i64, String)> = ["ingest-listener-tcp-1935", "ingest-listener-udp-4200"]
+        .iter()
+        .map(|name| {
+            let listener = args(&program, name);
+            (
+                listener["port"].as_i64().unwrap_or_default(),
+                listener["protocol"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listeners, [(1935, "TCP".into()), (4200, "UDP".into())]);
+    let group = args(&program, "origin-group");
+    let joined: Vec<&str> = group["target_group_arns"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|arn| arn["$ref"]["resource"].as_str())
+        .collect();
+    assert_eq!(
+        joined,
+        [
+            "origin-target-group",
+            "origin-rtmp-target-group",
+            "origin-srt-target-group"
+        ]
+    );
+    let nodes = args(&program, "nodes-sg").to_string();
+    assert!(
+        nodes.contains("RTMP from the ingest load balancer"),
+        "{nodes}"
+    );
+    assert!(
+        nodes.contains("SRT from the ingest load balancer"),
+        "{nodes}"
+    );
+    assert_eq!(
+        args(&program, "ingest-dns-record")["name"],
+        "ingest.stream.example.com"
+    );
+    let outputs = program.outputs();
+    assert_eq!(
+        outputs["rtmp_url"],
+        json!("rtmp://ingest.stream.example.com/WebRTCAppEE")
+    );
+    assert!(outputs["srt_url"]
+        .as_str()
+        .is_some_and(|url| url.starts_with("srt://ingest.stream.example.com:4200")));
+}
+
+#[test]
+fn ingest_is_what_the_stack_file_asks_for() {
+    let rtmp_only = with_ingest(true, false);
+    assert!(rtmp_only.get("origin-rtmp-target-group").is_some());
+    assert!(rtmp_only.get("origin-srt-target-group").is_none());
+    assert!(rtmp_only.get("ingest-listener-udp-4200").is_none());
+    assert!(!rtmp_only.outputs().contains_key("srt_url"));
+    let none = with_ingest(false, false);
+    for name in ["ingest-sg", "ingest-load-balancer", "ingest-dns-record"] {
+        assert!(none.get(name).is_none(), "{name} without ingest");
+    }
+    assert!(!none.outputs().contains_key("rtmp_url"));
+    assert!(!args(&none, "nodes-sg").to_string().contains("1935"));
+}
+
+#[test]
+fn internet_facing_resources_wait_for_the_route_to_the_gateway() {
+    let program = prod();
+    for name in [
+        "load-balancer",
+        "ingest-load-balancer",
+        "mongodb",
+        "origin-group",
+        "edge-group",
+    ] {
+        let declared = program.get(name).expect("declared");
+        assert!(
+            declared.dependencies.contains("route-table"),
+            "{name} must depend on the route table"
+        );
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use raw::{RawInstance, RawNodes, RawStack};
+use raw::{RawDns, RawInstance, RawNetwork, RawNodes, RawSecurity, RawStack, RawState};
 
 /// A validated stack.
 #[derive(Clone, Debug)]
@@ -28,6 +28,7 @@ pub struct StackConfig {
     pub edge: NodeGroup,
     pub state: StateConfig,
     pub security: Security,
+    pub ingest: Ingest,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
 }
@@ -43,6 +44,22 @@ pub enum StateConfig {
         prefix: String,
         region: String,
     },
+}
+
+/// Ingest for encoders that speak neither WebRTC nor HTTP (OBS, hardware encoders), through a
+/// Network Load Balancer in front of the origin group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ingest {
+    /// RTMP on TCP 1935 (default on).
+    pub rtmp: bool,
+    /// SRT on UDP 4200 (default off).
+    pub srt: bool,
+}
+
+impl Ingest {
+    pub fn any(&self) -> bool {
+        self.rtmp || self.srt
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -314,22 +331,69 @@ impl SourceFile<'_> {
                 format!("`{region}` is not an AWS region (did you mean `{near}`?)"),
             ));
         }
-        let zones = raw.network.availability_zones.get_ref().clone();
+        let (vpc, zones) = self.network(&raw.network)?;
+        let admin_cidr = self.cidr("network.admin_cidr", &raw.network.admin_cidr)?;
+        if let Some(endpoint) = &raw.endpoint {
+            if !(endpoint.get_ref().starts_with("http://")
+                || endpoint.get_ref().starts_with("https://"))
+            {
+                return Err(self.error(
+                    "endpoint",
+                    endpoint,
+                    "an endpoint is a URL like http://127.0.0.1:4566",
+                ));
+            }
+        }
+        let (domain, zone) = self.dns(&raw.dns)?;
+        let state = self.state(raw.state.as_ref(), region)?;
+        let mut lines = BTreeMap::new();
+        lines.insert(
+            "network.admin_cidr".to_string(),
+            self.location("network.admin_cidr", &raw.network.admin_cidr),
+        );
+        let security = self.security(raw.security.as_ref(), &mut lines)?;
+        let ingest = Ingest {
+            rtmp: raw.ingest.as_ref().and_then(|i| i.rtmp).unwrap_or(true),
+            srt: raw.ingest.as_ref().and_then(|i| i.srt).unwrap_or(false),
+        };
+        Ok(StackConfig {
+            name: name.to_string(),
+            path: PathBuf::from(&self.path),
+            region: raw.region.get_ref().clone(),
+            endpoint: raw.endpoint.map(Spanned::into_inner),
+            network: Network {
+                vpc,
+                availability_zones: zones,
+                admin_cidr,
+            },
+            dns: Dns {
+                domain,
+                hosted_zone: zone,
+            },
+            mongodb: self.instance("mongodb", raw.mongodb, 50)?,
+            origin: self.nodes("origin", raw.origin)?,
+            edge: self.nodes("edge", raw.edge)?,
+            state,
+            security,
+            ingest,
+            lines,
+        })
+    }
+
+    /// `[network]`: a new VPC carved into one subnet per zone, or an existing one.
+    fn network(&self, raw: &RawNetwork) -> Result<(Vpc, Vec<String>), ConfigError> {
+        let zones = raw.availability_zones.get_ref().clone();
         if zones.len() < 2 {
             return Err(self.error(
                 "network.availability_zones",
-                &raw.network.availability_zones,
+                &raw.availability_zones,
                 format!(
                     "the load balancer needs at least two availability zones, found {}",
                     zones.len()
                 ),
             ));
         }
-        let vpc = match (
-            &raw.network.vpc_id,
-            &raw.network.subnet_ids,
-            &raw.network.vpc_cidr,
-        ) {
+        let vpc = match (&raw.vpc_id, &raw.subnet_ids, &raw.vpc_cidr) {
             (Some(vpc_id), Some(subnets), _) => {
                 if subnets.get_ref().len() != zones.len() {
                     return Err(self.error(
@@ -375,37 +439,30 @@ impl SourceFile<'_> {
             }
             (None, _, None) => return Err(self.error(
                 "network",
-                &raw.network.availability_zones,
+                &raw.availability_zones,
                 "give `vpc_cidr` for a new VPC, or `vpc_id` and `subnet_ids` for an existing one",
             )),
         };
-        let admin_cidr = self.cidr("network.admin_cidr", &raw.network.admin_cidr)?;
-        if let Some(endpoint) = &raw.endpoint {
-            if !(endpoint.get_ref().starts_with("http://")
-                || endpoint.get_ref().starts_with("https://"))
-            {
-                return Err(self.error(
-                    "endpoint",
-                    endpoint,
-                    "an endpoint is a URL like http://127.0.0.1:4566",
-                ));
-            }
-        }
-        let domain = raw.dns.domain.get_ref().trim_end_matches('.').to_string();
-        let zone = raw
-            .dns
-            .hosted_zone
-            .get_ref()
-            .trim_end_matches('.')
-            .to_string();
+        Ok((vpc, zones))
+    }
+
+    /// `[dns]`: the domain, inside the hosted zone.
+    fn dns(&self, raw: &RawDns) -> Result<(String, String), ConfigError> {
+        let domain = raw.domain.get_ref().trim_end_matches('.').to_string();
+        let zone = raw.hosted_zone.get_ref().trim_end_matches('.').to_string();
         if domain != zone && !domain.ends_with(&format!(".{zone}")) {
             return Err(self.error(
                 "dns.domain",
-                &raw.dns.domain,
+                &raw.domain,
                 format!("`{domain}` is not inside the hosted zone `{zone}`"),
             ));
         }
-        let state = match &raw.state {
+        Ok((domain, zone))
+    }
+
+    /// `[state]`: local, or S3 with a bucket.
+    fn state(&self, raw: Option<&RawState>, region: &str) -> Result<StateConfig, ConfigError> {
+        let state = match raw {
             None => StateConfig::Local,
             Some(state) => match (state.backend.get_ref().as_str(), &state.bucket) {
                 ("local", _) => StateConfig::Local,
@@ -417,7 +474,7 @@ impl SourceFile<'_> {
                         .unwrap_or_else(|| "ams-stack".into())
                         .trim_matches('/')
                         .to_string(),
-                    region: state.region.clone().unwrap_or_else(|| region.clone()),
+                    region: state.region.clone().unwrap_or_else(|| region.to_string()),
                 },
                 ("s3", None) => {
                     return Err(self.error(
@@ -435,12 +492,16 @@ impl SourceFile<'_> {
                 }
             },
         };
-        let mut lines = BTreeMap::new();
-        lines.insert(
-            "network.admin_cidr".to_string(),
-            self.location("network.admin_cidr", &raw.network.admin_cidr),
-        );
-        let security = match &raw.security {
+        Ok(state)
+    }
+
+    /// `[security]`: accepted findings and the metadata hop limit.
+    fn security(
+        &self,
+        raw: Option<&RawSecurity>,
+        lines: &mut BTreeMap<String, Location>,
+    ) -> Result<Security, ConfigError> {
+        let security = match raw {
             None => Security {
                 accept: Vec::new(),
                 imds_hop_limit: 1,
@@ -479,27 +540,7 @@ impl SourceFile<'_> {
                 }
             }
         };
-        Ok(StackConfig {
-            name: name.to_string(),
-            path: PathBuf::from(&self.path),
-            region: raw.region.get_ref().clone(),
-            endpoint: raw.endpoint.map(Spanned::into_inner),
-            network: Network {
-                vpc,
-                availability_zones: zones,
-                admin_cidr,
-            },
-            dns: Dns {
-                domain,
-                hosted_zone: zone,
-            },
-            mongodb: self.instance("mongodb", raw.mongodb, 50)?,
-            origin: self.nodes("origin", raw.origin)?,
-            edge: self.nodes("edge", raw.edge)?,
-            state,
-            security,
-            lines,
-        })
+        Ok(security)
     }
 
     fn location<T>(&self, key: &str, value: &Spanned<T>) -> Location {

@@ -15,6 +15,14 @@ pub(super) struct RawStack {
     pub edge: RawNodes,
     pub state: Option<RawState>,
     pub security: Option<RawSecurity>,
+    pub ingest: Option<RawIngest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIngest {
+    pub rtmp: Option<bool>,
+    pub srt: Option<bool>,
 }
 
 #[derive(Deserialize)]

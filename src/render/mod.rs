@@ -15,7 +15,7 @@ use std::io::Write;
 
 use serde_json::Value as Json;
 
-use crate::engine::{ApplyReport, StepOp};
+use ams_engine::{ApplyReport, StepOp};
 
 /// The closing summary of an apply.
 pub fn summary(report: &ApplyReport) -> String {

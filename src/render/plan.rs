@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value as Json};
 
 use super::style::Styles;
-use crate::engine::{Op, Plan, PropertyChange, Step, UNKNOWN_MARKER};
+use ams_engine::{Op, Plan, PropertyChange, Step, UNKNOWN_MARKER};
 
 const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 /// What a secret value shows as, everywhere.

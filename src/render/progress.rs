@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::style::Styles;
-use crate::engine::{Event, StepOp};
+use ams_engine::{Event, StepOp};
 
 fn symbol(op: StepOp) -> &'static str {
     match op {

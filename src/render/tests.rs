@@ -8,8 +8,8 @@ use serde_json::{json, Value as Json};
 
 use super::{plan_text, Styles};
 use crate::cluster::{self, Found};
-use crate::engine::{destroy_plan, plan, Plan, Program};
-use crate::state::{ResourceState, State};
+use ams_engine::state::{ResourceState, State};
+use ams_engine::{destroy_plan, plan, Plan, Program};
 
 fn program(edit: &dyn Fn(String) -> String) -> Program {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
@@ -40,7 +40,7 @@ fn applied(program: &Program) -> State {
     let inputs: Vec<Json> = program
         .resources()
         .iter()
-        .map(|r| crate::engine::resolve_with(&r.args, &fake))
+        .map(|r| ams_engine::resolve_with(&r.args, &fake))
         .collect();
     for (declared, inputs) in program.resources().iter().zip(inputs) {
         let outputs = wanted
@@ -113,7 +113,7 @@ fn destroy() {
 
 #[test]
 fn secret_values_are_never_printed() {
-    use crate::engine::{Op, PropertyChange, Step};
+    use ams_engine::{Op, PropertyChange, Step};
     let step = Step {
         op: Op::Update,
         name: "password".into(),

@@ -1,5 +1,7 @@
 //! Test support: a fresh moto server per test, and a scratch project to run ams-stack in.
 
+pub mod census;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

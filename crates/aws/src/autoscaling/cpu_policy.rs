@@ -1,0 +1,177 @@
+//! A target-tracking policy that keeps a group's average CPU near a target.
+
+use aws_sdk_autoscaling::types::{
+    MetricType, PredefinedMetricSpecification, TargetTrackingConfiguration,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use crate::call::{missing, OrError};
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::names::{physical_name, physical_prefix};
+use crate::Aws;
+
+/// The longest name of a scaling policy.
+const NAME_MAX: usize = 255;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:autoscaling:CpuPolicy", outputs = CpuPolicyOutputs)]
+pub struct CpuPolicy {
+    #[kind(replace)]
+    pub group_name: Input<String>,
+    pub target_cpu_percent: f64,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct CpuPolicyOutputs {
+    pub name: String,
+    pub arn: String,
+}
+
+/// Makes or changes the policy `policy` of `group` (the same call does both); its ARN.
+async fn put_policy(aws: &Aws, group: &str, policy: &str, target: f64) -> Res<String> {
+    let out = aws
+        .autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(policy)
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+                        .build(),
+                )
+                .target_value(target)
+                .build(),
+        )
+        .send()
+        .await
+        .or_error()?;
+    if let Some(arn) = out.policy_arn() {
+        return Ok(arn.to_string());
+    }
+    // Some implementations leave the ARN out of the answer; read it back.
+    let described = aws
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(group)
+        .policy_names(policy)
+        .send()
+        .await
+        .or_error()?;
+    described
+        .scaling_policies()
+        .iter()
+        .find_map(|p| p.policy_arn())
+        .map(String::from)
+        .ok_or_else(|| missing("the scaling policy's ARN"))
+}
+
+/// The policy's name, from its ARN (`...:autoScalingGroupName/GROUP:policyName/NAME`).
+fn name_in_arn(arn: &str) -> Option<&str> {
+    arn.rsplit_once(":policyName/").map(|(_, name)| name)
+}
+
+#[async_trait::async_trait]
+impl AwsKind for CpuPolicy {
+    /// Deleting a policy whose group is gone (and the policy with it) is a ValidationError.
+    const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
+    /// The group was just made.
+    const NOT_YET_VISIBLE: &'static [&'static str] = &["ValidationError:not found"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        // Policy names are per group in AWS but global in moto: make them unique anyway.
+        let name = physical_name(ctx, NAME_MAX);
+        put_policy(aws, self.group_name.get()?, &name, self.target_cpu_percent).await
+    }
+
+    /// The group's policy whose name has this step's prefix.
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        let prefix = physical_prefix(ctx, NAME_MAX);
+        let out = aws
+            .autoscaling
+            .describe_policies()
+            .auto_scaling_group_name(self.group_name.get()?)
+            .send()
+            .await
+            .or_error()?;
+        Ok(out
+            .scaling_policies()
+            .iter()
+            .find(|p| p.policy_name().is_some_and(|n| n.starts_with(&prefix)))
+            .and_then(|p| p.policy_arn())
+            .map(String::from))
+    }
+
+    /// Its name, from its ARN, or else from the group's policies.
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<CpuPolicyOutputs> {
+        let name = match name_in_arn(arn) {
+            Some(name) => name.to_string(),
+            None => aws
+                .autoscaling
+                .describe_policies()
+                .auto_scaling_group_name(self.group_name.get()?)
+                .send()
+                .await
+                .or_error()?
+                .scaling_policies()
+                .iter()
+                .find(|p| p.policy_arn() == Some(arn))
+                .and_then(|p| p.policy_name())
+                .map(String::from)
+                .ok_or_else(|| missing("the scaling policy's name"))?,
+        };
+        Ok(CpuPolicyOutputs {
+            name,
+            arn: arn.to_string(),
+        })
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &Current<Self>,
+    ) -> Result<CpuPolicyOutputs, ProviderError> {
+        put_policy(
+            aws,
+            self.group_name.get()?,
+            &current.outputs.name,
+            self.target_cpu_percent,
+        )
+        .await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        let group = current
+            .inputs
+            .get("group_name")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        aws.autoscaling
+            .delete_policy()
+            .auto_scaling_group_name(group)
+            .policy_name(&current.outputs.name)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_name_is_read_from_its_arn() {
+        let arn = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:c322761b-3172-4d56-9a21-0ed9d6161d67:autoScalingGroupName/s-origin-group-1a2b:policyName/s-origin-cpu-policy-3c4d";
+        assert_eq!(name_in_arn(arn), Some("s-origin-cpu-policy-3c4d"));
+        assert_eq!(name_in_arn("arn:aws:autoscaling:policy"), None);
+    }
+}

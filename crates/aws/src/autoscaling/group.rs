@@ -1,0 +1,305 @@
+//! An auto-scaling group of nodes from a launch template, registered in target groups (changed
+//! in place: attached and detached), replaced when the load balancer finds them unhealthy.
+//! Deleting it drains it first.
+
+use aws_sdk_autoscaling::types::{Filter, LaunchTemplateSpecification, Tag};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use crate::call::OrError;
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
+use crate::Aws;
+
+/// The longest name of an auto-scaling group.
+const NAME_MAX: usize = 255;
+
+/// How many groups one `DescribeAutoScalingGroups` call may name.
+const GROUPS_PER_CALL: usize = 50;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:autoscaling:Group", outputs = GroupOutputs)]
+pub struct Group {
+    pub launch_template_id: Input<String>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub subnet_ids: Vec<Input<String>>,
+    /// Changed in place: the group is attached to the new ones and detached from the old.
+    pub target_group_arns: Vec<Input<String>>,
+    pub health_check_grace_seconds: i32,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct GroupOutputs {
+    /// The group's physical name (`group.name()`; the CPU policy refers to it).
+    pub name: String,
+}
+
+fn template(id: &str) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .launch_template_id(id)
+        .version("$Default")
+        .build()
+}
+
+/// How many instances the group has; `None` when the group is gone.
+async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, ProviderError> {
+    let out = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .or_error()?;
+    Ok(out
+        .auto_scaling_groups()
+        .first()
+        .map(|g| g.instances().len()))
+}
+
+/// The target groups to detach (in `old` only) and to attach (in `new` only).
+fn target_group_changes(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
+    let detach = old.iter().filter(|a| !new.contains(a)).cloned().collect();
+    let attach = new.iter().filter(|a| !old.contains(a)).cloned().collect();
+    (detach, attach)
+}
+
+/// The target groups the group was last applied with, from its stored arguments.
+fn stored_target_groups(inputs: &Json) -> Vec<String> {
+    inputs
+        .get("target_group_arns")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Group {
+    const ALREADY_EXISTS: &'static [&'static str] = &["AlreadyExists", "AlreadyExistsFault"];
+    /// The instance profile of the launch template, or a target group, just made.
+    const NOT_YET_VISIBLE: &'static [&'static str] = &[
+        "ValidationError:iamInstanceProfile",
+        "ValidationError:TargetGroup",
+        "InvalidParameterValue:iamInstanceProfile",
+    ];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let name = physical_name(ctx, NAME_MAX);
+        let group_tags = tags(ctx)
+            .into_iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .propagate_at_launch(true)
+                    .resource_id(&name)
+                    .resource_type("auto-scaling-group")
+                    .build()
+            })
+            .collect();
+        aws.once
+            .autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&name)
+            .launch_template(template(self.launch_template_id.get()?))
+            .min_size(self.min_size)
+            .max_size(self.max_size)
+            .desired_capacity(self.min_size)
+            .vpc_zone_identifier(resolved(&self.subnet_ids)?.join(","))
+            .set_target_group_arns(Some(resolved(&self.target_group_arns)?))
+            .health_check_type("ELB")
+            .health_check_grace_period(self.health_check_grace_seconds)
+            .set_tags(Some(group_tags))
+            .send()
+            .await
+            .or_error()?;
+        Ok(name)
+    }
+
+    /// The group tagged with this step's stack and name.
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        let filter = |key: &str, value: &str| {
+            Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build()
+        };
+        let out = aws
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .filters(filter(TAG_STACK, &ctx.stack))
+            .filters(filter(TAG_NAME, &ctx.name))
+            .send()
+            .await
+            .or_error()?;
+        Ok(out
+            .auto_scaling_groups()
+            .first()
+            .and_then(|g| g.auto_scaling_group_name())
+            .map(String::from))
+    }
+
+    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<GroupOutputs> {
+        Ok(GroupOutputs {
+            name: name.to_string(),
+        })
+    }
+
+    /// Changes the sizes, template, subnets and health check; then detaches the target groups
+    /// no longer asked for and attaches the new ones.
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<GroupOutputs> {
+        aws.autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&current.id)
+            .launch_template(template(self.launch_template_id.get()?))
+            .min_size(self.min_size)
+            .max_size(self.max_size)
+            .vpc_zone_identifier(resolved(&self.subnet_ids)?.join(","))
+            .health_check_type("ELB")
+            .health_check_grace_period(self.health_check_grace_seconds)
+            .send()
+            .await
+            .or_error()?;
+        let (detach, attach) = target_group_changes(
+            &stored_target_groups(&current.inputs),
+            &resolved(&self.target_group_arns)?,
+        );
+        if !detach.is_empty() {
+            aws.autoscaling
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(&current.id)
+                .set_target_group_arns(Some(detach))
+                .send()
+                .await
+                .or_error()?;
+        }
+        if !attach.is_empty() {
+            aws.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(&current.id)
+                .set_target_group_arns(Some(attach))
+                .send()
+                .await
+                .or_error()?;
+        }
+        Ok(current.outputs.clone())
+    }
+
+    /// Drains it first, as Terraform does: AWS refuses to delete a group with instances, and an
+    /// emulator that allows it leaves them running.
+    async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        if instance_count(aws, &current.id).await?.is_none() {
+            return Ok(());
+        }
+        aws.autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&current.id)
+            .min_size(0)
+            .max_size(0)
+            .desired_capacity(0)
+            .send()
+            .await
+            .or_error()?;
+        let what = format!("group {} to drain", current.id);
+        aws.wait_for(ctx, &what, || async {
+            Ok(instance_count(aws, &current.id)
+                .await?
+                .is_none_or(|n| n == 0)
+                .then_some(()))
+        })
+        .await?;
+        match aws
+            .autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&current.id)
+            .send()
+            .await
+            .or_error()
+        {
+            Ok(_) => Ok(()),
+            // AWS's "not found" is a ValidationError: gone if the group is no longer listed.
+            Err(e)
+                if e.code.as_deref() == Some("ValidationError")
+                    && instance_count(aws, &current.id).await?.is_none() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live sizes of the groups (which scaling changes), in one call per 50 groups.
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        let mut live = std::collections::BTreeMap::new();
+        for chunk in resources.chunks(GROUPS_PER_CALL) {
+            let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
+            let mut pages = aws
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(names))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for group in page.or_error()?.auto_scaling_groups() {
+                    if let Some(name) = group.auto_scaling_group_name() {
+                        live.insert(name.to_string(), (group.min_size(), group.max_size()));
+                    }
+                }
+            }
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                live.get(&r.id).map(|(min, max)| {
+                    let mut inputs = r.inputs.clone();
+                    if let Some(min) = min {
+                        inputs["min_size"] = json!(min);
+                    }
+                    if let Some(max) = max {
+                        inputs["max_size"] = json!(max);
+                    }
+                    inputs
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changing_the_target_groups_attaches_and_detaches_in_place() {
+        let stored = json!({ "target_group_arns": ["arn:http"] });
+        let old = stored_target_groups(&stored);
+        let new = vec!["arn:http".to_string(), "arn:srt".to_string()];
+        assert_eq!(
+            target_group_changes(&old, &new),
+            (vec![], vec!["arn:srt".to_string()])
+        );
+        assert_eq!(
+            target_group_changes(&new, &old),
+            (vec!["arn:srt".to_string()], vec![])
+        );
+        assert!(Group::replace_on().is_empty());
+    }
+
+    #[test]
+    fn the_group_name_is_an_output() {
+        let outputs: GroupOutputs =
+            serde_json::from_value(json!({ "name": "s-origin-1a2b" })).unwrap();
+        assert_eq!(
+            serde_json::to_value(&outputs).unwrap(),
+            json!({ "name": "s-origin-1a2b" })
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! An internet gateway attached to a VPC.
+
+use aws_sdk_ec2::types::ResourceType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::tag_spec;
+use crate::call::{missing, OrError};
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::Aws;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:ec2:InternetGateway", outputs = InternetGatewayOutputs)]
+pub struct InternetGateway {
+    #[kind(replace)]
+    pub vpc_id: Input<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct InternetGatewayOutputs {
+    pub id: String,
+}
+
+#[async_trait::async_trait]
+impl AwsKind for InternetGateway {
+    /// Gone, or (when detaching) no longer attached.
+    const NOT_FOUND: &'static [&'static str] =
+        &["InvalidInternetGatewayID.NotFound", "Gateway.NotAttached"];
+    /// The VPC to attach to was just made, and so was the gateway.
+    const NOT_YET_VISIBLE: &'static [&'static str] =
+        &["InvalidVpcID.NotFound", "InvalidInternetGatewayID.NotFound"];
+    const ALREADY_EXISTS: &'static [&'static str] = &["Resource.AlreadyAssociated"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let out = aws
+            .once
+            .ec2
+            .create_internet_gateway()
+            .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway))
+            .send()
+            .await
+            .or_error()?;
+        out.internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .map(String::from)
+            .ok_or_else(|| missing("the new internet gateway's id"))
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        find_tagged!(
+            aws,
+            ctx,
+            describe_internet_gateways,
+            internet_gateways,
+            internet_gateway_id
+        )
+    }
+
+    /// Attaches the gateway to the VPC unless it is attached already.
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InternetGatewayOutputs> {
+        let gateway = describe_by_id!(
+            aws,
+            describe_internet_gateways,
+            internet_gateway_ids,
+            id,
+            internet_gateways,
+            "internet gateway"
+        );
+        if gateway.attachments().is_empty() && !ctx.read_only {
+            aws.ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(self.vpc_id.get()?)
+                .send()
+                .await
+                .or_error()?;
+        }
+        Ok(InternetGatewayOutputs { id: id.to_string() })
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        if let Some(vpc_id) = current.inputs.get("vpc_id").and_then(Json::as_str) {
+            aws.ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(&current.id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .or_gone::<Self>()?;
+        }
+        aws.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_internet_gateways,
+            "internet-gateway-id",
+            internet_gateways,
+            internet_gateway_id
+        )
+    }
+}

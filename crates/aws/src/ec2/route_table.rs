@@ -1,0 +1,215 @@
+//! A route table with a default route to an internet gateway, associated with subnets.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::ResourceType;
+use serde::{Deserialize, Serialize};
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::tag_spec;
+use crate::call::{missing, OrError};
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::names::resolved;
+use crate::Aws;
+
+/// Where the default route goes.
+const DEFAULT_ROUTE: &str = "0.0.0.0/0";
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:ec2:RouteTable", outputs = RouteTableOutputs)]
+pub struct RouteTable {
+    #[kind(replace)]
+    pub vpc_id: Input<String>,
+    #[kind(replace)]
+    pub internet_gateway_id: Input<String>,
+    pub subnet_ids: Vec<Input<String>>,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct RouteTableOutputs {
+    pub id: String,
+    /// The association id of each associated subnet, by subnet id.
+    #[serde(default)]
+    pub associations: BTreeMap<String, String>,
+}
+
+/// Associates `table` with each of `subnets`; the association ids by subnet.
+async fn associate(aws: &Aws, table: &str, subnets: &[String]) -> Res<BTreeMap<String, String>> {
+    let mut associations = BTreeMap::new();
+    for subnet in subnets {
+        let out = aws
+            .ec2
+            .associate_route_table()
+            .route_table_id(table)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .or_error()?;
+        let id = out
+            .association_id()
+            .ok_or_else(|| missing("the new route table association's id"))?;
+        associations.insert(subnet.clone(), id.to_string());
+    }
+    Ok(associations)
+}
+
+/// Ends the `associations` of subnets not in `keep`.
+async fn disassociate(
+    aws: &Aws,
+    associations: &BTreeMap<String, String>,
+    keep: &[String],
+) -> Result<(), ProviderError> {
+    for (_, association) in associations.iter().filter(|(s, _)| !keep.contains(s)) {
+        aws.ec2
+            .disassociate_route_table()
+            .association_id(association)
+            .send()
+            .await
+            .or_gone::<RouteTable>()?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl AwsKind for RouteTable {
+    const NOT_FOUND: &'static [&'static str] = &[
+        "InvalidRouteTableID.NotFound",
+        "InvalidAssociationID.NotFound",
+    ];
+    /// The VPC, the gateway, the subnets or the table itself were just made.
+    const NOT_YET_VISIBLE: &'static [&'static str] = &[
+        "InvalidVpcID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidGatewayID.NotFound",
+        "InvalidSubnetID.NotFound",
+    ];
+    /// An earlier attempt made the route or the association.
+    const ALREADY_EXISTS: &'static [&'static str] =
+        &["RouteAlreadyExists", "Resource.AlreadyAssociated"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let out = aws
+            .once
+            .ec2
+            .create_route_table()
+            .vpc_id(self.vpc_id.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::RouteTable))
+            .send()
+            .await
+            .or_error()?;
+        out.route_table()
+            .and_then(|t| t.route_table_id())
+            .map(String::from)
+            .ok_or_else(|| missing("the new route table's id"))
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        find_tagged!(
+            aws,
+            ctx,
+            describe_route_tables,
+            route_tables,
+            route_table_id
+        )
+    }
+
+    /// Adds the default route and the associations the table does not have yet.
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<RouteTableOutputs> {
+        let table = describe_by_id!(
+            aws,
+            describe_route_tables,
+            route_table_ids,
+            id,
+            route_tables,
+            "route table"
+        );
+        let routed = table
+            .routes()
+            .iter()
+            .any(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
+        if !routed && !ctx.read_only {
+            aws.ec2
+                .create_route()
+                .route_table_id(id)
+                .destination_cidr_block(DEFAULT_ROUTE)
+                .gateway_id(self.internet_gateway_id.get()?)
+                .send()
+                .await
+                .or_error()?;
+        }
+        let mut associations: BTreeMap<String, String> = table
+            .associations()
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.subnet_id()?.to_string(),
+                    a.route_table_association_id()?.to_string(),
+                ))
+            })
+            .collect();
+        let unassociated: Vec<String> = resolved(&self.subnet_ids)?
+            .into_iter()
+            .filter(|s| !associations.contains_key(s))
+            .collect();
+        if !ctx.read_only {
+            associations.extend(associate(aws, id, &unassociated).await?);
+        }
+        Ok(RouteTableOutputs {
+            id: id.to_string(),
+            associations,
+        })
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &Current<Self>,
+    ) -> Result<RouteTableOutputs, ProviderError> {
+        let wanted = resolved(&self.subnet_ids)?;
+        let existing = &current.outputs.associations;
+        disassociate(aws, existing, &wanted).await?;
+        let new: Vec<String> = wanted
+            .iter()
+            .filter(|s| !existing.contains_key(*s))
+            .cloned()
+            .collect();
+        let added = associate(aws, &current.id, &new).await?;
+        let associations = wanted
+            .iter()
+            .filter_map(|s| {
+                let id = existing.get(s).or_else(|| added.get(s))?;
+                Some((s.clone(), id.clone()))
+            })
+            .collect();
+        Ok(RouteTableOutputs {
+            id: current.id.clone(),
+            associations,
+        })
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        disassociate(aws, &current.outputs.associations, &[]).await?;
+        aws.ec2
+            .delete_route_table()
+            .route_table_id(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_route_tables,
+            "route-table-id",
+            route_tables,
+            route_table_id
+        )
+    }
+}

@@ -1,0 +1,333 @@
+//! A security group and its inbound rules. Outbound stays AWS's default (all).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::{filter, tag_spec};
+use crate::call::{missing, OrError};
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::names::physical_name;
+use crate::Aws;
+
+/// The code by which AWS refuses a rule the group has already.
+const DUPLICATE_RULE: &str = "InvalidPermission.Duplicate";
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:ec2:SecurityGroup", outputs = SecurityGroupOutputs)]
+pub struct SecurityGroup {
+    #[kind(replace)]
+    pub vpc_id: Input<String>,
+    #[kind(replace)]
+    pub description: String,
+    pub ingress: Vec<Rule>,
+}
+
+/// One inbound rule.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rule {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    /// Exactly one source: a CIDR block, another group, or this group itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group: Option<Input<String>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_self: bool,
+    pub description: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct SecurityGroupOutputs {
+    pub id: String,
+    /// The group's name (made unique from the stack and the resource's name).
+    pub name: String,
+}
+
+/// A rule as AWS takes it, for the group `group_id`.
+fn permission(group_id: &str, rule: &Rule) -> Result<IpPermission, ProviderError> {
+    let mut builder = IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from_port)
+        .to_port(rule.to_port);
+    if let Some(cidr) = &rule.cidr {
+        builder = builder.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr)
+                .description(&rule.description)
+                .build(),
+        );
+    }
+    let source = match (&rule.source_group, rule.from_self) {
+        (Some(group), _) => Some(group.get()?.as_str()),
+        (None, true) => Some(group_id),
+        (None, false) => None,
+    };
+    if let Some(source) = source {
+        builder = builder.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(source)
+                .description(&rule.description)
+                .build(),
+        );
+    }
+    Ok(builder.build())
+}
+
+/// Rules as AWS takes them, for the group `group_id`.
+fn permissions(group_id: &str, rules: &[&Rule]) -> Result<Vec<IpPermission>, ProviderError> {
+    rules.iter().map(|r| permission(group_id, r)).collect()
+}
+
+/// The inbound rules of a group as AWS lists them, one rule per source.
+fn live_rules(group_id: &str, permissions: &[IpPermission]) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for permission in permissions {
+        let base = Rule {
+            protocol: permission.ip_protocol().unwrap_or_default().to_string(),
+            from_port: permission.from_port().unwrap_or(-1),
+            to_port: permission.to_port().unwrap_or(-1),
+            cidr: None,
+            source_group: None,
+            from_self: false,
+            description: String::new(),
+        };
+        for range in permission.ip_ranges() {
+            rules.push(Rule {
+                cidr: range.cidr_ip().map(String::from),
+                description: range.description().unwrap_or_default().to_string(),
+                ..base.clone()
+            });
+        }
+        for pair in permission.user_id_group_pairs() {
+            let source = pair.group_id().unwrap_or_default();
+            rules.push(Rule {
+                source_group: (source != group_id).then(|| Input::Value(source.to_string())),
+                from_self: source == group_id,
+                description: pair.description().unwrap_or_default().to_string(),
+                ..base.clone()
+            });
+        }
+    }
+    rules
+}
+
+/// Adds `rules` to the group, in one call.
+async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    aws.ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(permissions(group_id, rules)?))
+        .send()
+        .await
+        .or_error()?;
+    Ok(())
+}
+
+/// Adds the `rules` that the group does not list yet: in one call, or, when AWS says some are
+/// there already (as another description, say), one by one, skipping those.
+async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Rule]) -> Res<()> {
+    let missing: Vec<&Rule> = rules.iter().filter(|r| !live.contains(r)).collect();
+    match authorize(aws, group_id, &missing).await {
+        Err(e) if e.code.as_deref() == Some(DUPLICATE_RULE) => {}
+        other => return other,
+    }
+    for rule in missing {
+        match authorize(aws, group_id, &[rule]).await {
+            Err(e) if e.code.as_deref() == Some(DUPLICATE_RULE) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// The rules stored with a resource, in their order.
+fn stored_rules(inputs: &Json) -> Result<Vec<Rule>, serde_json::Error> {
+    inputs
+        .get("ingress")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// The live rules in the stored order first, then those added by hand, so that order is no
+/// drift.
+fn in_stored_order(stored: &[Rule], live: &[Rule]) -> Vec<Rule> {
+    let mut ordered: Vec<Rule> = stored
+        .iter()
+        .filter(|s| live.contains(s))
+        .cloned()
+        .collect();
+    ordered.extend(live.iter().filter(|l| !stored.contains(l)).cloned());
+    ordered
+}
+
+#[async_trait::async_trait]
+impl AwsKind for SecurityGroup {
+    const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
+    /// The VPC, or a source group, was just made.
+    const NOT_YET_VISIBLE: &'static [&'static str] =
+        &["InvalidGroup.NotFound", "InvalidVpcID.NotFound"];
+    /// An earlier attempt made the group, or added the rules.
+    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidGroup.Duplicate", DUPLICATE_RULE];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let out = aws
+            .ec2
+            .create_security_group()
+            .group_name(physical_name(ctx, 255))
+            .description(&self.description)
+            .vpc_id(self.vpc_id.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup))
+            .send()
+            .await
+            .or_error()?;
+        out.group_id()
+            .map(String::from)
+            .ok_or_else(|| missing("the new security group's id"))
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        find_tagged!(
+            aws,
+            ctx,
+            describe_security_groups,
+            security_groups,
+            group_id
+        )
+    }
+
+    /// Adds the inbound rules the group does not have yet.
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SecurityGroupOutputs> {
+        let group = describe_by_id!(
+            aws,
+            describe_security_groups,
+            group_ids,
+            id,
+            security_groups,
+            "security group"
+        );
+        if !ctx.read_only {
+            let live = live_rules(id, group.ip_permissions());
+            authorize_missing(aws, id, &self.ingress, &live).await?;
+        }
+        Ok(SecurityGroupOutputs {
+            id: id.to_string(),
+            name: group
+                .group_name()
+                .map(String::from)
+                .ok_or_else(|| missing(&format!("the name of security group {id}")))?,
+        })
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &Current<Self>,
+    ) -> Result<SecurityGroupOutputs, ProviderError> {
+        let old = stored_rules(&current.inputs).map_err(|e| {
+            ProviderError::new(format!("stored rules of {} are unreadable: {e}", ctx.name))
+        })?;
+        let removed: Vec<&Rule> = old.iter().filter(|r| !self.ingress.contains(r)).collect();
+        if !removed.is_empty() {
+            aws.ec2
+                .revoke_security_group_ingress()
+                .group_id(&current.id)
+                .set_ip_permissions(Some(permissions(&current.id, &removed)?))
+                .send()
+                .await
+                .or_error()?;
+        }
+        let added: Vec<&Rule> = self.ingress.iter().filter(|r| !old.contains(r)).collect();
+        authorize(aws, &current.id, &added).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        aws.ec2
+            .delete_security_group()
+            .group_id(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    /// The live inbound rules of each group, as its arguments.
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        let mut live = BTreeMap::new();
+        let mut pages = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("group-id", &ids))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for group in page.or_error()?.security_groups() {
+                if let Some(id) = group.group_id() {
+                    live.insert(id.to_string(), live_rules(id, group.ip_permissions()));
+                }
+            }
+        }
+        Ok(resources
+            .iter()
+            .map(|r| {
+                live.get(&r.id).map(|rules| {
+                    let stored = stored_rules(&r.inputs).unwrap_or_default();
+                    let mut inputs = r.inputs.clone();
+                    inputs["ingress"] =
+                        serde_json::to_value(in_stored_order(&stored, rules)).unwrap_or_default();
+                    inputs
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(port: i32, cidr: &str) -> Rule {
+        Rule {
+            protocol: "tcp".into(),
+            from_port: port,
+            to_port: port,
+            cidr: Some(cidr.into()),
+            source_group: None,
+            from_self: false,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn live_rules_follow_the_stored_order_and_end_with_those_added_by_hand() {
+        let stored = vec![
+            tcp(22, "10.0.0.0/8"),
+            tcp(80, "0.0.0.0/0"),
+            tcp(443, "0.0.0.0/0"),
+        ];
+        let live = vec![
+            tcp(443, "0.0.0.0/0"),
+            tcp(8080, "0.0.0.0/0"),
+            tcp(22, "10.0.0.0/8"),
+        ];
+        let ordered = in_stored_order(&stored, &live);
+        let ports: Vec<i32> = ordered.iter().map(|r| r.from_port).collect();
+        assert_eq!(ports, vec![22, 443, 8080]);
+    }
+}

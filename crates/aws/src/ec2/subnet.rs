@@ -1,0 +1,111 @@
+//! A subnet in one availability zone; public subnets give instances a public address.
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde::{Deserialize, Serialize};
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::tag_spec;
+use crate::call::{missing, OrError};
+use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::Aws;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:ec2:Subnet", outputs = SubnetOutputs)]
+pub struct Subnet {
+    #[kind(replace)]
+    pub vpc_id: Input<String>,
+    #[kind(replace)]
+    pub cidr_block: Input<String>,
+    #[kind(replace)]
+    pub availability_zone: Input<String>,
+    pub map_public_ip_on_launch: bool,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct SubnetOutputs {
+    pub id: String,
+}
+
+impl Subnet {
+    /// Whether instances launched in the subnet get a public address, as asked.
+    async fn set_public_ip(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
+        aws.ec2
+            .modify_subnet_attribute()
+            .subnet_id(id)
+            .map_public_ip_on_launch(
+                AttributeBooleanValue::builder()
+                    .value(self.map_public_ip_on_launch)
+                    .build(),
+            )
+            .send()
+            .await
+            .or_error()?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AwsKind for Subnet {
+    const NOT_FOUND: &'static [&'static str] = &["InvalidSubnetID.NotFound"];
+    /// The VPC was just made, or the subnet itself (its attribute is set right after).
+    const NOT_YET_VISIBLE: &'static [&'static str] =
+        &["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound"];
+    /// The block is taken: by the subnet an earlier attempt made.
+    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidSubnet.Conflict"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let out = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(self.vpc_id.get()?)
+            .cidr_block(self.cidr_block.get()?)
+            .availability_zone(self.availability_zone.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::Subnet))
+            .send()
+            .await
+            .or_error()?;
+        out.subnet()
+            .and_then(|s| s.subnet_id())
+            .map(String::from)
+            .ok_or_else(|| missing("the new subnet's id"))
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        find_tagged!(aws, ctx, describe_subnets, subnets, subnet_id)
+    }
+
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SubnetOutputs> {
+        if !ctx.read_only {
+            self.set_public_ip(aws, id).await?;
+        }
+        Ok(SubnetOutputs { id: id.to_string() })
+    }
+
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<SubnetOutputs> {
+        self.set_public_ip(aws, &current.id).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        aws.ec2
+            .delete_subnet()
+            .subnet_id(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+        existing_by_filter!(
+            aws,
+            resources,
+            describe_subnets,
+            "subnet-id",
+            subnets,
+            subnet_id
+        )
+    }
+}

@@ -1,0 +1,74 @@
+//! Elastic Load Balancing v2: the load balancer (Application for HTTP(S), Network for TCP and
+//! UDP), its target groups and its listeners.
+
+mod listener;
+mod load_balancer;
+mod target_group;
+
+pub use listener::{Listener, ListenerOutputs};
+pub use load_balancer::{LoadBalancer, LoadBalancerOutputs};
+pub use target_group::{TargetGroup, TargetGroupOutputs};
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::Tag;
+
+use ams_engine::{ProviderError, StepContext};
+
+use crate::call::OrError;
+use crate::names::{is_ours, physical_prefix, tags};
+use crate::Aws;
+
+/// The longest name ELBv2 accepts for a load balancer or a target group.
+const NAME_MAX: usize = 32;
+
+/// How many ARNs one `DescribeTags` call takes.
+const TAGS_PER_CALL: usize = 20;
+
+/// This step's tags, as ELBv2 takes them.
+fn elb_tags(ctx: &StepContext) -> Option<Vec<Tag>> {
+    Some(
+        tags(ctx)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect(),
+    )
+}
+
+/// The name and ARN of every load balancer, or every target group, of the account and region.
+type Named = Vec<(String, String)>;
+
+/// The ARNs among `named`, to tell which resources still exist.
+fn arns(named: Named) -> BTreeSet<String> {
+    named.into_iter().map(|(_, arn)| arn).collect()
+}
+
+/// The ARN of this step's resource among `named`: the one whose name starts with the step's
+/// physical prefix and which carries its tags.
+async fn ours(aws: &Aws, ctx: &StepContext, named: Named) -> Result<Option<String>, ProviderError> {
+    let prefix = physical_prefix(ctx, NAME_MAX);
+    let arns: Vec<String> = named
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&prefix))
+        .map(|(_, arn)| arn)
+        .collect();
+    for chunk in arns.chunks(TAGS_PER_CALL) {
+        let out = aws
+            .elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .or_error()?;
+        for description in out.tag_descriptions() {
+            let pairs = description
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            if is_ours(ctx, pairs) {
+                return Ok(description.resource_arn().map(String::from));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,346 @@
+//! A target group of instances: HTTP behind the Application Load Balancer (with a balancing
+//! algorithm and cookie stickiness), or TCP/UDP behind the Network Load Balancer; each with its
+//! health check.
+
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
+use serde::{Deserialize, Serialize};
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::{arns, elb_tags, ours, Named, NAME_MAX};
+use crate::call::{missing, OrError};
+use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::names::physical_name;
+use crate::Aws;
+
+/// Health check timing, the same for every protocol; within AWS's limits for HTTP checks and for
+/// the TCP checks of Network Load Balancer target groups (interval 5-300 s, timeout 2-120 s,
+/// each threshold 2-10).
+const CHECK_INTERVAL_SECONDS: i32 = 30;
+const CHECK_TIMEOUT_SECONDS: i32 = 5;
+const HEALTHY_THRESHOLD: i32 = 3;
+const UNHEALTHY_THRESHOLD: i32 = 5;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:elbv2:TargetGroup", outputs = TargetGroupOutputs)]
+pub struct TargetGroup {
+    #[kind(replace)]
+    pub vpc_id: Input<String>,
+    #[kind(replace)]
+    pub port: i32,
+    /// `HTTP` (the default, left out of the JSON), `HTTPS`, or for a Network Load Balancer
+    /// `TCP`, `UDP` or `TCP_UDP`.
+    #[kind(replace)]
+    #[serde(default = "http", skip_serializing_if = "is_http")]
+    pub protocol: String,
+    /// The path of HTTP(S) health checks (AWS's default `/` when absent); none for TCP checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_path: Option<String>,
+    /// `HTTP`, `HTTPS` or `TCP`; by default HTTP for an HTTP(S) group, TCP for the others. UDP
+    /// cannot be health-checked: a UDP group is checked over TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_protocol: Option<String>,
+    /// The port of the health check (`traffic-port` when absent); a UDP group needs another
+    /// port, where the targets answer TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_port: Option<String>,
+    /// `least_outstanding_requests` or `round_robin`: HTTP(S) groups only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// Load-balancer cookie stickiness, in seconds; none when absent. HTTP(S) groups only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_seconds: Option<i32>,
+}
+
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct TargetGroupOutputs {
+    pub arn: String,
+    pub name: String,
+}
+
+fn http() -> String {
+    "HTTP".to_string()
+}
+
+fn is_http(protocol: &str) -> bool {
+    protocol == "HTTP"
+}
+
+fn attribute(key: &str, value: impl ToString) -> TargetGroupAttribute {
+    TargetGroupAttribute::builder()
+        .key(key)
+        .value(value.to_string())
+        .build()
+}
+
+impl TargetGroup {
+    /// Whether the group is an Application Load Balancer's (HTTP or HTTPS).
+    fn for_application(&self) -> bool {
+        matches!(self.protocol.as_str(), "HTTP" | "HTTPS")
+    }
+
+    /// The protocol of the health check: as asked, or AWS's default for the group's protocol.
+    fn check_protocol(&self) -> &str {
+        match (&self.health_check_protocol, self.for_application()) {
+            (Some(protocol), _) => protocol,
+            (None, true) => "HTTP",
+            (None, false) => "TCP",
+        }
+    }
+
+    fn checks_http(&self) -> bool {
+        matches!(self.check_protocol(), "HTTP" | "HTTPS")
+    }
+
+    /// Refuses what AWS would refuse, or accept to no avail, with the reason.
+    fn check(&self) -> Result<(), ProviderError> {
+        let refuse = |why: String| Err(ProviderError::new(format!("target group: {why}")));
+        let protocol = &self.protocol;
+        if !self.for_application() && (self.algorithm.is_some() || self.sticky_seconds.is_some()) {
+            return refuse(format!(
+                "algorithm and sticky_seconds are Application Load Balancer attributes; a {protocol} group takes neither"
+            ));
+        }
+        if !matches!(self.check_protocol(), "HTTP" | "HTTPS" | "TCP") {
+            return refuse(format!(
+                "health checks are HTTP, HTTPS or TCP, not {}",
+                self.check_protocol()
+            ));
+        }
+        if self.health_check_path.is_some() && !self.checks_http() {
+            return refuse("a health check path is for HTTP(S) health checks only".into());
+        }
+        if protocol == "UDP" && self.health_check_port.is_none() {
+            return refuse(
+                "a UDP group is health-checked over TCP, on another port: set health_check_port"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The Application-Load-Balancer attributes (algorithm, cookie stickiness); none for a
+    /// Network Load Balancer's group.
+    fn attributes(&self) -> Vec<TargetGroupAttribute> {
+        if !self.for_application() {
+            return Vec::new();
+        }
+        let mut attributes = Vec::new();
+        if let Some(algorithm) = &self.algorithm {
+            attributes.push(attribute("load_balancing.algorithm.type", algorithm));
+        }
+        attributes.push(attribute(
+            "stickiness.enabled",
+            self.sticky_seconds.is_some(),
+        ));
+        if let Some(seconds) = self.sticky_seconds {
+            attributes.push(attribute("stickiness.type", "lb_cookie"));
+            attributes.push(attribute("stickiness.lb_cookie.duration_seconds", seconds));
+        }
+        attributes
+    }
+
+    async fn set_attributes(&self, aws: &Aws, arn: &str) -> Result<(), ProviderError> {
+        let attributes = self.attributes();
+        if attributes.is_empty() {
+            return Ok(());
+        }
+        aws.elbv2
+            .modify_target_group_attributes()
+            .target_group_arn(arn)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+            .or_error()?;
+        Ok(())
+    }
+}
+
+/// The name and ARN of every target group of the account and region.
+async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.or_error()?;
+        all.extend(page.target_groups().iter().filter_map(|t| {
+            Some((
+                t.target_group_name()?.to_string(),
+                t.target_group_arn()?.to_string(),
+            ))
+        }));
+    }
+    Ok(all)
+}
+
+#[async_trait::async_trait]
+impl AwsKind for TargetGroup {
+    const NOT_FOUND: &'static [&'static str] = &["TargetGroupNotFound"];
+    const ALREADY_EXISTS: &'static [&'static str] = &["DuplicateTargetGroupName"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        self.check()?;
+        let out = aws
+            .elbv2
+            .create_target_group()
+            .name(physical_name(ctx, NAME_MAX))
+            .protocol(ProtocolEnum::from(self.protocol.as_str()))
+            .port(self.port)
+            .vpc_id(self.vpc_id.get()?)
+            .target_type(TargetTypeEnum::Instance)
+            .set_health_check_protocol(
+                self.health_check_protocol
+                    .as_deref()
+                    .map(ProtocolEnum::from),
+            )
+            .set_health_check_port(self.health_check_port.clone())
+            .set_health_check_path(self.health_check_path.clone())
+            .health_check_interval_seconds(CHECK_INTERVAL_SECONDS)
+            .health_check_timeout_seconds(CHECK_TIMEOUT_SECONDS)
+            .healthy_threshold_count(HEALTHY_THRESHOLD)
+            .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+            .set_tags(elb_tags(ctx))
+            .send()
+            .await
+            .or_error()?;
+        out.target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn())
+            .map(String::from)
+            .ok_or_else(|| missing("the target group's ARN"))
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        ours(aws, ctx, all_named(aws).await?).await
+    }
+
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<TargetGroupOutputs> {
+        if !ctx.read_only {
+            self.set_attributes(aws, arn).await?;
+        }
+        // arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID
+        let name = arn
+            .split('/')
+            .nth(1)
+            .ok_or_else(|| missing("the target group's name in its ARN"))?;
+        Ok(TargetGroupOutputs {
+            arn: arn.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Changes the health check (what is not given goes back to AWS's default) and the
+    /// attributes.
+    async fn update(
+        &self,
+        aws: &Aws,
+        _ctx: &StepContext,
+        current: &Current<Self>,
+    ) -> Result<TargetGroupOutputs, ProviderError> {
+        self.check()?;
+        let path = self
+            .checks_http()
+            .then(|| self.health_check_path.as_deref().unwrap_or("/").to_string());
+        let port = self.health_check_port.as_deref().unwrap_or("traffic-port");
+        aws.elbv2
+            .modify_target_group()
+            .target_group_arn(&current.id)
+            .health_check_protocol(ProtocolEnum::from(self.check_protocol()))
+            .health_check_port(port)
+            .set_health_check_path(path)
+            .send()
+            .await
+            .or_error()?;
+        self.set_attributes(aws, &current.id).await?;
+        Ok(current.outputs.clone())
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        aws.elbv2
+            .delete_target_group()
+            .target_group_arn(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+        Ok(existing(resources, &arns(all_named(aws).await?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn group(value: serde_json::Value) -> TargetGroup {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn http_group() -> serde_json::Value {
+        json!({
+            "vpc_id": "vpc-1",
+            "port": 5080,
+            "health_check_path": "/",
+            "algorithm": "least_outstanding_requests",
+        })
+    }
+
+    #[test]
+    fn an_http_group_keeps_the_json_it_always_had() {
+        let stored = http_group();
+        let parsed = group(stored.clone());
+        assert_eq!(parsed.protocol, "HTTP");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), stored);
+        let keys: Vec<_> = parsed
+            .attributes()
+            .iter()
+            .map(|a| a.key().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            ["load_balancing.algorithm.type", "stickiness.enabled"]
+        );
+        assert!(parsed.check().is_ok());
+        assert!(TargetGroup::replace_on().contains(&"protocol"));
+    }
+
+    #[test]
+    fn a_udp_group_is_checked_over_tcp_elsewhere_and_sets_no_alb_attributes() {
+        let udp = json!({
+            "vpc_id": "vpc-1",
+            "port": 4200,
+            "protocol": "UDP",
+            "health_check_protocol": "TCP",
+            "health_check_port": "5080",
+        });
+        let parsed = group(udp.clone());
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), udp);
+        assert!(parsed.check().is_ok());
+        assert!(parsed.attributes().is_empty());
+        assert!(!parsed.checks_http());
+
+        let mut unchecked = udp.clone();
+        unchecked
+            .as_object_mut()
+            .unwrap()
+            .remove("health_check_port");
+        assert!(group(unchecked).check().is_err());
+        let mut sticky = udp.clone();
+        sticky["sticky_seconds"] = json!(60);
+        assert!(group(sticky).check().is_err());
+        let mut path = udp;
+        path["health_check_path"] = json!("/");
+        assert!(group(path).check().is_err());
+    }
+
+    #[test]
+    fn a_tcp_group_defaults_to_tcp_checks_on_the_traffic_port() {
+        let parsed = group(json!({ "vpc_id": "vpc-1", "port": 1935, "protocol": "TCP" }));
+        assert_eq!(parsed.check_protocol(), "TCP");
+        assert!(parsed.check().is_ok());
+        assert!(parsed.attributes().is_empty());
+    }
+}

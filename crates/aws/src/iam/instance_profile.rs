@@ -1,0 +1,133 @@
+//! An instance profile holding one role, for the instances to run with.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+
+use super::{iam_tags, ours, PATH};
+use crate::call::{missing, OrError};
+use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::names::physical_name;
+use crate::Aws;
+
+/// The longest instance profile name IAM takes.
+const NAME_MAX: usize = 128;
+
+#[derive(Serialize, Deserialize, Kind)]
+#[kind(type_name = "aws:iam:InstanceProfile", outputs = InstanceProfileOutputs)]
+pub struct InstanceProfile {
+    #[kind(replace)]
+    pub role_name: Input<String>,
+}
+
+#[derive(Serialize, Deserialize, Outputs)]
+pub struct InstanceProfileOutputs {
+    /// The profile's name (physical, `STACK-NAME-xxxx`), which is also its id.
+    pub name: String,
+    pub arn: String,
+}
+
+/// The name of every instance profile under ams-stack's path (following pagination).
+async fn our_profiles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
+    let mut all = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_instance_profiles()
+        .path_prefix(PATH)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.or_error()?;
+        all.extend(
+            page.instance_profiles()
+                .iter()
+                .map(|p| p.instance_profile_name().to_string()),
+        );
+    }
+    Ok(all)
+}
+
+#[async_trait::async_trait]
+impl AwsKind for InstanceProfile {
+    const NOT_FOUND: &'static [&'static str] = &["NoSuchEntity"];
+    /// A profile holds one role: adding it again (a retried call whose first attempt did it)
+    /// says the quota is reached.
+    const ALREADY_EXISTS: &'static [&'static str] = &[
+        "EntityAlreadyExists",
+        "LimitExceeded:InstanceSessionsPerInstanceProfile",
+    ];
+    /// A role made a moment ago may not be visible to IAM yet.
+    const NOT_YET_VISIBLE: &'static [&'static str] = &["NoSuchEntity"];
+
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        let name = physical_name(ctx, NAME_MAX);
+        aws.iam
+            .create_instance_profile()
+            .instance_profile_name(&name)
+            .path(PATH)
+            .set_tags(Some(iam_tags(ctx)?))
+            .send()
+            .await
+            .or_error()?;
+        Ok(name)
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+        Ok(ours(ctx, NAME_MAX, our_profiles(aws).await?))
+    }
+
+    /// Puts the role in the profile unless it holds one already.
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<InstanceProfileOutputs> {
+        let out = aws
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .or_error()?;
+        let profile = out
+            .instance_profile()
+            .ok_or_else(|| missing("the instance profile"))?;
+        if profile.roles().is_empty() && !ctx.read_only {
+            aws.iam
+                .add_role_to_instance_profile()
+                .instance_profile_name(name)
+                .role_name(self.role_name.get()?)
+                .send()
+                .await
+                .or_error()?;
+        }
+        Ok(InstanceProfileOutputs {
+            name: name.to_string(),
+            arn: profile.arn().to_string(),
+        })
+    }
+
+    async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        if let Some(role) = current.inputs.get("role_name").and_then(Json::as_str) {
+            aws.iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(&current.id)
+                .role_name(role)
+                .send()
+                .await
+                .or_gone::<Self>()?;
+        }
+        aws.iam
+            .delete_instance_profile()
+            .instance_profile_name(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        Ok(())
+    }
+
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        Ok(existing(
+            resources,
+            &our_profiles(aws).await?.into_iter().collect(),
+        ))
+    }
+}

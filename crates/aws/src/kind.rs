@@ -1,0 +1,354 @@
+//! What an AWS kind implements ([`AwsKind`]), and the provider the engine drives, which
+//! dispatches each step to the kind named by the resource's type under the one retry policy.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use ams_engine::state::ResourceState;
+use ams_engine::{Created, Kind, Provider, ProviderError, StepContext};
+
+use crate::retry::{classify, Class, Policy};
+use crate::Aws;
+
+/// What every step returns.
+pub type Res<T> = Result<T, ProviderError>;
+/// What a step knows of where it runs (the engine's `StepContext`).
+pub use ams_engine::StepContext as Ctx;
+
+/// A resource as the state has it: its id, its typed outputs and the arguments it was last
+/// applied with (as stored).
+pub struct Current<K: Kind> {
+    pub id: String,
+    pub outputs: K::Outputs,
+    pub inputs: Json,
+}
+
+/// A kind the AWS provider knows how to make. The struct is the kind's arguments; `create` and
+/// `find` only bring back an id, and `finish` (shared by both) completes the resource and says
+/// its outputs, so that a resource found after a crash ends exactly as a fresh one.
+#[async_trait::async_trait]
+pub trait AwsKind: Kind {
+    /// Codes by which AWS says this resource is gone (a delete of it has nothing to do).
+    const NOT_FOUND: &'static [&'static str] = &[];
+    /// Codes by which a create says the resource exists already (an earlier attempt made it).
+    const ALREADY_EXISTS: &'static [&'static str] = &[];
+    /// Codes meaning that something this resource refers to was just made and is not visible
+    /// yet (`Code:text` also asks the message to name `text`).
+    const NOT_YET_VISIBLE: &'static [&'static str] = &[];
+
+    /// Makes the resource; its id.
+    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError>;
+
+    /// The id of what an interrupted create made (by tags, name or the token in `ctx`).
+    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError>;
+
+    /// Brings a resource just made or found to what the arguments ask, and says its outputs.
+    /// In a preview (`ctx.read_only`) it changes nothing.
+    async fn finish(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        id: &str,
+    ) -> Result<Self::Outputs, ProviderError>;
+
+    /// Changes arguments that do not force a replacement; the new outputs.
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
+        let _ = aws;
+        Err(ProviderError::new(format!(
+            "{} cannot be updated in place: {}",
+            ctx.type_name, current.id
+        )))
+    }
+
+    async fn delete(
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &Current<Self>,
+    ) -> Result<(), ProviderError>;
+
+    /// The live arguments of many resources of this kind, in as few calls as the API allows;
+    /// `None` for one that is gone. By default: only what can be compared is the stored value.
+    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        let _ = aws;
+        Ok(resources.iter().map(|r| Some(r.inputs.clone())).collect())
+    }
+}
+
+/// Keeps the resources whose id is in `live`, with their stored arguments.
+pub fn existing(
+    resources: &[ResourceState],
+    live: &std::collections::BTreeSet<String>,
+) -> Vec<Option<Json>> {
+    resources
+        .iter()
+        .map(|r| live.contains(&r.id).then(|| r.inputs.clone()))
+        .collect()
+}
+
+/// A kind's steps on JSON, as the engine hands them over.
+#[async_trait::async_trait]
+trait Handler: Send + Sync {
+    async fn read(
+        &self,
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> Result<Vec<Option<Json>>, ProviderError>;
+    async fn find(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Option<Created>, ProviderError>;
+    async fn create(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        inputs: &Json,
+    ) -> Result<Created, ProviderError>;
+    async fn update(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError>;
+    async fn delete(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        current: &ResourceState,
+    ) -> Result<(), ProviderError>;
+}
+
+struct For<K>(PhantomData<fn() -> K>);
+
+fn args<K: Kind>(inputs: &Json) -> Result<K, ProviderError> {
+    serde_json::from_value(inputs.clone()).map_err(|e| {
+        ProviderError::new(format!("arguments of {} do not fit its kind: {e}", K::TYPE))
+    })
+}
+
+fn current<K: Kind>(state: &ResourceState) -> Result<Current<K>, ProviderError> {
+    let outputs = serde_json::from_value(state.outputs.clone()).map_err(|e| {
+        ProviderError::new(format!(
+            "the stored outputs of {} do not fit {}: {e}",
+            state.name,
+            K::TYPE
+        ))
+    })?;
+    Ok(Current {
+        id: state.id.clone(),
+        outputs,
+        inputs: state.inputs.clone(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Json, ProviderError> {
+    serde_json::to_value(value)
+        .map_err(|e| ProviderError::new(format!("outputs cannot be represented: {e}")))
+}
+
+impl<K: AwsKind> For<K> {
+    /// `finish` under the retry policy: what it meets (not yet visible, throttled) is waited out.
+    async fn finish_patiently(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        kind: &K,
+        id: String,
+        mut policy: Policy,
+    ) -> Result<Created, ProviderError> {
+        loop {
+            let error = match kind.finish(aws, ctx, &id).await {
+                Ok(outputs) => {
+                    return Ok(Created {
+                        id,
+                        outputs: to_json(&outputs)?,
+                    })
+                }
+                Err(e) => e,
+            };
+            let class = classify::<K>(&error);
+            match policy.next(class) {
+                Some(pause) if matches!(class, Class::Transient | Class::NotYetVisible) => {
+                    ctx.waiting(retry_reason(class, &error));
+                    tokio::time::sleep(pause).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<K: AwsKind> Handler for For<K> {
+    async fn read(&self, aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        K::read(aws, resources).await
+    }
+
+    async fn find(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Res<Option<Created>> {
+        let kind = args::<K>(inputs)?;
+        match kind.find(aws, ctx).await? {
+            Some(id) => Ok(Some(
+                self.finish_patiently(aws, ctx, &kind, id, Policy::new(aws))
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates; after an error that may hide a success (a throttle, a 5xx, a lost answer, a name
+    /// that exists, a dependency not visible yet) it looks for what the attempt made before it
+    /// tries again, so that a retry never makes a second one. Once AWS has given an id, only
+    /// `finish` is tried again: the resource exists, whatever `finish` meets.
+    async fn create(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Res<Created> {
+        let kind = args::<K>(inputs)?;
+        let mut policy = Policy::new(aws);
+        let id = loop {
+            let error = match kind.create(aws, ctx).await {
+                Ok(id) => break id,
+                Err(e) => e,
+            };
+            let class = classify::<K>(&error);
+            let Some(pause) = policy.next(class) else {
+                return Err(error);
+            };
+            ctx.waiting(retry_reason(class, &error));
+            tokio::time::sleep(pause).await;
+            match kind.find(aws, ctx).await {
+                Ok(Some(id)) => break id,
+                Ok(None) => {}
+                Err(e) if classify::<K>(&e) == Class::Transient => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.finish_patiently(aws, ctx, &kind, id, policy).await
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        ctx: &StepContext,
+        state: &ResourceState,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError> {
+        let kind = args::<K>(inputs)?;
+        let current = current::<K>(state)?;
+        let mut policy = Policy::new(aws);
+        loop {
+            let error = match kind.update(aws, ctx, &current).await {
+                Ok(outputs) => return to_json(&outputs),
+                Err(e) => e,
+            };
+            let class = classify::<K>(&error);
+            match policy.next(class) {
+                Some(pause) if class != Class::AlreadyExists => {
+                    ctx.waiting(retry_reason(class, &error));
+                    tokio::time::sleep(pause).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Deletes; "already gone" is success, and a delete refused while something still holds
+    /// the resource is tried again until the policy's patience runs out.
+    async fn delete(&self, aws: &Aws, ctx: &Ctx, state: &ResourceState) -> Res<()> {
+        let current = current::<K>(state)?;
+        let mut policy = Policy::new(aws);
+        loop {
+            let error = match K::delete(aws, ctx, &current).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code.as_deref().is_some_and(|c| K::NOT_FOUND.contains(&c)) => {
+                    return Ok(())
+                }
+                Err(e) => e,
+            };
+            let class = classify::<K>(&error);
+            match policy.next(class) {
+                Some(pause) if matches!(class, Class::Transient | Class::Busy) => {
+                    ctx.waiting(retry_reason(class, &error));
+                    tokio::time::sleep(pause).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+}
+
+/// The progress line while a step waits to try again.
+fn retry_reason(class: Class, error: &ProviderError) -> String {
+    let code = error.code.as_deref().unwrap_or("an error");
+    match class {
+        Class::Busy => format!("waiting for AWS to let go ({code}): {}", error.message),
+        Class::NotYetVisible => format!("waiting for AWS to show what was just made ({code})"),
+        _ => format!("retrying after {code}"),
+    }
+}
+
+/// The provider the engine drives: every AWS kind, by type name.
+pub struct AwsProvider {
+    aws: Arc<Aws>,
+    kinds: BTreeMap<&'static str, Box<dyn Handler>>,
+}
+
+impl AwsProvider {
+    pub fn new(aws: Arc<Aws>) -> Self {
+        let mut provider = AwsProvider {
+            aws,
+            kinds: BTreeMap::new(),
+        };
+        crate::register_kinds(&mut provider);
+        provider
+    }
+
+    pub(crate) fn register<K: AwsKind>(&mut self) {
+        self.kinds.insert(K::TYPE, Box::new(For::<K>(PhantomData)));
+    }
+
+    /// The type names of every kind this provider makes.
+    pub fn type_names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+
+    fn kind(&self, type_name: &str) -> Result<&dyn Handler, ProviderError> {
+        self.kinds
+            .get(type_name)
+            .map(|k| k.as_ref())
+            .ok_or_else(|| ProviderError::new(format!("unknown resource type `{type_name}`")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for AwsProvider {
+    async fn read(&self, type_name: &str, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        self.kind(type_name)?.read(&self.aws, resources).await
+    }
+
+    async fn find(&self, ctx: &Ctx, inputs: &Json) -> Res<Option<Created>> {
+        self.kind(&ctx.type_name)?
+            .find(&self.aws, ctx, inputs)
+            .await
+    }
+
+    async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+        self.kind(&ctx.type_name)?
+            .create(&self.aws, ctx, inputs)
+            .await
+    }
+
+    async fn update(&self, ctx: &Ctx, current: &ResourceState, inputs: &Json) -> Res<Json> {
+        self.kind(&ctx.type_name)?
+            .update(&self.aws, ctx, current, inputs)
+            .await
+    }
+
+    async fn delete(&self, ctx: &Ctx, current: &ResourceState) -> Res<()> {
+        self.kind(&ctx.type_name)?
+            .delete(&self.aws, ctx, current)
+            .await
+    }
+}

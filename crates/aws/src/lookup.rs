@@ -1,0 +1,89 @@
+//! Read-only lookups made before planning: what a real account already has.
+
+use super::ec2::filter;
+use crate::call::OrError;
+use crate::Aws;
+use ams_engine::ProviderError;
+
+/// Canonical's account, owner of the official Ubuntu images.
+pub const UBUNTU_OWNER: &str = "099720109477";
+pub const UBUNTU_2004_NAME: &str = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*";
+/// The AWS Marketplace account that owns Marketplace images, and the AMS Enterprise image name.
+pub const MARKETPLACE_OWNER: &str = "679593333241";
+pub const AMS_ENTERPRISE_NAME: &str = "AntMedia-AWS-Marketplace-EE-*";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("hosted zone `{zone}` not found in this account (Route 53); create it or fix `dns.hosted_zone` in {file}")]
+    ZoneNotFound { zone: String, file: String },
+    #[error("no image named `{pattern}` owned by {owner} in {region}{hint}; set `ami` in [{section}] of {file}")]
+    ImageNotFound {
+        pattern: String,
+        owner: String,
+        region: String,
+        section: String,
+        hint: String,
+        file: String,
+    },
+    #[error("{0}")]
+    Aws(#[from] ProviderError),
+}
+
+/// The id of the public hosted zone named `zone`.
+pub async fn hosted_zone(aws: &Aws, zone: &str, file: &str) -> Result<String, LookupError> {
+    let wanted = format!("{}.", zone.trim_end_matches('.'));
+    let out = aws
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(&wanted)
+        .send()
+        .await
+        .or_error()?;
+    out.hosted_zones()
+        .iter()
+        .find(|z| z.name() == wanted && !z.config().is_some_and(|c| c.private_zone()))
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .ok_or_else(|| LookupError::ZoneNotFound {
+            zone: zone.to_string(),
+            file: file.to_string(),
+        })
+}
+
+/// The newest available x86_64 image matching `pattern` owned by `owner`.
+pub async fn newest_image(
+    aws: &Aws,
+    owner: &str,
+    pattern: &str,
+    section: &str,
+    file: &str,
+) -> Result<String, LookupError> {
+    let out = aws
+        .ec2
+        .describe_images()
+        .owners(owner)
+        .filters(filter("name", &[pattern]))
+        .filters(filter("architecture", &["x86_64"]))
+        .filters(filter("state", &["available"]))
+        .send()
+        .await
+        .or_error()?;
+    out.images()
+        .iter()
+        .filter(|i| i.image_id().is_some())
+        .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
+        .and_then(|i| i.image_id())
+        .map(String::from)
+        .ok_or_else(|| LookupError::ImageNotFound {
+            pattern: pattern.to_string(),
+            owner: owner.to_string(),
+            region: aws.region.clone(),
+            section: section.to_string(),
+            hint: if owner == MARKETPLACE_OWNER {
+                " (subscribe to \"Ant Media Server Enterprise\" in the AWS Marketplace first)"
+                    .into()
+            } else {
+                String::new()
+            },
+            file: file.to_string(),
+        })
+}

@@ -1,0 +1,180 @@
+//! The one retry policy: which errors are worth another try, how long to keep trying, and how
+//! long to wait between tries. Every kind's create, update and delete goes through it (in
+//! [`crate::kind`]); the SDK's own retries cover single reads and idempotent calls.
+
+use std::time::{Duration, Instant};
+
+use ams_engine::ProviderError;
+
+use crate::kind::AwsKind;
+use crate::Aws;
+
+/// What an error means for the step that got it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Throttling, a server error, a time-out: the call may or may not have happened.
+    Transient,
+    /// Something just made is not visible yet (AWS is eventually consistent).
+    NotYetVisible,
+    /// A create says the resource exists: an earlier attempt (or the SDK's retry) made it.
+    AlreadyExists,
+    /// A delete is refused while something still holds the resource (a deleted load balancer's
+    /// network interfaces, an instance shutting down, a listener using a certificate).
+    Busy,
+    /// A mistake or a refusal that waiting does not mend.
+    Final,
+}
+
+/// Codes of every service that mean "try again later".
+const TRANSIENT: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "DispatchFailure",
+    "ResponseError",
+    "ServerError",
+];
+
+/// Codes by which AWS refuses to delete what something else still holds.
+const BUSY: &[&str] = &[
+    "DependencyViolation",
+    "ResourceInUse",
+    "ResourceInUseException",
+];
+
+/// What `error` means for a step on a resource of kind `K`.
+pub fn classify<K: AwsKind>(error: &ProviderError) -> Class {
+    let code = error.code.as_deref().unwrap_or_default();
+    let listed = |entries: &[&str]| {
+        entries.iter().any(|entry| match entry.split_once(':') {
+            // `Code:text`: that code, with a message that names `text`.
+            Some((listed, text)) => listed == code && error.message.contains(text),
+            None => *entry == code,
+        })
+    };
+    if TRANSIENT.contains(&code) {
+        Class::Transient
+    } else if listed(K::NOT_YET_VISIBLE) {
+        Class::NotYetVisible
+    } else if listed(K::ALREADY_EXISTS) {
+        Class::AlreadyExists
+    } else if BUSY.contains(&code) {
+        Class::Busy
+    } else {
+        Class::Final
+    }
+}
+
+/// How many times and how long one step keeps trying, by class.
+pub struct Policy {
+    started: Instant,
+    attempts: u32,
+    /// Transient errors: a few attempts, each after a longer backoff.
+    transient_attempts: u32,
+    /// Eventual consistency: until this long after the step began.
+    visibility: Duration,
+    /// Deletes refused while something holds the resource: until this long.
+    patience: Duration,
+    emulator: bool,
+}
+
+impl Policy {
+    pub fn new(aws: &Aws) -> Self {
+        Policy {
+            started: Instant::now(),
+            attempts: 0,
+            transient_attempts: 6,
+            visibility: if aws.is_emulator() {
+                Duration::from_secs(90)
+            } else {
+                Duration::from_secs(5 * 60)
+            },
+            patience: aws.delete_patience(),
+            emulator: aws.is_emulator(),
+        }
+    }
+
+    /// How long to wait before trying again after an error of `class`, or `None` to give up.
+    pub fn next(&mut self, class: Class) -> Option<Duration> {
+        self.attempts += 1;
+        let elapsed = self.started.elapsed();
+        let go_on = match class {
+            Class::Transient | Class::AlreadyExists => self.attempts <= self.transient_attempts,
+            Class::NotYetVisible => elapsed < self.visibility,
+            Class::Busy => elapsed < self.patience,
+            Class::Final => false,
+        };
+        go_on.then(|| self.backoff())
+    }
+
+    /// Exponential backoff with full jitter, capped: 20 s on AWS, 2 s on an emulator.
+    fn backoff(&self) -> Duration {
+        let (base, cap) = if self.emulator {
+            (50, 2_000)
+        } else {
+            (500, 20_000)
+        };
+        let ceiling = (base * 2u64.pow(self.attempts.min(8))).min(cap);
+        Duration::from_millis(rand::random::<u64>() % ceiling.max(1) + base / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ec2::{Instance, SecurityGroup};
+
+    fn error(code: &str, message: &str) -> ProviderError {
+        ProviderError {
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn errors_are_classified_by_kind_and_code() {
+        assert_eq!(
+            classify::<Instance>(&error("RequestLimitExceeded", "")),
+            Class::Transient
+        );
+        assert_eq!(
+            classify::<SecurityGroup>(&error("InvalidGroup.NotFound", "")),
+            Class::NotYetVisible
+        );
+        assert_eq!(
+            classify::<Instance>(&error(
+                "InvalidParameterValue",
+                "Value (x) for parameter iamInstanceProfile.name is invalid"
+            )),
+            Class::NotYetVisible
+        );
+        assert_eq!(
+            classify::<SecurityGroup>(&error("InvalidGroup.Duplicate", "")),
+            Class::AlreadyExists
+        );
+        assert_eq!(
+            classify::<SecurityGroup>(&error("DependencyViolation", "")),
+            Class::Busy
+        );
+        // A user's mistake is not retried.
+        assert_eq!(
+            classify::<Instance>(&error("InvalidKeyPair.NotFound", "")),
+            Class::Final
+        );
+        assert_eq!(
+            classify::<Instance>(&error("InvalidAMIID.NotFound", "")),
+            Class::Final
+        );
+        assert_eq!(
+            classify::<Instance>(&error("UnauthorizedOperation", "")),
+            Class::Final
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! State on S3, shared by a team: `PREFIX/STACK.json` and the lock `PREFIX/STACK.json.lock`.
+//!
+//! No DynamoDB: S3 conditional writes do it all. The lock is a PutObject that must not overwrite
+//! (`If-None-Match: *`) and is released by a delete of exactly the lock this run wrote
+//! (`If-Match` on its ETag). Every state write is conditional on the version this run last read
+//! or wrote (`If-Match`; `If-None-Match: *` for the first), so a run never overwrites a state that
+//! someone else changed: it stops and says so.
+
+use std::sync::Mutex;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use ams_engine::state::{parse_state, LockInfo, State, StateBackend, StateError};
+
+pub struct S3Backend {
+    client: aws_sdk_s3::Client,
+    stack: String,
+    bucket: String,
+    key: String,
+    lock_key: String,
+    /// The ETag of the state as this run last read or wrote it; `Some(None)`: there was none.
+    etag: Mutex<Option<Option<String>>>,
+    /// The ETag of the lock this run wrote.
+    lock_etag: Mutex<Option<String>>,
+}
+
+/// Whether an S3 error is a failed precondition (412), or the 409 S3 sends for a concurrent one.
+fn precondition_failed<E: ProvideErrorMetadata>(error: &E) -> bool {
+    matches!(
+        error.code(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict")
+    )
+}
+
+fn not_found<E: ProvideErrorMetadata>(error: &E) -> bool {
+    matches!(error.code(), Some("NoSuchKey" | "NotFound" | "404"))
+}
+
+impl S3Backend {
+    /// Checks that the bucket exists and can be reached before anything else happens.
+    pub async fn connect(
+        client: aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        stack: &str,
+    ) -> Result<Self, StateError> {
+        let key = if prefix.is_empty() {
+            format!("{stack}.json")
+        } else {
+            format!("{prefix}/{stack}.json")
+        };
+        let backend = S3Backend {
+            client,
+            stack: stack.to_string(),
+            bucket: bucket.to_string(),
+            lock_key: format!("{key}.lock"),
+            key,
+            etag: Mutex::new(None),
+            lock_etag: Mutex::new(None),
+        };
+        if let Err(e) = backend.client.head_bucket().bucket(bucket).send().await {
+            let code = e.code().unwrap_or("no answer");
+            return Err(StateError::Backend {
+                location: format!("s3://{bucket}"),
+                message: format!(
+                    "the state bucket is missing or not accessible (s3:HeadBucket: {code}); create it once, or fix `[state] bucket`"
+                ),
+            });
+        }
+        Ok(backend)
+    }
+
+    fn location_of(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    fn failed<E: ProvideErrorMetadata + std::fmt::Display>(
+        &self,
+        key: &str,
+        operation: &str,
+        error: &E,
+    ) -> StateError {
+        StateError::Backend {
+            location: self.location_of(key),
+            message: format!(
+                "s3:{operation}: {}: {}",
+                error.code().unwrap_or("error"),
+                error
+                    .message()
+                    .map(String::from)
+                    .unwrap_or_else(|| error.to_string())
+            ),
+        }
+    }
+
+    /// The lock object and its ETag, if there is one.
+    async fn read_lock(&self) -> Result<Option<(LockInfo, Option<String>)>, StateError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.lock_key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let etag = out.e_tag().map(String::from);
+                let bytes = out.body.collect().await.map_err(|e| StateError::Backend {
+                    location: self.location_of(&self.lock_key),
+                    message: format!("s3:GetObject: {e}"),
+                })?;
+                let info =
+                    serde_json::from_slice(&bytes.into_bytes()).unwrap_or_else(|_| LockInfo {
+                        id: "unreadable".into(),
+                        who: "unknown".into(),
+                        host: "unknown".into(),
+                        pid: 0,
+                        operation: "unknown".into(),
+                        created: "unknown".into(),
+                    });
+                Ok(Some((info, etag)))
+            }
+            Err(e) if e.as_service_error().is_some_and(not_found) => Ok(None),
+            Err(e) => Err(self.failed(&self.lock_key, "GetObject", &e)),
+        }
+    }
+
+    async fn delete_lock(&self, etag: Option<&str>) -> Result<(), StateError> {
+        let delete = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.lock_key)
+            .set_if_match(etag.map(String::from));
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| precondition_failed(s) || not_found(s)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failed(&self.lock_key, "DeleteObject", &e)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StateBackend for S3Backend {
+    fn location(&self) -> String {
+        self.location_of(&self.key)
+    }
+
+    async fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
+        let info = LockInfo::new(operation);
+        let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.lock_key)
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match put {
+            Ok(out) => {
+                if let Ok(mut etag) = self.lock_etag.lock() {
+                    *etag = out.e_tag().map(String::from);
+                }
+                Ok(info)
+            }
+            Err(e) if e.as_service_error().is_some_and(precondition_failed) => {
+                match self.read_lock().await? {
+                    // The SDK retried a put whose first attempt succeeded: the lock is ours.
+                    Some((held, etag)) if held.id == info.id => {
+                        if let Ok(mut slot) = self.lock_etag.lock() {
+                            *slot = etag;
+                        }
+                        Ok(info)
+                    }
+                    Some((holder, _)) => Err(StateError::Locked {
+                        stack: self.stack.clone(),
+                        path: self.location_of(&self.lock_key),
+                        holder,
+                    }),
+                    None => Box::pin(self.lock(operation)).await,
+                }
+            }
+            Err(e) => Err(self.failed(&self.lock_key, "PutObject", &e)),
+        }
+    }
+
+    async fn unlock(&self, _lock: &LockInfo) -> Result<(), StateError> {
+        let etag = self.lock_etag.lock().ok().and_then(|mut e| e.take());
+        match etag {
+            // Only the lock this run wrote: if someone forced it away and took it, theirs stays.
+            Some(etag) => self.delete_lock(Some(&etag)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError> {
+        match self.read_lock().await? {
+            None => Err(StateError::NotLocked {
+                stack: self.stack.clone(),
+            }),
+            Some((held, etag)) if held.id == lock_id => {
+                self.delete_lock(etag.as_deref()).await?;
+                Ok(held)
+            }
+            Some((held, _)) => Err(StateError::LockMismatch {
+                path: self.location_of(&self.lock_key),
+                given: lock_id.to_string(),
+                actual: held.id,
+            }),
+        }
+    }
+
+    async fn load(&self) -> Result<State, StateError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let etag = out.e_tag().map(String::from);
+                let bytes = out.body.collect().await.map_err(|e| StateError::Backend {
+                    location: self.location(),
+                    message: format!("s3:GetObject: {e}"),
+                })?;
+                let text = String::from_utf8_lossy(&bytes.into_bytes()).into_owned();
+                let state = parse_state(&text, &self.location(), &self.stack)?;
+                if let Ok(mut slot) = self.etag.lock() {
+                    *slot = Some(etag);
+                }
+                Ok(state)
+            }
+            Err(e) if e.as_service_error().is_some_and(not_found) => {
+                if let Ok(mut slot) = self.etag.lock() {
+                    *slot = Some(None);
+                }
+                Ok(State::empty(&self.stack))
+            }
+            Err(e) => Err(self.failed(&self.key, "GetObject", &e)),
+        }
+    }
+
+    async fn save(&self, state: &State) -> Result<(), StateError> {
+        let mut text = serde_json::to_string_pretty(state).unwrap_or_default();
+        text.push('\n');
+        let expected = self.etag.lock().ok().and_then(|e| e.clone()).flatten();
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .content_type("application/json")
+            .body(ByteStream::from(text.into_bytes()));
+        put = match &expected {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => {
+                if let Ok(mut slot) = self.etag.lock() {
+                    *slot = Some(out.e_tag().map(String::from));
+                }
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| precondition_failed(s) || not_found(s)) =>
+            {
+                Err(StateError::Conflict {
+                    location: self.location(),
+                })
+            }
+            Err(e) => Err(self.failed(&self.key, "PutObject", &e)),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The ingest tier: RTMP (TCP 1935) and SRT (UDP 4200) publishing from OBS and hardware
+//! encoders, which an Application Load Balancer cannot carry, through an internet-facing
+//! Network Load Balancer in front of the origin group.
+
+use ams_aws::elbv2::{Listener, LoadBalancer, TargetGroup};
+use ams_engine::{Input, Program, ProgramError, Ref};
+
+use super::after;
+use super::network::Network;
+use super::ports::{AMS_HTTP_PORT, RTMP_PORT, SRT_PORT};
+use super::security::Security;
+use crate::config::StackConfig;
+
+/// The ingest load balancer.
+pub struct Ingest {
+    pub load_balancer: Ref<LoadBalancer>,
+}
+
+/// Target groups first (the origin group joins them); listeners and the load balancer after.
+pub fn target_groups(
+    p: &mut Program,
+    config: &StackConfig,
+    network: &Network,
+) -> Result<Vec<(Ref<TargetGroup>, &'static str, i32)>, ProgramError> {
+    let mut groups = Vec::new();
+    if config.ingest.rtmp {
+        let rtmp = p.add(
+            "origin-rtmp-target-group",
+            TargetGroup {
+                vpc_id: network.vpc_id.clone(),
+                port: RTMP_PORT,
+                protocol: "TCP".into(),
+                health_check_path: None,
+                health_check_protocol: Some("TCP".into()),
+                health_check_port: None,
+                algorithm: None,
+                sticky_seconds: None,
+            },
+        )?;
+        groups.push((rtmp, "TCP", RTMP_PORT));
+    }
+    if config.ingest.srt {
+        // UDP cannot be health-checked: AMS's HTTP port over TCP says whether the node serves.
+        let srt = p.add(
+            "origin-srt-target-group",
+            TargetGroup {
+                vpc_id: network.vpc_id.clone(),
+                port: SRT_PORT,
+                protocol: "UDP".into(),
+                health_check_path: None,
+                health_check_protocol: Some("TCP".into()),
+                health_check_port: Some(AMS_HTTP_PORT.to_string()),
+                algorithm: None,
+                sticky_seconds: None,
+            },
+        )?;
+        groups.push((srt, "UDP", SRT_PORT));
+    }
+    Ok(groups)
+}
+
+pub fn declare(
+    p: &mut Program,
+    network: &Network,
+    security: &Security,
+    groups: Vec<(Ref<TargetGroup>, &'static str, i32)>,
+) -> Result<Option<Ingest>, ProgramError> {
+    let Some(ingest_sg) = &security.ingest_sg else {
+        return Ok(None);
+    };
+    let load_balancer = p.add_after(
+        "ingest-load-balancer",
+        LoadBalancer {
+            subnet_ids: network.subnet_ids.clone(),
+            security_group_ids: vec![ingest_sg.id().into()],
+            load_balancer_type: "network".into(),
+        },
+        // AWS refuses an internet-facing load balancer in a VPC without a gateway route.
+        &after(network),
+    )?;
+    for (target_group, protocol, port) in groups {
+        p.add(
+            &format!("ingest-listener-{}-{port}", protocol.to_ascii_lowercase()),
+            Listener {
+                load_balancer_arn: load_balancer.arn().into(),
+                port,
+                protocol: protocol.into(),
+                certificate_arn: None,
+                target_group_arn: target_group.arn().into(),
+            },
+        )?;
+    }
+    Ok(Some(Ingest { load_balancer }))
+}
+
+/// The ARNs the origin group joins.
+pub fn arns(groups: &[(Ref<TargetGroup>, &'static str, i32)]) -> Vec<Input<String>> {
+    groups.iter().map(|(g, _, _)| g.arn().into()).collect()
+}

@@ -1,0 +1,105 @@
+//! The origin (publish) and edge (play) tiers: a launch template, a target group, an
+//! auto-scaling group and a CPU policy each.
+
+use ams_aws::autoscaling::{CpuPolicy, Group};
+use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+use ams_aws::elbv2::TargetGroup;
+use ams_engine::{Input, Program, ProgramError, Ref};
+
+use super::data::first_subnet;
+use super::network::Network;
+use super::ports::AMS_HTTP_PORT;
+use super::security::Security;
+use super::{after, fill, ROOT_DEVICE};
+use crate::config::NodeGroup;
+
+/// What a node group is made of, for the load balancers to send traffic to.
+pub struct Nodes {
+    pub target_group: Ref<TargetGroup>,
+}
+
+/// A node group's role and how its target group balances.
+pub struct Role<'a> {
+    pub name: &'a str,
+    pub group: &'a NodeGroup,
+    pub image: &'a str,
+    /// Load-balancer cookie stickiness (origins: a publisher's requests stay on one node).
+    pub sticky_seconds: Option<i32>,
+    /// Target groups of other load balancers that the group's instances also join (ingest).
+    pub extra_target_groups: Vec<Input<String>>,
+}
+
+pub fn declare(
+    p: &mut Program,
+    network: &Network,
+    security: &Security,
+    mongodb: &Ref<Instance>,
+    role: Role<'_>,
+) -> Result<Nodes, ProgramError> {
+    let machine = &security.machine;
+    let name = role.name;
+    let user_data = fill(
+        include_str!("user_data/ams-node.sh"),
+        &[
+            ("{ROLE}", name.into()),
+            ("{REGION}", machine.region.clone().into()),
+            ("{PARAMETER}", machine.parameter.clone()),
+            ("{MONGODB_HOST}", mongodb.private_ip().into()),
+        ],
+    );
+    let instance = &role.group.instance;
+    let launch_template = p.add(
+        &format!("{name}-launch-template"),
+        LaunchTemplate {
+            machine: Machine {
+                image_id: role.image.to_string().into(),
+                instance_type: instance.instance_type.clone(),
+                key_name: instance.key_name.clone(),
+                security_group_ids: vec![security.nodes_sg.id().into()],
+                user_data,
+                root_volume_gib: instance.root_volume_gib,
+                root_device: ROOT_DEVICE.into(),
+                encrypted: true,
+                http_tokens: "required".into(),
+                hop_limit: machine.hop_limit,
+                instance_profile_arn: Some(machine.profile_arn.clone()),
+            },
+        },
+    )?;
+    let target_group = p.add(
+        &format!("{name}-target-group"),
+        TargetGroup {
+            vpc_id: network.vpc_id.clone(),
+            port: AMS_HTTP_PORT,
+            protocol: "HTTP".into(),
+            health_check_path: Some("/".into()),
+            health_check_protocol: None,
+            health_check_port: None,
+            algorithm: Some("least_outstanding_requests".into()),
+            sticky_seconds: role.sticky_seconds,
+        },
+    )?;
+    let mut target_group_arns = vec![target_group.arn().into()];
+    target_group_arns.extend(role.extra_target_groups);
+    let scaling_group = p.add_after(
+        &format!("{name}-group"),
+        Group {
+            launch_template_id: launch_template.id().into(),
+            min_size: i32::try_from(role.group.min_size).unwrap_or(i32::MAX),
+            max_size: i32::try_from(role.group.max_size).unwrap_or(i32::MAX),
+            subnet_ids: vec![first_subnet(network)],
+            target_group_arns,
+            health_check_grace_seconds: 300,
+        },
+        // Nodes fetch the password and join MongoDB at boot: the route must exist first.
+        &after(network),
+    )?;
+    p.add(
+        &format!("{name}-cpu-policy"),
+        CpuPolicy {
+            group_name: scaling_group.name().into(),
+            target_cpu_percent: role.group.cpu_target,
+        },
+    )?;
+    Ok(Nodes { target_group })
+}

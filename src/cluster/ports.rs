@@ -1,0 +1,60 @@
+//! The ports of an Ant Media cluster, named once: security groups, target groups, listeners,
+//! outputs and checks all read them from here.
+
+/// The AMS HTTP port: target groups, health checks, and the edge's plain-HTTP listener.
+pub const AMS_HTTP_PORT: i32 = 5080;
+/// The cluster-internal port between origins and edges.
+pub const AMS_CLUSTER_PORT: i32 = 5000;
+pub const MONGODB_PORT: i32 = 27017;
+/// WebRTC media (AMS 2.4.3 and later).
+pub const WEBRTC_UDP: (i32, i32) = (50000, 60000);
+/// RTMP publishing (OBS, hardware encoders), TCP.
+pub const RTMP_PORT: i32 = 1935;
+/// SRT publishing, UDP.
+pub const SRT_PORT: i32 = 4200;
+
+/// Which node group a load balancer port serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serves {
+    /// Publishers: the origin group.
+    Origin,
+    /// Players: the edge group.
+    Edge,
+}
+
+/// One listener of the application load balancer.
+pub struct AlbListener {
+    pub port: i32,
+    /// HTTPS with the stack's certificate, or plain HTTP.
+    pub tls: bool,
+    pub serves: Serves,
+    pub purpose: &'static str,
+}
+
+/// 80/443 publish to the origins, 5080/5443 play from the edges.
+pub const ALB_LISTENERS: [AlbListener; 4] = [
+    AlbListener {
+        port: 80,
+        tls: false,
+        serves: Serves::Origin,
+        purpose: "publish (HTTP)",
+    },
+    AlbListener {
+        port: 443,
+        tls: true,
+        serves: Serves::Origin,
+        purpose: "publish (HTTPS)",
+    },
+    AlbListener {
+        port: 5080,
+        tls: false,
+        serves: Serves::Edge,
+        purpose: "play (HTTP)",
+    },
+    AlbListener {
+        port: 5443,
+        tls: true,
+        serves: Serves::Edge,
+        purpose: "play (HTTPS)",
+    },
+];

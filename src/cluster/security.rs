@@ -1,0 +1,216 @@
+//! The security tier: one security group per role (load balancer, ingest, nodes, MongoDB), the
+//! MongoDB password kept only in SSM, and the one instance role allowed to read it.
+
+use ams_aws::ec2::{Rule, SecurityGroup};
+use ams_aws::iam::{InstanceProfile, Role, Statement};
+use ams_aws::ssm::SecureParameter;
+use ams_engine::{Input, Piece, Program, ProgramError, Ref};
+
+use super::ports::{
+    ALB_LISTENERS, AMS_CLUSTER_PORT, AMS_HTTP_PORT, MONGODB_PORT, RTMP_PORT, SRT_PORT, WEBRTC_UDP,
+};
+use crate::config::StackConfig;
+
+/// Length of the generated MongoDB password.
+const PASSWORD_LENGTH: usize = 32;
+
+/// What the other tiers take from this one.
+pub struct Security {
+    pub load_balancer_sg: Ref<SecurityGroup>,
+    /// The ingest load balancer's group, when RTMP or SRT is on.
+    pub ingest_sg: Option<Ref<SecurityGroup>>,
+    pub nodes_sg: Ref<SecurityGroup>,
+    pub mongodb_sg: Ref<SecurityGroup>,
+    pub password: Ref<SecureParameter>,
+    /// What every machine gets: the password's parameter, the profile that may read it, the
+    /// metadata settings.
+    pub machine: MachineSecurity,
+}
+
+#[derive(Clone)]
+pub struct MachineSecurity {
+    pub parameter: Piece,
+    pub region: String,
+    pub profile_arn: Input<String>,
+    pub hop_limit: i32,
+}
+
+/// A TCP rule open to the world; the other rules are built from it.
+fn tcp(port: i32, description: &str) -> Rule {
+    Rule {
+        protocol: "tcp".into(),
+        from_port: port,
+        to_port: port,
+        cidr: Some("0.0.0.0/0".into()),
+        source_group: None,
+        from_self: false,
+        description: description.into(),
+    }
+}
+
+/// A rule admitting `port` only from the members of `group`.
+fn from_group(group: &Ref<SecurityGroup>, rule: Rule) -> Rule {
+    Rule {
+        cidr: None,
+        source_group: Some(group.id().into()),
+        ..rule
+    }
+}
+
+fn udp(from: i32, to: i32, description: &str) -> Rule {
+    Rule {
+        protocol: "udp".into(),
+        from_port: from,
+        to_port: to,
+        ..tcp(0, description)
+    }
+}
+
+pub fn declare(
+    p: &mut Program,
+    config: &StackConfig,
+    vpc_id: &Input<String>,
+) -> Result<Security, ProgramError> {
+    let ssh = Rule {
+        cidr: Some(config.network.admin_cidr.to_string()),
+        ..tcp(22, "SSH from the admin network")
+    };
+    let load_balancer_sg = p.add(
+        "load-balancer-sg",
+        SecurityGroup {
+            vpc_id: vpc_id.clone(),
+            description: "AMS load balancer: publish on 80/443, play on 5080/5443".into(),
+            ingress: ALB_LISTENERS
+                .iter()
+                .map(|listener| tcp(listener.port, listener.purpose))
+                .collect(),
+        },
+    )?;
+    let ingest = &config.ingest;
+    let ingest_sg = if ingest.any() {
+        let mut ingress = Vec::new();
+        if ingest.rtmp {
+            ingress.push(tcp(RTMP_PORT, "RTMP publish"));
+        }
+        if ingest.srt {
+            ingress.push(udp(SRT_PORT, SRT_PORT, "SRT publish"));
+        }
+        Some(p.add(
+            "ingest-sg",
+            SecurityGroup {
+                vpc_id: vpc_id.clone(),
+                description: "AMS ingest load balancer: RTMP 1935/tcp, SRT 4200/udp".into(),
+                ingress,
+            },
+        )?)
+    } else {
+        None
+    };
+    let mut nodes_ingress = vec![
+        from_group(
+            &load_balancer_sg,
+            tcp(AMS_HTTP_PORT, "HTTP from the load balancer"),
+        ),
+        udp(WEBRTC_UDP.0, WEBRTC_UDP.1, "WebRTC media"),
+        Rule {
+            cidr: None,
+            from_self: true,
+            ..tcp(AMS_CLUSTER_PORT, "cluster traffic between nodes")
+        },
+        ssh.clone(),
+    ];
+    if let Some(ingest_sg) = &ingest_sg {
+        if ingest.rtmp {
+            nodes_ingress.push(from_group(
+                ingest_sg,
+                tcp(RTMP_PORT, "RTMP from the ingest load balancer"),
+            ));
+        }
+        if ingest.srt {
+            nodes_ingress.push(from_group(
+                ingest_sg,
+                udp(SRT_PORT, SRT_PORT, "SRT from the ingest load balancer"),
+            ));
+            // SRT's target group is health-checked over TCP on the HTTP port.
+            nodes_ingress.push(from_group(
+                ingest_sg,
+                tcp(
+                    AMS_HTTP_PORT,
+                    "SRT health check from the ingest load balancer",
+                ),
+            ));
+        }
+    }
+    let nodes_sg = p.add(
+        "nodes-sg",
+        SecurityGroup {
+            vpc_id: vpc_id.clone(),
+            description: "AMS origin and edge nodes".into(),
+            ingress: nodes_ingress,
+        },
+    )?;
+    let mongodb_sg = p.add(
+        "mongodb-sg",
+        SecurityGroup {
+            vpc_id: vpc_id.clone(),
+            description: "AMS MongoDB: nodes only".into(),
+            ingress: vec![
+                from_group(&nodes_sg, tcp(MONGODB_PORT, "MongoDB from the AMS nodes")),
+                ssh,
+            ],
+        },
+    )?;
+
+    // The MongoDB password, and the one role allowed to read it.
+    let password = p.add(
+        "mongodb-password",
+        SecureParameter {
+            name: format!("/ams-stack/{}/mongodb-password", config.name),
+            description: format!(
+                "MongoDB password of the AMS cluster `{}` (ams-stack)",
+                config.name
+            ),
+            length: PASSWORD_LENGTH,
+        },
+    )?;
+    let role = p.add(
+        "instance-role",
+        Role {
+            description: "AMS cluster instances: read the MongoDB password, nothing else".into(),
+            statements: vec![
+                Statement {
+                    actions: vec!["ssm:GetParameter".into()],
+                    resource: password.arn().into(),
+                    condition: None,
+                },
+                Statement {
+                    actions: vec!["kms:Decrypt".into()],
+                    resource: "*".into(),
+                    condition: Some(serde_json::json!({
+                        "StringEquals": { "kms:ViaService": format!("ssm.{}.amazonaws.com", config.region) }
+                    })),
+                },
+            ],
+        },
+    )?;
+    let profile = p.add(
+        "instance-profile",
+        InstanceProfile {
+            role_name: role.name().into(),
+        },
+    )?;
+    let machine = MachineSecurity {
+        parameter: password.name().into(),
+        region: config.region.clone(),
+        profile_arn: profile.arn().into(),
+        hop_limit: config.security.imds_hop_limit,
+    };
+    Ok(Security {
+        load_balancer_sg,
+        ingest_sg,
+        nodes_sg,
+        mongodb_sg,
+        password,
+        machine,
+    })
+}

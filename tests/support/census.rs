@@ -1,0 +1,257 @@
+//! What the emulator holds for the local stack, counted by kind, and what the stack declares.
+
+use std::collections::BTreeMap;
+
+/// How many of each thing the emulator holds for the stack (live ones only).
+pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize> {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let asg = aws_sdk_autoscaling::Client::new(sdk);
+    let acm = aws_sdk_acm::Client::new(sdk);
+    let iam = aws_sdk_iam::Client::new(sdk);
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let route53 = aws_sdk_route53::Client::new(sdk);
+    let stack = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:ams-stack:stack")
+            .values("local")
+            .build()
+    };
+    let mut count = BTreeMap::new();
+    count.insert(
+        "vpc",
+        ec2.describe_vpcs()
+            .filters(stack())
+            .send()
+            .await
+            .expect("vpcs")
+            .vpcs()
+            .len(),
+    );
+    count.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(stack())
+            .send()
+            .await
+            .expect("subnets")
+            .subnets()
+            .len(),
+    );
+    count.insert(
+        "internet gateway",
+        ec2.describe_internet_gateways()
+            .filters(stack())
+            .send()
+            .await
+            .expect("igw")
+            .internet_gateways()
+            .len(),
+    );
+    count.insert(
+        "route table",
+        ec2.describe_route_tables()
+            .filters(stack())
+            .send()
+            .await
+            .expect("rt")
+            .route_tables()
+            .len(),
+    );
+    count.insert(
+        "security group",
+        ec2.describe_security_groups()
+            .filters(stack())
+            .send()
+            .await
+            .expect("sg")
+            .security_groups()
+            .len(),
+    );
+    let running = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .build();
+    let instances = ec2
+        .describe_instances()
+        .filters(running)
+        .send()
+        .await
+        .expect("instances");
+    count.insert(
+        "instance",
+        instances
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum(),
+    );
+    count.insert(
+        "launch template",
+        ec2.describe_launch_templates()
+            .filters(stack())
+            .send()
+            .await
+            .expect("lt")
+            .launch_templates()
+            .len(),
+    );
+    let lbs = elb.describe_load_balancers().send().await.expect("lbs");
+    count.insert("load balancer", lbs.load_balancers().len());
+    let mut listeners = 0;
+    for lb in lbs.load_balancers() {
+        let arn = lb.load_balancer_arn().expect("arn");
+        listeners += elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .expect("listeners")
+            .listeners()
+            .len();
+    }
+    count.insert("listener", listeners);
+    count.insert(
+        "target group",
+        elb.describe_target_groups()
+            .send()
+            .await
+            .expect("tgs")
+            .target_groups()
+            .len(),
+    );
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("asgs");
+    count.insert("auto-scaling group", groups.auto_scaling_groups().len());
+    count.insert(
+        "scaling policy",
+        asg.describe_policies()
+            .send()
+            .await
+            .expect("policies")
+            .scaling_policies()
+            .len(),
+    );
+    count.insert(
+        "certificate",
+        acm.list_certificates()
+            .send()
+            .await
+            .expect("certs")
+            .certificate_summary_list()
+            .len(),
+    );
+    count.insert(
+        "role",
+        iam.list_roles()
+            .path_prefix("/ams-stack/")
+            .send()
+            .await
+            .expect("roles")
+            .roles()
+            .len(),
+    );
+    count.insert(
+        "instance profile",
+        iam.list_instance_profiles()
+            .path_prefix("/ams-stack/")
+            .send()
+            .await
+            .expect("profiles")
+            .instance_profiles()
+            .len(),
+    );
+    count.insert(
+        "parameter",
+        usize::from(
+            ssm.get_parameter()
+                .name("/ams-stack/local/mongodb-password")
+                .send()
+                .await
+                .is_ok(),
+        ),
+    );
+    let zones = route53.list_hosted_zones().send().await.expect("zones");
+    let zone = zones.hosted_zones()[0].id();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("records");
+    count.insert(
+        "dns record",
+        records
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.r#type().as_str() == "CNAME")
+            .count(),
+    );
+    count
+}
+
+/// What the local stack declares, counted as [`census`] counts: each kind by its census
+/// category, plus the instances the groups start at their minimum size.
+pub fn whole_cluster() -> BTreeMap<&'static str, usize> {
+    let mut count: BTreeMap<&'static str, usize> = CATEGORIES
+        .iter()
+        .map(|(_, category)| (*category, 0))
+        .collect();
+    let (config, program) = local_program();
+    for resource in program.resources() {
+        if let Some((_, category)) = CATEGORIES.iter().find(|(t, _)| *t == resource.type_name) {
+            *count.entry(category).or_default() += 1;
+        }
+    }
+    let group_instances = (config.origin.min_size + config.edge.min_size) as usize;
+    *count.entry("instance").or_default() += group_instances;
+    count
+}
+
+/// How many resources the local stack declares (what `up` creates and `destroy` deletes).
+pub fn resource_count() -> usize {
+    local_program().1.resources().len()
+}
+
+fn local_program() -> (ams_stack::config::StackConfig, ams_engine::Program) {
+    let path = super::repo().join("stacks/local.toml");
+    let text = std::fs::read_to_string(&path).expect("local stack");
+    let config = ams_stack::config::parse("local", &path, &text).expect("valid local stack");
+    let found = ams_stack::cluster::Found {
+        hosted_zone_id: "Z".into(),
+        mongodb_ami: "ami-mongodb".into(),
+        origin_ami: "ami-ams".into(),
+        edge_ami: "ami-ams".into(),
+    };
+    let program = ams_stack::cluster::declare(&config, &found).expect("declared");
+    (config, program)
+}
+
+/// The census category of each kind that leaves something countable in the cloud.
+const CATEGORIES: [(&str, &str); 17] = [
+    ("aws:ec2:Vpc", "vpc"),
+    ("aws:ec2:Subnet", "subnet"),
+    ("aws:ec2:InternetGateway", "internet gateway"),
+    ("aws:ec2:RouteTable", "route table"),
+    ("aws:ec2:SecurityGroup", "security group"),
+    ("aws:ec2:Instance", "instance"),
+    ("aws:ec2:LaunchTemplate", "launch template"),
+    ("aws:elbv2:LoadBalancer", "load balancer"),
+    ("aws:elbv2:Listener", "listener"),
+    ("aws:elbv2:TargetGroup", "target group"),
+    ("aws:autoscaling:Group", "auto-scaling group"),
+    ("aws:autoscaling:CpuPolicy", "scaling policy"),
+    ("aws:acm:Certificate", "certificate"),
+    ("aws:iam:Role", "role"),
+    ("aws:iam:InstanceProfile", "instance profile"),
+    ("aws:ssm:SecureParameter", "parameter"),
+    ("aws:route53:Record", "dns record"),
+];
+
+pub fn nothing() -> BTreeMap<&'static str, usize> {
+    whole_cluster().into_keys().map(|k| (k, 0)).collect()
+}
