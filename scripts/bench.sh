@@ -29,12 +29,37 @@ time_it() {
   rm -f "$work/calls"
 }
 
+# AWS's clocks, scaled down: `up` through the strict cloud, against the graph's critical path
+# (the longest chain of dependent steps, by their measured durations). The ratio says how much
+# of the run is anything but waiting on that chain (scheduling, polling, the rest).
+strict_round() {
+  local cloud_port=4598 cloud_log="$work/cloud.log"
+  .venv/bin/python scripts/faultproxy/faultproxy.py --listen "$cloud_port" --upstream "http://127.0.0.1:$port" \
+    --cloud strict --lb-provisioning-s 20 --instance-pending-s 8 --target-initial-s 10 \
+    --asg-pending-s 8 --cert-pending-s 6 --consistency-s 3 --linger-s 5 >"$cloud_log" 2>&1 &
+  local cloud=$!
+  for _ in $(seq 1 100); do grep -q "127.0.0.1:$cloud_port" "$cloud_log" 2>/dev/null && break; sleep 0.1; done
+  sed "s#http://127.0.0.1:$port#http://127.0.0.1:$cloud_port#" "$work/stacks/local.toml" > "$work/stacks/strict.toml"
+  "$bin" --root "$work" up strict --yes --json 2>/dev/null | tail -n 1 > "$work/summary.json"
+  .venv/bin/python - "$work/summary.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+elapsed = summary["elapsed_ms"] / 1000
+chain = summary["longest_chain"]["elapsed_ms"] / 1000
+steps = summary["longest_chain"]["steps"]
+print(f"{'up, AWS clocks (strict)':<28} {elapsed:6.2f} s  critical path {chain:.2f} s  ratio {elapsed / chain:.3f}  ({len(steps)} steps: {' -> '.join(steps)})")
+PY
+  "$bin" --root "$work" destroy strict --yes >/dev/null 2>&1 || true
+  kill "$cloud" 2>/dev/null || true
+}
+
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
   time_it "preview (first deploy)" preview local
-  time_it "up (29 resources)" up local --yes
+  time_it "up (all resources)" up local --yes
   time_it "preview (no changes)" preview local
   time_it "up (no changes)" up local --yes
-  time_it "refresh (29 resources)" refresh local
-  time_it "destroy (29 resources)" destroy local --yes
+  time_it "refresh (all resources)" refresh local
+  time_it "destroy (all resources)" destroy local --yes
+  strict_round
 done

@@ -1,5 +1,7 @@
 //! Bad input: each gets a clear message, exit code 1, and loses nothing.
 
+use ams_engine::state::LockInfo;
+
 use crate::support::Project;
 
 #[test]
@@ -38,6 +40,24 @@ fn unknown_key_and_malformed_toml_are_rejected_before_any_aws_call() {
     );
     let run = project.run(&["preview", "broken"]).fails();
     assert!(run.stderr.contains("broken.toml:2:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_the_section_and_the_key() {
+    let project = Project::new(None);
+    project.edit(
+        "stacks/local.toml",
+        "[origin]\ninstance_type = \"c5.xlarge\"",
+        "[origin]\ninstance_type = 5",
+    );
+    let run = project.run(&["preview", "local"]).fails();
+    assert!(
+        run.stderr.contains(
+            "local.toml:18:17: `origin.instance_type`: expected a string, found an integer `5`"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -146,6 +166,85 @@ fn a_locked_stack_names_the_holder_and_is_not_touched() {
         .run(&["force-unlock", "local", "0123456789abcdef"])
         .ok();
     assert!(!project.path("state/local.json.lock").exists());
+}
+
+/// The pid of a process of this host that has ended and been reaped.
+pub(crate) fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    child.wait().expect("wait");
+    child.id()
+}
+
+/// `state import` of an empty state: a command that takes the lock and touches no cloud.
+fn import_empty(project: &Project) -> crate::support::Run {
+    project.write(
+        "empty.json",
+        r#"{"version": 1, "stack": "local", "serial": 0, "resources": []}"#,
+    );
+    let file = project.path("empty.json").display().to_string();
+    project.run(&["state", "import", "local", &file])
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_lock_left_by_a_run_of_this_host_that_is_gone_is_taken_over_with_a_message() {
+    let project = Project::new(None);
+    let left = LockInfo {
+        pid: dead_pid(),
+        ..LockInfo::new("up")
+    };
+    project.write(
+        "state/local.json.lock",
+        &serde_json::to_string(&left).expect("json"),
+    );
+    let run = import_empty(&project).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "stack `local`: taking over a lock left by pid {} on {} at {} (the process is gone)",
+            left.pid, left.host, left.created
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Imported 0 resources"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("state/local.json.lock").exists());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_lock_whose_run_still_lives_is_not_taken_over() {
+    let project = Project::new(None);
+    let mut holder = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("spawn");
+    let held = serde_json::to_string(&LockInfo {
+        pid: holder.id(),
+        ..LockInfo::new("up")
+    })
+    .expect("json");
+    project.write("state/local.json.lock", &held);
+    let run = import_empty(&project);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let run = run.fails();
+    assert!(
+        run.stderr.contains("stack `local` is locked by") && !run.stderr.contains("taking over"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path("state/local.json.lock")).expect("lock"),
+        held
+    );
+    assert!(
+        !project.path("state/local.json").exists(),
+        "nothing imported"
+    );
 }
 
 #[test]

@@ -2,13 +2,14 @@
 //! orphaned and nothing duplicated.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 use crate::support::census::{census, nothing, resource_count, whole_cluster};
 use crate::support::{FaultProxy, Moto, Project};
 
-/// Runs `args` and SIGKILLs it after it has printed `events` JSON event lines.
-fn kill_after(project: &Project, args: &[&str], events: usize) -> bool {
+/// Runs `args` and SIGKILLs it after it has printed `events` JSON event lines; the pid killed.
+fn kill_after(project: &Project, args: &[&str], events: usize) -> Option<u32> {
     let mut child = project
         .command(args)
         .stdout(Stdio::piped())
@@ -17,40 +18,34 @@ fn kill_after(project: &Project, args: &[&str], events: usize) -> bool {
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut seen = 0;
-    let mut killed = false;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line.contains("\"kind\":\"event\"") {
             seen += 1;
             if seen >= events {
                 let _ = child.kill();
-                killed = true;
                 break;
             }
         }
     }
-    let _ = child.wait();
-    killed
+    // A run that ended on its own before the signal landed was not killed.
+    let status = child.wait().expect("wait");
+    (status.signal() == Some(9)).then(|| child.id())
 }
 
-/// Removes the lock a killed run left, as a user would after reading the message.
-fn unlock_after_kill(project: &Project, check_message: bool) {
-    let path = project.path("state/local.json.lock");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return;
-    };
-    let lock: serde_json::Value = serde_json::from_str(&text).expect("lock JSON");
-    let id = lock["id"].as_str().expect("id").to_string();
-    if check_message {
-        let refused = project.run(&["up", "local", "--yes"]).fails();
+/// Runs `args` after a run was killed: it takes the killed run's lock over by itself, says so,
+/// and releases its own lock at the end.
+fn run_after_kill(project: &Project, args: &[&str], killed: Option<u32>) -> crate::support::Run {
+    let run = project.run(args).ok();
+    if let Some(pid) = killed {
         assert!(
-            refused
-                .stderr
-                .contains("that process is gone: the lock is stale"),
+            run.stderr
+                .contains(&format!("taking over a lock left by pid {pid} on ")),
             "{}",
-            refused.stderr
+            run.stderr
         );
     }
-    project.run(&["force-unlock", "local", &id]).ok();
+    assert!(!project.path("state/local.json.lock").exists());
+    run
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,18 +57,16 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
     let project = Project::new(Some(&proxy.endpoint));
     let mut points = 0;
     // Up: killed after 1, 6, 11, ... events (each create is a save, a start, a done and a save).
-    for (round, events) in (1..=106).step_by(5).enumerate() {
+    for events in (1..=106).step_by(5) {
         let killed = kill_after(&project, &["up", "local", "--yes", "--json"], events);
-        unlock_after_kill(&project, round == 0);
-        let up = project.run(&["up", "local", "--yes"]);
-        let up = up.ok();
+        let up = run_after_kill(&project, &["up", "local", "--yes"], killed);
         assert_eq!(
             census(&sdk).await,
             whole_cluster(),
             "after a kill at event {events} and a new up: {}",
             up.stderr
         );
-        points += usize::from(killed);
+        points += usize::from(killed.is_some());
         project.run(&["destroy", "local", "--yes"]).ok();
         assert_eq!(
             census(&sdk).await,
@@ -89,9 +82,8 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
     // Destroy: killed at several points, then destroyed again.
     for events in [1, 4, 9, 15, 22, 30] {
         project.run(&["up", "local", "--yes"]).ok();
-        kill_after(&project, &["destroy", "local", "--yes", "--json"], events);
-        unlock_after_kill(&project, false);
-        project.run(&["destroy", "local", "--yes"]).ok();
+        let killed = kill_after(&project, &["destroy", "local", "--yes", "--json"], events);
+        run_after_kill(&project, &["destroy", "local", "--yes"], killed);
         assert_eq!(
             census(&sdk).await,
             nothing(),

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 
 use crate::support::census::resource_count;
-use crate::support::{Moto, Project};
+use crate::support::{FaultProxy, Moto, Project};
 
 /// Operations that change something: none may run when nothing changed.
 fn mutating(calls: &[String]) -> Vec<&String> {
@@ -27,7 +27,9 @@ fn tagged(name: &str) -> aws_sdk_ec2::types::Filter {
 #[tokio::test(flavor = "multi_thread")]
 async fn full_cluster_up_no_op_update_and_destroy() {
     let moto = Moto::start();
-    let project = Project::new(Some(&moto.endpoint));
+    // Through the strict cloud: AWS's rules and clocks, not only moto's leniency.
+    let cloud = FaultProxy::strict(&moto.endpoint, &[]);
+    let project = Project::new(Some(&cloud.endpoint));
     let sdk = moto.sdk().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let asg = aws_sdk_autoscaling::Client::new(&sdk);

@@ -4,9 +4,11 @@ mod support;
 
 mod cli_errors;
 mod crash;
+mod dns;
 mod drift;
 mod e2e;
 mod faults;
 mod security;
+mod strict;
 mod team;
 mod tidy;

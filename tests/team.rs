@@ -4,6 +4,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use ams_engine::state::LockInfo;
+
+use crate::cli_errors::dead_pid;
 use crate::support::census::resource_count;
 use crate::support::{Moto, Project, Run};
 
@@ -168,6 +171,151 @@ async fn a_lock_left_by_someone_else_is_named_and_nothing_else_is_called() {
         "{}",
         run.stderr
     );
+}
+
+/// Writes `lock` as the team stack's lock object, as another run would have.
+async fn put_lock(client: &aws_sdk_s3::Client, lock: &LockInfo) -> String {
+    let text = serde_json::to_string(lock).expect("json");
+    client
+        .put_object()
+        .bucket(BUCKET)
+        .key("ams-stack/team.json.lock")
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .expect("put lock");
+    text
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_left_by_a_run_of_this_host_that_is_gone_is_taken_over() {
+    let moto = Moto::start();
+    let client = s3(&moto).await;
+    let project = team_project(&moto);
+    let left = LockInfo {
+        pid: dead_pid(),
+        ..LockInfo::new("up")
+    };
+    put_lock(&client, &left).await;
+    let run = project.run(&["destroy", "team", "--yes"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "stack `team`: taking over a lock left by pid {} on {} at {} (the process is gone)",
+            left.pid, left.host, left.created
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing to destroy"), "{}", run.stderr);
+    assert!(
+        object(&client, "ams-stack/team.json.lock").await.is_none(),
+        "the lock taken over is released at the end"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_whose_run_lives_or_runs_elsewhere_is_kept() {
+    let moto = Moto::start();
+    let client = s3(&moto).await;
+    let project = team_project(&moto);
+    let mut holder = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("spawn");
+    let here = LockInfo::new("up");
+    let kept = [
+        LockInfo {
+            pid: holder.id(),
+            ..here.clone()
+        },
+        LockInfo {
+            pid: dead_pid(),
+            host: "laptop-7".into(),
+            ..here.clone()
+        },
+    ];
+    let mut runs = Vec::new();
+    for lock in &kept {
+        let text = put_lock(&client, lock).await;
+        runs.push(project.run(&["destroy", "team", "--yes"]));
+        assert_eq!(
+            object(&client, "ams-stack/team.json.lock").await,
+            Some(text),
+            "the lock of pid {} on {} is kept",
+            lock.pid,
+            lock.host
+        );
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    for run in runs {
+        let run = run.fails();
+        assert!(
+            run.stderr.contains("stack `team` is locked by") && !run.stderr.contains("taking over"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_runs_taking_over_one_stale_lock_at_once_leave_one_holder() {
+    use ams_engine::state::{StateBackend, StateError};
+    use std::sync::{Arc, Mutex};
+
+    let moto = Moto::start();
+    let client = s3(&moto).await;
+    for _ in 0..10 {
+        put_lock(
+            &client,
+            &LockInfo {
+                pid: dead_pid(),
+                ..LockInfo::new("up")
+            },
+        )
+        .await;
+        let said = Arc::new(Mutex::new(0));
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let sink = said.clone();
+            let backend = ams_aws::S3Backend::connect(client.clone(), BUCKET, "ams-stack", "team")
+                .await
+                .expect("connect")
+                .with_notice(Arc::new(move |_: &str| *sink.lock().expect("said") += 1));
+            runs.push(tokio::spawn(async move {
+                let lock = backend.lock("up").await;
+                (backend, lock)
+            }));
+        }
+        let mut won = Vec::new();
+        let mut refused = Vec::new();
+        for run in runs {
+            match run.await.expect("join") {
+                (backend, Ok(lock)) => won.push((backend, lock)),
+                (_, Err(StateError::Locked { holder, .. })) => refused.push(*holder),
+                (_, Err(e)) => panic!("{e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one run holds the lock");
+        let (backend, lock) = won.remove(0);
+        assert_eq!(
+            refused,
+            std::slice::from_ref(&lock),
+            "the other names the winner"
+        );
+        assert_eq!(*said.lock().expect("said"), 1, "one takeover is said");
+        let held: LockInfo = serde_json::from_str(
+            &object(&client, "ams-stack/team.json.lock")
+                .await
+                .expect("lock"),
+        )
+        .expect("lock json");
+        assert_eq!(held, lock);
+        backend.unlock(&lock).await.expect("unlock");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

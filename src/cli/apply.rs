@@ -46,9 +46,9 @@ pub async fn up(
         }
         if plan.has_changes() {
             refuse_blocking(&findings)?;
-        }
-        if plan.has_changes() {
+            super::preflight::foreign_records(&aws, &program, &state).await?;
             confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
+            super::preflight::images_launchable(&aws, &plan).await?;
             run(
                 &plan,
                 &mut state,

@@ -19,6 +19,9 @@ pub fn hint(code: &str) -> Option<&'static str> {
         "RequestExpired" | "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" => {
             "the credentials are invalid or expired: refresh them (e.g. `aws sso login`)"
         }
+        "RecordExists" => {
+            "a DNS record at this name belongs to someone else and is never overwritten: delete it, or choose another [dns] domain"
+        }
         "WaitTimeout" => "the cloud did not reach the state in time; `up` again resumes from where this stopped",
         _ => return None,
     })

@@ -3,6 +3,7 @@
 mod apply;
 mod hints;
 mod inspect;
+mod preflight;
 mod preview;
 mod session;
 mod workspace;

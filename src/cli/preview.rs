@@ -25,11 +25,18 @@ pub async fn preview(
     if args.refresh {
         refresh(&aws, &mut state, styles, args.json).await?;
     }
-    let program = program(&aws, &config).await;
+    let planned = async {
+        let program = program(&aws, &config).await?;
+        let mut plan = ams_engine::plan(&program, &state)?;
+        restrict(&mut plan, &args.targets, false, styles)?;
+        // What `up` would refuse before creating anything, the preview says too.
+        super::preflight::foreign_records(&aws, &program, &state).await?;
+        super::preflight::images_launchable(&aws, &plan).await?;
+        anyhow::Ok((program, plan))
+    }
+    .await;
     write_call_log(&aws);
-    let program = program?;
-    let mut plan = ams_engine::plan(&program, &state)?;
-    restrict(&mut plan, &args.targets, false, styles)?;
+    let (program, plan) = planned?;
     let findings = checks::check(&program, &config);
     if args.json {
         let mut object = render::plan_json(&plan);

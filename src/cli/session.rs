@@ -47,13 +47,16 @@ pub async fn program(aws: &Aws, config: &StackConfig) -> Result<Program> {
     let image = |ami: &Option<String>,
                  owner: &'static str,
                  pattern: &'static str,
+                 product_code: Option<&'static str>,
                  section: &'static str| {
         let file = file.clone();
         let ami = ami.clone();
         async move {
             match ami {
                 Some(ami) => Ok(ami),
-                None => lookup::newest_image(aws, owner, pattern, section, &file).await,
+                None => {
+                    lookup::newest_image(aws, owner, pattern, product_code, section, &file).await
+                }
             }
         }
     };
@@ -63,18 +66,21 @@ pub async fn program(aws: &Aws, config: &StackConfig) -> Result<Program> {
             &config.mongodb.ami,
             lookup::UBUNTU_OWNER,
             lookup::UBUNTU_2004_NAME,
+            None,
             "mongodb"
         ),
         image(
             &config.origin.instance.ami,
             lookup::MARKETPLACE_OWNER,
             lookup::AMS_ENTERPRISE_NAME,
+            Some(lookup::AMS_PRODUCT_CODE),
             "origin"
         ),
         image(
             &config.edge.instance.ami,
             lookup::MARKETPLACE_OWNER,
             lookup::AMS_ENTERPRISE_NAME,
+            Some(lookup::AMS_PRODUCT_CODE),
             "edge"
         ),
     )?;

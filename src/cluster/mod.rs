@@ -65,12 +65,18 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let alb = load_balancer::declare(p, &network, &security, &origin, &edge, &issued)?;
     let ingest = ingest::declare(p, &network, &security, ingest_groups)?;
     let domain = &config.dns.domain;
-    dns::declare(p, "dns-record", zone, domain, &alb)?;
+    dns::declare(
+        p,
+        "dns-record",
+        (zone, &config.dns.hosted_zone),
+        domain,
+        &alb,
+    )?;
     if let Some(ingest) = &ingest {
         dns::declare(
             p,
             "ingest-dns-record",
-            zone,
+            (zone, &config.dns.hosted_zone),
             &ingest_domain(domain),
             &ingest.load_balancer,
         )?;

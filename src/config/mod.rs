@@ -2,6 +2,7 @@
 //!
 //! Every error names the file, the line and column, and the key; nothing here talks to AWS.
 
+mod located;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -201,44 +202,33 @@ pub fn parse(name: &str, path: &Path, text: &str) -> Result<StackConfig, ConfigE
         path: path.display().to_string(),
         text,
     };
-    let raw: RawStack = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| file.line_column(s.start))
-            .unwrap_or((1, 1));
-        ConfigError::Invalid {
-            location: Location {
-                path: file.path.clone(),
-                line,
-                column,
-                key: None,
-            },
-            message: with_suggestion(e.message().trim()),
-        }
-    })?;
+    let raw: RawStack = toml::from_str(text).map_err(|e| file.serde_error(&e))?;
     file.validate(name, raw)
 }
 
-/// For "unknown field `x`, expected one of `a`, `b`": adds the nearest known name.
-fn with_suggestion(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_string();
-    };
-    let unknown = rest.split('`').next().unwrap_or_default();
-    let known: Vec<&str> = rest
-        .split("expected one of")
-        .nth(1)
-        .unwrap_or_default()
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect();
-    match known.iter().min_by_key(|k| strsim::levenshtein(k, unknown)) {
-        Some(near) if strsim::levenshtein(near, unknown) <= 3 => {
-            format!("{message} (did you mean `{near}`?)")
-        }
-        _ => message.to_string(),
+/// For "unknown field `x`, expected one of `a`, `b`": the same with the section the key was
+/// written in, and the nearest known name; `None` for other messages.
+fn unknown_field(message: &str, section: Option<&str>) -> Option<String> {
+    let (unknown, expected) = message.strip_prefix("unknown field `")?.split_once('`')?;
+    let mut text = format!("unknown field `{unknown}`");
+    // An unknown table is found at its own position: its section is the one around it.
+    let section = section.and_then(|s| match s.strip_suffix(unknown) {
+        Some("") => None,
+        Some(parent) if parent.ends_with('.') => Some(parent.trim_end_matches('.')),
+        _ => Some(s),
+    });
+    if let Some(section) = section {
+        text.push_str(&format!(" in [{section}]"));
     }
+    text.push_str(expected);
+    let known = expected.split('`').skip(1).step_by(2);
+    if let Some(near) = known
+        .min_by_key(|k| strsim::levenshtein(k, unknown))
+        .filter(|near| strsim::levenshtein(near, unknown) <= 3)
+    {
+        text.push_str(&format!(" (did you mean `{near}`?)"));
+    }
+    Some(text)
 }
 
 /// The AWS regions a stack may name.
@@ -289,6 +279,28 @@ impl SourceFile<'_> {
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
+    }
+
+    /// A serde error, at its position, naming the key written there: unknown keys name their
+    /// section in the message (`unknown field `x` in [edge]`) and get the nearest known name.
+    fn serde_error(&self, error: &toml::de::Error) -> ConfigError {
+        let start = error.span().map(|s| s.start);
+        let (line, column) = start.map_or((1, 1), |s| self.line_column(s));
+        let key = start.and_then(|s| located::key_at(self.text, s));
+        let message = error.message().trim();
+        let (key, message) = match unknown_field(message, key.as_deref()) {
+            Some(message) => (None, message),
+            None => (key, located::describe(message)),
+        };
+        ConfigError::Invalid {
+            location: Location {
+                path: self.path.clone(),
+                line,
+                column,
+                key,
+            },
+            message,
+        }
     }
 
     fn error<T>(&self, key: &str, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {

@@ -53,7 +53,7 @@ fn unknown_key_is_rejected_with_its_position() {
     let text = shipped("local").replace("[mongodb]\n", "[mongodb]\ninstance_typ = \"m5.large\"\n");
     let message = error_of(&text);
     assert!(
-        message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ`"),
+        message.starts_with("stacks/t.toml:15:1: unknown field `instance_typ` in [mongodb], expected one of `instance_type`"),
         "{message}"
     );
     assert!(
@@ -116,4 +116,86 @@ fn a_wrong_region_is_rejected_with_the_nearest_one() {
 fn a_vpc_too_small_for_the_subnets_is_rejected() {
     let text = shipped("local").replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"10.0.0.0/26\"");
     assert!(error_of(&text).contains("`network.vpc_cidr`: 10.0.0.0/26 is too small for 2 subnets"));
+}
+
+#[test]
+fn a_wrong_type_at_the_top_level_names_the_key() {
+    let text = shipped("local").replace("region = \"ap-south-1\"", "region = 5");
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:2:10: `region`: expected a string, found an integer `5`"
+    );
+}
+
+#[test]
+fn a_wrong_type_in_a_section_names_the_section_and_the_key() {
+    let text = shipped("local").replacen("instance_type = \"c5.xlarge\"", "instance_type = 5", 1);
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:18:17: `origin.instance_type`: expected a string, found an integer `5`"
+    );
+    let text = shipped("local").replacen("min_size = 1", "min_size = \"two\"", 1);
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:19:12: `origin.min_size`: expected a whole number (0 or more), found a string \"two\""
+    );
+    let text = shipped("local").replacen("cpu_target = 60", "cpu_target = -1", 2);
+    let text = text.replacen("cpu_target = -1", "cpu_target = 60", 1);
+    assert!(
+        error_of(&text)
+            .starts_with("stacks/t.toml:27:14: `edge.cpu_target`: cpu_target is a percentage"),
+        "a valid type still reaches the validation"
+    );
+    let text = shipped("local").replacen("min_size = 1", "min_size = -1", 2);
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:19:12: `origin.min_size`: expected a whole number (0 or more), found an integer `-1`"
+    );
+}
+
+#[test]
+fn a_wrong_type_in_a_nested_array_names_the_element() {
+    let text =
+        shipped("local").replace("[\"ap-south-1a\", \"ap-south-1b\"]", "[\"ap-south-1a\", 5]");
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:7:38: `network.availability_zones[1]`: expected a string, found an integer `5`"
+    );
+    let text = format!(
+        "{}\n[security]\naccept = [\"EC2.13\", [\"EC2.19\"]]\n",
+        shipped("local")
+    );
+    let message = error_of(&text);
+    assert!(
+        message.ends_with(": `security.accept[1]`: expected a string, found an array"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_type_for_a_section_and_a_missing_key_name_the_section() {
+    let text = shipped("local")
+        .replace("[ingest]\n", "[x]\n")
+        .replace("endpoint = ", "ingest = 1\nendpoint = ");
+    let message = error_of(&text);
+    assert!(
+        message.contains(": `ingest`: expected a table, found an integer `1`"),
+        "{message}"
+    );
+    let text = shipped("local").replacen("min_size = 1\n", "", 1);
+    assert_eq!(
+        error_of(&text),
+        "stacks/t.toml:17:1: `origin`: missing field `min_size`"
+    );
+}
+
+#[test]
+fn an_unknown_section_is_named_with_the_nearest_one() {
+    let text = shipped("local").replace("[ingest]\n", "[ingset]\n");
+    let message = error_of(&text);
+    assert!(
+        message.starts_with("stacks/t.toml:29:2: unknown field `ingset`, expected one of"),
+        "{message}"
+    );
+    assert!(message.ends_with("(did you mean `ingest`?)"), "{message}");
 }

@@ -188,7 +188,7 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
         records
             .resource_record_sets()
             .iter()
-            .filter(|r| r.r#type().as_str() == "CNAME")
+            .filter(|r| r.r#type().as_str() == "CNAME" || r.alias_target().is_some())
             .count(),
     );
     count

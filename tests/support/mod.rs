@@ -269,20 +269,37 @@ impl FaultProxy {
         FaultProxy { child, endpoint }
     }
 
+    /// A strict cloud in front of `upstream`: every AWS rule the proxy knows enforced
+    /// (`scripts/faultproxy/cloud.py`), with `args` setting its clocks and lingers.
+    pub fn strict(upstream: &str, args: &[&str]) -> FaultProxy {
+        let mut all = vec!["--cloud", "strict"];
+        all.extend_from_slice(args);
+        FaultProxy::start(upstream, &all)
+    }
+
     /// Calls seen, by `service:Operation`.
     pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.get("/__proxy/counts")
+    }
+
+    /// How often each strict-cloud rule refused a call, by rule name.
+    pub fn refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.get("/__proxy/rules")
+    }
+
+    fn get(&self, path: &str) -> std::collections::BTreeMap<String, u64> {
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(address).expect("proxy reachable");
         use std::io::{Read, Write};
         write!(
             stream,
-            "GET /__proxy/counts HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
         )
         .expect("request");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("response");
         let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
-        serde_json::from_str(body).expect("counts JSON")
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 }
 

@@ -77,11 +77,13 @@ pub trait AwsKind: Kind {
     }
 }
 
-/// Keeps the resources whose id is in `live`, with their stored arguments.
+/// Keeps the resources whose id is in `live` (the ids that still exist), with their stored
+/// arguments.
 pub fn existing(
     resources: &[ResourceState],
-    live: &std::collections::BTreeSet<String>,
+    live: impl IntoIterator<Item = impl Into<String>>,
 ) -> Vec<Option<Json>> {
+    let live: std::collections::BTreeSet<String> = live.into_iter().map(Into::into).collect();
     resources
         .iter()
         .map(|r| live.contains(&r.id).then(|| r.inputs.clone()))
@@ -161,24 +163,50 @@ impl<K: AwsKind> For<K> {
         id: String,
         mut policy: Policy,
     ) -> Result<Created, ProviderError> {
+        let retried = |class| matches!(class, Class::Transient | Class::NotYetVisible);
+        let outputs =
+            Self::retrying(ctx, &mut policy, retried, || kind.finish(aws, ctx, &id)).await?;
+        Ok(Created {
+            id,
+            outputs: to_json(&outputs)?,
+        })
+    }
+
+    /// Tries `attempt` until it succeeds, or until it fails with an error whose class `retried`
+    /// refuses or on which the policy gives up; that error is then the answer.
+    async fn retrying<T, Fut>(
+        ctx: &StepContext,
+        policy: &mut Policy,
+        retried: impl Fn(Class) -> bool,
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Res<T>
+    where
+        Fut: std::future::Future<Output = Res<T>>,
+    {
         loop {
-            let error = match kind.finish(aws, ctx, &id).await {
-                Ok(outputs) => {
-                    return Ok(Created {
-                        id,
-                        outputs: to_json(&outputs)?,
-                    })
-                }
-                Err(e) => e,
-            };
-            let class = classify::<K>(&error);
-            match policy.next(class) {
-                Some(pause) if matches!(class, Class::Transient | Class::NotYetVisible) => {
-                    ctx.waiting(retry_reason(class, &error));
-                    tokio::time::sleep(pause).await;
-                }
-                _ => return Err(error),
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => Self::pause(ctx, policy, error, &retried).await?,
             }
+        }
+    }
+
+    /// Waits before another try after `error`, saying why in the progress line; or gives `error`
+    /// back when its class is not `retried` or the policy gives up.
+    async fn pause(
+        ctx: &StepContext,
+        policy: &mut Policy,
+        error: ProviderError,
+        retried: impl Fn(Class) -> bool,
+    ) -> Res<()> {
+        let class = classify::<K>(&error);
+        match policy.next(class) {
+            Some(pause) if retried(class) => {
+                ctx.waiting(retry_reason(class, &error));
+                tokio::time::sleep(pause).await;
+                Ok(())
+            }
+            _ => Err(error),
         }
     }
 }
@@ -208,16 +236,11 @@ impl<K: AwsKind> Handler for For<K> {
         let kind = args::<K>(inputs)?;
         let mut policy = Policy::new(aws);
         let id = loop {
-            let error = match kind.create(aws, ctx).await {
+            match kind.create(aws, ctx).await {
                 Ok(id) => break id,
-                Err(e) => e,
-            };
-            let class = classify::<K>(&error);
-            let Some(pause) = policy.next(class) else {
-                return Err(error);
-            };
-            ctx.waiting(retry_reason(class, &error));
-            tokio::time::sleep(pause).await;
+                // Whatever the class, as long as the policy goes on.
+                Err(error) => Self::pause(ctx, &mut policy, error, |_| true).await?,
+            }
             match kind.find(aws, ctx).await {
                 Ok(Some(id)) => break id,
                 Ok(None) => {}
@@ -237,45 +260,28 @@ impl<K: AwsKind> Handler for For<K> {
     ) -> Result<Json, ProviderError> {
         let kind = args::<K>(inputs)?;
         let current = current::<K>(state)?;
+        let retried = |class| class != Class::AlreadyExists;
         let mut policy = Policy::new(aws);
-        loop {
-            let error = match kind.update(aws, ctx, &current).await {
-                Ok(outputs) => return to_json(&outputs),
-                Err(e) => e,
-            };
-            let class = classify::<K>(&error);
-            match policy.next(class) {
-                Some(pause) if class != Class::AlreadyExists => {
-                    ctx.waiting(retry_reason(class, &error));
-                    tokio::time::sleep(pause).await;
-                }
-                _ => return Err(error),
-            }
-        }
+        let outputs = Self::retrying(ctx, &mut policy, retried, || {
+            kind.update(aws, ctx, &current)
+        })
+        .await?;
+        to_json(&outputs)
     }
 
     /// Deletes; "already gone" is success, and a delete refused while something still holds
     /// the resource is tried again until the policy's patience runs out.
     async fn delete(&self, aws: &Aws, ctx: &Ctx, state: &ResourceState) -> Res<()> {
-        let current = current::<K>(state)?;
+        let current = &current::<K>(state)?;
+        let retried = |class| matches!(class, Class::Transient | Class::Busy);
         let mut policy = Policy::new(aws);
-        loop {
-            let error = match K::delete(aws, ctx, &current).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.code.as_deref().is_some_and(|c| K::NOT_FOUND.contains(&c)) => {
-                    return Ok(())
-                }
-                Err(e) => e,
-            };
-            let class = classify::<K>(&error);
-            match policy.next(class) {
-                Some(pause) if matches!(class, Class::Transient | Class::Busy) => {
-                    ctx.waiting(retry_reason(class, &error));
-                    tokio::time::sleep(pause).await;
-                }
-                _ => return Err(error),
+        Self::retrying(ctx, &mut policy, retried, || async move {
+            match K::delete(aws, ctx, current).await {
+                Err(e) if e.code.as_deref().is_some_and(|c| K::NOT_FOUND.contains(&c)) => Ok(()),
+                done => done,
             }
-        }
+        })
+        .await
     }
 }
 

@@ -11,6 +11,14 @@ pub const UBUNTU_2004_NAME: &str = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd
 /// The AWS Marketplace account that owns Marketplace images, and the AMS Enterprise image name.
 pub const MARKETPLACE_OWNER: &str = "679593333241";
 pub const AMS_ENTERPRISE_NAME: &str = "AntMedia-AWS-Marketplace-EE-*";
+/// Ant Media Server Enterprise's AWS Marketplace product code: a public image merely named like
+/// AMS is not AMS.
+pub const AMS_PRODUCT_CODE: &str = "4wh7rhpic3wfwamyp5905tsbt";
+
+/// Where an account accepts a Marketplace product's terms.
+pub fn subscription_link(product_code: &str) -> String {
+    format!("https://aws.amazon.com/marketplace/pp?sku={product_code}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -24,6 +32,13 @@ pub enum LookupError {
         section: String,
         hint: String,
         file: String,
+    },
+    #[error("image {image} ({instance_type}) cannot be launched by this account: {message}\n  accept the AWS Marketplace terms first: {link}\n  (nothing was created)")]
+    NotSubscribed {
+        image: String,
+        instance_type: String,
+        message: String,
+        link: String,
     },
     #[error("{0}")]
     Aws(#[from] ProviderError),
@@ -49,11 +64,13 @@ pub async fn hosted_zone(aws: &Aws, zone: &str, file: &str) -> Result<String, Lo
         })
 }
 
-/// The newest available x86_64 image matching `pattern` owned by `owner`.
+/// The newest available x86_64 image matching `pattern` owned by `owner`, and carrying
+/// `product_code` where one is given (Marketplace images).
 pub async fn newest_image(
     aws: &Aws,
     owner: &str,
     pattern: &str,
+    product_code: Option<&str>,
     section: &str,
     file: &str,
 ) -> Result<String, LookupError> {
@@ -64,6 +81,7 @@ pub async fn newest_image(
         .filters(filter("name", &[pattern]))
         .filters(filter("architecture", &["x86_64"]))
         .filters(filter("state", &["available"]))
+        .set_filters(product_code.map(|code| vec![filter("product-code", &[code])]))
         .send()
         .await
         .or_error()?;
@@ -86,4 +104,42 @@ pub async fn newest_image(
             },
             file: file.to_string(),
         })
+}
+
+/// Whether this account may launch `image` as `instance_type`: a RunInstances dry run, as
+/// Karpenter validates launch permissions. Marketplace images are public, so a lookup finds them
+/// even when the account never accepted their terms; AWS refuses only at launch
+/// (`OptInRequired`), which this says before anything is created. Other refusals of the dry run
+/// (no default VPC, no permission to dry-run) are not about the image and pass: the real launch
+/// names them.
+pub async fn launchable(aws: &Aws, image: &str, instance_type: &str) -> Result<(), LookupError> {
+    let answer = aws
+        .ec2
+        .run_instances()
+        .dry_run(true)
+        .image_id(image)
+        .instance_type(aws_sdk_ec2::types::InstanceType::from(instance_type))
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await;
+    let Err(error) = answer else {
+        return Ok(());
+    };
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    if error.code() != Some("OptInRequired") {
+        return Ok(());
+    }
+    let message = error.message().unwrap_or("OptInRequired").to_string();
+    let link = message
+        .split_whitespace()
+        .find(|word| word.starts_with("https://aws.amazon.com/marketplace/"))
+        .map(|word| word.trim_end_matches(['.', ',']).to_string())
+        .unwrap_or_else(|| subscription_link(AMS_PRODUCT_CODE));
+    Err(LookupError::NotSubscribed {
+        image: image.to_string(),
+        instance_type: instance_type.to_string(),
+        message,
+        link,
+    })
 }

@@ -5,13 +5,26 @@
 //! (`If-Match` on its ETag). Every state write is conditional on the version this run last read
 //! or wrote (`If-Match`; `If-None-Match: *` for the first), so a run never overwrites a state that
 //! someone else changed: it stops and says so.
+//!
+//! A lock whose holder is provably gone (a process of this host, boot and PID namespace that no
+//! longer runs: [`LockInfo::is_stale`]) is taken over, with a notice: a delete of exactly the lock
+//! read (`If-Match` on its ETag), then the usual create. Of two runs doing so at once, one
+//! deletes and the other's delete fails its precondition, and only one create succeeds. A lock
+//! from another host is never taken over, however old: it is not refreshed while its run lives,
+//! so its age proves nothing; `force-unlock` removes it.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use ams_engine::state::{parse_state, LockInfo, State, StateBackend, StateError};
+use ams_engine::state::{
+    notice_on_stderr, parse_state, LockInfo, Notice, State, StateBackend, StateError,
+};
+
+/// How many times a run tries to take the lock when it finds one that is gone or going.
+const LOCK_ATTEMPTS: u32 = 5;
 
 pub struct S3Backend {
     client: aws_sdk_s3::Client,
@@ -23,6 +36,7 @@ pub struct S3Backend {
     etag: Mutex<Option<Option<String>>>,
     /// The ETag of the lock this run wrote.
     lock_etag: Mutex<Option<String>>,
+    notice: Notice,
 }
 
 /// Whether an S3 error is a failed precondition (412), or the 409 S3 sends for a concurrent one.
@@ -58,6 +72,7 @@ impl S3Backend {
             key,
             etag: Mutex::new(None),
             lock_etag: Mutex::new(None),
+            notice: notice_on_stderr(),
         };
         if let Err(e) = backend.client.head_bucket().bucket(bucket).send().await {
             let code = e.code().unwrap_or("no answer");
@@ -69,6 +84,12 @@ impl S3Backend {
             });
         }
         Ok(backend)
+    }
+
+    /// Says what the backend decides on its own (taking over a stale lock) to `notice`.
+    pub fn with_notice(mut self, notice: Notice) -> Self {
+        self.notice = notice;
+        self
     }
 
     fn location_of(&self, key: &str) -> String {
@@ -110,15 +131,8 @@ impl S3Backend {
                     location: self.location_of(&self.lock_key),
                     message: format!("s3:GetObject: {e}"),
                 })?;
-                let info =
-                    serde_json::from_slice(&bytes.into_bytes()).unwrap_or_else(|_| LockInfo {
-                        id: "unreadable".into(),
-                        who: "unknown".into(),
-                        host: "unknown".into(),
-                        pid: 0,
-                        operation: "unknown".into(),
-                        created: "unknown".into(),
-                    });
+                let info = serde_json::from_slice(&bytes.into_bytes())
+                    .unwrap_or_else(|_| LockInfo::unreadable());
                 Ok(Some((info, etag)))
             }
             Err(e) if e.as_service_error().is_some_and(not_found) => Ok(None),
@@ -126,7 +140,9 @@ impl S3Backend {
         }
     }
 
-    async fn delete_lock(&self, etag: Option<&str>) -> Result<(), StateError> {
+    /// Deletes the lock object (only if its ETag is still `etag`, when given); `true` when this
+    /// call deleted it, `false` when it was gone or had changed.
+    async fn delete_lock(&self, etag: Option<&str>) -> Result<bool, StateError> {
         let delete = self
             .client
             .delete_object()
@@ -134,14 +150,22 @@ impl S3Backend {
             .key(&self.lock_key)
             .set_if_match(etag.map(String::from));
         match delete.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| precondition_failed(s) || not_found(s)) =>
             {
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(self.failed(&self.lock_key, "DeleteObject", &e)),
+        }
+    }
+
+    fn locked(&self, holder: LockInfo) -> StateError {
+        StateError::Locked {
+            stack: self.stack.clone(),
+            path: self.location_of(&self.lock_key),
+            holder: Box::new(holder),
         }
     }
 }
@@ -155,49 +179,58 @@ impl StateBackend for S3Backend {
     async fn lock(&self, operation: &str) -> Result<LockInfo, StateError> {
         let info = LockInfo::new(operation);
         let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
-        let put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&self.lock_key)
-            .if_none_match("*")
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match put {
-            Ok(out) => {
-                if let Ok(mut etag) = self.lock_etag.lock() {
-                    *etag = out.e_tag().map(String::from);
-                }
-                Ok(info)
-            }
-            Err(e) if e.as_service_error().is_some_and(precondition_failed) => {
-                match self.read_lock().await? {
-                    // The SDK retried a put whose first attempt succeeded: the lock is ours.
-                    Some((held, etag)) if held.id == info.id => {
-                        if let Ok(mut slot) = self.lock_etag.lock() {
-                            *slot = etag;
-                        }
-                        Ok(info)
+        let mut last_seen = None;
+        for _ in 0..LOCK_ATTEMPTS {
+            let put = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.lock_key)
+                .if_none_match("*")
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await;
+            match put {
+                Ok(out) => {
+                    if let Ok(mut etag) = self.lock_etag.lock() {
+                        *etag = out.e_tag().map(String::from);
                     }
-                    Some((holder, _)) => Err(StateError::Locked {
-                        stack: self.stack.clone(),
-                        path: self.location_of(&self.lock_key),
-                        holder,
-                    }),
-                    None => Box::pin(self.lock(operation)).await,
+                    return Ok(info);
                 }
+                Err(e) if e.as_service_error().is_some_and(precondition_failed) => {}
+                Err(e) => return Err(self.failed(&self.lock_key, "PutObject", &e)),
             }
-            Err(e) => Err(self.failed(&self.lock_key, "PutObject", &e)),
+            match self.read_lock().await? {
+                // The SDK retried a put whose first attempt succeeded: the lock is ours.
+                Some((held, etag)) if held.id == info.id => {
+                    if let Ok(mut slot) = self.lock_etag.lock() {
+                        *slot = etag;
+                    }
+                    return Ok(info);
+                }
+                Some((stale, Some(etag))) if stale.is_stale() => {
+                    // Exactly the lock read: if another run took it over first, its lock stays.
+                    if self.delete_lock(Some(&etag)).await? {
+                        (self.notice)(&stale.takeover_message(&self.stack));
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    last_seen = Some(stale);
+                }
+                Some((holder, _)) => return Err(self.locked(holder)),
+                // Released between the two calls: try again.
+                None => {}
+            }
         }
+        Err(self.locked(last_seen.unwrap_or_else(LockInfo::unreadable)))
     }
 
     async fn unlock(&self, _lock: &LockInfo) -> Result<(), StateError> {
         let etag = self.lock_etag.lock().ok().and_then(|mut e| e.take());
         match etag {
             // Only the lock this run wrote: if someone forced it away and took it, theirs stays.
-            Some(etag) => self.delete_lock(Some(&etag)).await,
+            Some(etag) => self.delete_lock(Some(&etag)).await.map(|_| ()),
             None => Ok(()),
         }
     }

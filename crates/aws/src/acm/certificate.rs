@@ -78,18 +78,13 @@ pub(super) async fn describe(
 /// The ARNs of every certificate of the account and region whose domain is `domain` (all of
 /// them when `None`).
 async fn list(aws: &Aws, domain: Option<&str>) -> Result<Vec<String>, ProviderError> {
-    let mut pages = aws.acm.list_certificates().into_paginator().send();
-    let mut arns = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.or_error()?;
-        arns.extend(
-            page.certificate_summary_list()
-                .iter()
-                .filter(|c| domain.is_none_or(|d| c.domain_name() == Some(d)))
-                .filter_map(|c| c.certificate_arn().map(String::from)),
-        );
-    }
-    Ok(arns)
+    let list = aws.acm.list_certificates().into_paginator();
+    let all = list.items().send().try_collect().await.or_error()?;
+    Ok(all
+        .iter()
+        .filter(|c| domain.is_none_or(|d| c.domain_name() == Some(d)))
+        .filter_map(|c| c.certificate_arn().map(String::from))
+        .collect())
 }
 
 #[async_trait::async_trait]
@@ -151,7 +146,6 @@ impl AwsKind for Certificate {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        let live = list(aws, None).await?.into_iter().collect();
-        Ok(existing(resources, &live))
+        Ok(existing(resources, list(aws, None).await?))
     }
 }

@@ -1,7 +1,7 @@
 //! A target-tracking policy that keeps a group's average CPU near a target.
 
 use aws_sdk_autoscaling::types::{
-    MetricType, PredefinedMetricSpecification, TargetTrackingConfiguration,
+    MetricType, PredefinedMetricSpecification, ScalingPolicy, TargetTrackingConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -55,20 +55,25 @@ async fn put_policy(aws: &Aws, group: &str, policy: &str, target: f64) -> Res<St
         return Ok(arn.to_string());
     }
     // Some implementations leave the ARN out of the answer; read it back.
-    let described = aws
-        .autoscaling
-        .describe_policies()
-        .auto_scaling_group_name(group)
-        .policy_names(policy)
-        .send()
-        .await
-        .or_error()?;
-    described
-        .scaling_policies()
+    policies(aws, group, Some(policy))
+        .await?
         .iter()
         .find_map(|p| p.policy_arn())
         .map(String::from)
         .ok_or_else(|| missing("the scaling policy's ARN"))
+}
+
+/// The scaling policies of `group`: all of them, or only the one named `name`.
+async fn policies(aws: &Aws, group: &str, name: Option<&str>) -> Res<Vec<ScalingPolicy>> {
+    let out = aws
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(group)
+        .set_policy_names(name.map(|n| vec![n.to_string()]))
+        .send()
+        .await
+        .or_error()?;
+    Ok(out.scaling_policies.unwrap_or_default())
 }
 
 /// The policy's name, from its ARN (`...:autoScalingGroupName/GROUP:policyName/NAME`).
@@ -92,15 +97,8 @@ impl AwsKind for CpuPolicy {
     /// The group's policy whose name has this step's prefix.
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
         let prefix = physical_prefix(ctx, NAME_MAX);
-        let out = aws
-            .autoscaling
-            .describe_policies()
-            .auto_scaling_group_name(self.group_name.get()?)
-            .send()
-            .await
-            .or_error()?;
-        Ok(out
-            .scaling_policies()
+        Ok(policies(aws, self.group_name.get()?, None)
+            .await?
             .iter()
             .find(|p| p.policy_name().is_some_and(|n| n.starts_with(&prefix)))
             .and_then(|p| p.policy_arn())
@@ -111,14 +109,8 @@ impl AwsKind for CpuPolicy {
     async fn finish(&self, aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<CpuPolicyOutputs> {
         let name = match name_in_arn(arn) {
             Some(name) => name.to_string(),
-            None => aws
-                .autoscaling
-                .describe_policies()
-                .auto_scaling_group_name(self.group_name.get()?)
-                .send()
-                .await
-                .or_error()?
-                .scaling_policies()
+            None => policies(aws, self.group_name.get()?, None)
+                .await?
                 .iter()
                 .find(|p| p.policy_arn() == Some(arn))
                 .and_then(|p| p.policy_name())
@@ -131,12 +123,7 @@ impl AwsKind for CpuPolicy {
         })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        _ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Result<CpuPolicyOutputs, ProviderError> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         put_policy(
             aws,
             self.group_name.get()?,

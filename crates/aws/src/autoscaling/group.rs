@@ -2,7 +2,8 @@
 //! in place: attached and detached), replaced when the load balancer finds them unhealthy.
 //! Deleting it drains it first.
 
-use aws_sdk_autoscaling::types::{Filter, LaunchTemplateSpecification, Tag};
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::builders;
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LaunchTemplateSpecification, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -45,19 +46,38 @@ fn template(id: &str) -> LaunchTemplateSpecification {
         .build()
 }
 
+/// The first group a `DescribeAutoScalingGroups` call answers with.
+async fn first_group(
+    call: builders::DescribeAutoScalingGroupsFluentBuilder,
+) -> Result<Option<AutoScalingGroup>, ProviderError> {
+    let out = call.send().await.or_error()?;
+    Ok(out.auto_scaling_groups.and_then(|g| g.into_iter().next()))
+}
+
 /// How many instances the group has; `None` when the group is gone.
 async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, ProviderError> {
-    let out = aws
+    let call = aws
         .autoscaling
         .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .or_error()?;
-    Ok(out
-        .auto_scaling_groups()
-        .first()
-        .map(|g| g.instances().len()))
+        .auto_scaling_group_names(name);
+    Ok(first_group(call).await?.map(|g| g.instances().len()))
+}
+
+/// Attaches the group `$group` to, or detaches it from, the target groups `$arns` (with
+/// `$call`: `attach_load_balancer_target_groups` or `detach_load_balancer_target_groups`),
+/// unless there are none.
+macro_rules! change_target_groups {
+    ($aws:expr, $group:expr, $call:ident, $arns:expr) => {
+        if !$arns.is_empty() {
+            $aws.autoscaling
+                .$call()
+                .auto_scaling_group_name($group)
+                .set_target_group_arns(Some($arns))
+                .send()
+                .await
+                .or_error()?;
+        }
+    };
 }
 
 /// The target groups to detach (in `old` only) and to attach (in `new` only).
@@ -88,6 +108,7 @@ impl AwsKind for Group {
     const NOT_YET_VISIBLE: &'static [&'static str] = &[
         "ValidationError:iamInstanceProfile",
         "ValidationError:TargetGroup",
+        "ValidationError:Target Groups",
         "InvalidParameterValue:iamInstanceProfile",
     ];
 
@@ -132,19 +153,14 @@ impl AwsKind for Group {
                 .values(value)
                 .build()
         };
-        let out = aws
+        let call = aws
             .autoscaling
             .describe_auto_scaling_groups()
             .filters(filter(TAG_STACK, &ctx.stack))
-            .filters(filter(TAG_NAME, &ctx.name))
-            .send()
-            .await
-            .or_error()?;
-        Ok(out
-            .auto_scaling_groups()
-            .first()
-            .and_then(|g| g.auto_scaling_group_name())
-            .map(String::from))
+            .filters(filter(TAG_NAME, &ctx.name));
+        Ok(first_group(call)
+            .await?
+            .and_then(|g| g.auto_scaling_group_name))
     }
 
     async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<GroupOutputs> {
@@ -172,24 +188,8 @@ impl AwsKind for Group {
             &stored_target_groups(&current.inputs),
             &resolved(&self.target_group_arns)?,
         );
-        if !detach.is_empty() {
-            aws.autoscaling
-                .detach_load_balancer_target_groups()
-                .auto_scaling_group_name(&current.id)
-                .set_target_group_arns(Some(detach))
-                .send()
-                .await
-                .or_error()?;
-        }
-        if !attach.is_empty() {
-            aws.autoscaling
-                .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(&current.id)
-                .set_target_group_arns(Some(attach))
-                .send()
-                .await
-                .or_error()?;
-        }
+        change_target_groups!(aws, &current.id, detach_load_balancer_target_groups, detach);
+        change_target_groups!(aws, &current.id, attach_load_balancer_target_groups, attach);
         Ok(current.outputs.clone())
     }
 
@@ -241,17 +241,14 @@ impl AwsKind for Group {
         let mut live = std::collections::BTreeMap::new();
         for chunk in resources.chunks(GROUPS_PER_CALL) {
             let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
-            let mut pages = aws
+            let list = aws
                 .autoscaling
                 .describe_auto_scaling_groups()
                 .set_auto_scaling_group_names(Some(names))
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                for group in page.or_error()?.auto_scaling_groups() {
-                    if let Some(name) = group.auto_scaling_group_name() {
-                        live.insert(name.to_string(), (group.min_size(), group.max_size()));
-                    }
+                .into_paginator();
+            for group in list.items().send().try_collect().await.or_error()? {
+                if let Some(name) = group.auto_scaling_group_name() {
+                    live.insert(name.to_string(), (group.min_size(), group.max_size()));
                 }
             }
         }

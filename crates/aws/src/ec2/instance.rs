@@ -2,19 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
-    ResourceType, VolumeType,
-};
+use aws_sdk_ec2::types::{Instance as Ec2Instance, InstanceStateName, Reservation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{filter, own_tags, tag_spec, Machine};
-use crate::call::{missing, OrError};
+use super::listing::list_by_filter;
+use super::machine::{machine_not_yet_visible, with_machine};
+use super::{answered, filter, id_filter, live_inputs, new_id, own_tags, Machine};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -36,8 +34,13 @@ pub struct InstanceOutputs {
     pub public_ip: Option<String>,
 }
 
+/// The instances a Describe answer lists, across its reservations.
+fn listed(reservations: &[Reservation]) -> impl Iterator<Item = &Ec2Instance> {
+    reservations.iter().flat_map(|r| r.instances())
+}
+
 /// The instance `id` as EC2 describes it; `None` while EC2 does not know it (yet).
-async fn describe(aws: &Aws, id: &str) -> Res<Option<aws_sdk_ec2::types::Instance>> {
+async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Instance>> {
     let out = aws
         .ec2
         .describe_instances()
@@ -45,80 +48,54 @@ async fn describe(aws: &Aws, id: &str) -> Res<Option<aws_sdk_ec2::types::Instanc
         .send()
         .await
         .or_gone::<Instance>()?;
-    Ok(out.and_then(|o| {
-        o.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .next()
-            .cloned()
-    }))
+    Ok(out.and_then(|o| listed(o.reservations()).next().cloned()))
 }
 
-fn state(instance: &aws_sdk_ec2::types::Instance) -> Option<&InstanceStateName> {
+/// Polls the instance `id` until `done` makes something of what EC2 says of it (`None` while it
+/// does not know it), saying in the progress line what it waits for (`until`).
+async fn wait_until<T>(
+    aws: &Aws,
+    ctx: &Ctx,
+    id: &str,
+    until: &str,
+    done: impl Fn(Option<Ec2Instance>) -> Res<Option<T>>,
+) -> Res<T> {
+    let what = format!("instance {id} to {until}");
+    aws.wait_for(ctx, &what, || async { done(describe(aws, id).await?) })
+        .await
+}
+
+fn state(instance: &Ec2Instance) -> Option<&InstanceStateName> {
     instance.state().and_then(|s| s.name())
+}
+
+/// Whether the instance is gone or going: terminated or shutting down.
+fn ending(instance: &Ec2Instance) -> bool {
+    matches!(
+        state(instance),
+        Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+    )
 }
 
 #[async_trait::async_trait]
 impl AwsKind for Instance {
     const NOT_FOUND: &'static [&'static str] = &["InvalidInstanceID.NotFound"];
-    /// A new instance profile takes a few seconds to be usable in EC2; the subnet and the
-    /// groups may have just been made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &[
-        "InvalidParameterValue:iamInstanceProfile",
-        "InvalidGroup.NotFound",
-        "InvalidSubnetID.NotFound",
-    ];
+    /// What the machine refers to may have just been made.
+    const NOT_YET_VISIBLE: &'static [&'static str] = machine_not_yet_visible!();
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let machine = &self.machine;
-        let out = aws
+        let request = aws
             .once
             .ec2
             .run_instances()
-            .set_iam_instance_profile(
-                machine
-                    .profile()?
-                    .map(|arn| IamInstanceProfileSpecification::builder().arn(arn).build()),
-            )
-            .image_id(machine.image_id.get()?)
-            .instance_type(InstanceType::from(machine.instance_type.as_str()))
             .min_count(1)
             .max_count(1)
             .subnet_id(self.subnet_id.get()?)
-            .set_security_group_ids(Some(machine.security_groups()?))
-            .set_key_name(machine.key_name.clone())
-            .user_data(machine.user_data_base64()?)
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::from(machine.http_tokens.as_str()))
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .http_put_response_hop_limit(machine.hop_limit)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name(&machine.root_device)
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(machine.root_volume_gib)
-                            .volume_type(VolumeType::Gp3)
-                            .encrypted(machine.encrypted)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .tag_specifications(tag_spec(ctx, ResourceType::Instance))
-            .tag_specifications(tag_spec(ctx, ResourceType::Volume))
-            .set_client_token(ctx.token.clone())
-            .send()
-            .await
-            .or_error()?;
-        out.instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .map(String::from)
-            .ok_or_else(|| missing("the new instance's id"))
+            .set_client_token(ctx.token.clone());
+        let request = with_machine!(request, &self.machine, instance_parts);
+        let out = create_tagged!(ctx, [Instance, Volume], request);
+        let id = out.instances().first().and_then(|i| i.instance_id());
+        new_id(id, "instance")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
@@ -131,54 +108,38 @@ impl AwsKind for Instance {
             .send()
             .await
             .or_error()?;
-        Ok(out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.instance_id())
-            .map(String::from))
+        let id = listed(out.reservations()).find_map(|i| i.instance_id());
+        Ok(id.map(String::from))
     }
 
     /// Waits for the instance to run; its addresses.
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InstanceOutputs> {
-        let what = format!("instance {id} to be running");
-        let instance = aws
-            .wait_for(ctx, &what, || async {
-                let Some(instance) = describe(aws, id).await? else {
-                    return Ok(None);
-                };
-                match state(&instance) {
-                    Some(InstanceStateName::Running) => Ok(Some(instance)),
-                    Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
-                        Err(ProviderError {
-                            code: Some("InstanceTerminated".into()),
-                            message: format!("instance {id} terminated while starting"),
-                        })
-                    }
-                    _ => Ok(None),
+        let instance = wait_until(aws, ctx, id, "be running", |instance| {
+            match instance.as_ref().and_then(state) {
+                Some(InstanceStateName::Running) => Ok(instance),
+                Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
+                    Err(ProviderError {
+                        code: Some("InstanceTerminated".into()),
+                        message: format!("instance {id} terminated while starting"),
+                    })
                 }
-            })
-            .await?;
+                _ => Ok(None),
+            }
+        })
+        .await?;
         Ok(InstanceOutputs {
             id: id.to_string(),
-            private_ip: instance
-                .private_ip_address()
-                .map(String::from)
-                .ok_or_else(|| missing(&format!("the private address of instance {id}")))?,
+            private_ip: answered(
+                instance.private_ip_address(),
+                &format!("the private address of instance {id}"),
+            )?,
             public_ip: instance.public_ip_address().map(String::from),
         })
     }
 
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.ec2
-            .terminate_instances()
-            .instance_ids(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        let what = format!("instance {} to terminate", current.id);
-        aws.wait_for(ctx, &what, || async {
-            let instance = describe(aws, &current.id).await?;
+        delete_by_id!(aws, Self, terminate_instances, instance_ids, &current.id)?;
+        wait_until(aws, ctx, &current.id, "terminate", |instance| {
             let state = instance.as_ref().and_then(state);
             Ok(matches!(state, None | Some(InstanceStateName::Terminated)).then_some(()))
         })
@@ -188,41 +149,24 @@ impl AwsKind for Instance {
     /// Which instances are still there (not terminated nor shutting down), with their live
     /// instance type.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = BTreeMap::new();
-        let mut pages = aws
-            .ec2
-            .describe_instances()
-            .filters(filter("instance-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.or_error()?;
-            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-                let running = !matches!(
-                    state(instance),
-                    Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
-                );
-                if let (Some(id), true) = (instance.instance_id(), running) {
-                    live.insert(
-                        id.to_string(),
-                        instance.instance_type().map(|t| t.as_str().to_string()),
-                    );
-                }
+        let live: BTreeMap<String, Option<String>> = list_by_filter!(
+            aws,
+            describe_instances,
+            id_filter("instance-id", resources),
+            |page| listed(page.reservations()),
+            |instance| {
+                let id = instance.instance_id().filter(|_| !ending(instance))?;
+                let instance_type = instance.instance_type().map(|t| t.as_str().to_string());
+                Some((id.to_string(), instance_type))
             }
-        }
-        Ok(resources
-            .iter()
-            .map(|r| {
-                live.get(&r.id).map(|instance_type| {
-                    let mut inputs = r.inputs.clone();
-                    if let Some(instance_type) = instance_type {
-                        inputs["instance_type"] = json!(instance_type);
-                    }
-                    inputs
-                })
-            })
-            .collect())
+        )
+        .into_iter()
+        .collect();
+        Ok(live_inputs(resources, &live, |inputs, _, instance_type| {
+            if let Some(instance_type) = instance_type {
+                inputs["instance_type"] = json!(instance_type);
+            }
+        }))
     }
 }
 

@@ -1,14 +1,13 @@
 //! An internet gateway attached to a VPC.
 
-use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::tag_spec;
-use crate::call::{missing, OrError};
+use super::listing::{created, describe_one, existing, find_tagged};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -35,40 +34,18 @@ impl AwsKind for InternetGateway {
     const ALREADY_EXISTS: &'static [&'static str] = &["Resource.AlreadyAssociated"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
-            .once
-            .ec2
-            .create_internet_gateway()
-            .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway))
-            .send()
-            .await
-            .or_error()?;
-        out.internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .map(String::from)
-            .ok_or_else(|| missing("the new internet gateway's id"))
+        let request = aws.once.ec2.create_internet_gateway();
+        let out = create_tagged!(ctx, InternetGateway, request);
+        created::<Self>(out.internet_gateway(), "internet gateway")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        find_tagged!(
-            aws,
-            ctx,
-            describe_internet_gateways,
-            internet_gateways,
-            internet_gateway_id
-        )
+        find_tagged::<Self>(aws, ctx).await
     }
 
     /// Attaches the gateway to the VPC unless it is attached already.
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InternetGatewayOutputs> {
-        let gateway = describe_by_id!(
-            aws,
-            describe_internet_gateways,
-            internet_gateway_ids,
-            id,
-            internet_gateways,
-            "internet gateway"
-        );
+        let gateway = describe_one::<Self>(aws, id, "internet gateway").await?;
         if gateway.attachments().is_empty() && !ctx.read_only {
             aws.ec2
                 .attach_internet_gateway()
@@ -91,23 +68,16 @@ impl AwsKind for InternetGateway {
                 .await
                 .or_gone::<Self>()?;
         }
-        aws.ec2
-            .delete_internet_gateway()
-            .internet_gateway_id(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+        delete_by_id!(
+            aws,
+            Self,
+            delete_internet_gateway,
+            internet_gateway_id,
+            &current.id
+        )
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        existing_by_filter!(
-            aws,
-            resources,
-            describe_internet_gateways,
-            "internet-gateway-id",
-            internet_gateways,
-            internet_gateway_id
-        )
+        existing::<Self>(aws, resources, "internet-gateway-id").await
     }
 }

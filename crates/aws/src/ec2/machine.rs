@@ -1,4 +1,5 @@
-//! What a standalone instance and a launch template share: the machine they describe.
+//! What a standalone instance and a launch template share: the machine they describe, and
+//! how a request that describes one is given its settings.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -47,5 +48,186 @@ impl Machine {
             Some(arn) => Some(arn.get()?.clone()),
             None => None,
         })
+    }
+}
+
+/// The codes by which a create of a machine says that what the machine refers to was just made
+/// (a new instance profile takes a few seconds to be usable in EC2; the subnet and the groups
+/// may be new), then those of the kind itself.
+macro_rules! machine_not_yet_visible {
+    ($($own:literal),* $(,)?) => {
+        &[
+            "InvalidParameterValue:iamInstanceProfile",
+            "InvalidGroup.NotFound",
+            "InvalidSubnetID.NotFound",
+            $($own),*
+        ]
+    };
+}
+pub(super) use machine_not_yet_visible;
+
+/// The SDK's types for the parts of a `RunInstances` request.
+pub(super) mod instance_parts {
+    pub use aws_sdk_ec2::types::{
+        BlockDeviceMapping as Device, EbsBlockDevice as Ebs, HttpTokensState as Tokens,
+        IamInstanceProfileSpecification as Profile, InstanceMetadataEndpointState as Endpoint,
+        InstanceMetadataOptionsRequest as Metadata,
+    };
+}
+
+/// The SDK's types for the parts of a launch template's data: the same parts, named otherwise.
+pub(super) mod template_parts {
+    pub use aws_sdk_ec2::types::{
+        LaunchTemplateBlockDeviceMappingRequest as Device,
+        LaunchTemplateEbsBlockDeviceRequest as Ebs, LaunchTemplateHttpTokensState as Tokens,
+        LaunchTemplateIamInstanceProfileSpecificationRequest as Profile,
+        LaunchTemplateInstanceMetadataEndpointState as Endpoint,
+        LaunchTemplateInstanceMetadataOptionsRequest as Metadata,
+    };
+}
+
+/// Gives a request that describes a machine every setting of `$machine`: `run_instances`, whose
+/// parts are [`instance_parts`], or a launch template's data, whose parts are [`template_parts`].
+macro_rules! with_machine {
+    ($request:expr, $machine:expr, $parts:ident) => {{
+        use $crate::ec2::machine::$parts::{Device, Ebs, Endpoint, Metadata, Profile, Tokens};
+        let machine: &$crate::ec2::Machine = $machine;
+        let profile = machine.profile()?;
+        $request
+            .image_id(machine.image_id.get()?)
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                machine.instance_type.as_str(),
+            ))
+            .set_key_name(machine.key_name.clone())
+            .set_security_group_ids(Some(machine.security_groups()?))
+            .user_data(machine.user_data_base64()?)
+            .set_iam_instance_profile(profile.map(|arn| Profile::builder().arn(arn).build()))
+            .metadata_options(
+                Metadata::builder()
+                    .http_tokens(Tokens::from(machine.http_tokens.as_str()))
+                    .http_endpoint(Endpoint::Enabled)
+                    .http_put_response_hop_limit(machine.hop_limit)
+                    .build(),
+            )
+            .block_device_mappings(
+                Device::builder()
+                    .device_name(&machine.root_device)
+                    .ebs(
+                        Ebs::builder()
+                            .volume_size(machine.root_volume_gib)
+                            .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+                            .encrypted(machine.encrypted)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+    }};
+}
+pub(super) use with_machine;
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::config::{BehaviorVersion, Region};
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+
+    use super::*;
+
+    fn machine() -> Machine {
+        Machine {
+            image_id: "ami-1".into(),
+            instance_type: "t3.medium".into(),
+            key_name: Some("key".into()),
+            security_group_ids: vec!["sg-1".into(), "sg-2".into()],
+            user_data: "#!/bin/sh".into(),
+            root_volume_gib: 20,
+            root_device: "/dev/sda1".into(),
+            encrypted: true,
+            http_tokens: "required".into(),
+            hop_limit: 2,
+            instance_profile_arn: Some("arn:aws:iam::1:instance-profile/p".into()),
+        }
+    }
+
+    /// The machine a request describes, as text: both requests name their settings alike.
+    macro_rules! settings {
+        ($request:expr) => {{
+            let r = $request;
+            let metadata = r.metadata_options().expect("metadata options");
+            let device = &r.block_device_mappings()[0];
+            let ebs = device.ebs().expect("ebs");
+            let instance_type = r.instance_type().map(|t| t.as_str().to_string());
+            let profile = r.iam_instance_profile().and_then(|p| p.arn());
+            let tokens = metadata.http_tokens().map(|t| t.as_str().to_string());
+            let endpoint = metadata.http_endpoint().map(|e| e.as_str().to_string());
+            let volume_type = ebs.volume_type().map(|v| v.as_str().to_string());
+            format!(
+                "{:?} {:?}",
+                (
+                    r.image_id(),
+                    instance_type,
+                    r.key_name(),
+                    r.security_group_ids()
+                ),
+                (
+                    r.user_data(),
+                    profile,
+                    tokens,
+                    endpoint,
+                    metadata.http_put_response_hop_limit(),
+                    device.device_name(),
+                    ebs.volume_size(),
+                    volume_type,
+                    ebs.encrypted(),
+                    ebs.delete_on_termination()
+                ),
+            )
+        }};
+    }
+
+    fn instance_settings() -> Result<String, ProviderError> {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let request = aws_sdk_ec2::Client::from_conf(config).run_instances();
+        let request = with_machine!(request, &machine(), instance_parts);
+        let input = request.as_input().clone().build().expect("input");
+        Ok(settings!(input))
+    }
+
+    fn template_settings() -> Result<String, ProviderError> {
+        let data = with_machine!(
+            RequestLaunchTemplateData::builder(),
+            &machine(),
+            template_parts
+        );
+        Ok(settings!(data.build()))
+    }
+
+    #[test]
+    fn an_instance_and_a_launch_template_describe_the_same_machine() {
+        let instance = instance_settings().unwrap();
+        assert_eq!(instance, template_settings().unwrap());
+        for setting in [
+            "ami-1",
+            "t3.medium",
+            "\"key\"",
+            "sg-2",
+            "instance-profile/p",
+        ] {
+            assert!(instance.contains(setting), "{setting} in {instance}");
+        }
+        for setting in [
+            "required",
+            "enabled",
+            "Some(2)",
+            "/dev/sda1",
+            "Some(20)",
+            "gp3",
+        ] {
+            assert!(instance.contains(setting), "{setting} in {instance}");
+        }
+        assert!(instance.ends_with("Some(true), Some(true))"), "{instance}");
     }
 }

@@ -1,68 +1,47 @@
 //! EC2: VPC, internet gateway, subnets, route table, security groups, instances, launch
-//! templates, and what the service's kinds share: tags, filters, the listings by filter.
+//! templates, and what the service's kinds share: tags, filters, how EC2 lists them
+//! (`listing.rs`), the creates that tag what they make, the deletes that find nothing to do when
+//! it is gone.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde_json::Value as Json;
 
-use ams_engine::StepContext;
+use ams_engine::state::ResourceState;
+use ams_engine::{ProviderError, StepContext};
 
+use crate::call::missing;
 use crate::names::{tags, TAG_NAME, TAG_STACK};
 
-/// Which of `resources` still exist, by one filtered Describe (following pagination): the
-/// Describe call, its filter (a filter name, for the resources' ids, or a [`Filter`]), the list
-/// in each page and the id of each item.
-macro_rules! existing_by_filter {
-    ($aws:expr, $resources:expr, $call:ident, $filter:literal, $items:ident, $id:ident) => {{
-        let ids: Vec<&str> = $resources.iter().map(|r| r.id.as_str()).collect();
-        existing_by_filter!(
-            $aws,
-            $resources,
-            $call,
-            $crate::ec2::filter($filter, &ids),
-            $items,
-            $id
-        )
-    }};
-    ($aws:expr, $resources:expr, $call:ident, $filter:expr, $items:ident, $id:ident) => {{
-        let mut live = std::collections::BTreeSet::new();
-        let mut pages = $aws.ec2.$call().filters($filter).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = $crate::call::OrError::or_error(page)?;
-            live.extend(
-                page.$items()
-                    .iter()
-                    .filter_map(|x| x.$id().map(String::from)),
-            );
-        }
-        Ok($crate::kind::existing($resources, &live))
-    }};
-}
-
-/// The id of the first resource a Describe call lists among those tagged as this step's
-/// resource: the Describe call, the list in its answer and the id of each item.
-macro_rules! find_tagged {
-    ($aws:expr, $ctx:expr, $call:ident, $items:ident, $id:ident) => {{
-        let out = $crate::call::OrError::or_error(
-            $aws.ec2
-                .$call()
-                .set_filters(Some($crate::ec2::own_tags($ctx)))
+/// Sends a create call (`$request`, built up to its own arguments) that tags what it makes as
+/// this step's resource, of each resource type named; its answer.
+macro_rules! create_tagged {
+    ($ctx:expr, [$($type:ident),+], $request:expr) => {
+        $crate::call::OrError::or_error(
+            $request
+                $(.tag_specifications($crate::ec2::tag_spec(
+                    $ctx,
+                    aws_sdk_ec2::types::ResourceType::$type,
+                )))+
                 .send()
                 .await,
-        )?;
-        Ok(out.$items().iter().find_map(|x| x.$id()).map(String::from))
-    }};
+        )?
+    };
+    ($ctx:expr, $type:ident, $request:expr) => {
+        create_tagged!($ctx, [$type], $request)
+    };
 }
 
-/// The one resource of id `$id` as a Describe call lists it (owned): the Describe call, its
-/// setter of ids, the list in its answer, and what to call the resource if the list is empty.
-macro_rules! describe_by_id {
-    ($aws:expr, $call:ident, $ids:ident, $id:expr, $items:ident, $what:literal) => {{
-        let out = $crate::call::OrError::or_error($aws.ec2.$call().$ids($id).send().await)?;
-        out.$items()
-            .first()
-            .cloned()
-            .ok_or_else(|| $crate::call::missing(&format!("{} {}", $what, $id)))?
-    }};
+/// Sends the call that ends resource `$id` of kind `$kind` (a delete, a terminate, a
+/// disassociate), by the call and its setter of the id; what is gone already needs nothing.
+macro_rules! delete_by_id {
+    ($aws:expr, $kind:ty, $call:ident, $ids:ident, $id:expr) => {
+        $crate::call::OrError::or_gone::<$kind>($aws.ec2.$call().$ids($id).send().await).map(|_| ())
+    };
 }
+
+mod listing;
 
 mod instance;
 mod internet_gateway;
@@ -90,6 +69,12 @@ pub fn filter(name: &str, values: &[&str]) -> Filter {
         .build()
 }
 
+/// A filter `name` for the ids of `resources`.
+fn id_filter(name: &str, resources: &[ResourceState]) -> Filter {
+    let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+    filter(name, &ids)
+}
+
 /// Filters for the resources tagged as this step's resource.
 fn own_tags(ctx: &StepContext) -> Vec<Filter> {
     vec![
@@ -112,4 +97,33 @@ fn tag_spec(ctx: &StepContext, resource_type: ResourceType) -> TagSpecification 
         .resource_type(resource_type)
         .set_tags(Some(ec2_tags(ctx)))
         .build()
+}
+
+/// A value the answer must hold; without it, an error naming it (`what`).
+fn answered(value: Option<&str>, what: &str) -> Result<String, ProviderError> {
+    value.map(String::from).ok_or_else(|| missing(what))
+}
+
+/// The id a create's answer gives to the new `what`.
+fn new_id(id: Option<&str>, what: &str) -> Result<String, ProviderError> {
+    answered(id, &format!("the new {what}'s id"))
+}
+
+/// The live arguments of each of `resources`: `None` where `live` (by id) does not list it,
+/// else its stored arguments with what `merge` puts in from what is listed.
+fn live_inputs<V>(
+    resources: &[ResourceState],
+    live: &BTreeMap<String, V>,
+    merge: impl Fn(&mut Json, &ResourceState, &V),
+) -> Vec<Option<Json>> {
+    resources
+        .iter()
+        .map(|r| {
+            live.get(&r.id).map(|listed| {
+                let mut inputs = r.inputs.clone();
+                merge(&mut inputs, r, listed);
+                inputs
+            })
+        })
+        .collect()
 }

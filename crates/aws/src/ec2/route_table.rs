@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::tag_spec;
-use crate::call::{missing, OrError};
+use super::listing::{created, describe_one, existing, find_tagged};
+use super::new_id;
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::resolved;
 use crate::Aws;
@@ -47,10 +47,8 @@ async fn associate(aws: &Aws, table: &str, subnets: &[String]) -> Res<BTreeMap<S
             .send()
             .await
             .or_error()?;
-        let id = out
-            .association_id()
-            .ok_or_else(|| missing("the new route table association's id"))?;
-        associations.insert(subnet.clone(), id.to_string());
+        let id = new_id(out.association_id(), "route table association")?;
+        associations.insert(subnet.clone(), id);
     }
     Ok(associations)
 }
@@ -62,12 +60,13 @@ async fn disassociate(
     keep: &[String],
 ) -> Result<(), ProviderError> {
     for (_, association) in associations.iter().filter(|(s, _)| !keep.contains(s)) {
-        aws.ec2
-            .disassociate_route_table()
-            .association_id(association)
-            .send()
-            .await
-            .or_gone::<RouteTable>()?;
+        delete_by_id!(
+            aws,
+            RouteTable,
+            disassociate_route_table,
+            association_id,
+            association
+        )?;
     }
     Ok(())
 }
@@ -91,41 +90,18 @@ impl AwsKind for RouteTable {
         &["RouteAlreadyExists", "Resource.AlreadyAssociated"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
-            .once
-            .ec2
-            .create_route_table()
-            .vpc_id(self.vpc_id.get()?)
-            .tag_specifications(tag_spec(ctx, ResourceType::RouteTable))
-            .send()
-            .await
-            .or_error()?;
-        out.route_table()
-            .and_then(|t| t.route_table_id())
-            .map(String::from)
-            .ok_or_else(|| missing("the new route table's id"))
+        let request = aws.once.ec2.create_route_table();
+        let out = create_tagged!(ctx, RouteTable, request.vpc_id(self.vpc_id.get()?));
+        created::<Self>(out.route_table(), "route table")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        find_tagged!(
-            aws,
-            ctx,
-            describe_route_tables,
-            route_tables,
-            route_table_id
-        )
+        find_tagged::<Self>(aws, ctx).await
     }
 
     /// Adds the default route and the associations the table does not have yet.
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<RouteTableOutputs> {
-        let table = describe_by_id!(
-            aws,
-            describe_route_tables,
-            route_table_ids,
-            id,
-            route_tables,
-            "route table"
-        );
+        let table = describe_one::<Self>(aws, id, "route table").await?;
         let routed = table
             .routes()
             .iter()
@@ -166,9 +142,9 @@ impl AwsKind for RouteTable {
     async fn update(
         &self,
         aws: &Aws,
-        _ctx: &StepContext,
+        _ctx: &Ctx,
         current: &Current<Self>,
-    ) -> Result<RouteTableOutputs, ProviderError> {
+    ) -> Res<RouteTableOutputs> {
         let wanted = resolved(&self.subnet_ids)?;
         let existing = &current.outputs.associations;
         disassociate(aws, existing, &wanted).await?;
@@ -193,23 +169,10 @@ impl AwsKind for RouteTable {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         disassociate(aws, &current.outputs.associations, &[]).await?;
-        aws.ec2
-            .delete_route_table()
-            .route_table_id(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+        delete_by_id!(aws, Self, delete_route_table, route_table_id, &current.id)
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        existing_by_filter!(
-            aws,
-            resources,
-            describe_route_tables,
-            "route-table-id",
-            route_tables,
-            route_table_id
-        )
+        existing::<Self>(aws, resources, "route-table-id").await
     }
 }

@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{filter, tag_spec};
-use crate::call::{missing, OrError};
+use super::listing::{describe_one, find_tagged, Listed};
+use super::{answered, id_filter, live_inputs, new_id};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -120,25 +121,43 @@ fn live_rules(group_id: &str, permissions: &[IpPermission]) -> Vec<Rule> {
     rules
 }
 
+/// The rules of `rules` that `others` does not hold, in their order.
+fn not_in<'a>(rules: &'a [Rule], others: &[Rule]) -> Vec<&'a Rule> {
+    rules.iter().filter(|r| !others.contains(r)).collect()
+}
+
+/// Sends an ingress call (authorize or revoke) for `rules` of the group, in one call; none
+/// when there are no rules.
+macro_rules! change_ingress {
+    ($aws:expr, $call:ident, $group_id:expr, $rules:expr) => {{
+        let (group_id, rules): (&str, &[&Rule]) = ($group_id, $rules);
+        if !rules.is_empty() {
+            $aws.ec2
+                .$call()
+                .group_id(group_id)
+                .set_ip_permissions(Some(permissions(group_id, rules)?))
+                .send()
+                .await
+                .or_error()?;
+        }
+        Ok(())
+    }};
+}
+
 /// Adds `rules` to the group, in one call.
 async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    aws.ec2
-        .authorize_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions(group_id, rules)?))
-        .send()
-        .await
-        .or_error()?;
-    Ok(())
+    change_ingress!(aws, authorize_security_group_ingress, group_id, rules)
+}
+
+/// Removes `rules` from the group, in one call.
+async fn revoke(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
+    change_ingress!(aws, revoke_security_group_ingress, group_id, rules)
 }
 
 /// Adds the `rules` that the group does not list yet: in one call, or, when AWS says some are
 /// there already (as another description, say), one by one, skipping those.
 async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Rule]) -> Res<()> {
-    let missing: Vec<&Rule> = rules.iter().filter(|r| !live.contains(r)).collect();
+    let missing = not_in(rules, live);
     match authorize(aws, group_id, &missing).await {
         Err(e) if e.code.as_deref() == Some(DUPLICATE_RULE) => {}
         other => return other,
@@ -165,13 +184,8 @@ fn stored_rules(inputs: &Json) -> Result<Vec<Rule>, serde_json::Error> {
 /// The live rules in the stored order first, then those added by hand, so that order is no
 /// drift.
 fn in_stored_order(stored: &[Rule], live: &[Rule]) -> Vec<Rule> {
-    let mut ordered: Vec<Rule> = stored
-        .iter()
-        .filter(|s| live.contains(s))
-        .cloned()
-        .collect();
-    ordered.extend(live.iter().filter(|l| !stored.contains(l)).cloned());
-    ordered
+    let kept = stored.iter().filter(|s| live.contains(s));
+    kept.chain(not_in(live, stored)).cloned().collect()
 }
 
 #[async_trait::async_trait]
@@ -184,51 +198,33 @@ impl AwsKind for SecurityGroup {
     const ALREADY_EXISTS: &'static [&'static str] = &["InvalidGroup.Duplicate", DUPLICATE_RULE];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
+        let request = aws
             .ec2
             .create_security_group()
             .group_name(physical_name(ctx, 255))
             .description(&self.description)
-            .vpc_id(self.vpc_id.get()?)
-            .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup))
-            .send()
-            .await
-            .or_error()?;
-        out.group_id()
-            .map(String::from)
-            .ok_or_else(|| missing("the new security group's id"))
+            .vpc_id(self.vpc_id.get()?);
+        let out = create_tagged!(ctx, SecurityGroup, request);
+        new_id(out.group_id(), "security group")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        find_tagged!(
-            aws,
-            ctx,
-            describe_security_groups,
-            security_groups,
-            group_id
-        )
+        find_tagged::<Self>(aws, ctx).await
     }
 
     /// Adds the inbound rules the group does not have yet.
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SecurityGroupOutputs> {
-        let group = describe_by_id!(
-            aws,
-            describe_security_groups,
-            group_ids,
-            id,
-            security_groups,
-            "security group"
-        );
+        let group = describe_one::<Self>(aws, id, "security group").await?;
         if !ctx.read_only {
             let live = live_rules(id, group.ip_permissions());
             authorize_missing(aws, id, &self.ingress, &live).await?;
         }
         Ok(SecurityGroupOutputs {
             id: id.to_string(),
-            name: group
-                .group_name()
-                .map(String::from)
-                .ok_or_else(|| missing(&format!("the name of security group {id}")))?,
+            name: answered(
+                group.group_name(),
+                &format!("the name of security group {id}"),
+            )?,
         })
     }
 
@@ -241,60 +237,30 @@ impl AwsKind for SecurityGroup {
         let old = stored_rules(&current.inputs).map_err(|e| {
             ProviderError::new(format!("stored rules of {} are unreadable: {e}", ctx.name))
         })?;
-        let removed: Vec<&Rule> = old.iter().filter(|r| !self.ingress.contains(r)).collect();
-        if !removed.is_empty() {
-            aws.ec2
-                .revoke_security_group_ingress()
-                .group_id(&current.id)
-                .set_ip_permissions(Some(permissions(&current.id, &removed)?))
-                .send()
-                .await
-                .or_error()?;
-        }
-        let added: Vec<&Rule> = self.ingress.iter().filter(|r| !old.contains(r)).collect();
-        authorize(aws, &current.id, &added).await?;
+        revoke(aws, &current.id, &not_in(&old, &self.ingress)).await?;
+        authorize(aws, &current.id, &not_in(&self.ingress, &old)).await?;
         Ok(current.outputs.clone())
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.ec2
-            .delete_security_group()
-            .group_id(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+        delete_by_id!(aws, Self, delete_security_group, group_id, &current.id)
     }
 
     /// The live inbound rules of each group, as its arguments.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let mut live = BTreeMap::new();
-        let mut pages = aws
-            .ec2
-            .describe_security_groups()
-            .filters(filter("group-id", &ids))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for group in page.or_error()?.security_groups() {
-                if let Some(id) = group.group_id() {
-                    live.insert(id.to_string(), live_rules(id, group.ip_permissions()));
-                }
-            }
-        }
-        Ok(resources
+        let groups = Self::describe_all(aws, id_filter("group-id", resources)).await?;
+        let live: BTreeMap<String, Vec<Rule>> = groups
             .iter()
-            .map(|r| {
-                live.get(&r.id).map(|rules| {
-                    let stored = stored_rules(&r.inputs).unwrap_or_default();
-                    let mut inputs = r.inputs.clone();
-                    inputs["ingress"] =
-                        serde_json::to_value(in_stored_order(&stored, rules)).unwrap_or_default();
-                    inputs
-                })
+            .filter_map(|group| {
+                let id = group.group_id()?;
+                Some((id.to_string(), live_rules(id, group.ip_permissions())))
             })
-            .collect())
+            .collect();
+        Ok(live_inputs(resources, &live, |inputs, r, rules| {
+            let stored = stored_rules(&r.inputs).unwrap_or_default();
+            inputs["ingress"] =
+                serde_json::to_value(in_stored_order(&stored, rules)).unwrap_or_default();
+        }))
     }
 }
 

@@ -1,13 +1,13 @@
 //! A subnet in one availability zone; public subnets give instances a public address.
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::tag_spec;
-use crate::call::{missing, OrError};
+use super::listing::{created, existing, find_tagged};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -56,24 +56,18 @@ impl AwsKind for Subnet {
     const ALREADY_EXISTS: &'static [&'static str] = &["InvalidSubnet.Conflict"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
+        let request = aws
             .ec2
             .create_subnet()
             .vpc_id(self.vpc_id.get()?)
             .cidr_block(self.cidr_block.get()?)
-            .availability_zone(self.availability_zone.get()?)
-            .tag_specifications(tag_spec(ctx, ResourceType::Subnet))
-            .send()
-            .await
-            .or_error()?;
-        out.subnet()
-            .and_then(|s| s.subnet_id())
-            .map(String::from)
-            .ok_or_else(|| missing("the new subnet's id"))
+            .availability_zone(self.availability_zone.get()?);
+        let out = create_tagged!(ctx, Subnet, request);
+        created::<Self>(out.subnet(), "subnet")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        find_tagged!(aws, ctx, describe_subnets, subnets, subnet_id)
+        find_tagged::<Self>(aws, ctx).await
     }
 
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SubnetOutputs> {
@@ -89,23 +83,10 @@ impl AwsKind for Subnet {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.ec2
-            .delete_subnet()
-            .subnet_id(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+        delete_by_id!(aws, Self, delete_subnet, subnet_id, &current.id)
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        existing_by_filter!(
-            aws,
-            resources,
-            describe_subnets,
-            "subnet-id",
-            subnets,
-            subnet_id
-        )
+        existing::<Self>(aws, resources, "subnet-id").await
     }
 }

@@ -1,13 +1,13 @@
 //! A VPC with DNS host names on.
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::tag_spec;
-use crate::call::{missing, OrError};
+use super::listing::{created, existing, find_tagged};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -30,23 +30,13 @@ impl AwsKind for Vpc {
     const NOT_YET_VISIBLE: &'static [&'static str] = &["InvalidVpcID.NotFound"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
-            .once
-            .ec2
-            .create_vpc()
-            .cidr_block(self.cidr_block.get()?)
-            .tag_specifications(tag_spec(ctx, ResourceType::Vpc))
-            .send()
-            .await
-            .or_error()?;
-        out.vpc()
-            .and_then(|v| v.vpc_id())
-            .map(String::from)
-            .ok_or_else(|| missing("the new VPC's id"))
+        let request = aws.once.ec2.create_vpc();
+        let out = create_tagged!(ctx, Vpc, request.cidr_block(self.cidr_block.get()?));
+        created::<Self>(out.vpc(), "VPC")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        find_tagged!(aws, ctx, describe_vpcs, vpcs, vpc_id)
+        find_tagged::<Self>(aws, ctx).await
     }
 
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<VpcOutputs> {
@@ -63,16 +53,10 @@ impl AwsKind for Vpc {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.ec2
-            .delete_vpc()
-            .vpc_id(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+        delete_by_id!(aws, Self, delete_vpc, vpc_id, &current.id)
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        existing_by_filter!(aws, resources, describe_vpcs, "vpc-id", vpcs, vpc_id)
+        existing::<Self>(aws, resources, "vpc-id").await
     }
 }

@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::elb_tags;
-use crate::call::{missing, OrError};
+use super::{elb_tags, first_arn};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -88,11 +88,7 @@ impl AwsKind for Listener {
             .send()
             .await
             .or_error()?;
-        out.listeners()
-            .first()
-            .and_then(|l| l.listener_arn())
-            .map(String::from)
-            .ok_or_else(|| missing("the listener's ARN"))
+        first_arn(out.listeners(), |l| l.listener_arn(), "listener")
     }
 
     /// The load balancer's listener on this port (a port has one listener).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{arns, elb_tags, ours, Named, NAME_MAX};
+use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
 use crate::call::{missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
@@ -45,18 +45,31 @@ fn is_application(load_balancer_type: &str) -> bool {
 
 /// The name and ARN of every load balancer of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let mut all = Vec::new();
-    let mut pages = aws.elbv2.describe_load_balancers().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.or_error()?;
-        all.extend(page.load_balancers().iter().filter_map(|l| {
+    let list = aws.elbv2.describe_load_balancers().into_paginator();
+    let all = list.items().send().try_collect().await.or_error()?;
+    Ok(all
+        .iter()
+        .filter_map(|l| {
             Some((
-                l.load_balancer_name()?.to_string(),
-                l.load_balancer_arn()?.to_string(),
+                l.load_balancer_name()?.into(),
+                l.load_balancer_arn()?.into(),
             ))
-        }));
-    }
-    Ok(all)
+        })
+        .collect())
+}
+
+/// Sets a list of the load balancer `$arn` to `$values` with `$set` (`set_subnets` or
+/// `set_security_groups`, whose one argument has the operation's name).
+macro_rules! set_list {
+    ($aws:expr, $arn:expr, $set:ident, $values:expr) => {
+        $aws.elbv2
+            .$set()
+            .load_balancer_arn($arn)
+            .$set(Some($values))
+            .send()
+            .await
+            .or_error()?
+    };
 }
 
 /// The load balancer `arn`, or `None` once it is gone.
@@ -90,11 +103,11 @@ impl AwsKind for LoadBalancer {
             .send()
             .await
             .or_error()?;
-        out.load_balancers()
-            .first()
-            .and_then(|l| l.load_balancer_arn())
-            .map(String::from)
-            .ok_or_else(|| missing("the load balancer's ARN"))
+        first_arn(
+            out.load_balancers(),
+            |l| l.load_balancer_arn(),
+            "load balancer",
+        )
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
@@ -142,26 +155,14 @@ impl AwsKind for LoadBalancer {
         })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        _ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Result<LoadBalancerOutputs, ProviderError> {
-        aws.elbv2
-            .set_subnets()
-            .load_balancer_arn(&current.id)
-            .set_subnets(Some(resolved(&self.subnet_ids)?))
-            .send()
-            .await
-            .or_error()?;
-        aws.elbv2
-            .set_security_groups()
-            .load_balancer_arn(&current.id)
-            .set_security_groups(Some(resolved(&self.security_group_ids)?))
-            .send()
-            .await
-            .or_error()?;
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
+        set_list!(aws, &current.id, set_subnets, resolved(&self.subnet_ids)?);
+        set_list!(
+            aws,
+            &current.id,
+            set_security_groups,
+            resolved(&self.security_group_ids)?
+        );
         Ok(current.outputs.clone())
     }
 
@@ -186,7 +187,7 @@ impl AwsKind for LoadBalancer {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        Ok(existing(resources, &arns(all_named(aws).await?)))
+        Ok(existing(resources, arns(all_named(aws).await?)))
     }
 }
 

@@ -15,7 +15,7 @@ use aws_sdk_elasticloadbalancingv2::types::Tag;
 
 use ams_engine::{ProviderError, StepContext};
 
-use crate::call::OrError;
+use crate::call::{missing, OrError};
 use crate::names::{is_ours, physical_prefix, tags};
 use crate::Aws;
 
@@ -33,6 +33,18 @@ fn elb_tags(ctx: &StepContext) -> Option<Vec<Tag>> {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect(),
     )
+}
+
+/// The ARN of the one `what` (listener, load balancer, target group) a create answers with.
+fn first_arn<T>(
+    made: &[T],
+    arn: impl Fn(&T) -> Option<&str>,
+    what: &str,
+) -> Result<String, ProviderError> {
+    made.first()
+        .and_then(arn)
+        .map(String::from)
+        .ok_or_else(|| missing(&format!("the {what}'s ARN")))
 }
 
 /// The name and ARN of every load balancer, or every target group, of the account and region.

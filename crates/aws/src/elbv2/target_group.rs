@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{arns, elb_tags, ours, Named, NAME_MAX};
+use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
 use crate::call::{missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
@@ -159,18 +159,12 @@ impl TargetGroup {
 
 /// The name and ARN of every target group of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let mut all = Vec::new();
-    let mut pages = aws.elbv2.describe_target_groups().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.or_error()?;
-        all.extend(page.target_groups().iter().filter_map(|t| {
-            Some((
-                t.target_group_name()?.to_string(),
-                t.target_group_arn()?.to_string(),
-            ))
-        }));
-    }
-    Ok(all)
+    let list = aws.elbv2.describe_target_groups().into_paginator();
+    let all = list.items().send().try_collect().await.or_error()?;
+    Ok(all
+        .iter()
+        .filter_map(|t| Some((t.target_group_name()?.into(), t.target_group_arn()?.into())))
+        .collect())
 }
 
 #[async_trait::async_trait]
@@ -203,11 +197,11 @@ impl AwsKind for TargetGroup {
             .send()
             .await
             .or_error()?;
-        out.target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .map(String::from)
-            .ok_or_else(|| missing("the target group's ARN"))
+        first_arn(
+            out.target_groups(),
+            |t| t.target_group_arn(),
+            "target group",
+        )
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
@@ -231,12 +225,7 @@ impl AwsKind for TargetGroup {
 
     /// Changes the health check (what is not given goes back to AWS's default) and the
     /// attributes.
-    async fn update(
-        &self,
-        aws: &Aws,
-        _ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Result<TargetGroupOutputs, ProviderError> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         self.check()?;
         let path = self
             .checks_http()
@@ -266,7 +255,7 @@ impl AwsKind for TargetGroup {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        Ok(existing(resources, &arns(all_named(aws).await?)))
+        Ok(existing(resources, arns(all_named(aws).await?)))
     }
 }
 

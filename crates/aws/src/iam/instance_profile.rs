@@ -31,22 +31,16 @@ pub struct InstanceProfileOutputs {
 
 /// The name of every instance profile under ams-stack's path (following pagination).
 async fn our_profiles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let mut all = Vec::new();
-    let mut pages = aws
+    let list = aws
         .iam
         .list_instance_profiles()
         .path_prefix(PATH)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.or_error()?;
-        all.extend(
-            page.instance_profiles()
-                .iter()
-                .map(|p| p.instance_profile_name().to_string()),
-        );
-    }
-    Ok(all)
+        .into_paginator();
+    let profiles = list.items().send().try_collect().await.or_error()?;
+    Ok(profiles
+        .iter()
+        .map(|p| p.instance_profile_name().to_string())
+        .collect())
 }
 
 #[async_trait::async_trait]
@@ -125,9 +119,6 @@ impl AwsKind for InstanceProfile {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        Ok(existing(
-            resources,
-            &our_profiles(aws).await?.into_iter().collect(),
-        ))
+        Ok(existing(resources, our_profiles(aws).await?))
     }
 }

@@ -63,22 +63,9 @@ pub fn policy_document(statements: &[Statement]) -> Result<String, ProviderError
 
 /// The name of every role under ams-stack's path (following pagination).
 async fn our_roles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let mut all = Vec::new();
-    let mut pages = aws
-        .iam
-        .list_roles()
-        .path_prefix(PATH)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        all.extend(
-            page.or_error()?
-                .roles()
-                .iter()
-                .map(|r| r.role_name().to_string()),
-        );
-    }
-    Ok(all)
+    let list = aws.iam.list_roles().path_prefix(PATH).into_paginator();
+    let roles = list.items().send().try_collect().await.or_error()?;
+    Ok(roles.iter().map(|r| r.role_name().to_string()).collect())
 }
 
 /// Sets the role's inline policy to what `statements` allow.
@@ -156,10 +143,7 @@ impl AwsKind for Role {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        Ok(existing(
-            resources,
-            &our_roles(aws).await?.into_iter().collect(),
-        ))
+        Ok(existing(resources, our_roles(aws).await?))
     }
 }
 

@@ -1,20 +1,24 @@
-//! One record set in an existing hosted zone. `upsert` lets it take over a record that already
-//! exists (as ACM validation records for the same name do); otherwise an existing record is an
-//! error, never overwritten.
+//! One record set in an existing hosted zone: plain values (a CNAME) or an alias to an AWS
+//! resource (an A record at the zone apex, where a CNAME is not allowed). `upsert` lets it take
+//! over a record that already exists (as ACM validation records for the same name do);
+//! otherwise it adopts an existing record only when it holds the wanted value already, and
+//! refuses any other record at its name (see [`super::conflict`]): never overwritten.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_route53::error::{BuildError, ProvideErrorMetadata};
+use aws_sdk_route53::error::BuildError;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Output, Outputs, ProviderError, StepContext};
 
-use crate::call::{aws_error, OrError};
+use super::conflict::Claim;
+use super::listed::{fqdn, records_at, zone_records, Held, Listed};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -28,9 +32,78 @@ pub struct Record {
     #[serde(rename = "type")]
     #[kind(replace)]
     pub record_type: Input<String>,
+    /// Seconds; not sent for an alias (Route 53 uses the target's).
     pub ttl: i64,
-    pub value: Input<String>,
+    pub value: Target,
     pub upsert: bool,
+}
+
+/// What a record points to. A plain value keeps the JSON form records always had (a string or
+/// a reference); an alias is `{"alias": {"dns_name": .., "zone_id": ..}}`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    Value(Input<String>),
+    Alias { alias: Alias },
+}
+
+/// An alias target: an AWS resource's DNS name and the canonical hosted zone of that name (a
+/// load balancer's `zone_id` output). Its health is not evaluated.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Alias {
+    pub dns_name: Input<String>,
+    pub zone_id: Input<String>,
+}
+
+impl Target {
+    /// An alias to `dns_name` in hosted zone `zone_id`.
+    pub fn alias(dns_name: impl Into<Input<String>>, zone_id: impl Into<Input<String>>) -> Self {
+        Target::Alias {
+            alias: Alias {
+                dns_name: dns_name.into(),
+                zone_id: zone_id.into(),
+            },
+        }
+    }
+
+    /// What the record holds, once resolved.
+    fn held(&self) -> Result<Held, ProviderError> {
+        Ok(match self {
+            Target::Value(value) => Held::Values(vec![value.get()?.clone()]),
+            Target::Alias { alias } => Held::Alias {
+                dns_name: alias.dns_name.get()?.clone(),
+                zone_id: alias.zone_id.get()?.clone(),
+            },
+        })
+    }
+
+    /// The JSON form of what a live record holds.
+    fn json_of(held: &Held) -> Json {
+        match held {
+            Held::Values(values) => json!(values.first().cloned().unwrap_or_default()),
+            Held::Alias { dns_name, zone_id } => {
+                json!({"alias": {"dns_name": dns_name, "zone_id": zone_id}})
+            }
+        }
+    }
+}
+
+impl From<Input<String>> for Target {
+    fn from(value: Input<String>) -> Self {
+        Target::Value(value)
+    }
+}
+
+impl From<Output<String>> for Target {
+    fn from(value: Output<String>) -> Self {
+        Target::Value(value.into())
+    }
+}
+
+impl From<&str> for Target {
+    fn from(value: &str) -> Self {
+        Target::Value(value.into())
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize, Outputs)]
@@ -39,9 +112,13 @@ pub struct RecordOutputs {
     pub fqdn: String,
 }
 
-/// `name` with exactly one final dot, as Route 53 writes names.
-fn fqdn(name: &str) -> String {
-    format!("{}.", name.trim_end_matches('.'))
+/// What the zone holds at a record's name, for the record.
+enum Existing {
+    Nothing,
+    /// A record of its name and type that holds what it wants already.
+    Ours,
+    /// A record it would overwrite or clash with, which it did not make.
+    Foreign(super::conflict::Conflict),
 }
 
 impl Record {
@@ -55,37 +132,62 @@ impl Record {
         ))
     }
 
-    /// Creates, upserts or deletes this record set (one value).
-    async fn change(&self, aws: &Aws, action: ChangeAction) -> Result<(), ProviderError> {
+    /// Its fully qualified name, type and what it holds, once resolved.
+    pub(crate) fn holds(&self) -> Option<(String, String, Held)> {
+        Some((
+            fqdn(self.name.get().ok()?),
+            self.record_type.get().ok()?.clone(),
+            self.value.held().ok()?,
+        ))
+    }
+
+    /// This record set as Route 53 takes it: values with a TTL, or an alias target.
+    fn record_set(&self) -> Result<ResourceRecordSet, ProviderError> {
         let build = |e: BuildError| ProviderError::new(format!("route53 record: {e}"));
-        let name = fqdn(self.name.get()?);
-        let kind = self.record_type.get()?;
-        let record_set = ResourceRecordSet::builder()
-            .name(&name)
-            .r#type(RrType::from(kind.as_str()))
-            .ttl(self.ttl)
-            .resource_records(
+        let set = ResourceRecordSet::builder()
+            .name(fqdn(self.name.get()?))
+            .r#type(RrType::from(self.record_type.get()?.as_str()));
+        let set = match &self.value {
+            Target::Value(value) => set.ttl(self.ttl).resource_records(
                 ResourceRecord::builder()
-                    .value(self.value.get()?)
+                    .value(value.get()?)
                     .build()
                     .map_err(build)?,
-            )
-            .build()
-            .map_err(build)?;
-        let batch = ChangeBatch::builder()
+            ),
+            Target::Alias { alias } => set.alias_target(
+                AliasTarget::builder()
+                    .dns_name(alias.dns_name.get()?)
+                    .hosted_zone_id(alias.zone_id.get()?)
+                    .evaluate_target_health(false)
+                    .build()
+                    .map_err(build)?,
+            ),
+        };
+        set.build().map_err(build)
+    }
+
+    /// The one-change batch that does `action` to this record set.
+    fn batch(&self, action: ChangeAction) -> Result<ChangeBatch, ProviderError> {
+        let build = |e: BuildError| ProviderError::new(format!("route53 record: {e}"));
+        ChangeBatch::builder()
             .changes(
                 Change::builder()
-                    .action(action.clone())
-                    .resource_record_set(record_set)
+                    .action(action)
+                    .resource_record_set(self.record_set()?)
                     .build()
                     .map_err(build)?,
             )
             .build()
-            .map_err(build)?;
+            .map_err(build)
+    }
+
+    /// Creates, upserts or deletes this record set.
+    async fn change(&self, aws: &Aws, action: ChangeAction) -> Result<(), ProviderError> {
+        let (name, kind) = (fqdn(self.name.get()?), self.record_type.get()?);
         aws.route53
             .change_resource_record_sets()
             .hosted_zone_id(&self.zone_id)
-            .change_batch(batch)
+            .change_batch(self.batch(action.clone())?)
             .send()
             .await
             .or_error()
@@ -96,67 +198,28 @@ impl Record {
         Ok(())
     }
 
-    /// Whether the zone holds a record set of this name and type.
-    async fn exists(&self, aws: &Aws) -> Result<bool, ProviderError> {
-        let name = fqdn(self.name.get()?);
-        let kind = self.record_type.get()?;
-        let out = aws
-            .route53
-            .list_resource_record_sets()
-            .hosted_zone_id(&self.zone_id)
-            .start_record_name(&name)
-            .start_record_type(RrType::from(kind.as_str()))
-            .max_items(1)
-            .send()
-            .await
-            .or_error()?;
-        Ok(out
-            .resource_record_sets()
-            .first()
-            .is_some_and(|r| r.name() == name && r.r#type().as_str() == kind))
-    }
-}
-
-/// A record set as listed: name, type and first value.
-struct Listed {
-    name: String,
-    kind: String,
-    value: String,
-}
-
-/// Every record set of a zone (following pagination); `None` when the zone is gone.
-async fn zone_records(aws: &Aws, zone: &str) -> Result<Option<Vec<Listed>>, ProviderError> {
-    let mut records = Vec::new();
-    let mut next: Option<(String, RrType)> = None;
-    loop {
-        let mut request = aws.route53.list_resource_record_sets().hosted_zone_id(zone);
-        if let Some((name, kind)) = next.take() {
-            request = request.start_record_name(name).start_record_type(kind);
-        }
-        let page = match request.send().await {
-            Ok(page) => page,
-            Err(e) if e.code() == Some("NoSuchHostedZone") => return Ok(None),
-            Err(e) => return Err(aws_error(e)),
+    /// What the zone holds at this record's name, judged against what it wants.
+    async fn existing(&self, aws: &Aws) -> Result<Existing, ProviderError> {
+        let (name, kind, held) = (
+            fqdn(self.name.get()?),
+            self.record_type.get()?.clone(),
+            self.value.held()?,
+        );
+        let listed = records_at(aws, &self.zone_id, &name).await?;
+        let claim = Claim {
+            zone_id: self.zone_id.clone(),
+            name,
+            record_type: kind.clone(),
+            ours: vec![(kind.clone(), held)],
         };
-        records.extend(page.resource_record_sets().iter().map(|r| {
-            Listed {
-                name: r.name().to_string(),
-                kind: r.r#type().as_str().to_string(),
-                value: r
-                    .resource_records()
-                    .first()
-                    .map(|v| v.value().to_string())
-                    .unwrap_or_default(),
-            }
-        }));
-        match (
-            page.is_truncated(),
-            page.next_record_name(),
-            page.next_record_type(),
-        ) {
-            (true, Some(name), Some(kind)) => next = Some((name.to_string(), kind.clone())),
-            _ => return Ok(Some(records)),
+        if let Some(conflict) = claim.clashes(&listed).into_iter().next() {
+            return Ok(Existing::Foreign(conflict));
         }
+        Ok(if listed.iter().any(|r| r.kind == kind) {
+            Existing::Ours
+        } else {
+            Existing::Nothing
+        })
     }
 }
 
@@ -165,16 +228,22 @@ fn stored<'a>(inputs: &'a Json, key: &str) -> &'a str {
     inputs.get(key).and_then(Json::as_str).unwrap_or_default()
 }
 
-/// The stored arguments of `resource` with the value its zone holds now; `None` when the
-/// record or its whole zone is gone.
+/// The stored arguments of `resource` with what its zone holds now (the stored value where the
+/// zone holds the same, however Route 53 spells it); `None` when the record or its whole zone
+/// is gone.
 fn live(resource: &ResourceState, zones: &BTreeMap<String, Option<Vec<Listed>>>) -> Option<Json> {
     let inputs = &resource.inputs;
     let name = fqdn(stored(inputs, "name"));
     let kind = stored(inputs, "type");
     let records = zones.get(stored(inputs, "zone_id"))?.as_ref()?;
-    let record = records.iter().find(|r| r.name == name && r.kind == kind)?;
+    let record = records.iter().find(|r| r.is_at(&name) && r.kind == kind)?;
+    let wanted = serde_json::from_value::<Target>(inputs.get("value")?.clone())
+        .ok()
+        .and_then(|t| t.held().ok());
     let mut inputs = inputs.clone();
-    inputs["value"] = json!(record.value);
+    if !wanted.is_some_and(|w| w.same(&record.held)) {
+        inputs["value"] = Target::json_of(&record.held);
+    }
     Some(inputs)
 }
 
@@ -182,20 +251,38 @@ fn live(resource: &ResourceState, zones: &BTreeMap<String, Option<Vec<Listed>>>)
 impl AwsKind for Record {
     /// Gone already (moto says `InvalidInput`), or its whole zone is.
     const NOT_FOUND: &'static [&'static str] = &["InvalidInput", "NoSuchHostedZone"];
+    /// A CREATE that an earlier attempt made already: `find` judges what is there.
+    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidChangeBatch:already exists"];
 
+    /// An upsert record takes its name over; any other creates, after it looked: a record that
+    /// holds its value already is adopted, any other record at its name refused.
     async fn create(&self, aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
-        let action = if self.upsert {
-            ChangeAction::Upsert
-        } else {
-            ChangeAction::Create
-        };
-        self.change(aws, action).await?;
+        if self.upsert {
+            self.change(aws, ChangeAction::Upsert).await?;
+            return self.id();
+        }
+        match self.existing(aws).await? {
+            Existing::Foreign(conflict) => return Err(conflict.error()),
+            Existing::Ours => {}
+            Existing::Nothing => self.change(aws, ChangeAction::Create).await?,
+        }
         self.id()
     }
 
-    /// A record of this name and type is made what the program asks, whatever it held.
+    /// An upsert record: one of its name and type is made what the program asks, whatever it
+    /// held. Any other: adopted only when it holds the wanted value, refused otherwise.
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        if !self.exists(aws).await? {
+        if !self.upsert {
+            return match self.existing(aws).await? {
+                Existing::Foreign(conflict) => Err(conflict.error()),
+                Existing::Ours => Ok(Some(self.id()?)),
+                Existing::Nothing => Ok(None),
+            };
+        }
+        let name = fqdn(self.name.get()?);
+        let kind = self.record_type.get()?;
+        let listed = records_at(aws, &self.zone_id, &name).await?;
+        if !listed.iter().any(|r| r.kind == *kind) {
             return Ok(None);
         }
         if !ctx.read_only {
@@ -215,6 +302,7 @@ impl AwsKind for Record {
         Ok(current.outputs.clone())
     }
 
+    /// Deletes with the values (or alias target) it was made with, as Route 53 requires.
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let record: Record = serde_json::from_value(current.inputs.clone()).map_err(|e| {
             ProviderError::new(format!("stored record {} is unreadable: {e}", current.id))
@@ -243,14 +331,129 @@ impl AwsKind for Record {
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_are_fully_qualified_once() {
-        assert_eq!(fqdn("stream.example.com"), "stream.example.com.");
-        assert_eq!(fqdn("stream.example.com."), "stream.example.com.");
+    fn cname(value: &str) -> Record {
+        Record {
+            zone_id: "Z1".into(),
+            name: "stream.example.com".into(),
+            record_type: "CNAME".into(),
+            ttl: 300,
+            value: value.into(),
+            upsert: false,
+        }
+    }
+
+    fn apex() -> Record {
+        Record {
+            zone_id: "Z1".into(),
+            name: "example.com".into(),
+            record_type: "A".into(),
+            ttl: 300,
+            value: Target::alias("lb-1.elb.amazonaws.com", "ZP97RAFLXTNZK"),
+            upsert: false,
+        }
     }
 
     #[test]
     fn a_new_zone_name_or_type_replaces_the_record() {
         assert_eq!(Record::replace_on(), ["zone_id", "name", "type"]);
+    }
+
+    #[test]
+    fn a_value_record_keeps_its_json_and_an_alias_says_so() {
+        let stored = json!({"zone_id": "Z1", "name": "stream.example.com", "type": "CNAME",
+                            "ttl": 300, "value": "lb-1.elb.amazonaws.com", "upsert": false});
+        assert_eq!(
+            serde_json::to_value(cname("lb-1.elb.amazonaws.com")).ok(),
+            Some(stored.clone())
+        );
+        let back: Record = serde_json::from_value(stored).expect("reads");
+        assert!(matches!(back.value, Target::Value(_)));
+        let alias = serde_json::to_value(apex()).expect("writes");
+        assert_eq!(
+            alias["value"],
+            json!({"alias": {"dns_name": "lb-1.elb.amazonaws.com", "zone_id": "ZP97RAFLXTNZK"}})
+        );
+        let back: Record = serde_json::from_value(alias).expect("reads");
+        assert!(matches!(back.value, Target::Alias { .. }));
+    }
+
+    #[test]
+    fn a_value_batch_sends_the_ttl_and_the_value() {
+        let batch = cname("lb-1.elb.amazonaws.com")
+            .batch(ChangeAction::Create)
+            .expect("builds");
+        let change = &batch.changes()[0];
+        assert_eq!(change.action(), &ChangeAction::Create);
+        let set = change.resource_record_set().expect("set");
+        assert_eq!(set.name(), "stream.example.com.");
+        assert_eq!(set.r#type(), &RrType::Cname);
+        assert_eq!(set.ttl(), Some(300));
+        assert_eq!(set.resource_records()[0].value(), "lb-1.elb.amazonaws.com");
+        assert!(set.alias_target().is_none());
+    }
+
+    #[test]
+    fn an_alias_batch_sends_the_same_target_to_create_and_delete() {
+        for action in [ChangeAction::Create, ChangeAction::Delete] {
+            let batch = apex().batch(action.clone()).expect("builds");
+            let change = &batch.changes()[0];
+            assert_eq!(change.action(), &action);
+            let set = change.resource_record_set().expect("set");
+            assert_eq!(set.name(), "example.com.");
+            assert_eq!(set.r#type(), &RrType::A);
+            assert_eq!(set.ttl(), None, "an alias has no TTL");
+            assert!(set.resource_records().is_empty());
+            let target = set.alias_target().expect("alias");
+            assert_eq!(target.dns_name(), "lb-1.elb.amazonaws.com");
+            assert_eq!(target.hosted_zone_id(), "ZP97RAFLXTNZK");
+            assert!(!target.evaluate_target_health());
+        }
+    }
+
+    fn zones(held: Held, kind: &str) -> BTreeMap<String, Option<Vec<Listed>>> {
+        let name = "example.com.".to_string();
+        BTreeMap::from([(
+            "Z1".to_string(),
+            Some(vec![Listed {
+                name,
+                kind: kind.into(),
+                held,
+            }]),
+        )])
+    }
+
+    fn state(record: &Record) -> ResourceState {
+        ResourceState {
+            name: "dns-record".into(),
+            type_name: Record::TYPE.into(),
+            id: "Z1/example.com./A".into(),
+            inputs: serde_json::to_value(record).expect("json"),
+            outputs: json!({"fqdn": "example.com."}),
+            dependencies: vec![],
+        }
+    }
+
+    #[test]
+    fn an_alias_reads_back_without_drift_and_a_changed_one_shows() {
+        let record = state(&apex());
+        let same = Held::Alias {
+            dns_name: "dualstack.LB-1.elb.amazonaws.com.".into(),
+            zone_id: "ZP97RAFLXTNZK".into(),
+        };
+        assert_eq!(
+            live(&record, &zones(same, "A")),
+            Some(record.inputs.clone())
+        );
+        let moved = Held::Alias {
+            dns_name: "lb-2.elb.amazonaws.com.".into(),
+            zone_id: "ZP97RAFLXTNZK".into(),
+        };
+        let read = live(&record, &zones(moved, "A")).expect("there");
+        assert_eq!(
+            read["value"]["alias"]["dns_name"],
+            "lb-2.elb.amazonaws.com."
+        );
+        let gone = live(&record, &zones(Held::Values(vec!["x".into()]), "CNAME"));
+        assert_eq!(gone, None, "a record of another type is not this one");
     }
 }

@@ -83,12 +83,7 @@ impl AwsKind for SecureParameter {
 
     /// Only the description can change, and the parameter keeps the one it was made with: its
     /// value stays.
-    async fn update(
-        &self,
-        _aws: &Aws,
-        _ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Result<SecureParameterOutputs, ProviderError> {
+    async fn update(&self, _aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         Ok(current.outputs.clone())
     }
 

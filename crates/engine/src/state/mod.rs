@@ -118,16 +118,23 @@ pub struct LockInfo {
     pub pid: u32,
     pub operation: String,
     pub created: String,
+    /// Where `pid` names a process: the kernel's boot and the PID namespace of the holder
+    /// (Linux). Only where it matches can the holder be proven gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_space: Option<String>,
 }
 
 impl LockInfo {
-    /// Whether the holder is a process of this host that no longer runs.
+    /// Whether the holder is provably gone: a process of this host, of this boot and PID
+    /// namespace, that no longer runs. Nothing else is proof: a lock is never refreshed, so
+    /// its age says nothing, and another host's processes cannot be seen from here.
     pub fn is_stale(&self) -> bool {
         let here = gethostname::gethostname().to_string_lossy().into_owned();
-        cfg!(target_os = "linux")
-            && self.host == here
+        self.host == here
             && self.pid != 0
-            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+            && self.pid_space.is_some()
+            && self.pid_space == pid_space()
+            && process_gone(self.pid)
     }
 
     pub fn new(operation: &str) -> Self {
@@ -140,8 +147,61 @@ impl LockInfo {
             pid: std::process::id(),
             operation: operation.to_string(),
             created: now_rfc3339(),
+            pid_space: pid_space(),
         }
     }
+
+    /// What a lock whose content cannot be read is shown as; it is never taken over.
+    pub fn unreadable() -> Self {
+        LockInfo {
+            id: "unreadable".into(),
+            who: "unknown".into(),
+            host: "unknown".into(),
+            pid: 0,
+            operation: "unknown".into(),
+            created: "unknown".into(),
+            pid_space: None,
+        }
+    }
+
+    /// What a run says when it takes this stale lock over.
+    pub fn takeover_message(&self, stack: &str) -> String {
+        format!(
+            "stack `{stack}`: taking over a lock left by pid {} on {} at {} (the process is gone)",
+            self.pid, self.host, self.created
+        )
+    }
+}
+
+/// This process's boot and PID namespace, where the kernel says them (Linux).
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), namespace.display()))
+}
+
+/// Whether process `pid` of this PID namespace has ended: no entry in `/proc`, or a zombie
+/// (ended, not yet reaped). Anything unclear counts as running.
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with(['Z', 'X'])),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Where a backend says what it decided on its own (taking over a stale lock): stderr, unless
+/// the caller gives another sink.
+pub type Notice = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The default [`Notice`]: a line on stderr.
+pub fn notice_on_stderr() -> Notice {
+    std::sync::Arc::new(|text: &str| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{text}");
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +210,7 @@ pub enum StateError {
     Locked {
         stack: String,
         path: String,
-        holder: LockInfo,
+        holder: Box<LockInfo>,
     },
     #[error("state file {path} is corrupt at line {line}, column {column}: {message}; it was left untouched")]
     Corrupt {
