@@ -92,6 +92,38 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
     }
 }
 
+/// The same, through the strict cloud: a killed run leaves creates half-visible, deletes
+/// lingering and a lock behind; the next run waits them out and takes the lock over.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_in_up_and_destroy_through_the_strict_cloud_converges_without_a_manual_step() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let cloud = FaultProxy::strict(&moto.endpoint, &["--delay-ms", "8", "--jitter-ms", "4"]);
+    let project = Project::new(Some(&cloud.endpoint));
+    for events in [3, 30, 70, 110] {
+        let killed = kill_after(&project, &["up", "local", "--yes", "--json"], events);
+        let up = run_after_kill(&project, &["up", "local", "--yes"], killed);
+        assert_eq!(
+            census(&sdk).await,
+            whole_cluster(),
+            "after a kill at event {events} and a new up: {}",
+            up.stderr
+        );
+        let destroy_killed = kill_after(
+            &project,
+            &["destroy", "local", "--yes", "--json"],
+            events / 3 + 1,
+        );
+        run_after_kill(&project, &["destroy", "local", "--yes"], destroy_killed);
+        assert_eq!(
+            census(&sdk).await,
+            nothing(),
+            "destroy after a kill of destroy at event {}",
+            events / 3 + 1
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_ups_on_one_local_stack_run_one_at_a_time() {
     let moto = Moto::start();
