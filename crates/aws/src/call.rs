@@ -34,6 +34,15 @@ where
     }
 }
 
+/// Sends a delete (or a detach) of a resource of kind `K`: done, or already gone by `K`'s
+/// not-found codes. `gone!(Self, aws.acm.delete_certificate().certificate_arn(id))?`.
+macro_rules! gone {
+    ($kind:ty, $call:expr) => {
+        $crate::call::OrError::or_gone::<$kind>($call.send().await).map(|_| ())
+    };
+}
+pub(crate) use gone;
+
 /// `ec2:RunInstances` for `aws_sdk_ec2::operation::run_instances::RunInstancesError`.
 pub fn operation_name<E>() -> String {
     let path = std::any::type_name::<E>();

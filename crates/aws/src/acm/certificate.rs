@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -136,12 +136,10 @@ impl AwsKind for Certificate {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.acm
-            .delete_certificate()
-            .certificate_arn(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        gone!(
+            Self,
+            aws.acm.delete_certificate().certificate_arn(&current.id)
+        )?;
         Ok(())
     }
 

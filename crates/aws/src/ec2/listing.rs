@@ -19,7 +19,10 @@ use crate::Aws;
 /// What a filtered Describe call lists (following pagination), as a `Vec`: the Describe call,
 /// its filter, the items of a page, and what to keep of each item (kept where `Some`).
 macro_rules! list_by_filter {
-    ($aws:expr, $call:ident, $filter:expr, |$page:ident| $items:expr, |$item:ident| $keep:expr) => {{
+    (
+        $aws:expr, $call:ident, $filter:expr,
+        |$page:ident| $items:expr, |$item:ident| $keep:expr
+    ) => {{
         let mut kept = Vec::new();
         let mut pages = $aws.ec2.$call().filters($filter).into_paginator().send();
         while let Some(page) = pages.next().await {

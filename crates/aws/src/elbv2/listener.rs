@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::{elb_tags, first_arn};
-use crate::call::OrError;
+use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -135,12 +135,7 @@ impl AwsKind for Listener {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.elbv2
-            .delete_listener()
-            .listener_arn(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        gone!(Self, aws.elbv2.delete_listener().listener_arn(&current.id))?;
         Ok(())
     }
 }

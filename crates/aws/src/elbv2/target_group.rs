@@ -9,7 +9,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -245,12 +245,8 @@ impl AwsKind for TargetGroup {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.elbv2
-            .delete_target_group()
-            .target_group_arn(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        let deletion = aws.elbv2.delete_target_group();
+        gone!(Self, deletion.target_group_arn(&current.id))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::{iam_tags, ours, PATH};
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -101,20 +101,11 @@ impl AwsKind for InstanceProfile {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         if let Some(role) = current.inputs.get("role_name").and_then(Json::as_str) {
-            aws.iam
-                .remove_role_from_instance_profile()
-                .instance_profile_name(&current.id)
-                .role_name(role)
-                .send()
-                .await
-                .or_gone::<Self>()?;
+            let removal = aws.iam.remove_role_from_instance_profile().role_name(role);
+            gone!(Self, removal.instance_profile_name(&current.id))?;
         }
-        aws.iam
-            .delete_instance_profile()
-            .instance_profile_name(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        let deletion = aws.iam.delete_instance_profile();
+        gone!(Self, deletion.instance_profile_name(&current.id))?;
         Ok(())
     }
 

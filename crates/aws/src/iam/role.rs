@@ -7,7 +7,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::{iam_tags, ours, PATH};
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -126,19 +126,9 @@ impl AwsKind for Role {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.iam
-            .delete_role_policy()
-            .role_name(&current.id)
-            .policy_name(POLICY_NAME)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        aws.iam
-            .delete_role()
-            .role_name(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        let policy = aws.iam.delete_role_policy().policy_name(POLICY_NAME);
+        gone!(Self, policy.role_name(&current.id))?;
+        gone!(Self, aws.iam.delete_role().role_name(&current.id))?;
         Ok(())
     }
 

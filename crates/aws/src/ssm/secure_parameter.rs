@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -88,12 +88,7 @@ impl AwsKind for SecureParameter {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        aws.ssm
-            .delete_parameter()
-            .name(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        gone!(Self, aws.ssm.delete_parameter().name(&current.id))?;
         Ok(())
     }
 
