@@ -7,17 +7,9 @@ use super::*;
 use ams_engine::state::State;
 use ams_engine::{plan, Op};
 
+/// The prod stack as shipped (RTMP and SRT on).
 fn prod() -> Program {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
-    let text = std::fs::read_to_string(&path).expect("prod stack");
-    let config = crate::config::parse("prod", &path, &text).expect("valid");
-    let found = Found {
-        hosted_zone_id: "Z123".into(),
-        mongodb_ami: "ami-ubuntu".into(),
-        origin_ami: "ami-ams".into(),
-        edge_ami: "ami-ams".into(),
-    };
-    declare(&config, &found).expect("declared")
+    with_ingest(true, true)
 }
 
 fn args(program: &Program, name: &str) -> Json {
@@ -64,6 +56,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(program.resources().len(), 36);
 }
 
+/// The prod stack with its `[ingest]` switches set as given.
 fn with_ingest(rtmp: bool, srt: bool) -> Program {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
     let text = std::fs::read_to_string(&path).expect("prod stack");
