@@ -22,39 +22,36 @@ pub fn target_groups(
     config: &StackConfig,
     network: &Network,
 ) -> Result<Vec<(Ref<TargetGroup>, &'static str, i32)>, ProgramError> {
+    // UDP cannot be health-checked: AMS's HTTP port over TCP says whether the node serves SRT.
+    let wanted = [
+        (config.ingest.rtmp, "rtmp", "TCP", RTMP_PORT, None),
+        (
+            config.ingest.srt,
+            "srt",
+            "UDP",
+            SRT_PORT,
+            Some(AMS_HTTP_PORT),
+        ),
+    ];
     let mut groups = Vec::new();
-    if config.ingest.rtmp {
-        let rtmp = p.add(
-            "origin-rtmp-target-group",
+    for (enabled, name, protocol, port, health_check_port) in wanted {
+        if !enabled {
+            continue;
+        }
+        let group = p.add(
+            &format!("origin-{name}-target-group"),
             TargetGroup {
                 vpc_id: network.vpc_id.clone(),
-                port: RTMP_PORT,
-                protocol: "TCP".into(),
+                port,
+                protocol: protocol.into(),
                 health_check_path: None,
                 health_check_protocol: Some("TCP".into()),
-                health_check_port: None,
+                health_check_port: health_check_port.map(|port: i32| port.to_string()),
                 algorithm: None,
                 sticky_seconds: None,
             },
         )?;
-        groups.push((rtmp, "TCP", RTMP_PORT));
-    }
-    if config.ingest.srt {
-        // UDP cannot be health-checked: AMS's HTTP port over TCP says whether the node serves.
-        let srt = p.add(
-            "origin-srt-target-group",
-            TargetGroup {
-                vpc_id: network.vpc_id.clone(),
-                port: SRT_PORT,
-                protocol: "UDP".into(),
-                health_check_path: None,
-                health_check_protocol: Some("TCP".into()),
-                health_check_port: Some(AMS_HTTP_PORT.to_string()),
-                algorithm: None,
-                sticky_seconds: None,
-            },
-        )?;
-        groups.push((srt, "UDP", SRT_PORT));
+        groups.push((group, protocol, port));
     }
     Ok(groups)
 }
