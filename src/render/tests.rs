@@ -20,6 +20,8 @@ fn program(edit: &dyn Fn(String) -> String) -> Program {
         mongodb_ami: "ami-0ubuntu".into(),
         origin_ami: "ami-0ams".into(),
         edge_ami: "ami-0ams".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     };
     cluster::declare(&config, &found).expect("declared")
 }
@@ -96,6 +98,14 @@ fn in_place_update() {
 #[test]
 fn replacement() {
     let state = applied(&program(&same));
+    let larger_root =
+        program(&|text| text.replace("[mongodb]\n", "[mongodb]\nroot_volume_gib = 80\n"));
+    insta::assert_snapshot!(render(&plan(&larger_root, &state).expect("plan")));
+}
+
+#[test]
+fn instance_type_in_place() {
+    let state = applied(&program(&same));
     let larger = program(&|text| {
         text.replace(
             "instance_type = \"m5.xlarge\"",
@@ -128,6 +138,7 @@ fn secret_values_are_never_printed() {
         secret: vec!["value".into()],
         args: Json::Null,
         dependencies: Default::default(),
+        protected: None,
     };
     let plan = Plan {
         stack: "prod".into(),

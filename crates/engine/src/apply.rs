@@ -145,6 +145,19 @@ enum Outcome {
 }
 
 /// Carries out `plan` against `state`, saving through `backend` after every step.
+/// The stack outputs the plan declares, resolved from what `state` holds.
+pub fn outputs(plan: &Plan, state: &State) -> BTreeMap<String, Json> {
+    plan.outputs
+        .iter()
+        .map(|(key, value)| {
+            (
+                key.clone(),
+                resolve(value, &|r, k| live_output(state, r, k)),
+            )
+        })
+        .collect()
+}
+
 pub async fn apply(
     plan: &Plan,
     state: &mut State,
@@ -209,16 +222,7 @@ pub async fn apply(
     }
 
     if report.succeeded() {
-        let outputs: BTreeMap<String, Json> = plan
-            .outputs
-            .iter()
-            .map(|(key, value)| {
-                (
-                    key.clone(),
-                    resolve(value, &|r, k| live_output(state, r, k)),
-                )
-            })
-            .collect();
+        let outputs = outputs(plan, state);
         if outputs != state.outputs {
             state.outputs = outputs;
             dispatcher.save(state).await?;

@@ -19,7 +19,9 @@ pub mod state;
 pub mod testing;
 
 pub use ams_engine_derive::{Fields, Kind, Outputs};
-pub use apply::{apply, resolve_pending, ApplyOptions, ApplyReport, Resolution, StepFailure};
+pub use apply::{
+    apply, outputs, resolve_pending, ApplyOptions, ApplyReport, Resolution, StepFailure,
+};
 pub use event::{Event, EventSink, StepOp};
 pub use expr::{resolve as resolve_with, Input, Output, Piece, Unresolved, UNKNOWN_MARKER};
 pub use graph::{dependency_order, to_dot, GraphError};

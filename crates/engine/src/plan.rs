@@ -53,6 +53,9 @@ pub struct Step {
     pub args: Json,
     #[serde(skip)]
     pub dependencies: BTreeSet<String>,
+    /// The word that lets a run replace or delete this protected resource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protected: Option<String>,
 }
 
 /// The steps, resources of the program first in dependency order, then deletions.
@@ -70,6 +73,15 @@ pub struct Plan {
 impl Plan {
     pub fn count(&self, op: Op) -> usize {
         self.steps.iter().filter(|s| s.op == op).count()
+    }
+
+    /// The steps that would replace or delete a protected resource: what a run must refuse
+    /// unless it names their word.
+    pub fn losses(&self) -> Vec<&Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.protected.is_some() && matches!(s.op, Op::Replace | Op::Delete))
+            .collect()
     }
 
     pub fn has_changes(&self) -> bool {
@@ -158,6 +170,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                 secret: declared.secret.iter().map(|s| s.to_string()).collect(),
                 args: declared.args.clone(),
                 dependencies: declared.dependencies.clone(),
+                protected: declared.protected.clone(),
             },
             Some(current) => {
                 let mut changes =
@@ -190,6 +203,10 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                     secret: declared.secret.iter().map(|s| s.to_string()).collect(),
                     args: declared.args.clone(),
                     dependencies: declared.dependencies.clone(),
+                    protected: declared
+                        .protected
+                        .clone()
+                        .or_else(|| state.protected.get(name).cloned()),
                 }
             }
         };
@@ -202,7 +219,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
         .iter()
         .filter(|r| program.get(&r.name).is_none())
         .collect();
-    steps.extend(deletions(&removed)?);
+    steps.extend(deletions(&removed, state)?);
 
     Ok(Plan {
         stack: state.stack.clone(),
@@ -221,7 +238,7 @@ pub fn destroy_plan(state: &State) -> Result<Plan, GraphError> {
     let all: Vec<&ResourceState> = state.resources.iter().collect();
     Ok(Plan {
         stack: state.stack.clone(),
-        steps: deletions(&all)?,
+        steps: deletions(&all, state)?,
         pending_deletes: state
             .pending_deletes
             .iter()
@@ -232,7 +249,7 @@ pub fn destroy_plan(state: &State) -> Result<Plan, GraphError> {
 }
 
 /// Delete steps in reverse dependency order.
-fn deletions(resources: &[&ResourceState]) -> Result<Vec<Step>, GraphError> {
+fn deletions(resources: &[&ResourceState], state: &State) -> Result<Vec<Step>, GraphError> {
     let nodes: BTreeMap<String, BTreeSet<String>> = resources
         .iter()
         .map(|r| (r.name.clone(), r.dependencies.iter().cloned().collect()))
@@ -251,6 +268,7 @@ fn deletions(resources: &[&ResourceState]) -> Result<Vec<Step>, GraphError> {
             secret: Vec::new(),
             args: Json::Null,
             dependencies: r.dependencies.iter().cloned().collect(),
+            protected: state.protected.get(&r.name).cloned(),
         })
         .collect())
 }
@@ -405,5 +423,37 @@ mod tests {
             ops(&plan),
             [("object".into(), Op::Delete), ("bucket".into(), Op::Delete)]
         );
+    }
+
+    #[test]
+    fn replacing_or_deleting_a_protected_resource_is_a_loss_an_update_is_not() {
+        let protect = |size, region| {
+            let mut p = Program::new();
+            let bucket = p.add("bucket", Bucket::args(region)).expect("declared");
+            p.add("object", Object::args(Input::from(bucket.id()), size))
+                .expect("declared");
+            p.protect(&bucket, "data");
+            p
+        };
+        let mut state = applied(&protect(1, "eu"));
+        let updated = plan(&protect(2, "eu"), &state).expect("plan");
+        assert!(
+            updated.losses().is_empty(),
+            "an update in place loses nothing"
+        );
+        let replaced = plan(&protect(1, "us"), &state).expect("plan");
+        let losses: Vec<(&str, Op)> = replaced
+            .losses()
+            .iter()
+            .map(|s| (s.name.as_str(), s.op))
+            .collect();
+        assert_eq!(losses, [("bucket", Op::Replace)]);
+        assert_eq!(replaced.steps[0].protected.as_deref(), Some("data"));
+        // Gone from the program: the state remembers the protection.
+        state.protected = protect(1, "eu").protected();
+        let removed = plan(&Program::new(), &state).expect("plan");
+        let losses: Vec<&str> = removed.losses().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(losses, ["bucket"]);
+        assert_eq!(destroy_plan(&state).expect("plan").losses().len(), 1);
     }
 }

@@ -100,6 +100,8 @@ pub struct Declared {
     pub secret: Vec<&'static str>,
     /// Resources this one depends on: those its arguments refer to, plus explicit ones.
     pub dependencies: BTreeSet<String>,
+    /// The word (`--allow-replace WORD`) without which no plan may replace or delete it.
+    pub protected: Option<String>,
 }
 
 impl Declared {
@@ -164,11 +166,29 @@ impl Program {
             replace_on: K::replace_on(),
             secret: K::secret(),
             dependencies,
+            protected: None,
         });
         Ok(Ref {
             name: name.to_string(),
             outputs: K::Outputs::reference(name),
         })
+    }
+
+    /// Protects a declared resource, as Pulumi's `protect` and Terraform's `prevent_destroy`: a
+    /// plan that would replace or delete it (other than a destroy of the whole stack) is marked
+    /// ([`crate::Plan::losses`]) and the caller refuses it unless the run names `word`.
+    pub fn protect<K: Kind>(&mut self, resource: &Ref<K>, word: &str) {
+        if let Some(declared) = self.resources.iter_mut().find(|r| r.name == resource.name) {
+            declared.protected = Some(word.to_string());
+        }
+    }
+
+    /// The protected resources, by name, with the word that lets a run replace or delete them.
+    pub fn protected(&self) -> BTreeMap<String, String> {
+        self.resources
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.protected.clone()?)))
+            .collect()
     }
 
     /// Declares a stack output, shown after `up` and by `outputs`.

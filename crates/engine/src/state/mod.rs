@@ -38,6 +38,15 @@ pub struct State {
     pub pending: Vec<PendingOperation>,
     #[serde(default)]
     pub outputs: BTreeMap<String, Json>,
+    /// What the program looked up in the cloud once and reuses on every later plan (the
+    /// images), so that a newer answer upstream changes nothing by itself; by the program's key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lookups: BTreeMap<String, Json>,
+    /// The protected resources, by name, with the word that lets a run replace or delete them
+    /// (see [`crate::Program::protect`]); recorded so that a resource the program no longer
+    /// declares stays protected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protected: BTreeMap<String, String>,
 }
 
 /// A create in flight (or interrupted).
@@ -84,6 +93,8 @@ impl State {
             pending_deletes: Vec::new(),
             pending: Vec::new(),
             outputs: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            protected: BTreeMap::new(),
         }
     }
 
