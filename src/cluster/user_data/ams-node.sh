@@ -9,7 +9,7 @@ PARAMETER="{PARAMETER}"
 if ! command -v aws >/dev/null; then
   apt-get update -y && (apt-get install -y awscli || snap install aws-cli --classic)
 fi
-for attempt in $(seq 1 30); do
+for _ in $(seq 1 30); do
   PASSWORD=$(aws ssm get-parameter --region "$REGION" --name "$PARAMETER" \
     --with-decryption --query Parameter.Value --output text) && break
   sleep 10
