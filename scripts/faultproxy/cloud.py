@@ -5,7 +5,8 @@ A rule either refuses a call before it reaches moto (in the service's own error 
 clocks, rewrites what moto answers. To know what exists the proxy watches the calls that pass
 through it and asks moto directly. All times are monotonic seconds. Modules:
   cloud.py     rule names, --rules parsing, the state, dispatch tables, what successful calls made
-  creating.py  igw-before-lb, eventual-consistency, route53, marketplace-opt-in
+  creating.py  igw-before-lb, eventual-consistency, route53, marketplace-opt-in, and the changes of
+               instances and volumes: instance-type-stopped, volume-no-shrink, attach-volume
   deleting.py  delete-order, mapped-public-addresses, lingering-enis, certificate-in-use
   clocks.py    clocks (and the shutting-down / starved-group views), rewriting moto's answers
   upstream.py  boto3 questions to moto;  awswire.py  requests and error formats per protocol
@@ -22,6 +23,10 @@ Rules (name: what; source)
   route53                  CNAME at the zone apex, CREATE over an existing record, and friends
   marketplace-opt-in       launching a Marketplace image the account has not subscribed to
   clocks                   provisioning/pending/initial/Pending/PENDING_VALIDATION before ready
+  instance-type-stopped    ModifyInstanceAttribute of the instance type on an instance not stopped
+  volume-no-shrink         ModifyVolume to a smaller size
+  attach-volume            AttachVolume across zones, at a device in use, of a volume not available
+(DeleteVolume of an attached volume, VolumeInUse, needs no rule: moto refuses it itself.)
 """
 
 import json
@@ -46,12 +51,16 @@ RULES = {
     "route53": "CNAME at apex, CREATE over an existing record: InvalidChangeBatch",
     "marketplace-opt-in": "Marketplace image without a subscription: OptInRequired",
     "clocks": "states that take time in AWS: provisioning, pending, initial, Pending, PENDING_VALIDATION",
+    "instance-type-stopped": "ModifyInstanceAttribute InstanceType of an instance not stopped: IncorrectInstanceState",
+    "volume-no-shrink": "ModifyVolume to a smaller size: InvalidParameterValue",
+    "attach-volume": "AttachVolume across zones / at a device in use / of a volume not available: InvalidVolume.ZoneMismatch, InvalidParameterValue, VolumeInUse",
 }
 ALIASES = {
     "deletes": "delete-order", "igw": "igw-before-lb", "mapped": "mapped-public-addresses",
     "public-addresses": "mapped-public-addresses", "linger": "lingering-enis", "enis": "lingering-enis",
     "cert-in-use": "certificate-in-use", "consistency": "eventual-consistency", "apex": "route53",
     "dns": "route53", "marketplace": "marketplace-opt-in", "opt-in": "marketplace-opt-in", "clock": "clocks",
+    "instance-type": "instance-type-stopped", "shrink": "volume-no-shrink", "attach": "attach-volume",
 }
 
 
@@ -284,6 +293,9 @@ BEFORE = {
     ("elasticloadbalancing", "RegisterTargets"): [("eventual-consistency", "consistency_target_groups")],
     ("route53", "ChangeResourceRecordSets"): [("route53", "route53")],
     ("ec2", "DescribeInstances"): [("*", "clocks_state_filter")],
+    ("ec2", "ModifyInstanceAttribute"): [("instance-type-stopped", "instance_type_stopped")],
+    ("ec2", "ModifyVolume"): [("volume-no-shrink", "volume_no_shrink")],
+    ("ec2", "AttachVolume"): [("attach-volume", "attach_volume")],
     ("acm", "ListCertificates"): [("*", "clocks_certificate_filter")],
 }
 # Before forwarding, when watching: what a call's after-step needs to know.

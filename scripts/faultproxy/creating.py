@@ -1,5 +1,6 @@
 """The strict cloud's rules about creating (real-aws.md, "Creating"): igw-before-lb,
-eventual-consistency, route53, marketplace-opt-in. Mixed into cloud.Cloud.
+eventual-consistency, route53, marketplace-opt-in; and about changing instances and EBS volumes:
+instance-type-stopped, volume-no-shrink, attach-volume. Mixed into cloud.Cloud.
 """
 
 import time
@@ -229,3 +230,86 @@ class CreatingRules:
             self.refusals["marketplace-opt-in"] += 1
         call.query = [(k, "0" if k in ("MinSize", "DesiredCapacity") else v) for k, v in call.query]
         call.body = call.encoded()
+
+    # =================================================================================================
+    # instance-type-stopped. Only a stopped instance changes its type: ModifyInstanceAttribute of
+    # InstanceType (or Attribute=instanceType) on a pending or running instance is refused with
+    # "IncorrectInstanceState: The instance 'i-...' is not in the 'stopped' state." moto changes a
+    # running instance's type.
+    # Sources: EC2 user guide, "Change the instance type" ("you must stop the instance"),
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/change-instance-type-of-ebs-backed-instance.html ;
+    # API ModifyInstanceAttribute ("To modify some attributes, the instance must be stopped"),
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyInstanceAttribute.html ;
+    # EC2 error codes (IncorrectInstanceState), https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    # =================================================================================================
+    def instance_type_stopped(self, call):
+        if call.get("InstanceType.Value") is None and (call.get("Attribute") or "").lower() != "instancetype":
+            return
+        instance = call.get("InstanceId")
+        found = self.up.instances(call, ids=[instance]) if instance else []
+        if found and found[0]["state"] != "stopped":
+            raise Refused("instance-type-stopped", "IncorrectInstanceState", f"The instance '{instance}' is not in the 'stopped' state.")
+
+    # =================================================================================================
+    # volume-no-shrink. An EBS volume only grows: "InvalidParameterValue: New size cannot be smaller
+    # than existing size". moto shrinks it.
+    # Sources: EBS user guide, "Requirements for Amazon EBS volume modifications" ("You can't decrease
+    # the size of an EBS volume"), https://docs.aws.amazon.com/ebs/latest/userguide/modify-volume-requirements.html ;
+    # API ModifyVolume, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVolume.html
+    # =================================================================================================
+    def volume_no_shrink(self, call):
+        size, volume = call.get("Size"), self.volume_of(call, call.get("VolumeId"))
+        if size is not None and volume and size.isdigit() and int(size) < volume["Size"]:
+            raise Refused("volume-no-shrink", "InvalidParameterValue", "New size cannot be smaller than existing size")
+
+    # =================================================================================================
+    # attach-volume. AttachVolume of a volume in another availability zone than the instance
+    # ("InvalidVolume.ZoneMismatch: The volume 'vol-...' is not in the same availability zone as
+    # instance 'i-...'"), at a device the instance already uses ("InvalidParameterValue: Invalid value
+    # '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use"; /dev/sdf and /dev/xvdf
+    # are one attachment point), of a volume attached elsewhere ("VolumeInUse: vol-... is already
+    # attached to an instance") or otherwise not available ("IncorrectState"). moto attaches across
+    # zones, stacks two volumes at one device, and moves an attached volume silently.
+    # Sources: API AttachVolume ("The volume and instance must be within the same Availability Zone"),
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AttachVolume.html ; EBS user guide,
+    # "Attach a volume" (the volume must be available), https://docs.aws.amazon.com/ebs/latest/userguide/ebs-attaching-volume.html ;
+    # EC2 error codes, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    # =================================================================================================
+    def attach_volume(self, call):
+        volume_id, instance_id, device = call.get("VolumeId"), call.get("InstanceId"), call.get("Device") or ""
+        volume = self.volume_of(call, volume_id)
+        instance = self.ec2_items(call, "describe_instances", "Reservations", InstanceIds=[instance_id]) if instance_id else []
+        if not volume or not instance:
+            return  # moto answers what does not exist
+        instance = instance[0]["Instances"][0]
+        if volume["State"] == "in-use":
+            raise Refused("attach-volume", "VolumeInUse", f"{volume_id} is already attached to an instance")
+        if volume["State"] != "available":
+            raise Refused("attach-volume", "IncorrectState", f"{volume_id} is not 'available'.")
+        zone = instance.get("Placement", {}).get("AvailabilityZone")
+        if zone and volume["AvailabilityZone"] != zone:
+            raise Refused("attach-volume", "InvalidVolume.ZoneMismatch", f"The volume '{volume_id}' is not in the same availability zone as instance '{instance_id}'")
+        used = [instance.get("RootDeviceName") or ""] + [m.get("DeviceName", "") for m in instance.get("BlockDeviceMappings", [])]
+        attached = self.ec2_items(call, "describe_volumes", "Volumes", Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])
+        used += [a.get("Device", "") for v in attached for a in v.get("Attachments", []) if a.get("InstanceId") == instance_id]
+        if any(attachment_point(d) == attachment_point(device) for d in used if d):
+            raise Refused("attach-volume", "InvalidParameterValue", f"Invalid value '{device}' for unixDevice. Attachment point {device} is already in use")
+
+    def volume_of(self, call, volume_id):
+        found = self.ec2_items(call, "describe_volumes", "Volumes", VolumeIds=[volume_id]) if volume_id else []
+        return found[0] if found else None
+
+    def ec2_items(self, call, method, key, **kwargs):
+        """What an EC2 Describe call of moto lists under key ([] when it refuses: let moto answer the call)."""
+        from upstream import FAILED  # boto3: only when a cloud is asked for
+
+        try:
+            return getattr(self.up.of("ec2", call), method)(**kwargs)[key]
+        except FAILED:
+            return []
+
+
+def attachment_point(device):
+    """/dev/sdf, sdf, /dev/xvdf: one attachment point."""
+    name = device.removeprefix("/dev/")
+    return "sd" + name[3:] if name.startswith("xvd") else name

@@ -23,7 +23,11 @@ in the code (cloud.py, creating.py, deleting.py, clocks.py) and each switchable 
   eventual-consistency, route53, marketplace-opt-in, clocks.
 Refusals are counted as "refused:RULE" in /__proxy/counts ("injected:strict" for delete-order, as
 before); GET /__proxy/rules returns {rule: refusals}. Durations in seconds, see --help.
-Standard library only, plus boto3 (which moto brings) for --strict and --cloud strict.
+DLM (Data Lifecycle Manager), which moto lacks, is answered from memory by dlm.py in every mode,
+faults included: it stores policies and takes no snapshots. Without fault or cloud flags the proxy
+only forwards (and answers DLM): scripts/emulator.sh and the tests put it in front of every moto.
+In front of such a proxy (GET /__proxy/dlm says so), a proxy forwards DLM calls like any other.
+Standard library only, plus boto3 (which moto brings) for --strict, --cloud strict and DLM's roles.
 """
 
 import argparse
@@ -41,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from awswire import Call, Refused, error_body, scope_of
 from cloud import RULES
+from dlm import Dlm
+from dlm import operation as dlm_operation
 
 TOKENS = {"ClientToken", "IdempotencyToken", "CallerReference", "X-Amz-Date", "Signature"}
 STATE = {"seen": {}, "counts": {}, "lock": threading.Lock()}
@@ -60,6 +66,8 @@ def operation_of(service, method, path, headers, body):
         action = params.get("Action", ["Unknown"])[0]
         kept = sorted((k, v) for k, v in params.items() if k not in TOKENS and not k.endswith("ClientToken"))
         return action, json.dumps(kept)
+    if service == "dlm":
+        return dlm_operation(method, path) or f"{method} dlm", path + body.decode("utf-8", "replace")
     if service == "route53":
         shape = "/".join(p if not p.startswith(("Z", "C")) else "{id}" for p in urllib.parse.urlparse(path).path.split("/"))
         return f"{method} {shape}", body.decode("utf-8", "replace")
@@ -75,7 +83,9 @@ def error(service, kind, status):
     }[kind]
     if service in ("acm", "ssm") and kind == "throttle":
         code = "ThrottlingException"
-    return error_body(service, code, "injected by faultproxy", status, fault="Sender" if kind == "throttle" else "Receiver")
+    # DLM is REST-JSON: its SDKs read the code from x-amzn-ErrorType, as in the JSON services.
+    json_protocol = True if service == "dlm" else None
+    return error_body(service, code, "injected by faultproxy", status, json_protocol, fault="Sender" if kind == "throttle" else "Receiver")
 
 
 def injected(kind, prefix="injected"):
@@ -91,9 +101,13 @@ def draw(seed, key, n):
 
 def make_handler(options, cloud):
     upstream = urllib.parse.urlparse(options.upstream)
+    dlm = Dlm(options.upstream)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
+        # delayed ACK hold every answer back ~40 ms (the proxy stands in front of every moto).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):
             pass
@@ -130,6 +144,10 @@ def make_handler(options, cloud):
             if self.path.startswith("/__proxy/rules"):
                 counts = cloud.rule_counts() if cloud else {}
                 return self.reply(200, {"Content-Type": "application/json"}, json.dumps(counts, sort_keys=True))
+            if self.path.startswith("/__proxy/dlm"):
+                return self.reply(200, {"Content-Type": "application/json"}, json.dumps({"dlm": "memory"}))
+            if self.command == "POST" and self.path.startswith("/moto-api/reset"):
+                dlm.reset()  # and moto resets itself below
             region, service = scope_of(self.headers)
             action, params = operation_of(service, self.command, self.path, self.headers, body)
             key = f"{service}|{action}|{params}"
@@ -154,6 +172,14 @@ def make_handler(options, cloud):
                 injected("e503")
                 return self.reply(*error(service, "e503", 503))
             roll -= options.e503
+            if service == "dlm":
+                # moto has no DLM: answered from memory, in every mode (it stores, it snapshots
+                # nothing), by the proxy nearest moto.
+                if dlm.forwarded():
+                    status, headers, data = self.forward(body)
+                else:
+                    status, headers, data = dlm.answer(self.command, self.path, self.headers, body, region)
+                return self.answer_after(service, action, roll, status, headers, data)
             call = None
             if cloud is not None:
                 call = Call(service, region, self.command, self.path, self.headers, body)
@@ -172,13 +198,17 @@ def make_handler(options, cloud):
                 if rewritten is not data:
                     headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
                     data = rewritten
+            return self.answer_after(service, action, roll, status, headers, data)
+
+        def answer_after(self, service, action, roll, status, headers, data):
+            """The answer, or (--after) a 503 in its place although the call took effect."""
             after_applies = any(action.startswith(p) for p in options.after_only) if options.after_only else True
             if roll < options.after and after_applies and status < 300:
                 injected("after")
                 return self.reply(*error(service, "e503", 503))
             return self.reply(status, headers, data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
     return Handler
 

@@ -546,6 +546,79 @@ class Clocks(StrictCase):
         retry(self.aws.elbv2.create_listener, {"CertificateNotFound"}, **listener)
 
 
+class InstancesAndVolumes(StrictCase):
+    """instance-type-stopped, volume-no-shrink, attach-volume; and moto's own VolumeInUse on DeleteVolume."""
+
+    def setUp(self):
+        super().setUp()
+        self.net = self.aws.network(public=False)
+        self.instance = self.aws.instance(self.net)  # in the first subnet: us-east-1a
+
+    def volume(self, zone="a", size=10):
+        return self.aws.ec2.create_volume(AvailabilityZone=f"{REGION}{zone}", Size=size, VolumeType="gp3")["VolumeId"]
+
+    def volume_state(self, volume):
+        return self.aws.ec2.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"]
+
+    def test_the_type_changes_only_while_stopped(self):
+        ec2, instance = self.aws.ec2, self.instance
+        change = dict(InstanceId=instance, InstanceType={"Value": "t3.large"})
+        code, message, _ = refusal(ec2.modify_instance_attribute, **change)
+        self.assertEqual((code, message), ("IncorrectInstanceState", f"The instance '{instance}' is not in the 'stopped' state."))
+        self.assertEqual(refusal(ec2.modify_instance_attribute, InstanceId=instance, Attribute="instanceType", Value="t3.large")[0], "IncorrectInstanceState")
+        self.bit("instance-type-stopped", 2)
+        self.assertIsNone(refusal(ec2.modify_instance_attribute, InstanceId=instance, DisableApiTermination={"Value": False}))
+        self.assertIsNone(refusal(ec2.modify_instance_metadata_options, InstanceId=instance, HttpTokens="required", HttpPutResponseHopLimit=2))
+        # The right order: stop, change, start.
+        ec2.stop_instances(InstanceIds=[instance])
+        wait_for(lambda: self.aws.state(instance) == "stopped")
+        ec2.modify_instance_attribute(**change)
+        ec2.start_instances(InstanceIds=[instance])
+        wait_for(lambda: self.aws.state(instance) == "running")
+        self.assertEqual(ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["InstanceType"], "t3.large")
+        # moto alone changes a running instance's type.
+        self.assertIsNone(refusal(client("ec2", MOTO).modify_instance_attribute, InstanceId=instance, InstanceType={"Value": "t3.xlarge"}))
+
+    def test_a_volume_grows_and_never_shrinks(self):
+        volume = self.volume(size=20)
+        code, message, _ = refusal(self.aws.ec2.modify_volume, VolumeId=volume, Size=10)
+        self.assertEqual((code, message), ("InvalidParameterValue", "New size cannot be smaller than existing size"))
+        self.bit("volume-no-shrink")
+        self.assertIsNone(refusal(self.aws.ec2.modify_volume, VolumeId=volume, Iops=4000, Throughput=200))
+        self.assertIsNone(refusal(self.aws.ec2.modify_volume, VolumeId=volume, Size=30))
+        self.assertIsNone(refusal(client("ec2", MOTO).modify_volume, VolumeId=volume, Size=5))  # moto shrinks it
+
+    def test_attach_needs_the_same_zone_a_free_device_and_an_available_volume(self):
+        ec2, instance = self.aws.ec2, self.instance
+        elsewhere = self.volume("b")
+        code, message, _ = refusal(ec2.attach_volume, VolumeId=elsewhere, InstanceId=instance, Device="/dev/sdf")
+        self.assertEqual((code, message), ("InvalidVolume.ZoneMismatch", f"The volume '{elsewhere}' is not in the same availability zone as instance '{instance}'"))
+        first, second = self.volume(), self.volume()
+        ec2.attach_volume(VolumeId=first, InstanceId=instance, Device="/dev/sdf")
+        code, message, _ = refusal(ec2.attach_volume, VolumeId=second, InstanceId=instance, Device="/dev/xvdf")
+        self.assertEqual((code, message), ("InvalidParameterValue", "Invalid value '/dev/xvdf' for unixDevice. Attachment point /dev/xvdf is already in use"))
+        self.assertEqual(refusal(ec2.attach_volume, VolumeId=second, InstanceId=instance, Device="/dev/sda1")[0], "InvalidParameterValue")  # the root
+        other = self.aws.instance(self.net)
+        code, message, _ = refusal(ec2.attach_volume, VolumeId=first, InstanceId=other, Device="/dev/sdf")
+        self.assertEqual((code, message), ("VolumeInUse", f"{first} is already attached to an instance"))
+        self.bit("attach-volume", 4)
+        # The right order: detach, wait until available, attach.
+        ec2.detach_volume(VolumeId=first, InstanceId=instance)
+        wait_for(lambda: self.volume_state(first) == "available")
+        ec2.attach_volume(VolumeId=second, InstanceId=instance, Device="/dev/sdf")
+        ec2.attach_volume(VolumeId=first, InstanceId=other, Device="/dev/sdf")
+        self.assertEqual((self.volume_state(first), self.volume_state(second)), ("in-use", "in-use"))
+
+    def test_an_attached_volume_is_not_deleted_even_by_moto(self):
+        volume = self.volume()
+        self.aws.ec2.attach_volume(VolumeId=volume, InstanceId=self.instance, Device="/dev/sdg")
+        code, message, _ = refusal(self.aws.ec2.delete_volume, VolumeId=volume)
+        self.assertEqual((code, message), ("VolumeInUse", f"Volume {volume} is currently attached to {self.instance}"))
+        self.aws.ec2.detach_volume(VolumeId=volume, InstanceId=self.instance)
+        wait_for(lambda: self.volume_state(volume) == "available")
+        self.assertIsNone(refusal(self.aws.ec2.delete_volume, VolumeId=volume))
+
+
 class ExistingModes(unittest.TestCase):
     def test_lenient_proxy_still_forwards_and_counts(self):
         proxy = start_proxy(MOTO, "--delay-ms", "1")

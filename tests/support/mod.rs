@@ -1,4 +1,5 @@
-//! Test support: a fresh moto server per test, and a scratch project to run ams-stack in.
+//! Test support: a fresh moto server per test (behind the project's proxy, which answers DLM),
+//! and a scratch project to run ams-stack in.
 
 pub mod census;
 
@@ -12,10 +13,17 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// moto in server mode on a free loopback port, seeded like a real account; killed on drop.
+/// moto in server mode on a free loopback port, seeded like a real account, behind the project's
+/// proxy (`scripts/faultproxy/faultproxy.py` without faults: it forwards every call to moto and
+/// answers DLM, which moto lacks, from memory; it stores policies and takes no snapshots), as
+/// `scripts/emulator.sh` runs them. Both are killed on drop.
 pub struct Moto {
     child: Child,
+    proxy: Option<Child>,
+    /// The proxy's address, where every call goes (moto's own `/moto-api/` included).
     pub endpoint: String,
+    /// moto's own address, behind the proxy (no DLM there).
+    pub moto_endpoint: String,
 }
 
 impl Moto {
@@ -73,23 +81,53 @@ impl Moto {
                 }
             });
         }
-        let endpoint = receiver
+        // From here on, a failure kills what was started (on drop).
+        let mut moto = Moto {
+            child,
+            proxy: None,
+            endpoint: String::new(),
+            moto_endpoint: String::new(),
+        };
+        moto.moto_endpoint = receiver
             .recv_timeout(Duration::from_secs(30))
             .expect("moto prints its address");
-        if !seed_zone {
-            return Moto { child, endpoint };
+        // The proxy starts while moto is seeded directly: its start costs the tests nothing.
+        let mut proxy = Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("scripts/faultproxy/faultproxy.py"))
+            .args(["--listen", "0", "--upstream", &moto.moto_endpoint])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the proxy in front of moto starts");
+        let banner = proxy.stdout.take().expect("the proxy's stdout");
+        moto.proxy = Some(proxy);
+        if seed_zone {
+            let seeded = Command::new(repo().join(".venv/bin/python"))
+                .arg(repo().join("scripts/emulator/seed.py"))
+                .arg(&moto.moto_endpoint)
+                .output()
+                .expect("seed runs");
+            assert!(
+                seeded.status.success(),
+                "seeding failed: {}",
+                String::from_utf8_lossy(&seeded.stderr)
+            );
         }
-        let seeded = Command::new(repo().join(".venv/bin/python"))
-            .arg(repo().join("scripts/emulator/seed.py"))
-            .arg(&endpoint)
-            .output()
-            .expect("seed runs");
+        let mut line = String::new();
+        BufReader::new(banner)
+            .read_line(&mut line)
+            .expect("the proxy prints its address");
+        moto.endpoint = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         assert!(
-            seeded.status.success(),
-            "seeding failed: {}",
-            String::from_utf8_lossy(&seeded.stderr)
+            moto.endpoint.starts_with("http://127.0.0.1:"),
+            "unexpected proxy banner: {line}"
         );
-        Moto { child, endpoint }
+        moto
     }
 
     /// SDK config for checking what the emulator holds.
@@ -105,8 +143,10 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in self.proxy.iter_mut().chain([&mut self.child]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
