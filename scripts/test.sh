@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Every test: installs the pinned AWS emulator (moto) into .venv if needed, runs the strict
+# Every test: installs the pinned AWS emulator (moto) into .venv if needed, checks the shell
+# scripts and runs the boot scripts in a stubbed machine (scripts/test-boot.sh), runs the strict
 # cloud's own tests (scripts/faultproxy/test_strict.py: each AWS rule it enforces bites, and the
-# right behaviour gets through), then the unit tests and the integration tests (each integration
+# right behaviour gets through) and of the Data Lifecycle Manager it answers from memory
+# (scripts/faultproxy/test_dlm.py), then the unit tests and the integration tests (each integration
 # test starts its own emulator on a free loopback port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/emulator.sh install
+scripts/test-boot.sh
 .venv/bin/python scripts/faultproxy/test_strict.py
+.venv/bin/python scripts/faultproxy/test_dlm.py
 cargo test --locked --workspace "$@"

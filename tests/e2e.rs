@@ -50,8 +50,8 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .ok();
     assert_eq!(
         targeted.json()["changes"]["create"],
-        13,
-        "mongodb, four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, password, role, profile: {}",
+        14,
+        "mongodb, its data volume (the boot script names it), four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, password, role, profile: {}",
         targeted.stdout
     );
     assert!(
@@ -220,7 +220,11 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         mongodb.instance_type().map(|t| t.as_str()),
         Some("m5.xlarge")
     );
-    assert_eq!(mongodb.image_id(), Some("ami-0ubuntu2004focal01"));
+    assert_eq!(
+        mongodb.image_id(),
+        Some("ami-0ubuntu2404noble02"),
+        "the newest Ubuntu 24.04"
+    );
 
     // Launch templates: the MongoDB address in the user data, IMDSv2, encrypted volumes.
     for role in ["origin", "edge"] {

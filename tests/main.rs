@@ -4,6 +4,7 @@ mod support;
 
 mod cli_errors;
 mod crash;
+mod day2;
 mod dns;
 mod drift;
 mod e2e;

@@ -142,8 +142,32 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
         .send()
         .await
         .expect("roles");
-    assert_eq!(roles.roles().len(), 1);
-    let role = roles.roles()[0].role_name();
+    assert_eq!(
+        roles.roles().len(),
+        2,
+        "the instances' and the daily snapshots'"
+    );
+    let backup = roles
+        .roles()
+        .iter()
+        .find(|r| r.role_name().contains("backup-role"))
+        .expect("the snapshot policy's role");
+    let trust = percent_encoding::percent_decode_str(
+        backup.assume_role_policy_document().unwrap_or_default(),
+    )
+    .decode_utf8()
+    .expect("utf-8")
+    .into_owned();
+    assert!(
+        trust.contains("dlm.amazonaws.com") && !trust.contains("ec2.amazonaws.com"),
+        "{trust}"
+    );
+    let role = roles
+        .roles()
+        .iter()
+        .find(|r| r.role_name().contains("instance-role"))
+        .expect("the instances' role")
+        .role_name();
     let policies = iam
         .list_role_policies()
         .role_name(role)

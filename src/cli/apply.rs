@@ -12,7 +12,7 @@ use super::session::{
     connect, cost_lines, findings_text, program, refuse_blocking, resolve_pending, restrict,
     write_call_log,
 };
-use super::{session, PlanArgs, Workspace};
+use super::{backup, guard, images, session, ChangeArgs, PlanArgs, Workspace};
 use crate::cluster::checks;
 use crate::render::{self, Mode, Progress, Styles};
 use ams_aws::{Aws, AwsProvider};
@@ -23,32 +23,75 @@ pub async fn up(
     workspace: &Workspace,
     styles: &Styles,
     args: PlanArgs,
+    change: ChangeArgs,
     yes: bool,
     parallel: usize,
 ) -> Result<()> {
-    let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
+    let opened = open(workspace, args.stack.clone()).await?;
+    let options = Converge {
+        args,
+        change,
+        yes,
+        parallel,
+    };
+    converge(&opened, styles, "up", options, |_| ()).await
+}
+
+/// What `up` and `restore` are asked.
+pub struct Converge {
+    pub args: PlanArgs,
+    pub change: ChangeArgs,
+    pub yes: bool,
+    pub parallel: usize,
+}
+
+/// Brings the stack to what the program declares, under its lock: `prepare` adjusts the loaded
+/// state first (`restore` names the snapshot the data volume is made from).
+pub async fn converge(
+    (name, config, aws, backend): &Opened,
+    styles: &Styles,
+    operation: &str,
+    options: Converge,
+    prepare: impl FnOnce(&mut State),
+) -> Result<()> {
+    let Converge {
+        args,
+        change,
+        yes,
+        parallel,
+    } = options;
     let backend = backend.as_ref();
-    let result = locked(backend, "up", async {
-        let mut state = load_resolved(backend, &aws, styles).await?;
+    let result = locked(backend, operation, async {
+        let mut state = load_resolved(backend, aws, styles).await?;
         if args.refresh {
-            session::refresh(&aws, &mut state, styles, args.json).await?;
+            session::refresh(aws, &mut state, styles, args.json).await?;
         }
-        let program = program(&aws, &config).await?;
+        prepare(&mut state);
+        let (program, images) = program(aws, config, &state, change.update_images).await?;
+        images::show_updated(&images);
         let mut plan = ams_engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
         present(&plan, styles, args.json);
-        let findings = checks::check(&program, &config);
+        let findings = checks::check(&program, config);
         if !args.json {
+            guard::show_notes(&plan);
             render::err("");
             render::err(&findings_text(&findings, styles));
             render::err("");
             render::err(&cost_lines(Some(&program), &state, &config.region));
         }
+        guard::refuse_impossible(&plan)?;
+        guard::refuse_losses(&plan, &change.allow_replace)?;
+        let pinned = images.pin(&mut state);
+        let protected = program.protected();
+        let protection_changed = state.protected != protected;
+        state.protected = protected;
         if plan.has_changes() {
             refuse_blocking(&findings)?;
-            super::preflight::foreign_records(&aws, &program, &state).await?;
+            super::preflight::foreign_records(aws, &program, &state).await?;
             confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
-            super::preflight::images_launchable(&aws, &plan).await?;
+            super::preflight::images_launchable(aws, &plan).await?;
+            backup::before_losses(aws, &plan, &state, "replaced").await?;
             run(
                 &plan,
                 &mut state,
@@ -59,11 +102,20 @@ pub async fn up(
                 args.json,
             )
             .await?;
-        } else if args.json {
-            println!(
-                "{}",
-                json!({ "kind": "summary", "succeeded": true, "outputs": state.outputs })
-            );
+        } else {
+            let outputs = ams_engine::outputs(&plan, &state);
+            if pinned || protection_changed || outputs != state.outputs {
+                // Nothing to change in the cloud; what the stack records of it is brought up
+                // to date (the images in use, protection, outputs).
+                state.outputs = outputs;
+                backend.save(&state).await?;
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "kind": "summary", "succeeded": true, "outputs": state.outputs })
+                );
+            }
         }
         if !args.json {
             render::err("");
@@ -73,7 +125,7 @@ pub async fn up(
         Ok(())
     })
     .await;
-    write_call_log(&aws);
+    write_call_log(aws);
     result
 }
 
@@ -81,7 +133,7 @@ pub async fn destroy(
     workspace: &Workspace,
     styles: &Styles,
     args: PlanArgs,
-    yes: bool,
+    (yes, skip_final_snapshot): (bool, bool),
     parallel: usize,
 ) -> Result<()> {
     let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
@@ -101,7 +153,15 @@ pub async fn destroy(
             render::err("");
             render::err(&cost_lines(None, &state, &config.region));
         }
+        if skip_final_snapshot {
+            render::err(
+                "--skip-final-snapshot: MongoDB's data volume is deleted without a snapshot.",
+            );
+        }
         confirm(&format!("Delete these resources of stack `{name}`?"), yes)?;
+        if !skip_final_snapshot {
+            backup::before_losses(&aws, &plan, &state, "final").await?;
+        }
         run(
             &plan,
             &mut state,
@@ -111,23 +171,30 @@ pub async fn destroy(
             styles,
             args.json,
         )
-        .await
+        .await?;
+        if state.is_empty() {
+            // Gone: a new stack of this name looks its images up afresh.
+            state.lookups.clear();
+            state.protected.clear();
+            backend.save(&state).await?;
+        }
+        Ok(())
     })
     .await;
     write_call_log(&aws);
     result
 }
 
-/// The stack named (or selected), its AWS clients and its state backend.
-async fn open(
-    workspace: &Workspace,
-    stack: Option<String>,
-) -> Result<(
+/// A stack opened for a change: its name, its file, its AWS clients and its state backend.
+pub type Opened = (
     String,
     crate::config::StackConfig,
     Arc<Aws>,
     Box<dyn StateBackend>,
-)> {
+);
+
+/// The stack named (or selected), its AWS clients and its state backend.
+pub async fn open(workspace: &Workspace, stack: Option<String>) -> Result<Opened> {
     let name = workspace.stack_name(stack)?;
     let config = workspace.config(&name)?;
     let aws = connect(&config).await?;
@@ -189,7 +256,7 @@ impl Signals {
 }
 
 /// Runs `work` holding the stack's lock, and releases it whatever happens.
-async fn locked<F: std::future::Future<Output = Result<()>>>(
+pub async fn locked<F: std::future::Future<Output = Result<()>>>(
     backend: &dyn StateBackend,
     operation: &str,
     work: F,

@@ -86,6 +86,8 @@ pub fn graph(workspace: &Workspace, stack: Option<String>) -> Result<()> {
         mongodb_ami: "(ubuntu image)".into(),
         origin_ami: "(ams image)".into(),
         edge_ami: "(ams image)".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     };
     let program = cluster::declare(&config, &found)?;
     let nodes: BTreeMap<String, BTreeSet<String>> = program

@@ -1,7 +1,10 @@
 //! The commands. Each parses its arguments, loads the stack and hands over to the engine.
 
 mod apply;
+mod backup;
+mod guard;
 mod hints;
+mod images;
 mod inspect;
 mod preflight;
 mod preview;
@@ -50,12 +53,25 @@ pub struct PlanArgs {
     pub refresh: bool,
 }
 
+/// Options of the commands that change a stack (and of `preview`, which shows what they would do).
+#[derive(Args, Clone, Default)]
+pub struct ChangeArgs {
+    /// Resolve the images again (newest Ubuntu, newest AMS) instead of reusing the pinned ones
+    #[arg(long)]
+    pub update_images: bool,
+    /// Let this run replace or delete what is protected: `mongodb` (its instance and data volume)
+    #[arg(long = "allow-replace", value_name = "WHAT")]
+    pub allow_replace: Vec<String>,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Show what `up` would change, changing nothing
     Preview {
         #[command(flatten)]
         plan: PlanArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
         /// Exit 0 when there are no changes, 2 when there are (1 on error)
         #[arg(long)]
         exit_code: bool,
@@ -64,6 +80,8 @@ pub enum Command {
     Up {
         #[command(flatten)]
         plan: PlanArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
         /// Apply without asking for confirmation
         #[arg(long, short)]
         yes: bool,
@@ -75,6 +93,30 @@ pub enum Command {
     Destroy {
         #[command(flatten)]
         plan: PlanArgs,
+        #[arg(long, short)]
+        yes: bool,
+        /// Delete MongoDB's data volume without the final snapshot destroy otherwise takes first
+        #[arg(long)]
+        skip_final_snapshot: bool,
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+    },
+    /// Snapshot MongoDB's data volume now; `--list`: the stack's snapshots
+    Backup {
+        stack: Option<String>,
+        /// List the stack's snapshots (taken by `backup`, `destroy`, replacements, and daily)
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move MongoDB onto a new data volume made from one of the stack's snapshots:
+    /// `restore [STACK] SNAPSHOT --allow-replace mongodb`
+    Restore {
+        #[arg(num_args = 1..=2, required = true, value_names = ["STACK", "SNAPSHOT"])]
+        args: Vec<String>,
+        #[command(flatten)]
+        change: ChangeArgs,
         #[arg(long, short)]
         yes: bool,
         #[arg(long, default_value_t = 16)]
@@ -140,16 +182,35 @@ pub async fn run(cli: Cli) -> Result<u8> {
     let workspace = Workspace::new(&cli.root);
     let styles = Styles::for_stderr(cli.color);
     match cli.command {
-        Command::Preview { plan, exit_code } => {
-            preview::preview(&workspace, &styles, plan, exit_code).await
-        }
+        Command::Preview {
+            plan,
+            change,
+            exit_code,
+        } => preview::preview(&workspace, &styles, plan, change, exit_code).await,
         Command::Up {
             plan,
+            change,
             yes,
             parallel,
-        } => apply::up(&workspace, &styles, plan, yes, parallel)
+        } => apply::up(&workspace, &styles, plan, change, yes, parallel)
             .await
             .map(|()| 0),
+        Command::Backup { stack, list, json } => backup::backup(&workspace, stack, list, json)
+            .await
+            .map(|()| 0),
+        Command::Restore {
+            mut args,
+            change,
+            yes,
+            parallel,
+        } => {
+            let snapshot = args.pop().unwrap_or_default();
+            let stack = args.pop();
+            let options = backup::restore_options(stack.clone(), change, yes, parallel);
+            backup::restore(&workspace, &styles, stack, &snapshot, options)
+                .await
+                .map(|()| 0)
+        }
         Command::Refresh { stack, yes, json } => {
             apply::refresh(&workspace, &styles, stack, yes, json)
                 .await
@@ -158,10 +219,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Destroy {
             plan,
             yes,
+            skip_final_snapshot,
             parallel,
-        } => apply::destroy(&workspace, &styles, plan, yes, parallel)
-            .await
-            .map(|()| 0),
+        } => apply::destroy(
+            &workspace,
+            &styles,
+            plan,
+            (yes, skip_final_snapshot),
+            parallel,
+        )
+        .await
+        .map(|()| 0),
         Command::Outputs {
             stack,
             json,

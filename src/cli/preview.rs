@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::session::{
     connect, cost_lines, findings_text, program, refresh, resolve_pending, restrict, write_call_log,
 };
-use super::{PlanArgs, Workspace};
+use super::{guard, images, ChangeArgs, PlanArgs, Workspace};
 use crate::cluster::{self, checks};
 use crate::render::{self, Styles};
 use ams_engine::{self, Plan};
@@ -15,6 +15,7 @@ pub async fn preview(
     workspace: &Workspace,
     styles: &Styles,
     args: PlanArgs,
+    change: ChangeArgs,
     exit_code: bool,
 ) -> Result<u8> {
     let name = workspace.stack_name(args.stack.clone())?;
@@ -26,8 +27,9 @@ pub async fn preview(
         refresh(&aws, &mut state, styles, args.json).await?;
     }
     let planned = async {
-        let program = program(&aws, &config).await?;
+        let (program, images) = program(&aws, &config, &state, change.update_images).await?;
         let mut plan = ams_engine::plan(&program, &state)?;
+        images::show_updated(&images);
         restrict(&mut plan, &args.targets, false, styles)?;
         // What `up` would refuse before creating anything, the preview says too.
         super::preflight::foreign_records(&aws, &program, &state).await?;
@@ -47,11 +49,15 @@ pub async fn preview(
         );
     } else {
         show(&plan, styles, false);
+        guard::show_notes(&plan);
         render::err("");
         render::err(&findings_text(&findings, styles));
         render::err("");
         render::err(&cost_lines(Some(&program), &state, &config.region));
     }
+    // What `up` would refuse, the preview refuses too, after showing the plan.
+    guard::refuse_impossible(&plan)?;
+    guard::refuse_losses(&plan, &change.allow_replace)?;
     Ok(if exit_code && plan.has_changes() {
         2
     } else {

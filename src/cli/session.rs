@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use super::images::{self, Images};
 use crate::cluster::checks::Finding;
 use crate::cluster::{self, Found};
 use crate::config::StackConfig;
@@ -40,58 +41,42 @@ pub fn write_call_log(aws: &Aws) {
     }
 }
 
-/// Looks up what the account already has, then declares the cluster.
-pub async fn program(aws: &Aws, config: &StackConfig) -> Result<Program> {
+/// Looks up what the account already has (the hosted zone; the images, pinned in `state` unless
+/// `update_images`), then declares the cluster.
+pub async fn program(
+    aws: &Aws,
+    config: &StackConfig,
+    state: &State,
+    update_images: bool,
+) -> Result<(Program, Images)> {
     let file = config.path.display().to_string();
-    let zone = lookup::hosted_zone(aws, &config.dns.hosted_zone, &file);
-    let image = |ami: &Option<String>,
-                 owner: &'static str,
-                 pattern: &'static str,
-                 product_code: Option<&'static str>,
-                 section: &'static str| {
-        let file = file.clone();
-        let ami = ami.clone();
-        async move {
-            match ami {
-                Some(ami) => Ok(ami),
-                None => {
-                    lookup::newest_image(aws, owner, pattern, product_code, section, &file).await
-                }
-            }
-        }
-    };
-    let (zone, mongodb, origin, edge) = tokio::try_join!(
-        zone,
-        image(
-            &config.mongodb.ami,
-            lookup::UBUNTU_OWNER,
-            lookup::UBUNTU_2004_NAME,
-            None,
-            "mongodb"
-        ),
-        image(
-            &config.origin.instance.ami,
-            lookup::MARKETPLACE_OWNER,
-            lookup::AMS_ENTERPRISE_NAME,
-            Some(lookup::AMS_PRODUCT_CODE),
-            "origin"
-        ),
-        image(
-            &config.edge.instance.ami,
-            lookup::MARKETPLACE_OWNER,
-            lookup::AMS_ENTERPRISE_NAME,
-            Some(lookup::AMS_PRODUCT_CODE),
-            "edge"
-        ),
+    let (zone, images) = tokio::try_join!(
+        async { Ok(lookup::hosted_zone(aws, &config.dns.hosted_zone, &file).await?) },
+        images::resolve(aws, config, state, update_images),
     )?;
     let found = Found {
         hosted_zone_id: zone,
-        mongodb_ami: mongodb,
-        origin_ami: origin,
-        edge_ami: edge,
+        mongodb_ami: images.mongodb.id.clone(),
+        origin_ami: images.origin.id.clone(),
+        edge_ami: images.edge.id.clone(),
+        data_snapshot: data_snapshot(state),
+        images: images.described(),
     };
-    Ok(cluster::declare(config, &found)?)
+    Ok((cluster::declare(config, &found)?, images))
 }
+
+/// The snapshot MongoDB's data volume was last restored from (`restore`), which every later
+/// plan declares again, so that the restored volume stays.
+pub fn data_snapshot(state: &State) -> Option<String> {
+    state
+        .lookups
+        .get(DATA_SNAPSHOT)
+        .and_then(|v| v.as_str())
+        .map(String::from)
+}
+
+/// The state's lookup key of [`data_snapshot`].
+pub const DATA_SNAPSHOT: &str = "mongodb.data_snapshot";
 
 /// Applies `--target`s to a plan, with the warning that the rest is not checked.
 pub fn restrict(

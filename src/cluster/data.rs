@@ -1,27 +1,60 @@
-//! The data tier: the MongoDB server AMS keeps its applications, streams and node list in.
+//! The data tier: the MongoDB server AMS keeps its applications, streams and node list in, the
+//! encrypted volume its data lives on (so that the data outlives any one instance), and the
+//! daily snapshots of that volume.
+//!
+//! The instance, its volume and their attachment are protected: no plan replaces or deletes
+//! them unless the run says `--allow-replace mongodb` (`destroy` snapshots the volume first).
 
-use ams_aws::ec2::{Instance, Machine};
+use std::collections::BTreeMap;
+
+use ams_aws::dlm::LifecyclePolicy;
+use ams_aws::ec2::{Instance, Machine, Volume, VolumeAttachment};
+use ams_aws::iam::{Role, Statement};
 use ams_engine::{Input, Program, ProgramError, Ref};
 
 use super::network::Network;
 use super::security::Security;
-use super::{after, fill, ROOT_DEVICE};
+use super::{after, fill, Found, ROOT_DEVICE};
 use crate::config::StackConfig;
+
+/// The word that lets a run replace or delete MongoDB or its data (`--allow-replace mongodb`).
+pub const PROTECTED: &str = "mongodb";
+/// The device name the data volume is attached as (the boot script finds it by volume id).
+const DATA_DEVICE: &str = "/dev/sdf";
+/// The tag that puts a volume under the stack's daily snapshot policy.
+const DAILY_TAG: &str = "ams-stack:daily-snapshots";
+
+pub struct Data {
+    pub mongodb: Ref<Instance>,
+    pub volume: Ref<Volume>,
+}
 
 pub fn declare(
     p: &mut Program,
     config: &StackConfig,
     network: &Network,
     security: &Security,
-    image: &str,
-) -> Result<Ref<Instance>, ProgramError> {
+    found: &Found,
+) -> Result<Data, ProgramError> {
+    let volume = p.add(
+        "mongodb-data",
+        Volume {
+            availability_zone: first_zone(config),
+            size_gib: config.mongodb.data_volume.gib,
+            iops: config.mongodb.data_volume.iops,
+            throughput: config.mongodb.data_volume.throughput,
+            encrypted: true,
+            snapshot_id: found.data_snapshot.clone(),
+            tags: BTreeMap::from([(DAILY_TAG.to_string(), config.name.clone())]),
+        },
+    )?;
     let machine = &security.machine;
-    p.add_after(
+    let mongodb = p.add_after(
         "mongodb",
         Instance {
             subnet_id: first_subnet(network),
             machine: Machine {
-                image_id: image.to_string().into(),
+                image_id: found.mongodb_ami.clone().into(),
                 instance_type: config.mongodb.instance_type.clone(),
                 key_name: config.mongodb.key_name.clone(),
                 security_group_ids: vec![security.mongodb_sg.id().into()],
@@ -30,6 +63,8 @@ pub fn declare(
                     &[
                         ("{REGION}", config.region.clone().into()),
                         ("{PARAMETER}", machine.parameter.clone()),
+                        ("{VOLUME_ID}", volume.id().into()),
+                        ("{DEVICE}", DATA_DEVICE.to_string().into()),
                     ],
                 ),
                 root_volume_gib: config.mongodb.root_volume_gib,
@@ -42,7 +77,83 @@ pub fn declare(
         },
         // It installs MongoDB from the internet at first boot: the route must exist first.
         &after(network),
-    )
+    )?;
+    let attachment = p.add(
+        "mongodb-data-attachment",
+        VolumeAttachment {
+            volume_id: volume.id().into(),
+            instance_id: mongodb.id().into(),
+            device: DATA_DEVICE.into(),
+        },
+    )?;
+    p.protect(&volume, PROTECTED);
+    p.protect(&mongodb, PROTECTED);
+    p.protect(&attachment, PROTECTED);
+    if config.mongodb.backup_keep > 0 {
+        daily_snapshots(p, config)?;
+    }
+    Ok(Data { mongodb, volume })
+}
+
+/// A snapshot of the data volume every day at 03:00 UTC, the last `backup_keep` kept, taken by
+/// Data Lifecycle Manager under a role that may snapshot and tag, and delete only this stack's
+/// snapshots.
+fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramError> {
+    let region = &config.region;
+    let snapshots = format!("arn:aws:ec2:{region}::snapshot/*");
+    let role = p.add(
+        "backup-role",
+        Role {
+            description: format!(
+                "Daily snapshots of the MongoDB data of `{}` (ams-stack)",
+                config.name
+            ),
+            statements: vec![
+                Statement {
+                    actions: [
+                        "CreateSnapshot",
+                        "CreateSnapshots",
+                        "DescribeInstances",
+                        "DescribeVolumes",
+                        "DescribeSnapshots",
+                    ]
+                    .map(|a| format!("ec2:{a}"))
+                    .to_vec(),
+                    resource: "*".into(),
+                    condition: None,
+                },
+                Statement {
+                    actions: vec!["ec2:CreateTags".into()],
+                    resource: snapshots.clone().into(),
+                    condition: None,
+                },
+                Statement {
+                    actions: vec!["ec2:DeleteSnapshot".into()],
+                    resource: snapshots.into(),
+                    condition: Some(serde_json::json!({
+                        "StringEquals": { format!("aws:ResourceTag/{DAILY_TAG}"): config.name }
+                    })),
+                },
+            ],
+            service: "dlm.amazonaws.com".into(),
+        },
+    )?;
+    p.add(
+        "backup-policy",
+        LifecyclePolicy {
+            description: format!("Daily snapshots of the MongoDB data of {}", config.name).replace(
+                |c: char| !(c.is_ascii_alphanumeric() || " -_".contains(c)),
+                "-",
+            ),
+            execution_role_arn: role.arn().into(),
+            target_tags: BTreeMap::from([(DAILY_TAG.to_string(), config.name.clone())]),
+            interval_hours: 24,
+            times: vec!["03:00".into()],
+            retain_count: config.mongodb.backup_keep,
+            copy_tags: true,
+        },
+    )?;
+    Ok(())
 }
 
 /// Instances go in the first zone, as the guide says: origins and edges talk over 5000.
@@ -52,4 +163,14 @@ pub fn first_subnet(network: &Network) -> Input<String> {
         .first()
         .cloned()
         .unwrap_or_else(|| Input::from(""))
+}
+
+/// The zone of the first subnet, where MongoDB and its volume are.
+fn first_zone(config: &StackConfig) -> String {
+    config
+        .network
+        .availability_zones
+        .first()
+        .cloned()
+        .unwrap_or_default()
 }

@@ -32,13 +32,14 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let p = &mut program;
     let network = network::declare(p, config)?;
     let security = security::declare(p, config, &network.vpc_id)?;
-    let mongodb = data::declare(p, config, &network, &security, &found.mongodb_ami)?;
+    let data = data::declare(p, config, &network, &security, found)?;
+    let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
     let origin = nodes::declare(
         p,
         &network,
         &security,
-        &mongodb,
+        mongodb,
         nodes::Role {
             name: "origin",
             group: &config.origin,
@@ -51,7 +52,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         p,
         &network,
         &security,
-        &mongodb,
+        mongodb,
         nodes::Role {
             name: "edge",
             group: &config.edge,
@@ -114,7 +115,11 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             ingest.load_balancer.dns_name().into(),
         )?;
     }
+    for (role, image) in &found.images {
+        p.output(&format!("{role}_image"), image.clone().into())?;
+    }
     p.output("mongodb_private_ip", mongodb.private_ip().into())?;
+    p.output("mongodb_data_volume", data.volume.id().into())?;
     p.output(
         "mongodb_password",
         Input::concat([SECRET_OUTPUT_PREFIX.into(), security.password.name().into()]),
@@ -168,6 +173,11 @@ pub struct Found {
     pub mongodb_ami: String,
     pub origin_ami: String,
     pub edge_ami: String,
+    /// The snapshot MongoDB's data volume is made from, after a `restore`.
+    pub data_snapshot: Option<String>,
+    /// The images in use as people read them (id, name, date), by role: the stack outputs
+    /// `mongodb_image`, `origin_image`, `edge_image`.
+    pub images: Vec<(&'static str, String)>,
 }
 
 /// The tiers, in the order the guide builds them: how plans and the graph are grouped.
@@ -190,12 +200,13 @@ pub fn tier(name: &str) -> &'static str {
     {
         return "security";
     }
-    let prefixes: [(&str, &str); 10] = [
+    let prefixes: [(&str, &str); 11] = [
         ("vpc", "network"),
         ("internet-gateway", "network"),
         ("subnet", "network"),
         ("route-table", "network"),
         ("mongodb", "data"),
+        ("backup", "data"),
         ("origin", "origin"),
         ("edge", "edge"),
         ("certificate", "certificate"),

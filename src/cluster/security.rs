@@ -191,6 +191,7 @@ pub fn declare(
                     })),
                 },
             ],
+            service: "ec2.amazonaws.com".into(),
         },
     )?;
     let profile = p.add(

@@ -44,8 +44,11 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:elbv2:TargetGroup", 4),
         ("aws:route53:Record", 3),
         ("aws:ssm:SecureParameter", 1),
-        ("aws:iam:Role", 1),
+        ("aws:iam:Role", 2),
         ("aws:iam:InstanceProfile", 1),
+        ("aws:ec2:Volume", 1),
+        ("aws:ec2:VolumeAttachment", 1),
+        ("aws:dlm:LifecyclePolicy", 1),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
@@ -53,7 +56,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 36);
+    assert_eq!(program.resources().len(), 40);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
@@ -69,6 +72,8 @@ fn with_ingest(rtmp: bool, srt: bool) -> Program {
         mongodb_ami: "ami-ubuntu".into(),
         origin_ami: "ami-ams".into(),
         edge_ami: "ami-ams".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     };
     declare(&config, &found).expect("declared")
 }
@@ -282,6 +287,8 @@ fn an_existing_vpc_is_used_as_given() {
         mongodb_ami: "ami-u".into(),
         origin_ami: "ami-a".into(),
         edge_ami: "ami-a".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     };
     let program = declare(&config, &found).expect("declared");
     for made in [

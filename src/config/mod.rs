@@ -3,6 +3,7 @@
 //! Every error names the file, the line and column, and the key; nothing here talks to AWS.
 
 mod located;
+mod mongodb;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use raw::{RawDns, RawInstance, RawNetwork, RawNodes, RawSecurity, RawStack, RawState};
+use raw::{RawDns, RawNetwork, RawNodes, RawSecurity, RawStack, RawState};
 
 /// A validated stack.
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct StackConfig {
     pub endpoint: Option<String>,
     pub network: Network,
     pub dns: Dns,
-    pub mongodb: Instance,
+    pub mongodb: Mongodb,
     pub origin: NodeGroup,
     pub edge: NodeGroup,
     pub state: StateConfig,
@@ -97,6 +98,8 @@ pub struct Dns {
     pub domain: String,
     pub hosted_zone: String,
 }
+
+pub use mongodb::{DataVolume, Mongodb};
 
 #[derive(Clone, Debug)]
 pub struct Instance {
@@ -382,7 +385,7 @@ impl SourceFile<'_> {
                 domain,
                 hosted_zone: zone,
             },
-            mongodb: self.instance("mongodb", raw.mongodb, 50)?,
+            mongodb: self.mongodb(raw.mongodb)?,
             origin: self.nodes("origin", raw.origin)?,
             edge: self.nodes("edge", raw.edge)?,
             state,
@@ -563,20 +566,6 @@ impl SourceFile<'_> {
             column,
             key: Some(key.to_string()),
         }
-    }
-
-    fn instance(
-        &self,
-        section: &str,
-        raw: RawInstance,
-        default_gib: i32,
-    ) -> Result<Instance, ConfigError> {
-        Ok(Instance {
-            instance_type: raw.instance_type,
-            ami: raw.ami,
-            key_name: raw.key_name,
-            root_volume_gib: self.volume(section, raw.root_volume_gib, default_gib)?,
-        })
     }
 
     fn volume(

@@ -10,7 +10,7 @@ pub(super) struct RawStack {
     pub endpoint: Option<Spanned<String>>,
     pub network: RawNetwork,
     pub dns: RawDns,
-    pub mongodb: RawInstance,
+    pub mongodb: RawMongodb,
     pub origin: RawNodes,
     pub edge: RawNodes,
     pub state: Option<RawState>,
@@ -61,11 +61,15 @@ pub(super) struct RawDns {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawInstance {
+pub(super) struct RawMongodb {
     pub instance_type: String,
     pub ami: Option<String>,
     pub key_name: Option<String>,
     pub root_volume_gib: Option<Spanned<i32>>,
+    pub data_volume_gib: Option<Spanned<i32>>,
+    pub data_volume_iops: Option<Spanned<i32>>,
+    pub data_volume_throughput: Option<Spanned<i32>>,
+    pub backup_keep: Option<Spanned<i32>>,
 }
 
 #[derive(Deserialize)]

@@ -199,3 +199,53 @@ fn an_unknown_section_is_named_with_the_nearest_one() {
     );
     assert!(message.ends_with("(did you mean `ingest`?)"), "{message}");
 }
+
+#[test]
+fn mongodb_data_volume_defaults_and_gp3_limits() {
+    let local = parse("local", Path::new("stacks/local.toml"), &shipped("local")).expect("local");
+    let expected = DataVolume {
+        gib: 100,
+        iops: None,
+        throughput: None,
+    };
+    assert_eq!(local.mongodb.data_volume, expected);
+    assert_eq!(local.mongodb.backup_keep, 7);
+    let with =
+        |keys: &str| shipped("local").replace("[mongodb]\n", &format!("[mongodb]\n{keys}\n"));
+    let sized = parse(
+        "t",
+        Path::new("stacks/t.toml"),
+        &with("data_volume_gib = 500\ndata_volume_iops = 6000\ndata_volume_throughput = 500\nbackup_keep = 0"),
+    )
+    .expect("valid");
+    assert_eq!(
+        (
+            sized.mongodb.data_volume.iops,
+            sized.mongodb.data_volume.throughput,
+            sized.mongodb.backup_keep
+        ),
+        (Some(6000), Some(500), 0)
+    );
+    let message = error_of(&with("data_volume_gib = 0"));
+    assert!(
+        message.starts_with(
+            "stacks/t.toml:15:19: `mongodb.data_volume_gib`: 0 is out of range: 1 to 65536"
+        ),
+        "{message}"
+    );
+    let message = error_of(&with("data_volume_gib = 10\ndata_volume_iops = 6000"));
+    assert!(
+        message.contains("data_volume_iops`: gp3 gives at most 500 IOPS per GiB"),
+        "{message}"
+    );
+    let message = error_of(&with("data_volume_throughput = 1000"));
+    assert!(
+        message.contains("3000 IOPS take at most 750 MiB/s"),
+        "{message}"
+    );
+    let message = error_of(&with("backup_keep = -1"));
+    assert!(
+        message.contains("backup_keep`: -1 is out of range"),
+        "{message}"
+    );
+}

@@ -17,6 +17,7 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
             .values("local")
             .build()
     };
+    let dlm = aws_sdk_dlm::Client::new(sdk);
     let mut count = BTreeMap::new();
     count.insert(
         "vpc",
@@ -86,6 +87,40 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
             .iter()
             .map(|r| r.instances().len())
             .sum(),
+    );
+    let data_volumes = ec2
+        .describe_volumes()
+        .filters(stack())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ams-stack:name")
+                .values("mongodb-data")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("volumes");
+    let live: Vec<_> = data_volumes
+        .volumes()
+        .iter()
+        .filter(|v| {
+            v.state()
+                .is_some_and(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
+        })
+        .collect();
+    count.insert("data volume", live.len());
+    count.insert(
+        "volume attachment",
+        live.iter().map(|v| v.attachments().len()).sum(),
+    );
+    count.insert(
+        "snapshot policy",
+        dlm.get_lifecycle_policies()
+            .send()
+            .await
+            .expect("policies")
+            .policies()
+            .len(),
     );
     count.insert(
         "launch template",
@@ -226,19 +261,24 @@ fn local_program() -> (ams_stack::config::StackConfig, ams_engine::Program) {
         mongodb_ami: "ami-mongodb".into(),
         origin_ami: "ami-ams".into(),
         edge_ami: "ami-ams".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     };
     let program = ams_stack::cluster::declare(&config, &found).expect("declared");
     (config, program)
 }
 
 /// The census category of each kind that leaves something countable in the cloud.
-const CATEGORIES: [(&str, &str); 17] = [
+const CATEGORIES: [(&str, &str); 20] = [
     ("aws:ec2:Vpc", "vpc"),
     ("aws:ec2:Subnet", "subnet"),
     ("aws:ec2:InternetGateway", "internet gateway"),
     ("aws:ec2:RouteTable", "route table"),
     ("aws:ec2:SecurityGroup", "security group"),
     ("aws:ec2:Instance", "instance"),
+    ("aws:ec2:Volume", "data volume"),
+    ("aws:ec2:VolumeAttachment", "volume attachment"),
+    ("aws:dlm:LifecyclePolicy", "snapshot policy"),
     ("aws:ec2:LaunchTemplate", "launch template"),
     ("aws:elbv2:LoadBalancer", "load balancer"),
     ("aws:elbv2:Listener", "listener"),

@@ -20,6 +20,8 @@ pub struct Clients {
     pub route53: aws_sdk_route53::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub iam: aws_sdk_iam::Client,
+    /// Data Lifecycle Manager: the EBS snapshot policies.
+    pub dlm: aws_sdk_dlm::Client,
 }
 
 impl Clients {
@@ -41,6 +43,7 @@ impl Clients {
             route53: client!(aws_sdk_route53),
             ssm: client!(aws_sdk_ssm),
             iam: client!(aws_sdk_iam),
+            dlm: client!(aws_sdk_dlm),
         }
     }
 }

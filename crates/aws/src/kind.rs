@@ -38,6 +38,9 @@ pub trait AwsKind: Kind {
     /// Codes meaning that something this resource refers to was just made and is not visible
     /// yet (`Code:text` also asks the message to name `text`).
     const NOT_YET_VISIBLE: &'static [&'static str] = &[];
+    /// Codes by which a delete is refused while something still holds the resource (beyond
+    /// the codes every service uses for it): tried again for the delete patience.
+    const BUSY: &'static [&'static str] = &[];
 
     /// Makes the resource; its id.
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError>;

@@ -16,6 +16,7 @@ pub mod acm;
 pub mod autoscaling;
 pub mod call;
 pub mod client;
+pub mod dlm;
 pub mod ec2;
 pub mod elbv2;
 pub mod iam;
@@ -41,6 +42,8 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<ec2::RouteTable>();
     provider.register::<ec2::SecurityGroup>();
     provider.register::<ec2::Instance>();
+    provider.register::<ec2::Volume>();
+    provider.register::<ec2::VolumeAttachment>();
     provider.register::<ec2::LaunchTemplate>();
     provider.register::<autoscaling::Group>();
     provider.register::<autoscaling::CpuPolicy>();
@@ -53,4 +56,5 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<ssm::SecureParameter>();
     provider.register::<iam::Role>();
     provider.register::<iam::InstanceProfile>();
+    provider.register::<dlm::LifecyclePolicy>();
 }

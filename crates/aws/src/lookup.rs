@@ -7,7 +7,8 @@ use ams_engine::ProviderError;
 
 /// Canonical's account, owner of the official Ubuntu images.
 pub const UBUNTU_OWNER: &str = "099720109477";
-pub const UBUNTU_2004_NAME: &str = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*";
+/// Ubuntu 24.04 LTS (noble), the MongoDB host (20.04 left standard support in May 2025).
+pub const UBUNTU_2404_NAME: &str = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*";
 /// The AWS Marketplace account that owns Marketplace images, and the AMS Enterprise image name.
 pub const MARKETPLACE_OWNER: &str = "679593333241";
 pub const AMS_ENTERPRISE_NAME: &str = "AntMedia-AWS-Marketplace-EE-*";
@@ -40,8 +41,88 @@ pub enum LookupError {
         message: String,
         link: String,
     },
+    #[error("image {image} (`ami` in [{section}] of {file}) does not exist in {region}")]
+    ImageGone {
+        image: String,
+        region: String,
+        section: String,
+        file: String,
+    },
     #[error("{0}")]
     Aws(#[from] ProviderError),
+}
+
+/// An image as the stack pins it: its id, and its name and creation date where AWS says them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Image {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+impl Image {
+    /// An image known only by its id.
+    pub fn id(id: &str) -> Image {
+        Image {
+            id: id.to_string(),
+            name: None,
+            created: None,
+        }
+    }
+
+    fn from_sdk(image: &aws_sdk_ec2::types::Image) -> Option<Image> {
+        Some(Image {
+            id: image.image_id()?.to_string(),
+            name: image.name().map(String::from),
+            created: image.creation_date().map(String::from),
+        })
+    }
+}
+
+impl std::fmt::Display for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.id)?;
+        match (&self.name, &self.created) {
+            (Some(name), Some(created)) => write!(f, " ({name}, {created})"),
+            (Some(name), None) => write!(f, " ({name})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The image `id` as AWS describes it (for an `ami` the stack file pins).
+pub async fn image(aws: &Aws, id: &str, section: &str, file: &str) -> Result<Image, LookupError> {
+    let out = aws
+        .ec2
+        .describe_images()
+        .image_ids(id)
+        .send()
+        .await
+        .or_error();
+    let gone = || LookupError::ImageGone {
+        image: id.to_string(),
+        region: aws.region.clone(),
+        section: section.to_string(),
+        file: file.to_string(),
+    };
+    match out {
+        Ok(out) => out
+            .images()
+            .iter()
+            .find_map(Image::from_sdk)
+            .ok_or_else(gone),
+        // InvalidAMIID.NotFound, .Malformed, .Unavailable.
+        Err(e)
+            if e.code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("InvalidAMIID")) =>
+        {
+            Err(gone())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The id of the public hosted zone named `zone`.
@@ -73,7 +154,7 @@ pub async fn newest_image(
     product_code: Option<&str>,
     section: &str,
     file: &str,
-) -> Result<String, LookupError> {
+) -> Result<Image, LookupError> {
     let out = aws
         .ec2
         .describe_images()
@@ -89,8 +170,7 @@ pub async fn newest_image(
         .iter()
         .filter(|i| i.image_id().is_some())
         .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
-        .and_then(|i| i.image_id())
-        .map(String::from)
+        .and_then(Image::from_sdk)
         .ok_or_else(|| LookupError::ImageNotFound {
             pattern: pattern.to_string(),
             owner: owner.to_string(),

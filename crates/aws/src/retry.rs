@@ -65,7 +65,7 @@ pub fn classify<K: AwsKind>(error: &ProviderError) -> Class {
         Class::NotYetVisible
     } else if listed(K::ALREADY_EXISTS) {
         Class::AlreadyExists
-    } else if BUSY.contains(&code) {
+    } else if BUSY.contains(&code) || listed(K::BUSY) {
         Class::Busy
     } else {
         Class::Final

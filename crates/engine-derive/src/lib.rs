@@ -15,12 +15,18 @@
 //! change forces a replacement (`#[kind(replace)]`) or whose value is secret (`#[kind(secret)]`),
 //! taken from the fields that carry them, so no list of names is kept apart from the fields.
 //!
+//! On a flattened struct (`#[serde(flatten)]`, whose type derives `Fields`), `#[kind(replace)]`
+//! names every field of it; `#[kind(replace, except("instance_type", "user_data"))]` names all
+//! but those, which the kind then changes in place. Each excepted name must be a field of the
+//! flattened struct: a name that is not fails to compile (a constant assertion on its
+//! `Fields::NAMES`).
+//!
 //! `#[derive(Outputs)]` on a kind's outputs struct makes a typed accessor per field: a
 //! `Ref<Vpc>` then offers `vpc.id()`, an `Output<String>` whose key is the field's name.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr, Type};
 
 #[proc_macro_derive(Kind, attributes(kind))]
@@ -82,36 +88,55 @@ fn kind(input: &DeriveInput) -> syn::Result<Tokens> {
         .ok_or_else(|| syn::Error::new_spanned(ident, "missing #[kind(outputs = OutputsType)]"))?;
     let mut replace = Vec::new();
     let mut secret = Vec::new();
+    let mut checks = Vec::new();
+    let mut runtime_checks = Vec::new();
+    let generic = !input.generics.params.is_empty();
     for field in &named_fields(input)?.named {
         let Some(name) = &field.ident else { continue };
-        // A flattened struct's fields are top-level arguments: name them all.
-        let names = if is_flattened(field) {
+        let marks = field_marks(field)?;
+        let flattened = is_flattened(field);
+        if !marks.except.is_empty() && (!flattened || !marks.replace) {
+            return Err(syn::Error::new_spanned(
+                name,
+                "`except(...)` goes with `replace` on a flattened field (#[serde(flatten)])",
+            ));
+        }
+        // A flattened struct's fields are top-level arguments: name them all (but the excepted).
+        let names = if flattened {
             let ty = &field.ty;
             quote! { <#ty as ::ams_engine::Fields>::NAMES.iter().copied() }
         } else {
             let name = serde_rename(field).unwrap_or_else(|| name.to_string());
             quote! { [#name] }
         };
-        for attribute in field.attrs.iter().filter(|a| a.path().is_ident("kind")) {
-            attribute.parse_nested_meta(|meta| {
-                if meta.path.is_ident("replace") {
-                    replace.push(names.clone());
-                    Ok(())
-                } else if meta.path.is_ident("secret") {
-                    secret.push(names.clone());
-                    Ok(())
-                } else {
-                    Err(meta.error("expected `replace` or `secret`"))
-                }
-            })?;
+        if marks.replace {
+            let except = &marks.except;
+            replace.push(if except.is_empty() {
+                names.clone()
+            } else {
+                quote! { #names.filter(|name| ![#(#except),*].contains(name)) }
+            });
+        }
+        if marks.secret {
+            secret.push(names);
+        }
+        if !marks.except.is_empty() {
+            let check = except_check(&field.ty, &marks.except, generic);
+            if generic {
+                runtime_checks.push(check);
+            } else {
+                checks.push(check);
+            }
         }
     }
     let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
+        #(#checks)*
         impl #impl_generics ::ams_engine::Kind for #ident #type_generics #where_clause {
             const TYPE: &'static str = #type_name;
             type Outputs = #outputs_type;
             fn replace_on() -> ::std::vec::Vec<&'static str> {
+                #(#runtime_checks)*
                 let mut names = ::std::vec::Vec::new();
                 #(names.extend(#replace);)*
                 names
@@ -123,6 +148,86 @@ fn kind(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     })
+}
+
+/// What `#[kind(...)]` says of one field of a kind.
+#[derive(Default)]
+struct Marks {
+    replace: bool,
+    secret: bool,
+    /// `except("a", "b")`: fields of the flattened struct that `replace` leaves out.
+    except: Vec<LitStr>,
+}
+
+fn field_marks(field: &syn::Field) -> syn::Result<Marks> {
+    let mut marks = Marks::default();
+    for attribute in field.attrs.iter().filter(|a| a.path().is_ident("kind")) {
+        attribute.parse_nested_meta(|meta| {
+            if meta.path.is_ident("replace") {
+                marks.replace = true;
+            } else if meta.path.is_ident("secret") {
+                marks.secret = true;
+            } else if meta.path.is_ident("except") {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let names = content
+                    .parse_terminated(<LitStr as syn::parse::Parse>::parse, syn::Token![,])?;
+                if names.is_empty() {
+                    return Err(meta.error("`except(...)` names at least one field"));
+                }
+                marks.except.extend(names);
+            } else {
+                return Err(meta.error("expected `replace`, `except(\"field\", ...)` or `secret`"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(marks)
+}
+
+/// A compile-time check that every name of `except` is a field of the flattened type `ty`: an
+/// anonymous constant asserting it on `<ty as Fields>::NAMES`. A generic kind (whose constant
+/// could not name its parameters) is checked when `replace_on` first runs instead.
+fn except_check(ty: &Type, except: &[LitStr], generic: bool) -> Tokens {
+    let asserts = except.iter().map(|name| {
+        let message = format!(
+            "#[kind(replace, except(..))]: `{}` is not a field of the flattened struct",
+            name.value()
+        );
+        // Spanned at the name, so that the error points at it.
+        quote_spanned! {name.span()=>
+            assert!(named(<#ty as ::ams_engine::Fields>::NAMES, #name), #message);
+        }
+    });
+    let named = quote! {
+        const fn named(names: &[&str], name: &str) -> bool {
+            let mut i = 0;
+            while i < names.len() {
+                let (a, b) = (names[i].as_bytes(), name.as_bytes());
+                if a.len() == b.len() {
+                    let mut j = 0;
+                    while j < a.len() && a[j] == b[j] {
+                        j += 1;
+                    }
+                    if j == a.len() {
+                        return true;
+                    }
+                }
+                i += 1;
+            }
+            false
+        }
+    };
+    if generic {
+        // No constant item can name the kind's parameters: the same check, in `replace_on`.
+        return quote! { { #named #(#asserts)* } };
+    }
+    quote! {
+        const _: () = {
+            #named
+            #(#asserts)*
+        };
+    }
 }
 
 /// `#[derive(Fields)]`: the top-level names of a struct that kinds flatten into theirs.
@@ -213,4 +318,123 @@ fn outputs(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn derived(input: DeriveInput) -> String {
+        kind(&input)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn replace_names_plain_fields_by_their_serde_key_and_flattened_ones_by_their_fields() {
+        let out = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[kind(replace)]
+                #[serde(rename = "cidr")]
+                block: String,
+                #[serde(flatten)]
+                #[kind(replace)]
+                machine: Machine,
+                #[kind(secret)]
+                password: String,
+                free: String,
+            }
+        });
+        assert!(out.contains("[\"cidr\"]"), "{out}");
+        assert!(
+            out.contains("< Machine as :: ams_engine :: Fields > :: NAMES"),
+            "{out}"
+        );
+        assert!(out.contains("[\"password\"]"), "{out}");
+        assert!(!out.contains("\"free\""), "{out}");
+        assert!(!out.contains("const _"), "{out}");
+    }
+
+    #[test]
+    fn except_leaves_fields_of_a_flattened_struct_out_and_checks_them_at_compile_time() {
+        let out = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[serde(flatten)]
+                #[kind(replace, except("instance_type", "user_data"))]
+                machine: Machine,
+            }
+        });
+        assert!(
+            out.contains(
+                "filter (| name | ! [\"instance_type\" , \"user_data\"] . contains (name))"
+            ),
+            "{out}"
+        );
+        assert!(out.starts_with("const _ : () ="), "{out}");
+        assert!(
+            out.contains("`user_data` is not a field of the flattened struct"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn except_of_a_generic_kind_is_checked_in_replace_on() {
+        let out = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K<M> {
+                #[serde(flatten)]
+                #[kind(replace, except("a"))]
+                machine: M,
+            }
+        });
+        assert!(!out.starts_with("const _"), "{out}");
+        let body = out.split("fn replace_on").nth(1).unwrap_or_default();
+        assert!(body.contains("`a` is not a field"), "{out}");
+    }
+
+    #[test]
+    fn except_is_refused_where_it_means_nothing() {
+        let not_flattened = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[kind(replace, except("a"))]
+                machine: Machine,
+            }
+        });
+        assert!(
+            not_flattened.contains("goes with `replace` on a flattened field"),
+            "{not_flattened}"
+        );
+        let without_replace = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[serde(flatten)]
+                #[kind(except("a"))]
+                machine: Machine,
+            }
+        });
+        assert!(
+            without_replace.contains("goes with `replace`"),
+            "{without_replace}"
+        );
+        let empty = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[serde(flatten)]
+                #[kind(replace, except())]
+                machine: Machine,
+            }
+        });
+        assert!(empty.contains("names at least one field"), "{empty}");
+        let unknown = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs)]
+            struct K {
+                #[kind(forever)]
+                machine: Machine,
+            }
+        });
+        assert!(unknown.contains("expected `replace`"), "{unknown}");
+    }
 }

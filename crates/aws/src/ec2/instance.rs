@@ -1,8 +1,14 @@
 //! A standalone EC2 instance (the MongoDB server): IMDSv2 only, encrypted gp3 root volume.
+//! Its type and metadata options change in place (a new type stops and starts it); its other
+//! settings replace it. Also the stop and start that other steps need ([`stop`], [`start`]:
+//! a volume attachment moves a data volume between instances).
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Instance as Ec2Instance, InstanceStateName, Reservation};
+use aws_sdk_ec2::types::{
+    AttributeValue, HttpTokensState, Instance as Ec2Instance, InstanceMetadataEndpointState,
+    InstanceStateName, Reservation,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -16,13 +22,20 @@ use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
+/// A standalone instance. Of its machine's settings, `instance_type`, `http_tokens` and
+/// `hop_limit` change in place; so does `user_data`, which changes nothing in the cloud: EC2 runs
+/// user data only at first boot, so a new script is recorded in the state and used by the next
+/// replacement. Every other setting replaces the instance.
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:ec2:Instance", outputs = InstanceOutputs)]
 pub struct Instance {
     #[kind(replace)]
     pub subnet_id: Input<String>,
     #[serde(flatten)]
-    #[kind(replace)]
+    #[kind(
+        replace,
+        except("instance_type", "user_data", "http_tokens", "hop_limit")
+    )]
     pub machine: Machine,
 }
 
@@ -40,7 +53,7 @@ fn listed(reservations: &[Reservation]) -> impl Iterator<Item = &Ec2Instance> {
 }
 
 /// The instance `id` as EC2 describes it; `None` while EC2 does not know it (yet).
-async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Instance>> {
+pub(super) async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Instance>> {
     let out = aws
         .ec2
         .describe_instances()
@@ -75,6 +88,163 @@ fn ending(instance: &Ec2Instance) -> bool {
         state(instance),
         Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
     )
+}
+
+/// The error when instance `id` ends (or is gone) while a step waits for it to run.
+fn terminated(id: &str, while_: &str) -> ProviderError {
+    ProviderError {
+        code: Some("InstanceTerminated".into()),
+        message: format!("instance {id} terminated while {while_}"),
+    }
+}
+
+/// Waits until instance `id` runs; what EC2 then says of it. One that ends meanwhile is an
+/// error; one EC2 does not know yet (just launched) is waited for.
+async fn wait_running(aws: &Aws, ctx: &Ctx, id: &str) -> Res<Ec2Instance> {
+    wait_until(aws, ctx, id, "be running", |instance| match &instance {
+        Some(i) if state(i) == Some(&InstanceStateName::Running) => Ok(instance),
+        Some(i) if ending(i) => Err(terminated(id, "starting")),
+        _ => Ok(None),
+    })
+    .await
+}
+
+/// The outputs of instance `id` as EC2 describes it.
+fn outputs_of(id: &str, instance: &Ec2Instance) -> Res<InstanceOutputs> {
+    Ok(InstanceOutputs {
+        id: id.to_string(),
+        private_ip: answered(
+            instance.private_ip_address(),
+            &format!("the private address of instance {id}"),
+        )?,
+        public_ip: instance.public_ip_address().map(String::from),
+    })
+}
+
+/// The state of instance `id` once it is not between two states (pending, stopping, shutting
+/// down): running, stopped, terminated, or `None` when EC2 no longer knows it.
+pub(super) async fn settled(aws: &Aws, ctx: &Ctx, id: &str) -> Res<Option<InstanceStateName>> {
+    wait_until(
+        aws,
+        ctx,
+        id,
+        "settle (running, stopped or terminated)",
+        |instance| {
+            Ok(match instance.as_ref().map(state) {
+                None => Some(None),
+                Some(Some(
+                    s @ (InstanceStateName::Running
+                    | InstanceStateName::Stopped
+                    | InstanceStateName::Terminated),
+                )) => Some(Some(s.clone())),
+                Some(_) => None,
+            })
+        },
+    )
+    .await
+}
+
+/// Stops instance `id` (the OS shuts down cleanly: mongod stops) and waits until it is stopped;
+/// `why` is the progress line while it stops. One still starting is first waited for (EC2
+/// stops no pending instance); one stopped, terminated or gone needs nothing.
+pub(super) async fn stop(aws: &Aws, ctx: &Ctx, id: &str, why: &str) -> Res<()> {
+    if settled(aws, ctx, id).await? != Some(InstanceStateName::Running) {
+        return Ok(());
+    }
+    ctx.waiting(why);
+    aws.ec2
+        .stop_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .or_error()?;
+    wait_until(aws, ctx, id, "be stopped", |instance| {
+        match instance.as_ref().and_then(state) {
+            Some(InstanceStateName::Stopped | InstanceStateName::Terminated) | None => Ok(Some(())),
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+/// Starts instance `id` (when it is not running) and waits until it runs; what EC2 then says of
+/// it (its public address may be new).
+pub(super) async fn start(aws: &Aws, ctx: &Ctx, id: &str) -> Res<Ec2Instance> {
+    match settled(aws, ctx, id).await? {
+        Some(InstanceStateName::Running) => {}
+        Some(InstanceStateName::Stopped) => {
+            ctx.waiting(format!("starting {id}"));
+            aws.ec2
+                .start_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .or_error()?;
+        }
+        _ => return Err(terminated(id, "it was to be started")),
+    }
+    wait_running(aws, ctx, id).await
+}
+
+impl Instance {
+    /// Sets the instance's metadata options as the machine asks, where they differ (no stop).
+    async fn set_metadata(&self, aws: &Aws, id: &str, live: &Ec2Instance) -> Res<()> {
+        let machine = &self.machine;
+        let options = live.metadata_options();
+        let tokens = options.and_then(|o| o.http_tokens()).map(|t| t.as_str());
+        let hops = options.and_then(|o| o.http_put_response_hop_limit());
+        if tokens == Some(machine.http_tokens.as_str()) && hops == Some(machine.hop_limit) {
+            return Ok(());
+        }
+        aws.ec2
+            .modify_instance_metadata_options()
+            .instance_id(id)
+            .http_tokens(HttpTokensState::from(machine.http_tokens.as_str()))
+            .http_put_response_hop_limit(machine.hop_limit)
+            .http_endpoint(InstanceMetadataEndpointState::Enabled)
+            .send()
+            .await
+            .or_error()?;
+        Ok(())
+    }
+
+    /// Gives instance `id` the machine's type: stop, change, start (EC2 changes the type only of
+    /// a stopped instance). Also starts one that an interrupted change left stopped with the new
+    /// type (`was`: the type last applied). The instance as it runs, or `None` if nothing was to
+    /// be done.
+    async fn set_type(
+        &self,
+        aws: &Aws,
+        ctx: &Ctx,
+        id: &str,
+        live: &Ec2Instance,
+        was: Option<&str>,
+    ) -> Res<Option<Ec2Instance>> {
+        let wanted = self.machine.instance_type.as_str();
+        let now = live.instance_type().map(|t| t.as_str());
+        let left_stopped = was != Some(wanted)
+            && matches!(
+                state(live),
+                Some(InstanceStateName::Stopped | InstanceStateName::Stopping)
+            );
+        if now == Some(wanted) && !left_stopped {
+            return Ok(None);
+        }
+        if now != Some(wanted) {
+            let why =
+                format!("stopping {id} to change its type (MongoDB is down until it runs again)");
+            stop(aws, ctx, id, &why).await?;
+            ctx.waiting(format!("changing the type of {id} to {wanted}"));
+            aws.ec2
+                .modify_instance_attribute()
+                .instance_id(id)
+                .instance_type(AttributeValue::builder().value(wanted).build())
+                .send()
+                .await
+                .or_error()?;
+        }
+        Ok(Some(start(aws, ctx, id).await?))
+    }
 }
 
 #[async_trait::async_trait]
@@ -114,27 +284,25 @@ impl AwsKind for Instance {
 
     /// Waits for the instance to run; its addresses.
     async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InstanceOutputs> {
-        let instance = wait_until(aws, ctx, id, "be running", |instance| {
-            match instance.as_ref().and_then(state) {
-                Some(InstanceStateName::Running) => Ok(instance),
-                Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
-                    Err(ProviderError {
-                        code: Some("InstanceTerminated".into()),
-                        message: format!("instance {id} terminated while starting"),
-                    })
-                }
-                _ => Ok(None),
-            }
-        })
-        .await?;
-        Ok(InstanceOutputs {
-            id: id.to_string(),
-            private_ip: answered(
-                instance.private_ip_address(),
-                &format!("the private address of instance {id}"),
-            )?,
-            public_ip: instance.public_ip_address().map(String::from),
-        })
+        let instance = wait_running(aws, ctx, id).await?;
+        outputs_of(id, &instance)
+    }
+
+    /// Changes in place what can be: the metadata options (no stop), the type (stop, change,
+    /// start: MongoDB is down meanwhile). A new `user_data` changes nothing in the cloud: EC2
+    /// runs user data only at first boot, so the new script is only recorded, for the next
+    /// replacement. Compared with what EC2 says, so a retry redoes only what is left.
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<InstanceOutputs> {
+        let id = &current.id;
+        let live = describe(aws, id)
+            .await?
+            .ok_or_else(|| terminated(id, "it was to be changed"))?;
+        self.set_metadata(aws, id, &live).await?;
+        let was = current.inputs.get("instance_type").and_then(Json::as_str);
+        match self.set_type(aws, ctx, id, &live, was).await? {
+            Some(restarted) => outputs_of(id, &restarted),
+            None => outputs_of(id, &live),
+        }
     }
 
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
@@ -147,24 +315,30 @@ impl AwsKind for Instance {
     }
 
     /// Which instances are still there (not terminated nor shutting down), with their live
-    /// instance type.
+    /// instance type and metadata options.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let live: BTreeMap<String, Option<String>> = list_by_filter!(
+        let live: BTreeMap<String, Ec2Instance> = list_by_filter!(
             aws,
             describe_instances,
             id_filter("instance-id", resources),
             |page| listed(page.reservations()),
             |instance| {
                 let id = instance.instance_id().filter(|_| !ending(instance))?;
-                let instance_type = instance.instance_type().map(|t| t.as_str().to_string());
-                Some((id.to_string(), instance_type))
+                Some((id.to_string(), instance.clone()))
             }
         )
         .into_iter()
         .collect();
-        Ok(live_inputs(resources, &live, |inputs, _, instance_type| {
-            if let Some(instance_type) = instance_type {
-                inputs["instance_type"] = json!(instance_type);
+        Ok(live_inputs(resources, &live, |inputs, _, instance| {
+            if let Some(instance_type) = instance.instance_type() {
+                inputs["instance_type"] = json!(instance_type.as_str());
+            }
+            let options = instance.metadata_options();
+            if let Some(tokens) = options.and_then(|o| o.http_tokens()) {
+                inputs["http_tokens"] = json!(tokens.as_str());
+            }
+            if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
+                inputs["hop_limit"] = json!(hops);
             }
         }))
     }
@@ -194,13 +368,22 @@ mod tests {
     }
 
     #[test]
-    fn the_machine_is_flattened_and_every_setting_of_it_replaces() {
+    fn the_machine_is_flattened_and_its_settings_replace_but_type_script_and_metadata() {
         let json = serde_json::to_value(mongodb()).unwrap();
         assert_eq!(json["subnet_id"], "subnet-1");
         assert_eq!(json["instance_type"], "t3.medium");
         assert!(json.get("machine").is_none() && json.get("key_name").is_none());
         let replace = Instance::replace_on();
-        for name in ["subnet_id", "image_id", "user_data", "instance_profile_arn"] {
+        let in_place = ["instance_type", "user_data", "http_tokens", "hop_limit"];
+        for name in <Machine as ams_engine::Fields>::NAMES {
+            assert_eq!(replace.contains(name), !in_place.contains(name), "{name}");
+        }
+        for name in [
+            "subnet_id",
+            "image_id",
+            "root_volume_gib",
+            "instance_profile_arn",
+        ] {
             assert!(replace.contains(&name), "{name}");
         }
         assert!(super::super::LaunchTemplate::replace_on().is_empty());

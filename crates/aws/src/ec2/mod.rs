@@ -1,5 +1,6 @@
 //! EC2: VPC, internet gateway, subnets, route table, security groups, instances, launch
-//! templates, and what the service's kinds share: tags, filters, how EC2 lists them
+//! templates, EBS data volumes and their attachments (and `snapshot`: the snapshots the CLI
+//! takes), and what the service's kinds share: tags, filters, how EC2 lists them
 //! (`listing.rs`), the creates that tag what they make, the deletes that find nothing to do when
 //! it is gone.
 
@@ -49,7 +50,10 @@ mod launch_template;
 mod machine;
 mod route_table;
 mod security_group;
+pub mod snapshot;
 mod subnet;
+mod volume;
+mod volume_attachment;
 mod vpc;
 
 pub use instance::{Instance, InstanceOutputs};
@@ -59,6 +63,8 @@ pub use machine::Machine;
 pub use route_table::{RouteTable, RouteTableOutputs};
 pub use security_group::{Rule, SecurityGroup, SecurityGroupOutputs};
 pub use subnet::{Subnet, SubnetOutputs};
+pub use volume::{Volume, VolumeOutputs, GP3_IOPS, GP3_THROUGHPUT};
+pub use volume_attachment::{VolumeAttachment, VolumeAttachmentOutputs};
 pub use vpc::{Vpc, VpcOutputs};
 
 /// A filter of an EC2 Describe call (also for the lookups of other modules).

@@ -1,4 +1,5 @@
-//! A role that EC2 instances assume, with one inline least-privilege policy.
+//! A role that an AWS service assumes (EC2 instances by default; Data Lifecycle Manager for
+//! the snapshot policy), with one inline least-privilege policy.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -18,14 +19,27 @@ const NAME_MAX: usize = 64;
 /// The name of the role's one inline policy.
 const POLICY_NAME: &str = "least-privilege";
 
-/// Who may assume the role: EC2 instances.
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// The service that assumes a role unless it says otherwise: EC2 instances.
+const EC2: &str = "ec2.amazonaws.com";
 
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:iam:Role", outputs = RoleOutputs)]
 pub struct Role {
     pub description: String,
     pub statements: Vec<Statement>,
+    /// The service the trust policy lets assume the role: `ec2.amazonaws.com` (the default,
+    /// left out of the JSON so that stored roles show no change) or e.g. `dlm.amazonaws.com`.
+    /// A change is made in place (`UpdateAssumeRolePolicy`).
+    #[serde(default = "ec2", skip_serializing_if = "is_ec2")]
+    pub service: String,
+}
+
+fn ec2() -> String {
+    EC2.to_string()
+}
+
+fn is_ec2(service: &str) -> bool {
+    service == EC2
 }
 
 /// One statement of the role's inline policy.
@@ -43,6 +57,32 @@ pub struct RoleOutputs {
     /// The role's name (physical, `STACK-NAME-xxxx`), which is also its id.
     pub name: String,
     pub arn: String,
+}
+
+/// The trust policy: `service` (`ec2.amazonaws.com`, ...) may assume the role.
+pub fn trust_policy(service: &str) -> Result<String, ProviderError> {
+    let valid = service.strip_suffix(".amazonaws.com").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    });
+    if !valid {
+        return Err(ProviderError::new(format!(
+            "role: {service:?} is not an AWS service principal (NAME.amazonaws.com)"
+        )));
+    }
+    let statement = json!({
+        "Effect": "Allow",
+        "Principal": { "Service": service },
+        "Action": "sts:AssumeRole",
+    });
+    Ok(json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string())
+}
+
+/// The service a stored role's arguments name (EC2 when they name none).
+fn stored_service(inputs: &Json) -> &str {
+    inputs.get("service").and_then(Json::as_str).unwrap_or(EC2)
 }
 
 /// The policy document of `statements`.
@@ -93,7 +133,7 @@ impl AwsKind for Role {
             .role_name(&name)
             .path(PATH)
             .description(&self.description)
-            .assume_role_policy_document(TRUST)
+            .assume_role_policy_document(trust_policy(&self.service)?)
             .set_tags(Some(iam_tags(ctx)?))
             .send()
             .await
@@ -120,7 +160,17 @@ impl AwsKind for Role {
         })
     }
 
+    /// The inline policy, and the trust policy when the service changed.
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<RoleOutputs> {
+        if stored_service(&current.inputs) != self.service {
+            aws.iam
+                .update_assume_role_policy()
+                .role_name(&current.id)
+                .policy_document(trust_policy(&self.service)?)
+                .send()
+                .await
+                .or_error()?;
+        }
         put_policy(aws, &current.id, &self.statements).await?;
         Ok(current.outputs.clone())
     }
@@ -150,6 +200,7 @@ mod tests {
                 Role {
                     description: String::new(),
                     statements: Vec::new(),
+                    service: ec2(),
                 },
             )
             .unwrap();
@@ -174,6 +225,75 @@ mod tests {
                 "Resource": "arn:aws:ssm:eu-west-1:1:parameter/p",
                 "Condition": { "Bool": { "aws:SecureTransport": "true" } },
             })
+        );
+    }
+
+    #[test]
+    fn an_instance_role_keeps_its_stored_json_and_its_trust() {
+        let stored = json!({ "description": "d", "statements": [] });
+        let role: Role = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(role.service, "ec2.amazonaws.com");
+        assert_eq!(serde_json::to_value(&role).unwrap(), stored);
+        assert_eq!(stored_service(&stored), "ec2.amazonaws.com");
+        // Byte for byte the trust policy every instance role was made with.
+        assert_eq!(
+            trust_policy(&role.service).unwrap(),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#
+        );
+        assert!(
+            Role::replace_on().is_empty(),
+            "the service changes in place"
+        );
+    }
+
+    #[test]
+    fn a_dlm_role_trusts_dlm_and_says_so_in_its_json() {
+        let role = Role {
+            description: "snapshots".into(),
+            statements: Vec::new(),
+            service: "dlm.amazonaws.com".into(),
+        };
+        let json = serde_json::to_value(&role).unwrap();
+        assert_eq!(json["service"], "dlm.amazonaws.com");
+        assert_eq!(stored_service(&json), "dlm.amazonaws.com");
+        let trust: Json = serde_json::from_str(&trust_policy(&role.service).unwrap()).unwrap();
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "dlm.amazonaws.com"
+        );
+        assert!(trust_policy("dlm").is_err());
+        assert!(trust_policy("evil\"}.amazonaws.com").is_err());
+    }
+
+    #[test]
+    fn a_snapshot_role_can_be_least_privilege() {
+        let statements = [
+            Statement {
+                actions: vec![
+                    "ec2:CreateSnapshot".into(),
+                    "ec2:CreateSnapshots".into(),
+                    "ec2:DeleteSnapshot".into(),
+                    "ec2:DescribeInstances".into(),
+                    "ec2:DescribeVolumes".into(),
+                    "ec2:DescribeSnapshots".into(),
+                ],
+                resource: "*".into(),
+                condition: None,
+            },
+            Statement {
+                actions: vec!["ec2:CreateTags".into()],
+                resource: "arn:aws:ec2:*::snapshot/*".into(),
+                condition: None,
+            },
+        ];
+        let document: Json = serde_json::from_str(&policy_document(&statements).unwrap()).unwrap();
+        assert_eq!(
+            document["Statement"][1]["Action"],
+            json!(["ec2:CreateTags"])
+        );
+        assert_eq!(
+            document["Statement"][1]["Resource"],
+            "arn:aws:ec2:*::snapshot/*"
         );
     }
 }

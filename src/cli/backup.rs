@@ -1,0 +1,277 @@
+//! MongoDB's data, kept: snapshots before anything deletes its volume (`destroy`'s final
+//! snapshot, a replacement's), `backup` on demand, and `restore` onto a volume made from one.
+//!
+//! Snapshots are tagged with the stack (`ams-stack:stack`), the volume's resource name and why
+//! they were taken (`ams-stack:snapshot` = final, replaced, manual; daily ones come from the
+//! lifecycle policy with `ams-stack:backup` = daily). ams-stack never deletes a snapshot it took:
+//! the lifecycle policy expires only its own daily ones.
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+
+use super::apply::{converge, locked, open, Converge};
+use super::session::DATA_SNAPSHOT;
+use super::{ChangeArgs, PlanArgs, Workspace};
+use crate::render::{self, Styles};
+use ams_aws::ec2::snapshot::{self, Snapshot};
+use ams_aws::ec2::Volume;
+use ams_aws::{Aws, TAG_NAME, TAG_STACK};
+use ams_engine::state::{ResourceState, State};
+use ams_engine::{Kind, Op, Plan};
+
+/// The tag saying why a snapshot was taken.
+pub const TAG_SNAPSHOT: &str = "ams-stack:snapshot";
+
+/// Snapshots every data volume the plan deletes or replaces, and waits for each to complete,
+/// before anything is changed; `why` is the snapshot's reason (`final`, `replaced`).
+pub async fn before_losses(aws: &Aws, plan: &Plan, state: &State, why: &str) -> Result<()> {
+    let doomed = plan
+        .steps
+        .iter()
+        .filter(|s| s.type_name == Volume::TYPE && matches!(s.op, Op::Delete | Op::Replace));
+    for step in doomed {
+        let Some(volume) = state.get(&step.name) else {
+            continue;
+        };
+        let taken = take(aws, &state.stack, volume, why).await?;
+        render::err(&format!(
+            "Snapshot {taken} of {} ({}) taken before it is {}; ams-stack never deletes it.",
+            volume.name,
+            volume.id,
+            if step.op == Op::Delete {
+                "deleted"
+            } else {
+                "replaced"
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// Snapshots `volume` of `stack`, tagged, and waits until it is complete; its id.
+async fn take(aws: &Aws, stack: &str, volume: &ResourceState, why: &str) -> Result<String> {
+    let tags = [
+        (TAG_STACK.to_string(), stack.to_string()),
+        (TAG_NAME.to_string(), volume.name.clone()),
+        (TAG_SNAPSHOT.to_string(), why.to_string()),
+    ];
+    let description = format!("ams-stack {stack}: {} ({why})", volume.name);
+    let id = snapshot::create(aws, &volume.id, &description, &tags)
+        .await
+        .map_err(|e| anyhow!("cannot snapshot {} ({}): {e}", volume.name, volume.id))?;
+    render::err(&format!(
+        "Snapshotting {} ({}) as {id}...",
+        volume.name, volume.id
+    ));
+    snapshot::wait_completed(aws, &id, |line| render::err(&format!("  {line}")))
+        .await
+        .map_err(|e| anyhow!("snapshot {id} of {} did not complete: {e}", volume.id))?;
+    Ok(id)
+}
+
+/// The stack's data volumes, as the state has them.
+fn data_volumes(state: &State) -> Vec<&ResourceState> {
+    state
+        .resources
+        .iter()
+        .filter(|r| r.type_name == Volume::TYPE)
+        .collect()
+}
+
+/// `backup [STACK]`: a snapshot of MongoDB's data volume now; `--list`: the stack's snapshots.
+pub async fn backup(
+    workspace: &Workspace,
+    stack: Option<String>,
+    list: bool,
+    json: bool,
+) -> Result<()> {
+    let (name, _config, aws, backend) = open(workspace, stack).await?;
+    if list {
+        let snapshots = snapshot::list(&aws, TAG_STACK, &name).await?;
+        print_list(&name, &snapshots, json);
+        return Ok(());
+    }
+    let backend = backend.as_ref();
+    locked(backend, "backup", async {
+        let state = backend.load().await?;
+        let volumes = data_volumes(&state);
+        if volumes.is_empty() {
+            bail!("stack `{name}` has no data volume to back up; run `ams-stack up {name}` first");
+        }
+        let mut taken = Vec::new();
+        for volume in volumes {
+            let id = take(&aws, &name, volume, "manual").await?;
+            taken.push(json!({ "snapshot": id, "volume": volume.id, "name": volume.name }));
+            if !json {
+                render::err(&format!(
+                    "Backed up {} ({}) as {id}. Restore it with `ams-stack restore {name} {id} --allow-replace mongodb`.",
+                    volume.name, volume.id
+                ));
+            }
+        }
+        if json {
+            println!("{}", json!({ "snapshots": taken }));
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn print_list(name: &str, snapshots: &[Snapshot], json: bool) {
+    if json {
+        let rows: Vec<_> = snapshots
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "volume": s.volume_id, "started": s.started, "state": s.state,
+                    "size_gib": s.size_gib, "why": s.tags.get(TAG_SNAPSHOT).or(s.tags.get("ams-stack:backup")),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "snapshots": rows }));
+        return;
+    }
+    if snapshots.is_empty() {
+        render::err(&format!("Stack `{name}` has no snapshots."));
+        return;
+    }
+    println!(
+        "{:<24} {:<24} {:<26} {:>5} {:<10} WHY",
+        "SNAPSHOT", "VOLUME", "STARTED", "GIB", "STATE"
+    );
+    for s in snapshots {
+        let why = s
+            .tags
+            .get(TAG_SNAPSHOT)
+            .or(s.tags.get("ams-stack:backup"))
+            .map_or("-", String::as_str);
+        println!(
+            "{:<24} {:<24} {:<26} {:>5} {:<10} {why}",
+            s.id, s.volume_id, s.started, s.size_gib, s.state
+        );
+    }
+}
+
+/// `restore [STACK] SNAPSHOT`: MongoDB moves onto a new data volume made from SNAPSHOT (one of
+/// this stack's); the volume it leaves is snapshotted, then deleted. Protected: the run must say
+/// `--allow-replace mongodb`.
+pub async fn restore(
+    workspace: &Workspace,
+    styles: &Styles,
+    stack: Option<String>,
+    snapshot_id: &str,
+    options: Converge,
+) -> Result<()> {
+    let opened = open(workspace, stack).await?;
+    let (name, config, aws, _) = &opened;
+    let found = snapshot::describe(aws, snapshot_id).await?.ok_or_else(|| {
+        anyhow!(
+            "no snapshot {snapshot_id} in {} (see `ams-stack backup {name} --list`)",
+            config.region
+        )
+    })?;
+    check_restorable(&found, name, config.mongodb.data_volume.gib)?;
+    render::err(&format!(
+        "Restoring MongoDB's data from {} (taken {}, {} GiB, of {}).",
+        found.id, found.started, found.size_gib, found.volume_id
+    ));
+    let snapshot = found.id.clone();
+    converge(&opened, styles, "restore", options, move |state| {
+        state.lookups.insert(DATA_SNAPSHOT.into(), json!(snapshot));
+    })
+    .await
+}
+
+/// Whether `snapshot` may become stack `stack`'s data volume of `gib` GiB.
+fn check_restorable(snapshot: &Snapshot, stack: &str, gib: i32) -> Result<()> {
+    if snapshot.tags.get(TAG_STACK).map(String::as_str) != Some(stack) {
+        bail!(
+            "snapshot {} is not of stack `{stack}`'s data (its {TAG_STACK} tag is {}): the boot script mounts the \
+             stack's own filesystem, so restore takes only this stack's snapshots",
+            snapshot.id,
+            snapshot.tags.get(TAG_STACK).map_or("missing".to_string(), |s| format!("`{s}`"))
+        );
+    }
+    if snapshot.state != "completed" {
+        bail!(
+            "snapshot {} is {}, not completed yet: try again when it is",
+            snapshot.id,
+            snapshot.state
+        );
+    }
+    if snapshot.size_gib > gib {
+        bail!(
+            "snapshot {} is {} GiB, larger than `data_volume_gib` ({gib}) in [mongodb]: set it to at least {}",
+            snapshot.id,
+            snapshot.size_gib,
+            snapshot.size_gib
+        );
+    }
+    Ok(())
+}
+
+/// What `restore` is asked, as `up` takes it.
+pub fn restore_options(
+    stack: Option<String>,
+    change: ChangeArgs,
+    yes: bool,
+    parallel: usize,
+) -> Converge {
+    Converge {
+        args: PlanArgs {
+            stack,
+            ..PlanArgs::default()
+        },
+        change,
+        yes,
+        parallel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(stack: Option<&str>, state: &str, gib: i32) -> Snapshot {
+        Snapshot {
+            id: "snap-1".into(),
+            volume_id: "vol-1".into(),
+            started: "2026-11-27T03:00:00Z".into(),
+            state: state.into(),
+            size_gib: gib,
+            description: String::new(),
+            tags: stack
+                .map(|s| {
+                    [(TAG_STACK.to_string(), s.to_string())]
+                        .into_iter()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn only_this_stacks_completed_snapshots_that_fit_are_restored() {
+        assert!(check_restorable(&snapshot(Some("prod"), "completed", 100), "prod", 100).is_ok());
+        let other = check_restorable(&snapshot(Some("dev"), "completed", 100), "prod", 100);
+        assert!(other
+            .expect_err("refused")
+            .to_string()
+            .contains("tag is `dev`"));
+        let untagged = check_restorable(&snapshot(None, "completed", 100), "prod", 100);
+        assert!(untagged
+            .expect_err("refused")
+            .to_string()
+            .contains("tag is missing"));
+        let pending = check_restorable(&snapshot(Some("prod"), "pending", 100), "prod", 100);
+        assert!(pending
+            .expect_err("refused")
+            .to_string()
+            .contains("not completed yet"));
+        let big = check_restorable(&snapshot(Some("prod"), "completed", 200), "prod", 100);
+        assert!(big
+            .expect_err("refused")
+            .to_string()
+            .contains("set it to at least 200"));
+    }
+}

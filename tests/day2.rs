@@ -1,0 +1,293 @@
+//! Day 2 without losing data, on the emulator through the strict cloud: pinned images, MongoDB
+//! changed in place, protection, its data volume kept across a replacement, backup, restore,
+//! growth, and destroy's final snapshot.
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::support::{FaultProxy, Moto, Project};
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The one MongoDB instance that runs: (id, type).
+async fn mongodb(ec2: &aws_sdk_ec2::Client) -> (String, String) {
+    let out = ec2
+        .describe_instances()
+        .filters(filter("tag:ams-stack:name", "mongodb"))
+        .filters(filter("instance-state-name", "running"))
+        .send()
+        .await
+        .expect("instances");
+    let running: Vec<_> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    assert_eq!(running.len(), 1, "one MongoDB runs: {running:?}");
+    let instance = running[0];
+    (
+        instance.instance_id().expect("id").to_string(),
+        instance.instance_type().expect("type").as_str().to_string(),
+    )
+}
+
+/// The data volumes of the stack that exist: (id, size, snapshot it came from, attached to).
+async fn data_volumes(ec2: &aws_sdk_ec2::Client) -> Vec<(String, i32, String, Option<String>)> {
+    let out = ec2
+        .describe_volumes()
+        .filters(filter("tag:ams-stack:name", "mongodb-data"))
+        .send()
+        .await
+        .expect("volumes");
+    out.volumes()
+        .iter()
+        .filter(|v| {
+            v.state()
+                .is_some_and(|s| s.as_str() != "deleting" && s.as_str() != "deleted")
+        })
+        .map(|v| {
+            assert_eq!(v.volume_type().map(|t| t.as_str()), Some("gp3"));
+            assert_eq!(v.encrypted(), Some(true), "encrypted");
+            (
+                v.volume_id().expect("id").to_string(),
+                v.size().expect("size"),
+                v.snapshot_id().unwrap_or_default().to_string(),
+                v.attachments()
+                    .iter()
+                    .find(|a| a.device() == Some("/dev/sdf"))
+                    .and_then(|a| a.instance_id())
+                    .map(String::from),
+            )
+        })
+        .collect()
+}
+
+/// The stack's snapshots taken for `why` (the `ams-stack:snapshot` tag).
+async fn snapshots(ec2: &aws_sdk_ec2::Client, why: &str) -> Vec<(String, String)> {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(filter("tag:ams-stack:stack", "local"))
+        .filters(filter("tag:ams-stack:snapshot", why))
+        .send()
+        .await
+        .expect("snapshots");
+    out.snapshots()
+        .iter()
+        .map(|s| {
+            (
+                s.snapshot_id().expect("id").to_string(),
+                s.volume_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mongodb_keeps_its_data_through_day_two() {
+    let moto = Moto::start();
+    let cloud = FaultProxy::strict(&moto.endpoint, &[]);
+    let project = Project::new(Some(&cloud.endpoint));
+    let sdk = moto.sdk().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let dlm = aws_sdk_dlm::Client::new(&sdk);
+
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert!(
+        up.stderr.contains("ami-0ubuntu2404noble02 (ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251110"),
+        "up names the images in use: {}",
+        up.stderr
+    );
+    let (instance, instance_type) = mongodb(&ec2).await;
+    assert_eq!(instance_type, "m5.xlarge");
+    let volumes = data_volumes(&ec2).await;
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    let (volume, size, _, attached) = volumes[0].clone();
+    assert_eq!((size, attached.as_deref()), (100, Some(instance.as_str())));
+    let policies = dlm.get_lifecycle_policies().send().await.expect("policies");
+    let summaries = policies.policies();
+    assert_eq!(summaries.len(), 1, "the daily snapshot policy");
+    let policy = dlm
+        .get_lifecycle_policy()
+        .policy_id(summaries[0].policy_id().expect("id"))
+        .send()
+        .await
+        .expect("policy");
+    let details = policy
+        .policy()
+        .and_then(|p| p.policy_details())
+        .expect("details");
+    let keep = details.schedules()[0].retain_rule().and_then(|r| r.count());
+    assert_eq!(keep, Some(7));
+    let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
+    let image = outputs["mongodb_image"].as_str().unwrap_or_default();
+    assert!(
+        image.starts_with("ami-0ubuntu2404noble02 (ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251110, 2025-11-10"),
+        "outputs names the images: {outputs}"
+    );
+    assert!(outputs["origin_image"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("AntMedia-AWS-Marketplace-EE-2.12.0"));
+
+    // A different image upstream (here the newest one withdrawn: moto cannot publish as
+    // Canonical) changes nothing; --update-images shows it and is refused for MongoDB.
+    ec2.deregister_image()
+        .image_id("ami-0ubuntu2404noble02")
+        .send()
+        .await
+        .expect("deregistered");
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(0),
+        "pinned: nothing changes"
+    );
+    let update = project
+        .run(&["preview", "local", "--update-images"])
+        .fails();
+    for expected in [
+        "Image of mongodb: ami-0ubuntu2404noble02",
+        "-> ami-0ubuntu2404noble01",
+        "mongodb (aws:ec2:Instance",
+        "image_id changes (ami-0ubuntu2404noble02 -> ami-0ubuntu2404noble01)",
+        "--allow-replace mongodb",
+    ] {
+        assert!(
+            update.stderr.contains(expected),
+            "{expected}: {}",
+            update.stderr
+        );
+    }
+
+    // A bigger instance type: the same instance, stopped, changed, started.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\ninstance_type = \"m5.xlarge\"",
+        "[mongodb]\ninstance_type = \"m5.2xlarge\"",
+    );
+    let preview = project.run(&["preview", "local"]).ok();
+    assert!(
+        preview
+            .stderr
+            .contains("MongoDB is down for a minute or two"),
+        "{}",
+        preview.stderr
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(
+        mongodb(&ec2).await,
+        (instance.clone(), "m5.2xlarge".to_string())
+    );
+
+    // Growth in place; shrinking refused at preview.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\n",
+        "[mongodb]\ndata_volume_gib = 150\n",
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(data_volumes(&ec2).await[0].0, volume, "the same volume");
+    assert_eq!(data_volumes(&ec2).await[0].1, 150);
+    project.edit(
+        "stacks/local.toml",
+        "data_volume_gib = 150",
+        "data_volume_gib = 120",
+    );
+    let shrink = project.run(&["preview", "local"]).fails();
+    assert!(shrink.stderr.contains("only grow"), "{}", shrink.stderr);
+    project.edit(
+        "stacks/local.toml",
+        "data_volume_gib = 120",
+        "data_volume_gib = 150",
+    );
+
+    // Replacing MongoDB: refused without consent, nothing changed; with it, the volume moves.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\n",
+        "[mongodb]\nroot_volume_gib = 60\n",
+    );
+    let refused = project.run(&["up", "local", "--yes"]).fails();
+    assert!(
+        refused
+            .stderr
+            .contains("root_volume_gib changes (50 -> 60)"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(mongodb(&ec2).await.0, instance, "nothing was changed");
+    project
+        .run(&["up", "local", "--yes", "--allow-replace", "mongodb"])
+        .ok();
+    let (replaced, _) = mongodb(&ec2).await;
+    assert_ne!(replaced, instance, "a new instance");
+    let volumes = data_volumes(&ec2).await;
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!(
+        (volumes[0].0.as_str(), volumes[0].3.as_deref()),
+        (volume.as_str(), Some(replaced.as_str())),
+        "the same data volume, on the new instance"
+    );
+
+    // Backup, then restore onto a new volume made from it.
+    let backup = project.run(&["backup", "local"]).ok();
+    let manual = snapshots(&ec2, "manual").await;
+    assert_eq!(manual.len(), 1, "{}", backup.stderr);
+    let (snapshot, of) = manual[0].clone();
+    assert_eq!(of, volume);
+    assert!(backup.stderr.contains(&snapshot), "{}", backup.stderr);
+    let listed = project
+        .run(&["backup", "local", "--list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed["snapshots"][0]["id"], snapshot.as_str());
+    let refused = project
+        .run(&["restore", "local", &snapshot, "--yes"])
+        .fails();
+    assert!(
+        refused.stderr.contains("--allow-replace mongodb"),
+        "{}",
+        refused.stderr
+    );
+    project
+        .run(&[
+            "restore",
+            "local",
+            &snapshot,
+            "--yes",
+            "--allow-replace",
+            "mongodb",
+        ])
+        .ok();
+    let volumes = data_volumes(&ec2).await;
+    assert_eq!(volumes.len(), 1, "the old volume is gone: {volumes:?}");
+    let (restored, _, from, on) = volumes[0].clone();
+    assert_ne!(restored, volume);
+    assert_eq!(
+        (from.as_str(), on.as_deref()),
+        (snapshot.as_str(), Some(replaced.as_str()))
+    );
+    let kept = snapshots(&ec2, "replaced").await;
+    assert_eq!(
+        kept.len(),
+        1,
+        "the volume left behind was snapshotted first"
+    );
+    assert_eq!(kept[0].1, volume);
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(0),
+        "the restored volume stays"
+    );
+
+    // Destroy: a final snapshot, then nothing of the stack but its snapshots.
+    let destroy = project.run(&["destroy", "local", "--yes"]).ok();
+    let finals = snapshots(&ec2, "final").await;
+    assert_eq!(finals.len(), 1, "{}", destroy.stderr);
+    assert_eq!(finals[0].1, restored);
+    assert!(destroy.stderr.contains(&finals[0].0), "{}", destroy.stderr);
+    assert!(data_volumes(&ec2).await.is_empty());
+    let policies = dlm.get_lifecycle_policies().send().await.expect("policies");
+    assert!(policies.policies().is_empty(), "the policy is gone");
+}
