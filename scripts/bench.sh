@@ -13,9 +13,14 @@ mkdir -p "$work/stacks"
 sed "s#http://127.0.0.1:4566#http://127.0.0.1:$port#" stacks/local.toml > "$work/stacks/local.toml"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test MOTO_ACM_VALIDATION_WAIT=2 \
   MOTO_AMIS_PATH="$PWD/scripts/emulator/amis.json"
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+# moto behind the project's proxy, as scripts/emulator.sh runs it (the proxy answers Data
+# Lifecycle Manager, which moto lacks).
+moto_port=$((port - 2))
+.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 moto=$!
-trap 'kill $moto 2>/dev/null; rm -rf "$work"' EXIT
+.venv/bin/python scripts/faultproxy/faultproxy.py --listen "$port" --upstream "http://127.0.0.1:$moto_port" >"$work/proxy.log" 2>&1 &
+proxy=$!
+trap 'kill $moto $proxy 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
 .venv/bin/python scripts/emulator/seed.py "http://127.0.0.1:$port" >/dev/null
 
@@ -23,7 +28,11 @@ time_it() {
   local label=$1; shift
   local start end
   start=$(date +%s.%N)
-  AMS_STACK_CALL_LOG="$work/calls" "$bin" --root "$work" "$@" >/dev/null 2>&1
+  if ! AMS_STACK_CALL_LOG="$work/calls" "$bin" --root "$work" "$@" >/dev/null 2>"$work/err"; then
+    echo "$label failed:" >&2
+    cat "$work/err" >&2
+    exit 1
+  fi
   end=$(date +%s.%N)
   printf '%-28s %6.2f s  %4d AWS calls\n' "$label" "$(awk "BEGIN{print $end - $start}")" "$(wc -l < "$work/calls")"
   rm -f "$work/calls"

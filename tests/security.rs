@@ -201,6 +201,17 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
                 statement["Condition"]["StringEquals"]["kms:ViaService"],
                 "ssm.ap-south-1.amazonaws.com"
             ),
+            ["autoscaling:SetInstanceHealth"] => {
+                assert_eq!(
+                    statement["Resource"],
+                    "arn:aws:autoscaling:ap-south-1:*:autoScalingGroup:*:autoScalingGroupName/local-*"
+                );
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]
+                        ["autoscaling:ResourceTag/ams-stack:stack"],
+                    "local"
+                );
+            }
             other => panic!("unexpected permission {other:?}"),
         }
     }

@@ -9,10 +9,10 @@ use serde_json::json;
 use super::hints::hint;
 use super::preview::show;
 use super::session::{
-    connect, cost_lines, findings_text, program, refuse_blocking, resolve_pending, restrict,
+    below_plan, connect, cost_lines, program, refuse_blocking, resolve_pending, restrict,
     write_call_log,
 };
-use super::{backup, guard, images, session, ChangeArgs, PlanArgs, Workspace};
+use super::{backup, guard, images, session, ApplyArgs, ChangeArgs, PlanArgs, Workspace};
 use crate::cluster::checks;
 use crate::render::{self, Mode, Progress, Styles};
 use ams_aws::{Aws, AwsProvider};
@@ -24,15 +24,13 @@ pub async fn up(
     styles: &Styles,
     args: PlanArgs,
     change: ChangeArgs,
-    yes: bool,
-    parallel: usize,
+    apply: ApplyArgs,
 ) -> Result<()> {
     let opened = open(workspace, args.stack.clone()).await?;
     let options = Converge {
         args,
         change,
-        yes,
-        parallel,
+        apply,
     };
     converge(&opened, styles, "up", options, |_| ()).await
 }
@@ -41,8 +39,7 @@ pub async fn up(
 pub struct Converge {
     pub args: PlanArgs,
     pub change: ChangeArgs,
-    pub yes: bool,
-    pub parallel: usize,
+    pub apply: ApplyArgs,
 }
 
 /// Brings the stack to what the program declares, under its lock: `prepare` adjusts the loaded
@@ -57,8 +54,7 @@ pub async fn converge(
     let Converge {
         args,
         change,
-        yes,
-        parallel,
+        apply: ApplyArgs { yes, parallel },
     } = options;
     let backend = backend.as_ref();
     let result = locked(backend, operation, async {
@@ -68,20 +64,15 @@ pub async fn converge(
         }
         prepare(&mut state);
         let (program, images) = program(aws, config, &state, change.update_images).await?;
-        images::show_updated(&images);
+        images::show_updated(&images, change.update_images);
         let mut plan = ams_engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
         present(&plan, styles, args.json);
         let findings = checks::check(&program, config);
         if !args.json {
-            guard::show_notes(&plan);
-            render::err("");
-            render::err(&findings_text(&findings, styles));
-            render::err("");
-            render::err(&cost_lines(Some(&program), &state, &config.region));
+            below_plan(&plan, &program, &findings, &state, &config.region, styles);
         }
-        guard::refuse_impossible(&plan)?;
-        guard::refuse_losses(&plan, &change.allow_replace)?;
+        guard::refuse(&plan, &change.allow_replace)?;
         let pinned = images.pin(&mut state);
         let protected = program.protected();
         let protection_changed = state.protected != protected;
@@ -133,8 +124,8 @@ pub async fn destroy(
     workspace: &Workspace,
     styles: &Styles,
     args: PlanArgs,
-    (yes, skip_final_snapshot): (bool, bool),
-    parallel: usize,
+    ApplyArgs { yes, parallel }: ApplyArgs,
+    skip_final_snapshot: bool,
 ) -> Result<()> {
     let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
     let backend = backend.as_ref();

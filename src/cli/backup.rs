@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::apply::{converge, locked, open, Converge};
 use super::session::DATA_SNAPSHOT;
-use super::{ChangeArgs, PlanArgs, Workspace};
+use super::{ApplyArgs, ChangeArgs, PlanArgs, Workspace};
 use crate::render::{self, Styles};
 use ams_aws::ec2::snapshot::{self, Snapshot};
 use ams_aws::ec2::Volume;
@@ -211,20 +211,14 @@ fn check_restorable(snapshot: &Snapshot, stack: &str, gib: i32) -> Result<()> {
 }
 
 /// What `restore` is asked, as `up` takes it.
-pub fn restore_options(
-    stack: Option<String>,
-    change: ChangeArgs,
-    yes: bool,
-    parallel: usize,
-) -> Converge {
+pub fn restore_options(stack: Option<String>, change: ChangeArgs, apply: ApplyArgs) -> Converge {
     Converge {
         args: PlanArgs {
             stack,
             ..PlanArgs::default()
         },
         change,
-        yes,
-        parallel,
+        apply,
     }
 }
 

@@ -92,6 +92,13 @@ fn change_text(change: &PropertyChange) -> String {
     )
 }
 
+/// Everything a run refuses about a plan, `preview` and `up` alike: what AWS cannot do
+/// ([`refuse_impossible`]) and what is protected ([`refuse_losses`]).
+pub fn refuse(plan: &Plan, allowed: &[String]) -> Result<()> {
+    refuse_impossible(plan)?;
+    refuse_losses(plan, allowed)
+}
+
 /// Refuses what AWS cannot do in place and no replacement should do: shrinking a data volume.
 pub fn refuse_impossible(plan: &Plan) -> Result<()> {
     for step in plan.steps.iter().filter(|s| s.type_name == Volume::TYPE) {

@@ -174,8 +174,11 @@ fn pinned(state: &State, role: &Role) -> Option<Image> {
     Some(Image::id(id))
 }
 
-/// Says, on stderr, which images `--update-images` changed (or that none did).
-pub fn show_updated(images: &Images) {
+/// Says, on stderr, which images `--update-images` changed, or that none did.
+pub fn show_updated(images: &Images, requested: bool) {
+    if requested && images.updated.is_empty() {
+        crate::render::err("--update-images: the pinned images are still the newest.");
+    }
     for (role, before, now) in &images.updated {
         crate::render::err(&format!(
             "Image of {role}: {before} -> {now} (--update-images)"

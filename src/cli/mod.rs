@@ -64,6 +64,17 @@ pub struct ChangeArgs {
     pub allow_replace: Vec<String>,
 }
 
+/// Options of the commands that apply a change.
+#[derive(Args, Clone, Copy)]
+pub struct ApplyArgs {
+    /// Apply without asking for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+    /// How many resources may change at once
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Show what `up` would change, changing nothing
@@ -82,24 +93,18 @@ pub enum Command {
         plan: PlanArgs,
         #[command(flatten)]
         change: ChangeArgs,
-        /// Apply without asking for confirmation
-        #[arg(long, short)]
-        yes: bool,
-        /// How many resources may change at once
-        #[arg(long, default_value_t = 16)]
-        parallel: usize,
+        #[command(flatten)]
+        apply: ApplyArgs,
     },
     /// Delete everything the stack made, in reverse dependency order
     Destroy {
         #[command(flatten)]
         plan: PlanArgs,
-        #[arg(long, short)]
-        yes: bool,
+        #[command(flatten)]
+        apply: ApplyArgs,
         /// Delete MongoDB's data volume without the final snapshot destroy otherwise takes first
         #[arg(long)]
         skip_final_snapshot: bool,
-        #[arg(long, default_value_t = 16)]
-        parallel: usize,
     },
     /// Snapshot MongoDB's data volume now; `--list`: the stack's snapshots
     Backup {
@@ -117,10 +122,8 @@ pub enum Command {
         args: Vec<String>,
         #[command(flatten)]
         change: ChangeArgs,
-        #[arg(long, short)]
-        yes: bool,
-        #[arg(long, default_value_t = 16)]
-        parallel: usize,
+        #[command(flatten)]
+        apply: ApplyArgs,
     },
     /// Read every resource's live state and report drift; update the state with --yes
     Refresh {
@@ -190,9 +193,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Up {
             plan,
             change,
-            yes,
-            parallel,
-        } => apply::up(&workspace, &styles, plan, change, yes, parallel)
+            apply,
+        } => apply::up(&workspace, &styles, plan, change, apply)
             .await
             .map(|()| 0),
         Command::Backup { stack, list, json } => backup::backup(&workspace, stack, list, json)
@@ -201,12 +203,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Restore {
             mut args,
             change,
-            yes,
-            parallel,
+            apply,
         } => {
             let snapshot = args.pop().unwrap_or_default();
             let stack = args.pop();
-            let options = backup::restore_options(stack.clone(), change, yes, parallel);
+            let options = backup::restore_options(stack.clone(), change, apply);
             backup::restore(&workspace, &styles, stack, &snapshot, options)
                 .await
                 .map(|()| 0)
@@ -218,18 +219,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Destroy {
             plan,
-            yes,
+            apply,
             skip_final_snapshot,
-            parallel,
-        } => apply::destroy(
-            &workspace,
-            &styles,
-            plan,
-            (yes, skip_final_snapshot),
-            parallel,
-        )
-        .await
-        .map(|()| 0),
+        } => apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot)
+            .await
+            .map(|()| 0),
         Command::Outputs {
             stack,
             json,

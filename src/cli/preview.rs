@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::session::{
-    connect, cost_lines, findings_text, program, refresh, resolve_pending, restrict, write_call_log,
+    below_plan, connect, program, refresh, resolve_pending, restrict, write_call_log,
 };
 use super::{guard, images, ChangeArgs, PlanArgs, Workspace};
 use crate::cluster::{self, checks};
@@ -29,7 +29,7 @@ pub async fn preview(
     let planned = async {
         let (program, images) = program(&aws, &config, &state, change.update_images).await?;
         let mut plan = ams_engine::plan(&program, &state)?;
-        images::show_updated(&images);
+        images::show_updated(&images, change.update_images);
         restrict(&mut plan, &args.targets, false, styles)?;
         // What `up` would refuse before creating anything, the preview says too.
         super::preflight::foreign_records(&aws, &program, &state).await?;
@@ -49,15 +49,10 @@ pub async fn preview(
         );
     } else {
         show(&plan, styles, false);
-        guard::show_notes(&plan);
-        render::err("");
-        render::err(&findings_text(&findings, styles));
-        render::err("");
-        render::err(&cost_lines(Some(&program), &state, &config.region));
+        below_plan(&plan, &program, &findings, &state, &config.region, styles);
     }
     // What `up` would refuse, the preview refuses too, after showing the plan.
-    guard::refuse_impossible(&plan)?;
-    guard::refuse_losses(&plan, &change.allow_replace)?;
+    guard::refuse(&plan, &change.allow_replace)?;
     Ok(if exit_code && plan.has_changes() {
         2
     } else {

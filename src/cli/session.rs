@@ -166,6 +166,23 @@ pub fn cost_lines(program: Option<&Program>, state: &State, region: &str) -> Str
     lines.join("\n")
 }
 
+/// What a plan's text is followed by: the notes on its in-place changes, the security findings
+/// and the cost before and after.
+pub fn below_plan(
+    plan: &Plan,
+    program: &Program,
+    findings: &[Finding],
+    state: &State,
+    region: &str,
+    styles: &Styles,
+) {
+    super::guard::show_notes(plan);
+    render::err("");
+    render::err(&findings_text(findings, styles));
+    render::err("");
+    render::err(&cost_lines(Some(program), state, region));
+}
+
 /// The security findings under a plan, one line each.
 pub fn findings_text(findings: &[Finding], styles: &Styles) -> String {
     if findings.is_empty() {

@@ -176,7 +176,9 @@ pub fn declare(
     let role = p.add(
         "instance-role",
         Role {
-            description: "AMS cluster instances: read the MongoDB password, nothing else".into(),
+            description:
+                "AMS cluster instances: read the MongoDB password; a node that cannot join marks itself unhealthy"
+                    .into(),
             statements: vec![
                 Statement {
                     actions: vec!["ssm:GetParameter".into()],
@@ -188,6 +190,20 @@ pub fn declare(
                     resource: "*".into(),
                     condition: Some(serde_json::json!({
                         "StringEquals": { "kms:ViaService": format!("ssm.{}.amazonaws.com", config.region) }
+                    })),
+                },
+                // A node that cannot join the cluster (MongoDB never answers) has its group
+                // replace it: on this stack's groups only (their names start with the stack's,
+                // and they carry its tag; the role cannot name their ARNs, which come later).
+                Statement {
+                    actions: vec!["autoscaling:SetInstanceHealth".into()],
+                    resource: format!(
+                        "arn:aws:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
+                        config.region, config.name
+                    )
+                    .into(),
+                    condition: Some(serde_json::json!({
+                        "StringEquals": { format!("autoscaling:ResourceTag/{}", ams_aws::TAG_STACK): config.name }
                     })),
                 },
             ],
