@@ -171,6 +171,15 @@ impl AwsKind for Role {
                 .await
                 .or_error()?;
         }
+        if current.inputs.get("description").and_then(Json::as_str) != Some(&self.description) {
+            aws.iam
+                .update_role()
+                .role_name(&current.id)
+                .description(&self.description)
+                .send()
+                .await
+                .or_error()?;
+        }
         put_policy(aws, &current.id, &self.statements).await?;
         Ok(current.outputs.clone())
     }
