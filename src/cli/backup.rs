@@ -17,7 +17,7 @@ use ams_aws::ec2::snapshot::{self, Snapshot};
 use ams_aws::ec2::Volume;
 use ams_aws::{Aws, TAG_NAME, TAG_STACK};
 use ams_engine::state::{ResourceState, State};
-use ams_engine::{Kind, Op, Plan};
+use ams_engine::{Kind, Op, Plan, StepContext};
 
 /// The tag saying why a snapshot was taken.
 pub const TAG_SNAPSHOT: &str = "ams-stack:snapshot";
@@ -33,6 +33,19 @@ pub async fn before_losses(aws: &Aws, plan: &Plan, state: &State, why: &str) -> 
         let Some(volume) = state.get(&step.name) else {
             continue;
         };
+        // MongoDB stops first (it would stop before the volume goes anyway): the snapshot then
+        // holds its last write, not a crash-consistent copy minutes older than the end.
+        let events: ams_engine::EventSink = std::sync::Arc::new(|_| {});
+        let ctx = StepContext::new(&state.stack, &volume.name, &volume.type_name, events);
+        for instance in snapshot::quiesce(aws, &ctx, &volume.id)
+            .await
+            .map_err(|e| anyhow!("cannot stop MongoDB before snapshotting {}: {e}", volume.id))?
+        {
+            render::err(&format!(
+                "Stopped {instance} (MongoDB) before snapshotting {}.",
+                volume.id
+            ));
+        }
         let taken = take(aws, &state.stack, volume, why).await?;
         render::err(&format!(
             "Snapshot {taken} of {} ({}) taken before it is {}; ams-stack never deletes it.",

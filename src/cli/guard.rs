@@ -96,7 +96,65 @@ fn change_text(change: &PropertyChange) -> String {
 /// ([`refuse_impossible`]) and what is protected ([`refuse_losses`]).
 pub fn refuse(plan: &Plan, allowed: &[String]) -> Result<()> {
     refuse_impossible(plan)?;
+    refuse_unfollowed(plan)?;
     refuse_losses(plan, allowed)
+}
+
+/// For a stack made before MongoDB had its own volume, whose data is still on the instance's
+/// root volume (`on_root`): refuses a replacement of the instance without the run's word, saying
+/// that the data goes with it, and warns when the word is given.
+pub fn refuse_root_data(plan: &Plan, on_root: bool, allowed: &[String]) -> Result<()> {
+    let replaced = plan
+        .losses()
+        .into_iter()
+        .find(|s| s.type_name == Instance::TYPE);
+    let Some(step) = replaced.filter(|_| on_root) else {
+        return Ok(());
+    };
+    let word = step.protected.clone().unwrap_or_default();
+    let text = format!(
+        "{} holds MongoDB's data on its root volume (the stack was made before the data volume), \
+         and replacing it deletes that volume with the instance",
+        step.name
+    );
+    if !allowed.contains(&word) {
+        bail!(
+            "refusing to go on: {text}. Dump the data first (mongodump), then run with \
+             `--allow-replace {word} --update-images` and restore the dump onto the new, empty \
+             database (docs/OPERATIONS.md). Nothing was changed."
+        );
+    }
+    crate::render::err(&format!(
+        "warning: {text}: you allowed it (--allow-replace {word})."
+    ));
+    Ok(())
+}
+
+/// Refuses, whatever the run allows, a new data volume that the data would not follow: one
+/// replaced for anything but a restore (another zone, say) would start empty.
+pub fn refuse_unfollowed(plan: &Plan) -> Result<()> {
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| s.type_name == Volume::TYPE && s.op == Op::Replace)
+    {
+        let forcing: Vec<String> = step
+            .changes
+            .iter()
+            .filter(|c| c.forces_replace && c.key != "snapshot_id")
+            .map(change_text)
+            .collect();
+        if !forcing.is_empty() {
+            bail!(
+                "refusing to go on: {} would be replaced because {}, and MongoDB's data would not follow \
+                 (a new volume starts empty). Not even --allow-replace does this: back up \
+                 (`ams-stack backup`), then restore onto a stack with the new setting.",
+                step.name,
+                forcing.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses what AWS cannot do in place and no replacement should do: shrinking a data volume.
@@ -223,6 +281,23 @@ mod tests {
             refuse_losses(&updated, &[]).is_ok(),
             "in place loses nothing"
         );
+    }
+
+    #[test]
+    fn a_data_volume_is_replaced_only_by_a_restore() {
+        let zone = change("availability_zone", json!("a"), json!("b"), true);
+        let moved = plan(vec![step(Op::Replace, Volume::TYPE, vec![zone])]);
+        let message = refuse(&moved, &["mongodb".into()])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("availability_zone changes (a -> b)"),
+            "{message}"
+        );
+        let snapshot = change("snapshot_id", json!(null), json!("snap-1"), true);
+        let restored = plan(vec![step(Op::Replace, Volume::TYPE, vec![snapshot])]);
+        assert!(refuse(&restored, &["mongodb".into()]).is_ok());
+        assert!(refuse(&restored, &[]).is_err(), "still protected");
     }
 
     #[test]

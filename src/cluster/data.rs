@@ -19,6 +19,9 @@ use crate::config::StackConfig;
 
 /// The word that lets a run replace or delete MongoDB or its data (`--allow-replace mongodb`).
 pub const PROTECTED: &str = "mongodb";
+/// The names of MongoDB's instance and of its data volume.
+pub const MONGODB: &str = "mongodb";
+pub const MONGODB_DATA: &str = "mongodb-data";
 /// The device name the data volume is attached as (the boot script finds it by volume id).
 const DATA_DEVICE: &str = "/dev/sdf";
 /// The tag that puts a volume under the stack's daily snapshot policy.
@@ -37,7 +40,7 @@ pub fn declare(
     found: &Found,
 ) -> Result<Data, ProgramError> {
     let volume = p.add(
-        "mongodb-data",
+        MONGODB_DATA,
         Volume {
             availability_zone: first_zone(config),
             size_gib: config.mongodb.data_volume.gib,
@@ -50,7 +53,7 @@ pub fn declare(
     )?;
     let machine = &security.machine;
     let mongodb = p.add_after(
-        "mongodb",
+        MONGODB,
         Instance {
             subnet_id: first_subnet(network),
             machine: Machine {
@@ -61,6 +64,7 @@ pub fn declare(
                 user_data: fill(
                     include_str!("user_data/mongodb.sh"),
                     &[
+                        ("{COMMON}", super::COMMON_SCRIPT.to_string().into()),
                         ("{REGION}", config.region.clone().into()),
                         ("{PARAMETER}", machine.parameter.clone()),
                         ("{VOLUME_ID}", volume.id().into()),

@@ -22,6 +22,10 @@ use ams_engine::{Input, Piece, Program, ProgramError};
 use crate::config::StackConfig;
 
 const ROOT_DEVICE: &str = "/dev/sda1";
+/// What both boot scripts share (logging, the AWS CLI, the password), pasted in for `{COMMON}`.
+const COMMON_SCRIPT: &str = include_str!("user_data/common.sh");
+/// The names of MongoDB's instance and of its data volume.
+pub use data::{MONGODB, MONGODB_DATA};
 /// Marks an output whose value is a SecureString parameter's name: shown as `[secret]`,
 /// revealed by `outputs --show-secrets`.
 pub const SECRET_OUTPUT_PREFIX: &str = "ssm-secure:";

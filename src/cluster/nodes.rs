@@ -41,6 +41,7 @@ pub fn declare(
     let user_data = fill(
         include_str!("user_data/ams-node.sh"),
         &[
+            ("{COMMON}", super::COMMON_SCRIPT.to_string().into()),
             ("{ROLE}", name.into()),
             ("{REGION}", machine.region.clone().into()),
             ("{PARAMETER}", machine.parameter.clone()),
@@ -89,7 +90,8 @@ pub fn declare(
             max_size: i32::try_from(role.group.max_size).unwrap_or(i32::MAX),
             subnet_ids: vec![first_subnet(network)],
             target_group_arns,
-            health_check_grace_seconds: 300,
+            // A node may wait 15 minutes for MongoDB at first boot before it joins.
+            health_check_grace_seconds: 1200,
         },
         // Nodes fetch the password and join MongoDB at boot: the route must exist first.
         &after(network),

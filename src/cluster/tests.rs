@@ -310,3 +310,37 @@ fn an_existing_vpc_is_used_as_given() {
     );
     assert_eq!(args(&program, "mongodb")["subnet_id"], "subnet-0a");
 }
+
+#[test]
+fn every_boot_script_placeholder_is_filled() {
+    let program = prod();
+    let mut scripts = 0;
+    for resource in program.resources() {
+        let Some(user_data) = resource.args.get("user_data") else {
+            continue;
+        };
+        scripts += 1;
+        let text = user_data.to_string();
+        for placeholder in [
+            "{COMMON}",
+            "{REGION}",
+            "{PARAMETER}",
+            "{VOLUME_ID}",
+            "{DEVICE}",
+            "{MONGODB_HOST}",
+            "{ROLE}",
+        ] {
+            assert!(
+                !text.contains(placeholder),
+                "{placeholder} left in {}",
+                resource.name
+            );
+        }
+        assert!(
+            text.contains("install_aws_cli()"),
+            "common.sh pasted into {}",
+            resource.name
+        );
+    }
+    assert_eq!(scripts, 3, "MongoDB and both launch templates");
+}

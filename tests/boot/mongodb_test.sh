@@ -1,51 +1,31 @@
 #!/usr/bin/env bash
 # Tests of the MongoDB host's boot script (src/cluster/user_data/mongodb.sh), run with its
-# placeholders filled, in a scratch directory, with stand-ins (tests/boot/stub.sh) for every
-# system command it runs and a PATH holding nothing else but a few plain tools. Each case sets up
-# devices and state, runs the script and checks the recorded calls and the files it wrote.
+# placeholders filled (tests/boot/fill.sh), in a scratch directory, with stand-ins
+# (tests/boot/stub.sh) for every system command it runs and a PATH holding nothing else but a few
+# plain tools (tests/boot/lib.sh). Each case sets up devices and state, runs the script and checks
+# the recorded calls and the files it wrote.
 #   tests/boot/mongodb_test.sh [CASE...]     (all cases by default; exit 1 if any fails)
 # SHELLCHECK, if set, is used to check the growth script the boot script writes. BOOT_TEMPLATE
 # names another copy of the script to test (to see a case fail on a script broken on purpose).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/boot/lib.sh
+. "$(dirname "$0")/lib.sh"
 TEMPLATE=${BOOT_TEMPLATE:-$HERE/../../src/cluster/user_data/mongodb.sh}
-SECRET='Pa55-w0rd-4f9c-test-only'
 VOLUME=vol-0123456789abcdef0
 BY_ID=nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0
-REAL_SLEEP=$(command -v sleep)
 # The plain tools the script and the stubs may use from the real system.
 TOOLS=(bash cat chmod cut dirname grep ln mkdir mktemp readlink rm sed seq touch tr uname)
 STUBBED=(apt-get apt-mark aws blkid blockdev chown curl findmnt gpg lsblk mkfs.xfs mongosh mount
   mountpoint sleep snap systemctl udevadm unzip xfs_growfs xfs_info)
 
-T=""
-REPORTS=""
-failures=0
-case_failed=0
-cleanup() { if [ -n "$T" ]; then rm -rf "$T"; fi; }
-trap 'cleanup; if [ -n "$REPORTS" ]; then rm -rf "$REPORTS"; fi' EXIT
-
-fail() {
-  echo "    FAIL: $*"
-  case_failed=1
-}
-
-# A fresh machine: Ubuntu 24.04 files, a root disk mounted at /, stubs, the filled-in script.
+# A fresh machine (machine_setup) with a root disk mounted at /, and the filled-in script.
 setup() {
-  cleanup
-  T=$(mktemp -d)
-  mkdir -p "$T/root/etc" "$T/root/dev/disk/by-id" "$T/bin" "$T/sys" "$T/state" "$T/secret" "$T/tmp"
-  printf '%s\n' 'PRETTY_NAME="Ubuntu 24.04.3 LTS"' 'VERSION_CODENAME=noble' >"$T/root/etc/os-release"
+  machine_setup
+  mkdir -p "$T/root/dev/disk/by-id"
   printf '%s\n' 'LABEL=cloudimg-rootfs / ext4 discard,commit=30,errors=remount-ro 0 1' >"$T/root/etc/fstab"
   touch "$T/root/dev/nvme0n1"
   echo "nvme0n1 /" >"$T/state/mounts"
-  printf '%s' "$SECRET" >"$T/secret/password"
-  touch "$T/state/ssm-readable" "$T/log"
-  local tool
-  for tool in "${TOOLS[@]}"; do ln -s "$(command -v "$tool")" "$T/sys/$tool"; done
-  for tool in "${STUBBED[@]}"; do ln -s "$HERE/stub.sh" "$T/bin/$tool"; done
-  sed -e "s#{REGION}#eu-west-1#g" -e "s#{PARAMETER}#/ams-stack/test/mongodb-password#g" \
-    -e "s#{VOLUME_ID}#$VOLUME#g" -e "s#{DEVICE}#/dev/sdf#g" "$TEMPLATE" >"$T/boot.sh"
+  "$HERE/fill.sh" "$TEMPLATE" VOLUME_ID="$VOLUME" DEVICE=/dev/sdf >"$T/boot.sh"
 }
 
 # The data volume, attached: the NVMe disk and its by-id link.
@@ -54,52 +34,15 @@ attach() {
   ln -s ../../nvme1n1 "$T/root/dev/disk/by-id/$BY_ID"
 }
 
-# Runs a script with the stubs only; its exit code in $rc, its output in $T/out.
-run() {
-  rc=0
-  env -i PATH="$T/bin:$T/sys" HOME="$T" TMPDIR="$T/tmp" AMS_ROOT="$T/root" \
-    AMS_DEVICE_WAIT_S="${WAIT_S:-30}" BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" \
-    BOOT_STUB="$HERE/stub.sh" BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" \
-    bash "$@" >>"$T/out" 2>&1 || rc=$?
-}
-boot() { run "$T/boot.sh"; }
-
-expect_rc() {
-  if [ "$1" = 0 ] && [ "$rc" != 0 ]; then fail "exit code $rc, expected 0"; fi
-  if [ "$1" != 0 ] && [ "$rc" = 0 ]; then fail "exit code 0, expected a failure"; fi
-}
-# A call or note in the log (a grep -E pattern over its lines).
-called() { grep -Eq -- "$1" "$T/log"; }
-expect_called() { called "$1" || fail "no call matching: $1"; }
-expect_not_called() { if called "$1"; then fail "unexpected call matching: $1"; fi; }
-expect_count() {
-  local n
-  n=$(grep -Ec -- "$2" "$T/log" || true)
-  [ "$n" = "$1" ] || fail "$n calls matching $2, expected $1"
-}
-expect_output() { grep -Eq -- "$1" "$T/out" || fail "output lacks: $1"; }
-expect_file() { grep -Eq -- "$2" "$T/root$1" 2>/dev/null || fail "$1 lacks: $2"; }
-# The first log line matching $1 comes before the first one matching $2.
-expect_order() {
-  local a b
-  a=$(grep -nE -- "$1" "$T/log" | head -n 1 | cut -d: -f1) || true
-  b=$(grep -nE -- "$2" "$T/log" | head -n 1 | cut -d: -f1) || true
-  if [ -z "$a" ] || [ -z "$b" ] || [ "$a" -ge "$b" ]; then fail "'$1' (line ${a:-none}) not before '$2' (line ${b:-none})"; fi
-}
 expect_no_mongod() {
   expect_not_called '^systemctl (enable --now|start|restart) mongod'
   expect_not_called '^mkfs'
 }
 
-FSTAB_LINE='^UUID=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 /var/lib/mongodb xfs [^ ]*nofail[^ ]* 0 0$'
+FSTAB_LINE='^LABEL=mongodb /var/lib/mongodb xfs [^ ]*nofail[^ ]* 0 0$'
 
 test_placeholders_appear_once() {
-  local p n
-  for p in REGION PARAMETER VOLUME_ID DEVICE; do
-    n=$(grep -o "{$p}" "$TEMPLATE" | wc -l)
-    [ "$n" = 1 ] || fail "{$p} appears $n times (a \${$p}-like use would be filled too)"
-  done
-  if grep -Eq '\{(REGION|PARAMETER|VOLUME_ID|DEVICE)\}' "$T/boot.sh"; then fail "a placeholder is left"; fi
+  expect_placeholders COMMON REGION PARAMETER VOLUME_ID DEVICE
 }
 
 test_fresh_volume_is_formatted_mounted_and_used() {
@@ -131,7 +74,7 @@ test_fresh_volume_is_formatted_mounted_and_used() {
 
 test_volume_with_data_is_not_formatted_and_user_is_updated() {
   attach
-  printf '%s\n' "UUID=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" "TYPE=xfs" >"$T/state/probe.nvme1n1"
+  printf '%s\n' "UUID=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" "TYPE=xfs" "LABEL=mongodb" >"$T/state/probe.nvme1n1"
   echo antmedia >"$T/state/users"
   boot
   expect_rc 0
@@ -181,6 +124,17 @@ test_volume_with_something_else_is_refused() {
   expect_output "error: .*nvme1n1 holds PTUUID=5e6f PTTYPE=gpt, not an XFS filesystem"
   expect_no_mongod
   expect_not_called '^mount '
+}
+
+test_xfs_not_made_by_this_script_is_refused() {
+  attach
+  printf '%s\n' "UUID=9a8b7c6d-0000-4000-8000-123456789abc" "TYPE=xfs" "LABEL=other" >"$T/state/probe.nvme1n1"
+  boot
+  expect_rc 1
+  expect_output "error: .*nvme1n1 holds an XFS filesystem labelled 'other', not 'mongodb'"
+  expect_no_mongod
+  expect_not_called '^mount '
+  expect_not_called '^mkfs'
 }
 
 test_unreadable_password_fails_loudly() {
@@ -235,9 +189,8 @@ test_password_is_never_written_or_on_a_command_line() {
   boot
   expect_rc 0
   expect_called '^mongosh: password from the environment matches$'
-  local leaks
-  leaks=$(grep -rlF --exclude-dir=secret -- "$SECRET" "$T" || true)
-  [ -z "$leaks" ] || fail "the password is in: $leaks"
+  expect_password_nowhere
+  expect_not_called 'password in the environment'
 }
 
 # The growth script the boot script installs, run by its timer.
@@ -271,37 +224,4 @@ test_same_size_volume_is_left_alone() {
   expect_not_called '^xfs_growfs'
 }
 
-# One case in a scratch directory of its own: prints its verdict, fails if the case failed.
-run_case() {
-  case_failed=0
-  WAIT_S=30
-  setup
-  "test_$1"
-  if [ "$case_failed" = 0 ]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1; the script said:"
-    sed 's/^/    | /' "$T/out" | tail -n 15
-  fi
-  cleanup
-  [ "$case_failed" = 0 ]
-}
-
-cases=("$@")
-if [ ${#cases[@]} = 0 ]; then
-  mapfile -t cases < <(declare -F | sed -n 's/^declare -f test_//p')
-fi
-# The cases run side by side (most of the time is spent waiting); verdicts print in order.
-REPORTS=$(mktemp -d)
-pids=()
-for name in "${cases[@]}"; do
-  run_case "$name" >"$REPORTS/$name" 2>&1 &
-  pids+=($!)
-done
-for i in "${!cases[@]}"; do
-  wait "${pids[$i]}" || failures=$((failures + 1))
-  cat "$REPORTS/${cases[$i]}"
-done
-rm -rf "$REPORTS"
-echo "boot tests: ${#cases[@]} run, $failures failed"
-[ "$failures" = 0 ]
+main "$@"

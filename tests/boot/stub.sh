@@ -1,28 +1,58 @@
 #!/usr/bin/env bash
-# Stand-ins for the system commands the boot scripts run, for tests/boot/mongodb_test.sh. One
-# file, called through symlinks named after the commands: each call is recorded as one entry
-# "NAME ARGS" in $BOOT_LOG, and acts on small files in $BOOT_STATE:
+# Stand-ins for the system commands the boot scripts run, for tests/boot/*_test.sh. One file,
+# called through symlinks named after the commands: each call is recorded as one entry
+# "NAME ARGS" in $BOOT_LOG (for change_server_mode.sh, the password replaced by <password>; a
+# stub finding the password in its environment adds a note, mongosh excepted), and acts on small
+# files in $BOOT_STATE:
 #   probe.DEV      what blkid finds on device DEV (absent: nothing); mkfs.xfs writes it
 #   mounts         "DEV MOUNTPOINT" lines; mount adds one from fstab
 #   mongod.active  mongod runs;  mongod.dead  it never answers
 #   users          the MongoDB users that exist;  ssm-readable  the password can be read
 #   device-bytes, fs-blocks  sizes blockdev and xfs_info report
+# For an AMS node (mongosh called with AMS_MONGODB_URI: the remote, authenticated ping):
+#   mongodb.answers-at N  the Nth ping is the first MongoDB answers (absent: it never answers)
+#   mongodb.auth-refused  it answers, but refuses the user;  mongodb.error-names-uri  its errors
+#                         quote the URI;  pings  the pings so far
+#   mode-change.fails N   change_server_mode.sh fails its first N runs;  mode-changes  its runs
+#   imds-down             the instance metadata service does not answer
+#   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
-# BOOT_BIN (the stub directory), BOOT_STUB (this file), BOOT_SLEEP (the real sleep).
+# BOOT_BIN (the stub directory), BOOT_STUB (this file), BOOT_SLEEP (the real sleep),
+# BOOT_MONGODB_HOST (MongoDB's address in the node's script).
 set -euo pipefail
 name=${0##*/}
 state=$BOOT_STATE
 if [ "$name" = sleep ]; then
   exec "$BOOT_SLEEP" 0.01
 fi
-printf '%s\n' "$name $*" >>"$BOOT_LOG"
+secret=$(<"$BOOT_SECRET_FILE")
+entry="$name $*"
+if [ "$name" = change_server_mode.sh ]; then entry=${entry//"$secret"/<password>}; fi
+printf '%s\n' "$entry" >>"$BOOT_LOG"
 last=${!#}
 
 note() { printf '%s\n' "$name: $*" >>"$BOOT_LOG"; }
+# The number of earlier calls counted in state file $1, plus this one (also written back).
+count() {
+  local n=0
+  if [ -e "$state/$1" ]; then n=$(<"$state/$1"); fi
+  n=$((n + 1))
+  echo "$n" >"$state/$1"
+  echo "$n"
+}
+if [ "$name" != mongosh ]; then
+  for var in $(compgen -e); do
+    if [[ ${!var} == *"$secret"* ]]; then note "password in the environment ($var)"; fi
+  done
+fi
 data_mounted() { grep -q ' /var/lib/mongodb$' "$state/mounts" 2>/dev/null; }
 
 case $name in
   apt-get)
+    if [ -e "$state/apt-fails" ] && [ "$1" != update ]; then
+      echo "E: Unable to locate package ${last%%=*}" >&2
+      exit 100
+    fi
     conf=$AMS_ROOT/etc/mongod.conf
     if [[ " $* " == *" mongodb-org-server="* ]] && [ ! -e "$conf" ]; then
       printf '%s\n' '# mongod.conf' '' 'storage:' '  dbPath: /var/lib/mongodb' '' \
@@ -30,8 +60,27 @@ case $name in
         '' 'net:' '  port: 27017' '  bindIp: 127.0.0.1' '' 'processManagement:' \
         '  timeZoneInfo: /usr/share/zoneinfo' '' '#security:' >"$conf"
     fi
+    if [[ " $* " == *" mongodb-mongosh"* ]]; then ln -sf "$BOOT_STUB" "$BOOT_BIN/mongosh"; fi
     ;;
   curl)
+    imds=http://169.254.169.254/latest
+    if [[ $last == "$imds/"* ]] && [ -e "$state/imds-down" ]; then
+      echo "curl: (7) Failed to connect to 169.254.169.254 port 80" >&2
+      exit 7
+    fi
+    if [ "$last" = "$imds/api/token" ]; then
+      [[ " $* " == *" -X PUT "* ]] || exit 22
+      echo "imds-token-5e6f"
+      exit 0
+    fi
+    if [ "$last" = "$imds/meta-data/instance-id" ]; then
+      if [[ " $* " != *" X-aws-ec2-metadata-token: imds-token-5e6f "* ]]; then
+        note "instance id asked without an IMDSv2 session token"
+        exit 22
+      fi
+      echo "i-0123456789abcdef0"
+      exit 0
+    fi
     out=""
     while [ $# -gt 0 ]; do
       if [ "$1" = -o ]; then out=$2; fi
@@ -55,11 +104,25 @@ case $name in
     ln -sf "$BOOT_STUB" "$BOOT_BIN/aws"
     ;;
   aws)
-    if [ ! -e "$state/ssm-readable" ]; then
-      echo "An error occurred (AccessDeniedException) when calling the GetParameter operation" >&2
-      exit 254
-    fi
-    cat "$BOOT_SECRET_FILE"
+    case "$1 $2" in
+      "ssm get-parameter")
+        if [ ! -e "$state/ssm-readable" ]; then
+          echo "An error occurred (AccessDeniedException) when calling the GetParameter operation" >&2
+          exit 254
+        fi
+        cat "$BOOT_SECRET_FILE"
+        ;;
+      "autoscaling set-instance-health")
+        if [ -e "$state/asg-refuses" ]; then
+          echo "An error occurred (AccessDenied) when calling the SetInstanceHealth operation" >&2
+          exit 254
+        fi
+        ;;
+      *)
+        echo "aws (stub): not expected: $*" >&2
+        exit 252
+        ;;
+    esac
     ;;
   blkid)
     key=${last##*/}
@@ -84,18 +147,18 @@ case $name in
     fi
     ;;
   mount)
-    uuid=""
+    source_spec=""
     while read -r spec point _; do
-      if [ "$point" = "$last" ]; then uuid=${spec#UUID=}; fi
+      if [ "$point" = "$last" ]; then source_spec=$spec; fi
     done <"$AMS_ROOT/etc/fstab"
-    [ -n "$uuid" ] || { echo "mount: $last: can't find in /etc/fstab." >&2; exit 1; }
+    [ -n "$source_spec" ] || { echo "mount: $last: can't find in /etc/fstab." >&2; exit 1; }
     for probe in "$state"/probe.*; do
-      if grep -qx "UUID=$uuid" "$probe"; then
+      if grep -qxF "$source_spec" "$probe"; then
         echo "${probe##*/probe.} $last" >>"$state/mounts"
         exit 0
       fi
     done
-    echo "mount: can't find UUID=$uuid" >&2
+    echo "mount: can't find $source_spec" >&2
     exit 1
     ;;
   mountpoint)
@@ -129,6 +192,28 @@ case $name in
     esac
     ;;
   mongosh)
+    if [ -n "${AMS_MONGODB_URI:-}" ]; then
+      [[ $last == *process.env.AMS_MONGODB_URI* ]] || {
+        note "ping without the URI from the environment"
+        exit 1
+      }
+      n=$(count pings)
+      if [ ! -e "$state/mongodb.answers-at" ] || [ "$n" -lt "$(<"$state/mongodb.answers-at")" ]; then
+        if [ -e "$state/mongodb.error-names-uri" ]; then
+          echo "MongoServerSelectionError: no server for $AMS_MONGODB_URI" >&2
+        else
+          echo "MongoServerSelectionError: connect ECONNREFUSED $BOOT_MONGODB_HOST:27017" >&2
+        fi
+        exit 1
+      fi
+      if [ -e "$state/mongodb.auth-refused" ] ||
+        [ "$AMS_MONGODB_URI" != "mongodb://antmedia:$secret@$BOOT_MONGODB_HOST:27017/?authSource=admin" ]; then
+        echo "MongoServerError: Authentication failed." >&2
+        exit 1
+      fi
+      note "authenticated ping answered"
+      exit 0
+    fi
     if [ ! -e "$state/mongod.active" ] || [ -e "$state/mongod.dead" ]; then
       echo "MongoNetworkError: connect ECONNREFUSED 127.0.0.1:27017" >&2
       exit 1
@@ -151,5 +236,17 @@ case $name in
         note "created antmedia"
       fi
     fi
+    ;;
+  change_server_mode.sh)
+    note "run in $PWD"
+    echo "Mode: $1"
+    # As if AMS printed its argument: the boot script must keep it out of its log.
+    echo "clusterdb.host=$2"
+    n=$(count mode-changes)
+    if [ -e "$state/mode-change.fails" ] && [ "$n" -le "$(<"$state/mode-change.fails")" ]; then
+      echo "Job for antmedia.service failed because the control process exited with error code." >&2
+      exit 1
+    fi
+    echo "Ant Media Server is restarting in $1 mode."
     ;;
 esac

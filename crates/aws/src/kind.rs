@@ -223,6 +223,8 @@ impl<K: AwsKind> Handler for For<K> {
     async fn find(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Res<Option<Created>> {
         let kind = args::<K>(inputs)?;
         match kind.find(aws, ctx).await? {
+            // What a replacement's create finds may be the resource it replaces: not its own.
+            Some(id) if ctx.is_replaced(&id) => Ok(None),
             Some(id) => Ok(Some(
                 self.finish_patiently(aws, ctx, &kind, id, Policy::new(aws))
                     .await?,
@@ -245,7 +247,8 @@ impl<K: AwsKind> Handler for For<K> {
                 Err(error) => Self::pause(ctx, &mut policy, error, |_| true).await?,
             }
             match kind.find(aws, ctx).await {
-                Ok(Some(id)) => break id,
+                Ok(Some(id)) if !ctx.is_replaced(&id) => break id,
+                Ok(Some(_)) => {}
                 Ok(None) => {}
                 Err(e) if classify::<K>(&e) == Class::Transient => {}
                 Err(e) => return Err(e),

@@ -332,6 +332,9 @@ impl Dispatcher<'_> {
                     &item.type_name,
                     self.events.clone(),
                 );
+                if item.op == StepOp::CreateReplacement {
+                    ctx.replacing = item.current.as_ref().map(|c| c.id.clone());
+                }
                 if matches!(item.op, StepOp::Create | StepOp::CreateReplacement) {
                     // Recorded before the cloud is asked: a crash from here on leaves a trace.
                     let token = format!("{:032x}", rand::random::<u128>());
@@ -502,6 +505,9 @@ pub async fn resolve_pending(
         )
         .with_token(&pending.token);
         ctx.read_only = read_only;
+        if pending.operation == "create-replacement" {
+            ctx.replacing = state.get(&pending.name).map(|r| r.id.clone());
+        }
         let found = match provider.find(&ctx, &pending.inputs).await {
             Ok(found) => found,
             Err(error) => {

@@ -16,6 +16,10 @@ pub struct StepContext {
     pub token: Option<String>,
     /// Looking only: `find` must not change anything (a preview).
     pub read_only: bool,
+    /// For the create of a replacement: the id of the resource it replaces, which a look for
+    /// what an earlier attempt made must never take for the replacement (it carries the same
+    /// tags).
+    pub replacing: Option<String>,
     events: EventSink,
 }
 
@@ -27,6 +31,7 @@ impl StepContext {
             type_name: type_name.to_string(),
             token: None,
             read_only: false,
+            replacing: None,
             events,
         }
     }
@@ -34,6 +39,12 @@ impl StepContext {
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = Some(token.to_string());
         self
+    }
+
+    /// Whether `id`, found by a look for what a create made, is the resource this create
+    /// replaces (and so not what it made).
+    pub fn is_replaced(&self, id: &str) -> bool {
+        self.replacing.as_deref() == Some(id)
     }
 
     /// Says what the step is waiting for; renderers show it next to the resource.

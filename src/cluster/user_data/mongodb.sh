@@ -6,24 +6,25 @@
 #    the instance role. It stays in memory and in mongosh's environment: never in a file, a log or
 #    a command line.
 # 3. Keeps mongod's data on its own EBS volume (attached separately, maybe after boot): waits for
-#    it, formats it only if it holds nothing, mounts it by UUID at /var/lib/mongodb, makes mongod
+#    it, formats it only if it holds nothing, mounts it by its label (mongodb) at /var/lib/mongodb, makes mongod
 #    need that mount on every boot, and grows the filesystem when the volume grows.
 # 4. Creates the user (or, on data from an earlier instance, updates it), then turns on
 #    authorization.
+# log, die, apt_get, add_mongodb_repo, install_aws_cli and read_password come from common.sh,
+# pasted in by ams-stack in place of the COMMON placeholder below.
 # Set by tests only (tests/boot/); production uses the defaults:
 #   AMS_ROOT           prefix of the files and device links this script reads and writes itself
 #                      (default: none); paths written inside files and given to mount, chown and
 #                      systemctl stay absolute
 #   AMS_DEVICE_WAIT_S  how long to wait for the data volume to appear (default: 900 seconds)
 set -Eeuo pipefail
-export DEBIAN_FRONTEND=noninteractive
+{COMMON}
+BOOT_NAME=ams-mongodb
 REGION="{REGION}"
 PARAMETER="{PARAMETER}"
 VOLUME="{VOLUME_ID}"
 API_DEVICE="{DEVICE}"
-MONGODB_SERIES=8.0
 MONGODB_VERSION=8.0.12
-AWSCLI_VERSION=2.22.35
 DATA_DIR=/var/lib/mongodb
 ROOT=${AMS_ROOT:-}
 DEVICE_WAIT_S=${AMS_DEVICE_WAIT_S:-900}
@@ -31,15 +32,6 @@ CONF=$ROOT/etc/mongod.conf
 FSTAB=$ROOT/etc/fstab
 UNITS=$ROOT/etc/systemd/system
 GROW=/usr/local/sbin/ams-mongodb-grow
-
-log() { printf 'ams-mongodb: %s\n' "$*"; }
-die() {
-  printf 'ams-mongodb: error: %s\n' "$*" >&2
-  exit 1
-}
-trap 'rc=$?; printf "ams-mongodb: error: line %s: %s (exit %s)\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2' ERR
-# Waits for apt's lock (unattended-upgrades runs at first boot too).
-apt_get() { apt-get -y -o DPkg::Lock::Timeout=600 "$@"; }
 
 [[ $VOLUME =~ ^vol-[0-9a-f]+$ ]] || die "not an EBS volume id: $VOLUME"
 [[ $API_DEVICE =~ ^/dev/(sd|xvd)[a-z]$ ]] || die "not a device name: $API_DEVICE"
@@ -50,42 +42,15 @@ apt_get() { apt-get -y -o DPkg::Lock::Timeout=600 "$@"; }
 log "installing MongoDB $MONGODB_VERSION"
 apt_get update
 apt_get install gnupg curl unzip xfsprogs
-KEYRING=/usr/share/keyrings/mongodb-server-$MONGODB_SERIES.gpg
-mkdir -p "$ROOT/usr/share/keyrings" "$ROOT/etc/apt/sources.list.d"
-curl -fsSL --retry 5 "https://www.mongodb.org/static/pgp/server-$MONGODB_SERIES.asc" |
-  gpg --batch --yes --dearmor -o "$ROOT$KEYRING"
-echo "deb [ arch=amd64,arm64 signed-by=$KEYRING ] https://repo.mongodb.org/apt/ubuntu noble/mongodb-org/$MONGODB_SERIES multiverse" \
-  >"$ROOT/etc/apt/sources.list.d/mongodb-org-$MONGODB_SERIES.list"
+add_mongodb_repo noble
 apt_get update
 packages=(mongodb-org mongodb-org-database mongodb-org-server mongodb-org-shell mongodb-org-mongos
   mongodb-org-tools mongodb-org-database-tools-extra)
 apt_get install "${packages[@]/%/=$MONGODB_VERSION}" mongodb-mongosh
 apt-mark hold "${packages[@]}" mongodb-mongosh
 
-# Ubuntu 24.04 has no awscli package: AWS CLI v2 from AWS, at a pinned release.
-if ! command -v aws >/dev/null; then
-  url="https://awscli.amazonaws.com/awscli-exe-linux-$(uname -m)-$AWSCLI_VERSION.zip"
-  log "installing AWS CLI from $url"
-  work=$(mktemp -d)
-  curl -fsSL --retry 5 -o "$work/awscliv2.zip" "$url" || die "could not download $url"
-  unzip -q "$work/awscliv2.zip" -d "$work" || die "could not unzip $url"
-  "$work/aws/install" || die "the AWS CLI $AWSCLI_VERSION installer failed"
-  rm -rf "$work"
-  command -v aws >/dev/null || die "AWS CLI $AWSCLI_VERSION installed, but aws is not on PATH"
-fi
-
-log "reading the MongoDB password from SSM parameter $PARAMETER"
-password=""
-for attempt in $(seq 1 30); do
-  if password=$(aws ssm get-parameter --region "$REGION" --name "$PARAMETER" \
-    --with-decryption --query Parameter.Value --output text) && [ -n "$password" ]; then
-    break
-  fi
-  password=""
-  log "SSM parameter $PARAMETER not readable yet (attempt $attempt of 30)"
-  sleep 10
-done
-[ -n "$password" ] || die "could not read SSM parameter $PARAMETER in $REGION after 30 attempts"
+install_aws_cli
+read_password "$REGION" "$PARAMETER"
 
 # The volume's device. Nitro: an NVMe disk whose serial is the volume id without its dash.
 # Xen: the API's name or its xvd form. A disk with anything else mounted (the root disk) is never
@@ -148,14 +113,20 @@ elif [ "$rc" != 0 ]; then
   die "blkid could not probe $device (exit $rc): not touching it"
 fi
 fs_type=$(printf '%s\n' "$found" | sed -n 's/^TYPE=//p')
-uuid=$(printf '%s\n' "$found" | sed -n 's/^UUID=//p')
-if [ "$fs_type" != xfs ] || [ -z "$uuid" ]; then
+label=$(printf '%s\n' "$found" | sed -n 's/^LABEL=//p')
+if [ "$fs_type" != xfs ]; then
   die "$device holds $(printf '%s' "$found" | tr '\n' ' '), not an XFS filesystem: neither formatting nor mounting it"
 fi
+if [ "$label" != mongodb ]; then
+  die "$device holds an XFS filesystem labelled '${label}', not 'mongodb' (made by this script): not mounting it"
+fi
 
-fstab_line="UUID=$uuid $DATA_DIR xfs defaults,noatime,nofail 0 0"
+# By label, not UUID: a volume restored from a snapshot carries the label of the filesystem it
+# copies, while this fstab line, written once at first boot, must find whichever volume is
+# attached later (the same one, a restored one).
+fstab_line="LABEL=mongodb $DATA_DIR xfs defaults,noatime,nofail 0 0"
 if grep -qxF "$fstab_line" "$FSTAB"; then
-  log "$FSTAB already mounts $uuid at $DATA_DIR"
+  log "$FSTAB already mounts the filesystem labelled mongodb at $DATA_DIR"
 elif grep -Eq "^[^#]*[[:space:]]${DATA_DIR}[[:space:]]" "$FSTAB"; then
   die "$FSTAB already mounts something else at $DATA_DIR: not changing it"
 else
@@ -245,7 +216,7 @@ wait_for_mongod
 if grep -q '^security:' "$CONF"; then
   log "authorization already enabled in $CONF: user antmedia left as it is"
 else
-  AMS_MONGODB_PASSWORD=$password mongosh --quiet admin --eval '
+  AMS_MONGODB_PASSWORD=$PASSWORD mongosh --quiet admin --eval '
     const spec = { pwd: process.env.AMS_MONGODB_PASSWORD, mechanisms: [ "SCRAM-SHA-256" ],
       roles: [ { role: "readWriteAnyDatabase", db: "admin" } ] };
     if (db.getUser("antmedia") === null) {
@@ -260,5 +231,5 @@ else
   systemctl restart mongod
   wait_for_mongod
 fi
-unset password
+unset PASSWORD
 log "MongoDB $MONGODB_VERSION ready, data on $device (EBS volume $VOLUME)"

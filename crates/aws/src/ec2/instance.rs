@@ -235,13 +235,19 @@ impl Instance {
                 format!("stopping {id} to change its type (MongoDB is down until it runs again)");
             stop(aws, ctx, id, &why).await?;
             ctx.waiting(format!("changing the type of {id} to {wanted}"));
-            aws.ec2
+            let changed = aws
+                .ec2
                 .modify_instance_attribute()
                 .instance_id(id)
                 .instance_type(AttributeValue::builder().value(wanted).build())
                 .send()
                 .await
-                .or_error()?;
+                .or_error();
+            if let Err(refused) = changed {
+                // MongoDB must not stay down: started again with the type it had.
+                start(aws, ctx, id).await?;
+                return Err(refused);
+            }
         }
         Ok(Some(start(aws, ctx, id).await?))
     }
@@ -278,7 +284,10 @@ impl AwsKind for Instance {
             .send()
             .await
             .or_error()?;
-        let id = listed(out.reservations()).find_map(|i| i.instance_id());
+        // Never the instance a replacement replaces: it carries the same tags.
+        let id = listed(out.reservations())
+            .filter_map(|i| i.instance_id())
+            .find(|id| !ctx.is_replaced(id));
         Ok(id.map(String::from))
     }
 

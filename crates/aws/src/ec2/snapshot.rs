@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
-use ams_engine::ProviderError;
+use ams_engine::{ProviderError, StepContext};
 
 use super::{filter, Volume};
 use crate::call::OrError;
@@ -186,6 +186,31 @@ async fn described(aws: &Aws, snapshot_id: &str) -> Res<Option<Ec2Snapshot>> {
         Err(e) if e.code.as_deref() == Some(NOT_FOUND) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Stops the instances of stack `stack` that volume `volume_id` is attached to, so that what a
+/// snapshot taken next holds is what the database wrote last (mongod shuts down cleanly); the
+/// ids of the instances stopped. An instance of another stack is never touched.
+pub async fn quiesce(aws: &Aws, ctx: &StepContext, volume_id: &str) -> Res<Vec<String>> {
+    let Some(volume) = super::volume::describe(aws, volume_id).await? else {
+        return Ok(Vec::new());
+    };
+    let mut stopped = Vec::new();
+    for instance in volume.attachments().iter().filter_map(|a| a.instance_id()) {
+        let ours = super::instance::describe(aws, instance)
+            .await?
+            .is_some_and(|i| {
+                i.tags().iter().any(|t| {
+                    t.key() == Some(crate::TAG_STACK) && t.value() == Some(ctx.stack.as_str())
+                })
+            });
+        if ours {
+            let why = format!("stopping {instance} so that the snapshot of {volume_id} holds what MongoDB wrote last");
+            super::instance::stop(aws, ctx, instance, &why).await?;
+            stopped.push(instance.to_string());
+        }
+    }
+    Ok(stopped)
 }
 
 /// Waits until the snapshot is complete, telling `progress` how far it is each time that

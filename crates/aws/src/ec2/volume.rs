@@ -337,7 +337,12 @@ impl AwsKind for Volume {
             .send()
             .await
             .or_error()?;
-        let id = out.volumes().iter().find_map(|v| v.volume_id());
+        // Never the volume a replacement replaces: it carries the same tags.
+        let id = out
+            .volumes()
+            .iter()
+            .filter_map(|v| v.volume_id())
+            .find(|id| !ctx.is_replaced(id));
         Ok(id.map(String::from))
     }
 

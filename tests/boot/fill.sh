@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prints a boot script (src/cluster/user_data/*.sh) with its placeholders filled as ams-stack
+# fills them: COMMON by the text of common.sh (first; it holds no placeholder), the others by
+# test values, or by the NAME=VALUE arguments given. BOOT_COMMON names another copy of common.sh
+# to paste (to see a test fail on one broken on purpose).
+#   tests/boot/fill.sh TEMPLATE [NAME=VALUE...]
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ $# -ge 1 ] || {
+  echo "usage: $0 TEMPLATE [NAME=VALUE...]" >&2
+  exit 2
+}
+template=$1
+shift
+declare -A values=(
+  [REGION]=eu-west-1
+  [PARAMETER]=/ams-stack/test/mongodb-password
+  [VOLUME_ID]=vol-0123456789abcdef0
+  [DEVICE]=/dev/sdf
+  [MONGODB_HOST]=10.0.1.23
+  [ROLE]=origin
+)
+for pair in "$@"; do
+  [[ $pair == ?*=* ]] || {
+    echo "fill: not NAME=VALUE: $pair" >&2
+    exit 2
+  }
+  values[${pair%%=*}]=${pair#*=}
+done
+text=$(<"$template")
+common=$(<"${BOOT_COMMON:-$HERE/../../src/cluster/user_data/common.sh}")
+text=${text//"{COMMON}"/"$common"}
+for name in "${!values[@]}"; do
+  text=${text//"{$name}"/"${values[$name]}"}
+done
+printf '%s\n' "$text"

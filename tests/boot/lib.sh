@@ -1,0 +1,130 @@
+# shellcheck shell=bash
+# What the boot-script tests (tests/boot/*_test.sh) share, sourced by each: a scratch machine
+# ($T: stubs in $T/bin, a few real tools in $T/sys, files under $T/root, stub state in $T/state),
+# running a script on it with nothing else on PATH, checks over the calls the stubs recorded
+# ($T/log) and what the script printed ($T/out), and the runner (`main "$@"`: the cases named, or
+# every test_* function, side by side; exit 1 if any fails).
+# The sourcing file sets TOOLS (real tools) and STUBBED (commands stood in for by stub.sh), and
+# defines setup (calls machine_setup, then adds its own) and its test_* functions. WAIT_S (30 s
+# unless a case sets it) bounds the scripts' waits: AMS_DEVICE_WAIT_S, AMS_MONGODB_WAIT_S.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SECRET='Pa55-w0rd-4f9c-test-only'
+MONGODB_HOST=10.0.1.23
+REAL_SLEEP=$(command -v sleep)
+T=""
+REPORTS=""
+failures=0
+case_failed=0
+rc=0
+cleanup() { if [ -n "$T" ]; then rm -rf "$T"; fi; }
+trap 'cleanup; if [ -n "$REPORTS" ]; then rm -rf "$REPORTS"; fi' EXIT
+
+fail() {
+  echo "    FAIL: $*"
+  case_failed=1
+}
+
+# A fresh Ubuntu 24.04 machine with the stubs; the password readable from SSM.
+machine_setup() {
+  cleanup
+  T=$(mktemp -d)
+  mkdir -p "$T/root/etc" "$T/bin" "$T/sys" "$T/state" "$T/secret" "$T/tmp"
+  printf '%s\n' 'PRETTY_NAME="Ubuntu 24.04.3 LTS"' 'VERSION_CODENAME=noble' >"$T/root/etc/os-release"
+  printf '%s' "$SECRET" >"$T/secret/password"
+  touch "$T/state/ssm-readable" "$T/log"
+  local tool
+  for tool in "${TOOLS[@]}"; do ln -s "$(command -v "$tool")" "$T/sys/$tool"; done
+  for tool in "${STUBBED[@]}"; do ln -s "$HERE/stub.sh" "$T/bin/$tool"; done
+}
+
+# Runs a script with the stubs only; its exit code in $rc, its output in $T/out.
+run() {
+  rc=0
+  env -i PATH="$T/bin:$T/sys" HOME="$T" TMPDIR="$T/tmp" AMS_ROOT="$T/root" \
+    AMS_DEVICE_WAIT_S="${WAIT_S:-30}" AMS_MONGODB_WAIT_S="${WAIT_S:-30}" AMS_ANTMEDIA_DIR="$T/ams" \
+    BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" BOOT_STUB="$HERE/stub.sh" \
+    BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" BOOT_MONGODB_HOST="$MONGODB_HOST" \
+    bash "$@" >>"$T/out" 2>&1 || rc=$?
+}
+boot() { run "$T/boot.sh"; }
+
+expect_rc() {
+  if [ "$1" = 0 ] && [ "$rc" != 0 ]; then fail "exit code $rc, expected 0"; fi
+  if [ "$1" != 0 ] && [ "$rc" = 0 ]; then fail "exit code 0, expected a failure"; fi
+}
+# A call or note in the log (a grep -E pattern over its lines).
+called() { grep -Eq -- "$1" "$T/log"; }
+expect_called() { called "$1" || fail "no call matching: $1"; }
+expect_not_called() { if called "$1"; then fail "unexpected call matching: $1"; fi; }
+expect_count() {
+  local n
+  n=$(grep -Ec -- "$2" "$T/log" || true)
+  [ "$n" = "$1" ] || fail "$n calls matching $2, expected $1"
+}
+expect_output() { grep -Eq -- "$1" "$T/out" || fail "output lacks: $1"; }
+expect_not_output() { if grep -Eq -- "$1" "$T/out"; then fail "output has: $1"; fi; }
+expect_file() { grep -Eq -- "$2" "$T/root$1" 2>/dev/null || fail "$1 lacks: $2"; }
+# The first log line matching $1 comes before the first one matching $2.
+expect_order() {
+  local a b
+  a=$(grep -nE -- "$1" "$T/log" | head -n 1 | cut -d: -f1) || true
+  b=$(grep -nE -- "$2" "$T/log" | head -n 1 | cut -d: -f1) || true
+  if [ -z "$a" ] || [ -z "$b" ] || [ "$a" -ge "$b" ]; then fail "'$1' (line ${a:-none}) not before '$2' (line ${b:-none})"; fi
+}
+# No file under $T but the password's own holds the password.
+expect_password_nowhere() {
+  local leaks
+  leaks=$(grep -rlF --exclude-dir=secret -- "$SECRET" "$T" || true)
+  [ -z "$leaks" ] || fail "the password is in: $leaks"
+}
+
+# Each placeholder named appears once in $TEMPLATE (a ${NAME}-like use would be filled too), none
+# in common.sh (pasted in), none is left in the filled script.
+expect_placeholders() {
+  local p n any='\{(COMMON|REGION|PARAMETER|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE)\}'
+  for p in "$@"; do
+    n=$(grep -o "{$p}" "$TEMPLATE" | wc -l)
+    [ "$n" = 1 ] || fail "{$p} appears $n times"
+  done
+  if grep -Eq "$any" "${BOOT_COMMON:-$HERE/../../src/cluster/user_data/common.sh}"; then
+    fail "common.sh holds a placeholder"
+  fi
+  if grep -Eq "$any" "$T/boot.sh"; then fail "a placeholder is left"; fi
+}
+
+# One case in a scratch directory of its own: prints its verdict, fails if the case failed.
+run_case() {
+  case_failed=0
+  WAIT_S=30
+  setup
+  "test_$1"
+  if [ "$case_failed" = 0 ]; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1; the script said:"
+    sed 's/^/    | /' "$T/out" | tail -n 15
+  fi
+  cleanup
+  [ "$case_failed" = 0 ]
+}
+
+main() {
+  local cases=("$@") pids=() name i
+  if [ ${#cases[@]} = 0 ]; then
+    mapfile -t cases < <(declare -F | sed -n 's/^declare -f test_//p')
+  fi
+  # The cases run side by side (most of the time is spent waiting); verdicts print in order.
+  REPORTS=$(mktemp -d)
+  for name in "${cases[@]}"; do
+    run_case "$name" >"$REPORTS/$name" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!cases[@]}"; do
+    wait "${pids[$i]}" || failures=$((failures + 1))
+    cat "$REPORTS/${cases[$i]}"
+  done
+  rm -rf "$REPORTS"
+  REPORTS=""
+  echo "$(basename "$0" .sh): ${#cases[@]} run, $failures failed"
+  [ "$failures" = 0 ]
+}

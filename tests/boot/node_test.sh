@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Tests of the AMS node's boot script (src/cluster/user_data/ams-node.sh), run with its
+# placeholders filled (tests/boot/fill.sh), in a scratch directory, with stand-ins
+# (tests/boot/stub.sh) for every command it runs: the instance metadata service (curl), aws,
+# mongosh answering for the remote MongoDB, apt, and AMS's change_server_mode.sh (in $T/ams),
+# and a PATH holding nothing else but a few plain tools (tests/boot/lib.sh).
+#   tests/boot/node_test.sh [CASE...]     (all cases by default; exit 1 if any fails)
+# BOOT_TEMPLATE names another copy of the script to test (to see a case fail on a script broken
+# on purpose).
+set -euo pipefail
+# shellcheck source=tests/boot/lib.sh
+. "$(dirname "$0")/lib.sh"
+TEMPLATE=${BOOT_TEMPLATE:-$HERE/../../src/cluster/user_data/ams-node.sh}
+INSTANCE="i-0123456789abcdef0"
+URI="mongodb://antmedia:<password>@$MONGODB_HOST:27017/?authSource=admin"
+UNHEALTHY="^aws autoscaling set-instance-health --instance-id $INSTANCE --health-status Unhealthy --no-should-respect-grace-period --region eu-west-1\$"
+MODE_CHANGE='^change_server_mode.sh cluster '
+# The plain tools the script and the stubs may use from the real system.
+TOOLS=(bash cat chmod cut dirname grep ln mkdir mktemp readlink rm sed seq timeout touch tr uname)
+STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap unzip)
+
+# A fresh AMS machine (machine_setup) with mongosh and AMS installed, and the filled-in script;
+# MongoDB answers the third ping.
+setup() {
+  machine_setup
+  mkdir -p "$T/ams"
+  ln -s "$HERE/stub.sh" "$T/ams/change_server_mode.sh"
+  echo 3 >"$T/state/mongodb.answers-at"
+  "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin >"$T/boot.sh"
+}
+
+# The node did not join, and said so: marked Unhealthy through IMDSv2's instance id, exit 1.
+expect_unhealthy() {
+  expect_rc 1
+  expect_count 1 "$UNHEALTHY"
+  expect_order '^curl .*-X PUT .*/latest/api/token$' '^curl .*X-aws-ec2-metadata-token: .*/meta-data/instance-id$'
+  expect_output "ams-node: error: this node did not join the cluster"
+  expect_output "ams-node: error: marked instance $INSTANCE Unhealthy: its Auto Scaling group replaces it"
+}
+
+test_placeholders_appear_once() {
+  expect_placeholders COMMON REGION PARAMETER MONGODB_HOST ROLE
+}
+
+test_mongodb_answering_late_is_waited_for_then_the_node_joins() {
+  boot
+  expect_rc 0
+  expect_count 3 '^mongosh --nodb '
+  expect_count 1 "$MODE_CHANGE"
+  expect_called "${MODE_CHANGE}$(printf '%s' "$URI" | sed 's/[.?]/\\&/g')\$"
+  expect_called "^change_server_mode.sh: run in $T/ams\$"
+  expect_order '^mongosh: authenticated ping answered$' "$MODE_CHANGE"
+  expect_not_called '^aws autoscaling'
+  expect_not_called '^(apt-get|unzip|install)'
+  expect_output "waiting up to 30 s for MongoDB at $MONGODB_HOST:27017 to accept user antmedia"
+  expect_output 'does not accept user antmedia yet: MongoServerSelectionError: connect ECONNREFUSED'
+  expect_output "ams-node: joined the cluster"
+}
+
+test_mongodb_never_answering_marks_the_node_unhealthy() {
+  rm "$T/state/mongodb.answers-at"
+  WAIT_S=1 boot
+  expect_unhealthy
+  expect_not_called "$MODE_CHANGE"
+  expect_output "error: MongoDB at $MONGODB_HOST:27017 did not accept user antmedia within 1 s \\(last answer: MongoServerSelectionError"
+}
+
+test_mongodb_refusing_the_user_marks_the_node_unhealthy() {
+  echo 1 >"$T/state/mongodb.answers-at"
+  touch "$T/state/mongodb.auth-refused"
+  WAIT_S=1 boot
+  expect_unhealthy
+  expect_not_called "$MODE_CHANGE"
+  expect_output 'last answer: MongoServerError: Authentication failed'
+}
+
+test_failing_mode_change_is_retried_then_the_node_marked_unhealthy() {
+  echo 99 >"$T/state/mode-change.fails"
+  boot
+  expect_unhealthy
+  expect_count 3 "$MODE_CHANGE"
+  expect_output 'error: change_server_mode.sh failed 3 times'
+  expect_order "$MODE_CHANGE" "$UNHEALTHY"
+}
+
+test_mode_change_failing_once_is_retried() {
+  echo 1 >"$T/state/mode-change.fails"
+  boot
+  expect_rc 0
+  expect_count 2 "$MODE_CHANGE"
+  expect_not_called '^aws autoscaling'
+}
+
+test_missing_aws_cli_is_installed_at_the_pinned_version() {
+  rm "$T/bin/aws"
+  boot
+  expect_rc 0
+  expect_called "^curl .*https://awscli\.amazonaws\.com/awscli-exe-linux-$(uname -m)-2\.22\.35\.zip\$"
+  expect_called '^unzip -q .*/awscliv2\.zip -d '
+  expect_order '^install' '^aws ssm get-parameter'
+  expect_not_called '^(snap|apt-get .*awscli)'
+}
+
+test_missing_mongosh_is_installed_at_the_pinned_version_before_the_ping() {
+  rm "$T/bin/mongosh"
+  printf '%s\n' 'PRETTY_NAME="Ubuntu 22.04.5 LTS"' 'VERSION_CODENAME=jammy' >"$T/root/etc/os-release"
+  boot
+  expect_rc 0
+  expect_called '^curl .*/static/pgp/server-8\.0\.asc$'
+  expect_file /usr/share/keyrings/mongodb-server-8.0.gpg 'BEGIN PGP PUBLIC KEY BLOCK'
+  expect_file /etc/apt/sources.list.d/mongodb-org-8.0.list \
+    '^deb \[ arch=amd64,arm64 signed-by=/usr/share/keyrings/mongodb-server-8\.0\.gpg \] https://repo\.mongodb\.org/apt/ubuntu jammy/mongodb-org/8\.0 multiverse$'
+  expect_order '^gpg ' '^apt-get .*install mongodb-mongosh=2\.5\.6$'
+  expect_called '^apt-mark hold mongodb-mongosh$'
+  expect_order '^apt-get .*install mongodb-mongosh=2\.5\.6$' '^mongosh '
+  expect_count 1 "$MODE_CHANGE"
+}
+
+test_mongosh_missing_on_an_unknown_release_fails_loudly() {
+  rm "$T/bin/mongosh"
+  printf '%s\n' 'PRETTY_NAME="Debian GNU/Linux 12"' 'VERSION_CODENAME=bookworm' >"$T/root/etc/os-release"
+  boot
+  expect_unhealthy
+  expect_output "error: no mongosh, and MongoDB 8.0 has no packages for Ubuntu 'bookworm'"
+  expect_not_called "$MODE_CHANGE"
+}
+
+test_any_other_failure_marks_the_node_unhealthy() {
+  rm "$T/bin/mongosh"
+  touch "$T/state/apt-fails"
+  boot
+  expect_unhealthy
+  expect_output 'ams-node: error: line [0-9]+: apt-get -y .* \(exit 100\)'
+  expect_not_called "$MODE_CHANGE"
+}
+
+test_password_is_only_in_the_mode_change_arguments() {
+  # MongoDB's first answer quotes the URI; AMS's script prints it (see stub.sh).
+  touch "$T/state/mongodb.error-names-uri"
+  boot
+  expect_rc 0
+  expect_called '^mongosh: authenticated ping answered$'
+  expect_count 1 '^change_server_mode.sh cluster mongodb://antmedia:<password>@'
+  expect_not_called 'password in the environment'
+  expect_output 'no server for mongodb://antmedia:<password>@'
+  expect_output "^clusterdb.host=mongodb://antmedia:<password>@$MONGODB_HOST:27017"
+  expect_password_nowhere
+  local left
+  left=$(ls -A "$T/tmp")
+  [ -z "$left" ] || fail "left in TMPDIR: $left"
+}
+
+test_unreadable_password_marks_the_node_unhealthy() {
+  rm "$T/state/ssm-readable"
+  boot
+  expect_unhealthy
+  expect_output 'error: could not read SSM parameter /ams-stack/test/mongodb-password in eu-west-1 after 30 attempts'
+  expect_count 30 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password '
+  expect_not_called '^mongosh'
+  expect_not_called "$MODE_CHANGE"
+}
+
+test_missing_ams_marks_the_node_unhealthy() {
+  rm "$T/ams/change_server_mode.sh"
+  boot
+  expect_unhealthy
+  expect_output "error: no $T/ams/change_server_mode.sh: is this an AMS image\\?"
+}
+
+test_refused_health_report_is_retried_and_said() {
+  rm "$T/state/mongodb.answers-at"
+  touch "$T/state/asg-refuses"
+  WAIT_S=1 boot
+  expect_rc 1
+  expect_count 5 "$UNHEALTHY"
+  expect_output "error: could not mark instance $INSTANCE Unhealthy: terminate it by hand"
+}
+
+test_no_instance_id_is_said() {
+  rm "$T/state/mongodb.answers-at"
+  touch "$T/state/imds-down"
+  WAIT_S=1 boot
+  expect_rc 1
+  expect_not_called '^aws autoscaling'
+  expect_output 'error: no instance id from IMDSv2: cannot mark this instance Unhealthy'
+}
+
+main "$@"
