@@ -133,18 +133,9 @@ ping_mongodb() {
 }
 log "waiting up to $MONGODB_WAIT_S s for MongoDB at $host to accept user antmedia"
 answer=""
-deadline=$((SECONDS + MONGODB_WAIT_S))
-next_note=0
-until ping_mongodb; do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    die "MongoDB at $host did not accept user antmedia within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
-  fi
-  if [ "$SECONDS" -ge "$next_note" ]; then
-    log "MongoDB at $host does not accept user antmedia yet: ${answer:-no answer}"
-    next_note=$((SECONDS + 60))
-  fi
-  sleep 10
-done
+not_yet() { log "MongoDB at $host does not accept user antmedia yet: ${answer:-no answer}"; }
+poll "$MONGODB_WAIT_S" 10 not_yet ping_mongodb ||
+  die "MongoDB at $host did not accept user antmedia within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
 log "MongoDB at $host accepts user antmedia"
 
 [ -x "$AMS_DIR/change_server_mode.sh" ] || die "no $AMS_DIR/change_server_mode.sh: is this an AMS image?"

@@ -20,6 +20,23 @@ die() {
   printf '%s: error: %s\n' "$BOOT_NAME" "$*" >&2
   exit 1
 }
+
+# poll WAIT_S INTERVAL NOTE CHECK...: runs CHECK every INTERVAL seconds until it succeeds; fails
+# (returns 1) after WAIT_S seconds. NOTE, a command, says why it still waits: at the first miss,
+# then once a minute.
+poll() {
+  local wait_s=$1 interval=$2 note=$3
+  shift 3
+  local deadline=$((SECONDS + wait_s)) next_note=0
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    if [ "$SECONDS" -ge "$next_note" ]; then
+      "$note"
+      next_note=$((SECONDS + 60))
+    fi
+    sleep "$interval"
+  done
+}
 trap 'printf "%s: error: line %s: %s (exit %s)\n" "$BOOT_NAME" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 apt_get() { apt-get -y -o DPkg::Lock::Timeout=600 "$@"; }
 

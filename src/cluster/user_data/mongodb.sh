@@ -87,18 +87,9 @@ find_device() {
 }
 log "waiting up to $DEVICE_WAIT_S s for EBS volume $VOLUME at one of: ${candidates[*]}"
 device=""
-deadline=$((SECONDS + DEVICE_WAIT_S))
-next_note=$((SECONDS + 60))
-until find_device; do
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    die "EBS volume $VOLUME did not appear within $DEVICE_WAIT_S s (looked for ${candidates[*]}); mongod not started"
-  fi
-  if [ "$SECONDS" -ge "$next_note" ]; then
-    log "still waiting for EBS volume $VOLUME"
-    next_note=$((SECONDS + 60))
-  fi
-  sleep 5
-done
+still_waiting() { log "still waiting for EBS volume $VOLUME"; }
+poll "$DEVICE_WAIT_S" 5 still_waiting find_device ||
+  die "EBS volume $VOLUME did not appear within $DEVICE_WAIT_S s (looked for ${candidates[*]}); mongod not started"
 log "EBS volume $VOLUME is $device"
 
 # Format only a volume that holds nothing at all (blkid exit 2): never one with data.
