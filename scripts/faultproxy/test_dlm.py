@@ -8,9 +8,6 @@ Run: .venv/bin/python scripts/faultproxy/test_dlm.py   (standard library unittes
 
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
 import unittest
 import urllib.error
@@ -18,60 +15,21 @@ import urllib.request
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv", "bin")
+from harness import VENV, refusal, spawn, start_proxy, stop_all
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
-PROCESSES = []
-
-
-def spawn(args):
-    """Start a process that prints its loopback address; return the address."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    PROCESSES.append(process)
-    found = []
-
-    def drain():
-        for raw in iter(process.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace")
-            if "http://127.0.0.1:" in line and not found:
-                found.append(line[line.index("http://127.0.0.1:") :].split()[0])
-            elif "Traceback" in line or "failed" in line:
-                sys.stderr.write(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    deadline = time.time() + 30
-    while not found:
-        if process.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"{args[0]} printed no address")
-        time.sleep(0.02)
-    return found[0]
 
 
 def start_moto():
     return spawn([os.path.join(VENV, "moto_server"), "-H", "127.0.0.1", "-p", "0"])
 
 
-def start_proxy(upstream, *args):
-    return spawn([sys.executable, os.path.join(HERE, "faultproxy.py"), "--listen", "0", "--upstream", upstream, *args])
-
-
 def client(service, endpoint):
     # No client-side validation: the proxy's own refusals are under test.
     config = Config(retries={"total_max_attempts": 1}, parameter_validation=False)
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test", config=config)
-
-
-def refusal(fn, **kwargs):
-    """(code, message, HTTP status) of the error a call gets, or None if it succeeds."""
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["Error"].get("Message", ""), e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None
 
 
 def get_json(url):
@@ -93,15 +51,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for process in PROCESSES:
-        process.terminate()
-    for process in PROCESSES:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+    stop_all()
 
 
 def details(retain=7, interval=24, times=("03:00",), target=("ams-stack:backup-of", "demo-mongodb")):

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.request
@@ -20,9 +19,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv", "bin")
+from harness import HERE, PROBLEMS, REPO, VENV, refusal, spawn, start_proxy, stop_all
+
 REGION = "us-east-1"  # as scripts/emulator/seed.py
 ZONE = "ams-local.test"  # seeded by seed.py
 UBUNTU = "ami-0ubuntu2004focal01"  # from scripts/emulator/amis.json: no product code
@@ -31,35 +29,6 @@ AMS_OLD = "ami-0antmedia2113ee01"
 AMS_CODE = "4wh7rhpic3wfwamyp5905tsbt"
 # Short clocks for the shared strict proxy (seconds).
 T = {"linger": 1.0, "shutting": 0.8, "cert_in_use": 1.0, "consistency": 0.7, "lb": 0.7, "pending": 0.6, "initial": 0.8, "asg": 0.6, "cert": 0.8}
-PROCESSES = []
-PROBLEMS = []  # lines where a proxy reports a rule or a record that failed
-
-
-def drain(stream, found, lock):
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", "replace")
-        with lock:
-            if "http://127.0.0.1:" in line and not found:
-                found.append(line[line.index("http://127.0.0.1:") :].split()[0])
-            if line.startswith("faultproxy:") and "failed" in line:
-                PROBLEMS.append(line.strip())
-
-
-def spawn(args, env=None):
-    """Start a process that prints its loopback address; return the address. Keeps reading its output."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    PROCESSES.append(process)
-    found, lock = [], threading.Lock()
-    threading.Thread(target=drain, args=(process.stdout, found, lock), daemon=True).start()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        with lock:
-            if found:
-                return found[0]
-        if process.poll() is not None:
-            raise RuntimeError(f"{args[0]} exited with {process.returncode}")
-        time.sleep(0.05)
-    raise RuntimeError(f"{args[0]} printed no address")
 
 
 def start_moto():
@@ -78,10 +47,6 @@ def start_moto():
     return endpoint
 
 
-def start_proxy(upstream, *args):
-    return spawn([sys.executable, os.path.join(HERE, "faultproxy.py"), "--listen", "0", "--upstream", upstream, *args])
-
-
 def strict_args(*extra):
     return ["--cloud", "strict", "--linger-s", str(T["linger"]), "--shutting-down-s", str(T["shutting"]), "--cert-in-use-s", str(T["cert_in_use"]),
             "--consistency-s", str(T["consistency"]), "--lb-provisioning-s", str(T["lb"]), "--instance-pending-s", str(T["pending"]),
@@ -94,15 +59,6 @@ def client(service, endpoint, region=REGION, account=None):
     if account:  # moto's separate accounts on one server
         made.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
     return made
-
-
-def refusal(fn, **kwargs):
-    """The error (code, message, HTTP status) a call gets, or None if it succeeds."""
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"], e.response["Error"].get("Message", ""), e.response["ResponseMetadata"]["HTTPStatusCode"]
-    return None
 
 
 def retry(fn, codes, timeout=15, **kwargs):
@@ -185,15 +141,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for process in PROCESSES:
-        process.terminate()
-    for process in PROCESSES:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+    stop_all()
 
 
 class StrictCase(unittest.TestCase):
