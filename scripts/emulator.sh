@@ -38,7 +38,7 @@ start() {
   else
     local moto_port
     moto_port=$(free_port)
-    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$STATE_DIR/moto.log" 2>&1 &
+    nohup "$VENV/bin/python" scripts/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$STATE_DIR/moto.log" 2>&1 &
     echo $! >"$STATE_DIR/moto.pid"
     nohup "$VENV/bin/python" scripts/faultproxy/faultproxy.py --listen "$port" \
       --upstream "http://127.0.0.1:$moto_port" >"$STATE_DIR/proxy.log" 2>&1 &

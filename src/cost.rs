@@ -212,6 +212,9 @@ mod tests {
         });
         let group = json(&Group {
             launch_template_id: Input::Output(Output::new("lt", "id")),
+            launch_template_version: None,
+            health_timeout_seconds: None,
+            max_batch: None,
             min_size: 1,
             max_size: 10,
             subnet_ids: Vec::new(),

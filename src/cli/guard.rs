@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Result};
 
+use ams_aws::autoscaling::Group;
 use ams_aws::ec2::{Instance, Volume};
 use ams_engine::{Kind, Op, Plan, PropertyChange, Step};
 
@@ -211,6 +212,21 @@ pub fn notes(plan: &Plan) -> Vec<String> {
                     step.name
                 ));
             }
+        }
+        if step.type_name == Group::TYPE && changed("launch_template_version").is_some() {
+            let group = ams_engine::view::<Group>(&step.type_name, &step.args);
+            let batch = group.as_ref().and_then(|g| g.max_batch).unwrap_or(1);
+            let timeout = group
+                .as_ref()
+                .and_then(|g| g.health_timeout_seconds)
+                .unwrap_or(900);
+            notes.push(format!(
+                "{}: rolls its instances onto the new launch template version, {batch} at a time, \
+                 launch before terminate: each new instance must be InService and healthy within {}, \
+                 or the roll stops and the old instances keep serving",
+                step.name,
+                humantime::format_duration(std::time::Duration::from_secs(timeout))
+            ));
         }
         if step.type_name == Volume::TYPE {
             if let Some(c) = changed("size_gib") {

@@ -86,6 +86,9 @@ pub fn declare(
         &format!("{name}-group"),
         Group {
             launch_template_id: launch_template.id().into(),
+            launch_template_version: Some(launch_template.version().into()),
+            health_timeout_seconds: role.group.health_timeout_seconds,
+            max_batch: role.group.max_batch,
             min_size: i32::try_from(role.group.min_size).unwrap_or(i32::MAX),
             max_size: i32::try_from(role.group.max_size).unwrap_or(i32::MAX),
             subnet_ids: vec![first_subnet(network)],

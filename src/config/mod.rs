@@ -116,6 +116,10 @@ pub struct NodeGroup {
     pub min_size: u32,
     pub max_size: u32,
     pub cpu_target: f64,
+    /// How many instances a roll replaces at a time (`None`: one).
+    pub max_batch: Option<u32>,
+    /// How long a new instance may take to serve, in seconds (`None`: 15 minutes).
+    pub health_timeout_seconds: Option<u64>,
 }
 
 /// A stack file that cannot be used, and where.
@@ -614,7 +618,52 @@ impl SourceFile<'_> {
             min_size: min,
             max_size: max,
             cpu_target,
+            max_batch: self.max_batch(section, raw.max_batch.as_ref(), max)?,
+            health_timeout_seconds: self.health_timeout(section, raw.health_timeout.as_ref())?,
         })
+    }
+
+    /// `max_batch`: 1 up to `max_size`.
+    fn max_batch(
+        &self,
+        section: &str,
+        raw: Option<&Spanned<u32>>,
+        max: u32,
+    ) -> Result<Option<u32>, ConfigError> {
+        match raw {
+            Some(batch) if *batch.get_ref() == 0 || *batch.get_ref() > max.max(1) => Err(self
+                .error(
+                    &format!("{section}.max_batch"),
+                    batch,
+                    format!("max_batch is 1 to max_size ({max})"),
+                )),
+            other => Ok(other.map(|b| *b.get_ref())),
+        }
+    }
+
+    /// `health_timeout`: a duration such as "10m", one minute to two hours.
+    fn health_timeout(
+        &self,
+        section: &str,
+        raw: Option<&Spanned<String>>,
+    ) -> Result<Option<u64>, ConfigError> {
+        let Some(text) = raw else {
+            return Ok(None);
+        };
+        let key = format!("{section}.health_timeout");
+        let seconds = humantime::parse_duration(text.get_ref())
+            .map_err(|e| {
+                self.error(
+                    &key,
+                    text,
+                    format!("`{}` is not a duration like \"10m\": {e}", text.get_ref()),
+                )
+            })?
+            .as_secs();
+        if !(60..=7200).contains(&seconds) {
+            return Err(self.error(&key, text, "health_timeout is 1m to 2h"));
+        }
+        Ok(Some(seconds))
     }
 }
 

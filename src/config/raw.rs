@@ -82,4 +82,6 @@ pub(super) struct RawNodes {
     pub min_size: Spanned<u32>,
     pub max_size: Spanned<u32>,
     pub cpu_target: Option<Spanned<f64>>,
+    pub max_batch: Option<Spanned<u32>>,
+    pub health_timeout: Option<Spanned<String>>,
 }

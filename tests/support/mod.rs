@@ -38,7 +38,10 @@ impl Moto {
             server.exists(),
             "moto is not installed: run `scripts/emulator.sh install` (the test command does)"
         );
-        let mut child = Command::new(&server)
+        // moto with the repair of scripts/emulator/moto_server.py, as scripts/emulator.sh runs it.
+        let python = repo().join(".venv/bin/python");
+        let mut child = Command::new(&python)
+            .arg(repo().join("scripts/emulator/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env("MOTO_ACM_VALIDATION_WAIT", "1")
             .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
@@ -70,7 +73,12 @@ impl Moto {
         {
             let sender = sender.clone();
             std::thread::spawn(move || {
+                // AMS_TEST_MOTO_LOG=1: moto's own log (its tracebacks) on the test's stderr.
+                let echo = std::env::var_os("AMS_TEST_MOTO_LOG").is_some();
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if echo {
+                        eprintln!("moto: {line}");
+                    }
                     if let Some(at) = line.find("http://127.0.0.1:") {
                         let endpoint: String = line[at..]
                             .chars()

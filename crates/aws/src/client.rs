@@ -172,6 +172,21 @@ impl Aws {
         &self,
         ctx: &StepContext,
         what: &str,
+        check: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, ProviderError>>,
+    {
+        self.wait_within(ctx, what, self.wait_timeout, check).await
+    }
+
+    /// [`Aws::wait_for`] with its own time limit (`WaitTimeout` after `limit`).
+    pub async fn wait_within<T, F, Fut>(
+        &self,
+        ctx: &StepContext,
+        what: &str,
+        limit: Duration,
         mut check: F,
     ) -> Result<T, ProviderError>
     where
@@ -184,13 +199,10 @@ impl Aws {
             if let Some(value) = check().await? {
                 return Ok(value);
             }
-            if started.elapsed() > self.wait_timeout {
+            if started.elapsed() > limit {
                 return Err(ProviderError {
                     code: Some("WaitTimeout".into()),
-                    message: format!(
-                        "timed out after {}s waiting for {what}",
-                        self.wait_timeout.as_secs()
-                    ),
+                    message: format!("timed out after {}s waiting for {what}", limit.as_secs()),
                 });
             }
             if !announced {

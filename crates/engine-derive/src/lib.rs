@@ -298,6 +298,22 @@ fn outputs(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         })
     });
+    // `#[kind(updated)]` on an output: an update in place changes it.
+    let mut updated = Vec::new();
+    for field in &named_fields(input)?.named {
+        for attribute in field.attrs.iter().filter(|a| a.path().is_ident("kind")) {
+            attribute.parse_nested_meta(|meta| {
+                if meta.path.is_ident("updated") {
+                    if let Some(name) = &field.ident {
+                        updated.push(name.to_string());
+                    }
+                    Ok(())
+                } else {
+                    Err(meta.error("expected `updated`"))
+                }
+            })?;
+        }
+    }
     let doc =
         format!("Typed references to the outputs of a resource whose outputs are [`{ident}`].");
     Ok(quote! {
@@ -313,6 +329,7 @@ fn outputs(input: &DeriveInput) -> syn::Result<Tokens> {
 
         impl ::ams_engine::Outputs for #ident {
             type Ref = #handle;
+            const UPDATED: &'static [&'static str] = &[#(#updated),*];
             fn reference(resource: &str) -> #handle {
                 #handle { resource: resource.to_string() }
             }

@@ -151,7 +151,13 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
             continue;
         };
         let known = |resource: &str, output: &str| -> Option<Json> {
+            let changed_by_update = || {
+                program
+                    .get(resource)
+                    .is_some_and(|r| r.updated_outputs.contains(&output))
+            };
             match ops.get(resource) {
+                Some(Op::Update) if changed_by_update() => None,
                 Some(Op::Same | Op::Update) => state
                     .get(resource)
                     .and_then(|r| r.outputs.get(output))

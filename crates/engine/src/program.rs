@@ -26,6 +26,12 @@ pub trait Kind: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn secret() -> Vec<&'static str> {
         Vec::new()
     }
+    /// Outputs an update in place changes (a launch template's version; `#[kind(updated)]` on
+    /// the output): the plan takes them as unknown after an update, so that what refers to them
+    /// is updated too.
+    fn updated_outputs() -> Vec<&'static str> {
+        <Self::Outputs as Outputs>::UPDATED.to_vec()
+    }
 }
 
 /// The top-level argument names of a struct that kinds flatten into theirs
@@ -38,6 +44,8 @@ pub trait Fields {
 /// accessor per field, so an output key is written once, as a field name.
 pub trait Outputs: Serialize + DeserializeOwned + Send + Sync + 'static {
     type Ref: Clone + std::fmt::Debug;
+    /// The outputs an update in place changes (`#[kind(updated)]`).
+    const UPDATED: &'static [&'static str] = &[];
     fn reference(resource: &str) -> Self::Ref;
 }
 
@@ -102,6 +110,8 @@ pub struct Declared {
     pub dependencies: BTreeSet<String>,
     /// The word (`--allow-replace WORD`) without which no plan may replace or delete it.
     pub protected: Option<String>,
+    /// Outputs an update in place changes ([`Kind::updated_outputs`]).
+    pub updated_outputs: Vec<&'static str>,
 }
 
 impl Declared {
@@ -167,6 +177,7 @@ impl Program {
             secret: K::secret(),
             dependencies,
             protected: None,
+            updated_outputs: K::updated_outputs(),
         });
         Ok(Ref {
             name: name.to_string(),

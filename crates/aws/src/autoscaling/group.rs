@@ -1,8 +1,12 @@
-//! An auto-scaling group of nodes from a launch template, registered in target groups (changed
-//! in place: attached and detached), replaced when the load balancer finds them unhealthy.
-//! Deleting it drains it first.
+//! An auto-scaling group of nodes from an explicit launch template version (never `$Latest`),
+//! registered in target groups (changed in place: attached and detached), replaced when the load
+//! balancer finds them unhealthy. A create or a change ends only when the group's instances are
+//! InService and healthy; a new template version rolls the instances launch before terminate
+//! ([`super::roll`]). Deleting it drains it first.
 
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::builders;
+use std::time::Duration;
+
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LaunchTemplateSpecification, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -10,6 +14,7 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
+use super::roll::{template, Fleet};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
@@ -25,6 +30,15 @@ const GROUPS_PER_CALL: usize = 50;
 #[kind(type_name = "aws:autoscaling:Group", outputs = GroupOutputs)]
 pub struct Group {
     pub launch_template_id: Input<String>,
+    /// The template version the group launches; `None` (stacks made before): `$Default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template_version: Option<Input<i64>>,
+    /// How long a new instance may take to be InService and healthy (default 15 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_timeout_seconds: Option<u64>,
+    /// How many instances a roll replaces at a time (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<u32>,
     pub min_size: i32,
     pub max_size: i32,
     pub subnet_ids: Vec<Input<String>>,
@@ -39,11 +53,27 @@ pub struct GroupOutputs {
     pub name: String,
 }
 
-fn template(id: &str) -> LaunchTemplateSpecification {
-    LaunchTemplateSpecification::builder()
-        .launch_template_id(id)
-        .version("$Default")
-        .build()
+impl Group {
+    /// The template version as AWS takes it: the number, or `$Default` when none is given.
+    fn version(&self) -> Result<String, ProviderError> {
+        Ok(match &self.launch_template_version {
+            Some(version) => version.get()?.to_string(),
+            None => "$Default".into(),
+        })
+    }
+
+    fn template(&self) -> Result<LaunchTemplateSpecification, ProviderError> {
+        Ok(template(self.launch_template_id.get()?, &self.version()?))
+    }
+
+    /// The group `name` as a fleet to wait on and roll.
+    fn fleet<'a>(&self, name: &'a str, target_groups: &'a [String]) -> Fleet<'a> {
+        Fleet {
+            name,
+            target_groups,
+            health_timeout: Duration::from_secs(self.health_timeout_seconds.unwrap_or(15 * 60)),
+        }
+    }
 }
 
 /// The first group a `DescribeAutoScalingGroups` call answers with.
@@ -130,7 +160,7 @@ impl AwsKind for Group {
             .autoscaling
             .create_auto_scaling_group()
             .auto_scaling_group_name(&name)
-            .launch_template(template(self.launch_template_id.get()?))
+            .launch_template(self.template()?)
             .min_size(self.min_size)
             .max_size(self.max_size)
             .desired_capacity(self.min_size)
@@ -163,19 +193,27 @@ impl AwsKind for Group {
             .and_then(|g| g.auto_scaling_group_name))
     }
 
-    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<GroupOutputs> {
+    /// Waits until the group has its desired count InService and healthy in its target groups.
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<GroupOutputs> {
+        if !ctx.read_only {
+            let target_groups = resolved(&self.target_group_arns)?;
+            self.fleet(name, &target_groups)
+                .serving_desired(aws, ctx)
+                .await?;
+        }
         Ok(GroupOutputs {
             name: name.to_string(),
         })
     }
 
-    /// Changes the sizes, template, subnets and health check; then detaches the target groups
-    /// no longer asked for and attaches the new ones.
-    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<GroupOutputs> {
+    /// Changes the sizes, template version, subnets and health check; detaches the target groups
+    /// no longer asked for and attaches the new ones; rolls the instances onto a new template
+    /// version; ends when the desired count serves.
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<GroupOutputs> {
         aws.autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&current.id)
-            .launch_template(template(self.launch_template_id.get()?))
+            .launch_template(self.template()?)
             .min_size(self.min_size)
             .max_size(self.max_size)
             .vpc_zone_identifier(resolved(&self.subnet_ids)?.join(","))
@@ -190,6 +228,26 @@ impl AwsKind for Group {
         );
         change_target_groups!(aws, &current.id, detach_load_balancer_target_groups, detach);
         change_target_groups!(aws, &current.id, attach_load_balancer_target_groups, attach);
+        let target_groups = resolved(&self.target_group_arns)?;
+        let fleet = self.fleet(&current.id, &target_groups);
+        let previous = current
+            .inputs
+            .get("launch_template_version")
+            .and_then(Json::as_i64)
+            .map_or("$Default".to_string(), |v| v.to_string());
+        // A new version (or the first explicit one): every instance there now is rolled.
+        if self.launch_template_version.is_some() && self.version()? != previous {
+            let versions = (
+                self.launch_template_id.get()?.as_str(),
+                self.version()?,
+                previous,
+            );
+            let batch = self.max_batch.unwrap_or(1) as usize;
+            fleet
+                .roll(aws, ctx, (versions.0, &versions.1, &versions.2), batch)
+                .await?;
+        }
+        fleet.serving_desired(aws, ctx).await?;
         Ok(current.outputs.clone())
     }
 

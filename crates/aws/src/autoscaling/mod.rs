@@ -3,6 +3,7 @@
 
 mod cpu_policy;
 mod group;
+mod roll;
 
 pub use cpu_policy::{CpuPolicy, CpuPolicyOutputs};
 pub use group::{Group, GroupOutputs};

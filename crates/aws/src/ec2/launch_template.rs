@@ -28,7 +28,8 @@ pub struct LaunchTemplate {
 pub struct LaunchTemplateOutputs {
     pub id: String,
     pub name: String,
-    /// The default version: the latest one made.
+    /// The default version: the latest one made (an update makes a new one).
+    #[kind(updated)]
     pub version: i64,
 }
 

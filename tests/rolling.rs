@@ -1,0 +1,179 @@
+//! Day 2 without dropping streams, on the emulator through the strict cloud (instances that take
+//! time to start and to pass health checks): a new AMS image rolls the groups launch before
+//! terminate, never below their healthy count.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::support::{FaultProxy, Moto, Project};
+
+/// The origin group's instances: (id, launch template version, lifecycle state).
+async fn origin(asg: &aws_sdk_autoscaling::Client) -> (String, Vec<(String, String, String)>) {
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    let group = groups
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.contains("origin-group"))
+        })
+        .expect("origin group");
+    let instances = group
+        .instances()
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_string(),
+                i.launch_template()
+                    .and_then(|t| t.version())
+                    .unwrap_or_default()
+                    .to_string(),
+                i.lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    (
+        group
+            .auto_scaling_group_name()
+            .unwrap_or_default()
+            .to_string(),
+        instances,
+    )
+}
+
+/// How many of the origin group's instances are InService and healthy in its HTTP target group.
+async fn serving(
+    asg: &aws_sdk_autoscaling::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+) -> usize {
+    let (_, instances) = origin(asg).await;
+    let groups = elb.describe_target_groups().send().await.expect("tgs");
+    let Some(arn) = groups
+        .target_groups()
+        .iter()
+        .find(|t| {
+            t.target_group_name()
+                .is_some_and(|n| n.contains("origin-target"))
+        })
+        .and_then(|t| t.target_group_arn())
+    else {
+        return 0;
+    };
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .expect("health");
+    instances
+        .iter()
+        .filter(|(id, _, state)| {
+            state == "InService"
+                && health.target_health_descriptions().iter().any(|d| {
+                    d.target().and_then(|t| t.id()) == Some(id.as_str())
+                        && d.target_health()
+                            .and_then(|h| h.state())
+                            .map(|s| s.as_str())
+                            == Some("healthy")
+                })
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
+    let moto = Moto::start();
+    // Group instances Pending for 3 s, new targets `initial` for 4 s: a roll has to wait.
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &["--asg-pending-s", "3", "--target-initial-s", "4"],
+    );
+    let project = Project::new(Some(&cloud.endpoint));
+    let sdk = moto.sdk().await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+
+    project.run(&["up", "local", "--yes"]).ok();
+    let (_, before) = origin(&asg).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(
+        serving(&asg, &elb).await,
+        1,
+        "up ends when the group serves"
+    );
+
+    // A different AMS image (the newest withdrawn: moto cannot publish as the Marketplace).
+    ec2.deregister_image()
+        .image_id("ami-0antmedia2120ee01")
+        .send()
+        .await
+        .expect("deregistered");
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\n",
+        "[mongodb]\nami = \"ami-0ubuntu2404noble02\"\n",
+    );
+    let preview = project.run(&["preview", "local", "--update-images"]).ok();
+    assert!(
+        preview.stderr.contains(
+            "origin-group: rolls its instances onto the new launch template version, 1 at a time"
+        ),
+        "{}",
+        preview.stderr
+    );
+
+    // Watch the origin group while `up` rolls it.
+    let done = Arc::new(AtomicBool::new(false));
+    let least = Arc::new(AtomicUsize::new(usize::MAX));
+    let watcher = {
+        let (done, least, asg, elb) = (done.clone(), least.clone(), asg.clone(), elb.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::SeqCst) {
+                least.fetch_min(serving(&asg, &elb).await, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let (up, calls) = tokio::task::spawn_blocking(move || {
+        let logged = project.run_logged(&["up", "local", "--yes", "--update-images"]);
+        (logged, project)
+    })
+    .await
+    .map(|((run, calls), project)| ((run, project), calls))
+    .expect("up runs");
+    done.store(true, Ordering::SeqCst);
+    watcher.await.expect("watcher");
+    let (up, _project) = up;
+    let up = up.ok();
+    assert!(
+        least.load(Ordering::SeqCst) >= 1,
+        "the origin group never dropped below one serving instance: {}",
+        up.stderr
+    );
+
+    let (_, after) = origin(&asg).await;
+    let live: Vec<_> = after.iter().filter(|(_, _, s)| s == "InService").collect();
+    assert_eq!(live.len(), 1, "{after:?}");
+    assert_ne!(
+        live[0].0, before[0].0,
+        "a new instance: {after:?} {}",
+        up.stderr
+    );
+    assert_ne!(live[0].1, before[0].1, "of the new template version");
+    let launch = calls
+        .iter()
+        .position(|c| c.ends_with("UpdateAutoScalingGroup"))
+        .expect("the group grew");
+    let terminate = calls
+        .iter()
+        .position(|c| c.ends_with("TerminateInstanceInAutoScalingGroup"))
+        .expect("an old instance was terminated");
+    assert!(launch < terminate, "launch before terminate: {calls:?}");
+}
