@@ -177,3 +177,75 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
         .expect("an old instance was terminated");
     assert!(launch < terminate, "launch before terminate: {calls:?}");
 }
+
+/// The launch template version the origin group launches.
+async fn origin_version(asg: &aws_sdk_autoscaling::Client) -> String {
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    groups
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.contains("origin-group"))
+        })
+        .and_then(|g| g.launch_template())
+        .and_then(|t| t.version())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_image_that_never_serves_stops_the_roll_and_the_old_instances_keep_serving() {
+    let moto = Moto::start();
+    // The older AMS image's nodes never pass the load balancer's health checks.
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &["--never-healthy", "ami-0antmedia2113ee01"],
+    );
+    let project = Project::new(Some(&cloud.endpoint));
+    for tier in ["[origin]\n", "[edge]\n"] {
+        project.edit(
+            "stacks/local.toml",
+            tier,
+            &format!("{tier}health_timeout = \"1m\"\n"),
+        );
+    }
+    let sdk = moto.sdk().await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    project.run(&["up", "local", "--yes"]).ok();
+    let (_, before) = origin(&asg).await;
+    let version = origin_version(&asg).await;
+
+    ec2.deregister_image()
+        .image_id("ami-0antmedia2120ee01")
+        .send()
+        .await
+        .expect("deregistered");
+    let up = project
+        .run(&["up", "local", "--yes", "--update-images"])
+        .fails();
+    for expected in [
+        "the roll of",
+        "stopped: a new instance did not become healthy in 60s",
+        "Health checks failed with these codes: [404]",
+        "the old instances keep serving",
+    ] {
+        assert!(up.stderr.contains(expected), "{expected}: {}", up.stderr);
+    }
+    let (_, after) = origin(&asg).await;
+    let live: Vec<_> = after.iter().filter(|(_, _, s)| s == "InService").collect();
+    assert_eq!(live.len(), 1, "{after:?}");
+    assert_eq!(live[0].0, before[0].0, "the old instance serves: {after:?}");
+    assert_eq!(serving(&asg, &elb).await, 1, "and is healthy");
+    assert_eq!(
+        origin_version(&asg).await,
+        version,
+        "the group points back at the old version"
+    );
+}

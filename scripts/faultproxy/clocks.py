@@ -13,7 +13,8 @@ EC2 instance lifecycle, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-
 target health states, https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html ;
 Auto Scaling lifecycle, https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html ;
 ACM DNS validation, https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
-Also: a TerminateInstances'd instance is reported shutting-down while its network interfaces linger
+Also: instances of an image named by --never-healthy stay unhealthy in every target group (a node
+that never serves, to test what waits on health); a TerminateInstances'd instance is reported shutting-down while its network interfaces linger
 (lingering-enis); a group that cannot launch a Marketplace image shows the sizes asked for and a
 failed scaling activity (marketplace-opt-in).
 """
@@ -154,6 +155,12 @@ class Clocks:
                     if target is None or health is None or child_text(health, "State") != "healthy":
                         continue
                     instance = child_text(target, "Id")
+                    if self.cloud.never_healthy and self.cloud.image_of(call, instance) in self.cloud.never_healthy:
+                        set_child(health, "State", "unhealthy")
+                        set_child(health, "Reason", "Target.ResponseCodeMismatch")
+                        set_child(health, "Description", "Health checks failed with these codes: [404]")
+                        changed = True
+                        continue
                     with self.cloud.lock:
                         starts = [s for s in (self.cloud.targets.get((group, instance)), self.cloud.born.get(("instance", instance))) if s is not None]
                     if starts and self.within(max(starts), self.t.target_initial):

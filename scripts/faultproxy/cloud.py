@@ -114,7 +114,20 @@ class Cloud(CreatingRules, DeletingRules):
         self.targets = {}  # (target group ARN, id) -> registered when
         self.starved = {}  # auto-scaling group -> intended sizes and why it cannot launch
         self.image_codes = {}
+        self.never_healthy = set()  # images whose instances never pass health checks (--never-healthy)
+        self.instance_images = {}  # instance id -> image, for never_healthy
         self.clocks = Clocks(self)
+
+    def image_of(self, call, instance):
+        """The image an instance was launched from (asked of moto once)."""
+        with self.lock:
+            known = self.instance_images.get(instance)
+        if known is None:
+            found = self.up.instances(call, ids=[instance])
+            known = found[0]["image"] if found else ""
+            with self.lock:
+                self.instance_images[instance] = known
+        return known
 
     # ---- bookkeeping -------------------------------------------------------------------------
     def now(self):

@@ -9,7 +9,7 @@ only retries what it can parse.
   faultproxy.py --listen PORT --upstream URL [--delay-ms N] [--jitter-ms N]
                 [--throttle F] [--e500 F] [--e503 F] [--after F] [--after-only PREFIXES]
                 [--seed S] [--strict] [--counts FILE]
-                [--cloud strict [--rules SPEC] [--not-subscribed LIST] [--linger-s S] ...]
+                [--cloud strict [--rules SPEC] [--not-subscribed LIST] [--never-healthy LIST] [--linger-s S] ...]
 
 --after F: forward the call, then answer 503 anyway (the call took effect, the client does not
 know). --after-only Create,Run,...: limit --after to operations with these prefixes.
@@ -253,6 +253,8 @@ def main():
     cloud_flags.add_argument("--instance-pending-s", type=seconds, default=1.0, help="instance pending before running (default 1)")
     cloud_flags.add_argument("--target-initial-s", type=seconds, default=2.0, help="target initial before healthy (default 2)")
     cloud_flags.add_argument("--asg-pending-s", type=seconds, default=1.0, help="group instance Pending before InService (default 1)")
+    cloud_flags.add_argument("--never-healthy", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+                             help="images (ami-ID list) whose instances never pass a load balancer's health checks: a node that never serves")
     cloud_flags.add_argument("--cert-pending-s", type=seconds, default=0.0,
                              help="certificate PENDING_VALIDATION for this long after the request, on top of moto's own MOTO_ACM_VALIDATION_WAIT (default 0)")
     options = parser.parse_args()
@@ -274,6 +276,7 @@ def main():
             target_initial=options.target_initial_s, asg_pending=options.asg_pending_s, cert_pending=options.cert_pending_s,
         )
         cloud = Cloud(options.upstream, enabled, timing, options.not_subscribed, options.product_code, legacy_strict=options.strict)
+        cloud.never_healthy = set(options.never_healthy)
     server = ThreadingHTTPServer(("127.0.0.1", options.listen), make_handler(options, cloud))
     server.daemon_threads = True
 
