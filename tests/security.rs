@@ -197,11 +197,8 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
             .collect();
         match actions.as_slice() {
             ["ssm:GetParameter"] => assert_eq!(statement["Resource"], arn),
-            ["kms:Decrypt"] => assert_eq!(
-                statement["Condition"]["StringEquals"]["kms:ViaService"],
-                "ssm.ap-south-1.amazonaws.com"
-            ),
-            ["autoscaling:SetInstanceHealth"] => {
+            ["autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"] =>
+            {
                 assert_eq!(
                     statement["Resource"],
                     "arn:aws:autoscaling:ap-south-1:*:autoScalingGroup:*:autoScalingGroupName/local-*"

@@ -49,6 +49,7 @@ pub fn target_groups(
                 health_check_port: health_check_port.map(|port: i32| port.to_string()),
                 algorithm: None,
                 sticky_seconds: None,
+                health_timing: super::nodes::HEALTH_TIMING,
             },
         )?;
         groups.push((group, protocol, port));

@@ -1,9 +1,9 @@
 //! The origin (publish) and edge (play) tiers: a launch template, a target group, an
 //! auto-scaling group and a CPU policy each.
 
-use ams_aws::autoscaling::{CpuPolicy, Group};
+use ams_aws::autoscaling::{CpuPolicy, Group, LifecycleHook, TERMINATING};
 use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
-use ams_aws::elbv2::TargetGroup;
+use ams_aws::elbv2::{HealthTiming, TargetGroup};
 use ams_engine::{Input, Program, ProgramError, Ref};
 
 use super::data::first_subnet;
@@ -12,6 +12,17 @@ use super::ports::AMS_HTTP_PORT;
 use super::security::Security;
 use super::{after, fill, ROOT_DEVICE};
 use crate::config::NodeGroup;
+
+/// The nodes' health checks: every 10 s; a dead node is out of service in 30 s (3 failed
+/// checks), a new one serves after 20 s (2 passed).
+pub const HEALTH_TIMING: HealthTiming = HealthTiming {
+    interval_seconds: 10,
+    healthy: 2,
+    unhealthy: 3,
+};
+
+/// The name of both groups' termination hook, which the nodes' drain agent completes.
+pub const DRAIN_HOOK: &str = "ams-stack-drain";
 
 /// What a node group is made of, for the load balancers to send traffic to.
 pub struct Nodes {
@@ -78,6 +89,7 @@ pub fn declare(
             health_check_port: None,
             algorithm: Some("least_outstanding_requests".into()),
             sticky_seconds: role.sticky_seconds,
+            health_timing: HEALTH_TIMING,
         },
     )?;
     let mut target_group_arns = vec![target_group.arn().into()];
@@ -98,6 +110,18 @@ pub fn declare(
         },
         // Nodes fetch the password and join MongoDB at boot: the route must exist first.
         &after(network),
+    )?;
+    // A leaving node (scale-in, a roll) waits in Terminating:Wait while its drain agent lets its
+    // streams end, with heartbeats; without any for the drain time, it goes anyway.
+    p.add(
+        &format!("{name}-drain-hook"),
+        LifecycleHook {
+            group_name: scaling_group.name().into(),
+            name: DRAIN_HOOK.into(),
+            transition: TERMINATING.into(),
+            heartbeat_seconds: i32::try_from(role.group.drain_seconds).unwrap_or(7200),
+            default_result: "CONTINUE".into(),
+        },
     )?;
     p.add(
         &format!("{name}-cpu-policy"),

@@ -177,7 +177,7 @@ pub fn declare(
         "instance-role",
         Role {
             description:
-                "AMS cluster instances: read the MongoDB password; a node that cannot join marks itself unhealthy"
+                "AMS cluster instances: read the MongoDB password; a node that cannot join marks itself unhealthy; nodes drain before they leave"
                     .into(),
             statements: vec![
                 Statement {
@@ -185,18 +185,21 @@ pub fn declare(
                     resource: password.arn().into(),
                     condition: None,
                 },
+                // No kms:Decrypt: the parameter is encrypted with the AWS managed key aws/ssm,
+                // whose key policy lets Parameter Store decrypt for whoever may read it.
+                //
+                // On this stack's groups only (their names start with the stack's, and they
+                // carry its tag; the role cannot name their ARNs, which come later): a node
+                // that cannot join the cluster has its group replace it; the drain agent keeps
+                // an origin with publishers from scale-in, sends heartbeats while a leaving node
+                // drains, and completes the termination.
                 Statement {
-                    actions: vec!["kms:Decrypt".into()],
-                    resource: "*".into(),
-                    condition: Some(serde_json::json!({
-                        "StringEquals": { "kms:ViaService": format!("ssm.{}.amazonaws.com", config.region) }
-                    })),
-                },
-                // A node that cannot join the cluster (MongoDB never answers) has its group
-                // replace it: on this stack's groups only (their names start with the stack's,
-                // and they carry its tag; the role cannot name their ARNs, which come later).
-                Statement {
-                    actions: vec!["autoscaling:SetInstanceHealth".into()],
+                    actions: vec![
+                        "autoscaling:SetInstanceHealth".into(),
+                        "autoscaling:SetInstanceProtection".into(),
+                        "autoscaling:RecordLifecycleActionHeartbeat".into(),
+                        "autoscaling:CompleteLifecycleAction".into(),
+                    ],
                     resource: format!(
                         "arn:aws:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
                         config.region, config.name

@@ -32,6 +32,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:acm:CertificateValidation", 1),
         ("aws:autoscaling:CpuPolicy", 2),
         ("aws:autoscaling:Group", 2),
+        ("aws:autoscaling:LifecycleHook", 2),
         ("aws:ec2:Instance", 1),
         ("aws:ec2:InternetGateway", 1),
         ("aws:ec2:LaunchTemplate", 2),

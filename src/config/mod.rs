@@ -120,7 +120,13 @@ pub struct NodeGroup {
     pub max_batch: Option<u32>,
     /// How long a new instance may take to serve, in seconds (`None`: 15 minutes).
     pub health_timeout_seconds: Option<u64>,
+    /// How long a leaving node may drain its streams, in seconds (`drain_timeout`): its
+    /// termination hook's heartbeat timeout, and how long its drain agent waits.
+    pub drain_seconds: u64,
 }
+
+/// `drain_timeout` when the stack file does not say: 15 minutes.
+pub const DRAIN_SECONDS: u64 = 15 * 60;
 
 /// A stack file that cannot be used, and where.
 #[derive(Debug, thiserror::Error)]
@@ -619,7 +625,14 @@ impl SourceFile<'_> {
             max_size: max,
             cpu_target,
             max_batch: self.max_batch(section, raw.max_batch.as_ref(), max)?,
-            health_timeout_seconds: self.health_timeout(section, raw.health_timeout.as_ref())?,
+            health_timeout_seconds: self.duration(
+                section,
+                "health_timeout",
+                raw.health_timeout.as_ref(),
+            )?,
+            drain_seconds: self
+                .duration(section, "drain_timeout", raw.drain_timeout.as_ref())?
+                .unwrap_or(DRAIN_SECONDS),
         })
     }
 
@@ -641,27 +654,28 @@ impl SourceFile<'_> {
         }
     }
 
-    /// `health_timeout`: a duration such as "10m", one minute to two hours.
-    fn health_timeout(
+    /// `section.key`: a duration such as "10m", one minute to two hours; in seconds.
+    fn duration(
         &self,
         section: &str,
+        key: &str,
         raw: Option<&Spanned<String>>,
     ) -> Result<Option<u64>, ConfigError> {
         let Some(text) = raw else {
             return Ok(None);
         };
-        let key = format!("{section}.health_timeout");
+        let path = format!("{section}.{key}");
         let seconds = humantime::parse_duration(text.get_ref())
             .map_err(|e| {
                 self.error(
-                    &key,
+                    &path,
                     text,
                     format!("`{}` is not a duration like \"10m\": {e}", text.get_ref()),
                 )
             })?
             .as_secs();
         if !(60..=7200).contains(&seconds) {
-            return Err(self.error(&key, text, "health_timeout is 1m to 2h"));
+            return Err(self.error(&path, text, format!("{key} is 1m to 2h")));
         }
         Ok(Some(seconds))
     }

@@ -84,4 +84,5 @@ pub(super) struct RawNodes {
     pub cpu_target: Option<Spanned<f64>>,
     pub max_batch: Option<Spanned<u32>>,
     pub health_timeout: Option<Spanned<String>>,
+    pub drain_timeout: Option<Spanned<String>>,
 }

@@ -162,6 +162,22 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
         .await
         .expect("asgs");
     count.insert("auto-scaling group", groups.auto_scaling_groups().len());
+    let mut hooks = 0;
+    for name in groups
+        .auto_scaling_groups()
+        .iter()
+        .filter_map(|g| g.auto_scaling_group_name())
+    {
+        hooks += asg
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .expect("lifecycle hooks")
+            .lifecycle_hooks()
+            .len();
+    }
+    count.insert("lifecycle hook", hooks);
     count.insert(
         "scaling policy",
         asg.describe_policies()
@@ -269,7 +285,7 @@ fn local_program() -> (ams_stack::config::StackConfig, ams_engine::Program) {
 }
 
 /// The census category of each kind that leaves something countable in the cloud.
-const CATEGORIES: [(&str, &str); 20] = [
+const CATEGORIES: [(&str, &str); 21] = [
     ("aws:ec2:Vpc", "vpc"),
     ("aws:ec2:Subnet", "subnet"),
     ("aws:ec2:InternetGateway", "internet gateway"),
@@ -285,6 +301,7 @@ const CATEGORIES: [(&str, &str); 20] = [
     ("aws:elbv2:TargetGroup", "target group"),
     ("aws:autoscaling:Group", "auto-scaling group"),
     ("aws:autoscaling:CpuPolicy", "scaling policy"),
+    ("aws:autoscaling:LifecycleHook", "lifecycle hook"),
     ("aws:acm:Certificate", "certificate"),
     ("aws:iam:Role", "role"),
     ("aws:iam:InstanceProfile", "instance profile"),

@@ -47,6 +47,7 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<ec2::LaunchTemplate>();
     provider.register::<autoscaling::Group>();
     provider.register::<autoscaling::CpuPolicy>();
+    provider.register::<autoscaling::LifecycleHook>();
     provider.register::<elbv2::TargetGroup>();
     provider.register::<elbv2::LoadBalancer>();
     provider.register::<elbv2::Listener>();

@@ -7,7 +7,7 @@ mod target_group;
 
 pub use listener::{Listener, ListenerOutputs};
 pub use load_balancer::{LoadBalancer, LoadBalancerOutputs};
-pub use target_group::{TargetGroup, TargetGroupOutputs};
+pub use target_group::{HealthTiming, TargetGroup, TargetGroupOutputs};
 
 use std::collections::BTreeSet;
 

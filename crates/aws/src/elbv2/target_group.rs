@@ -14,13 +14,38 @@ use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
-/// Health check timing, the same for every protocol; within AWS's limits for HTTP checks and for
-/// the TCP checks of Network Load Balancer target groups (interval 5-300 s, timeout 2-120 s,
-/// each threshold 2-10).
-const CHECK_INTERVAL_SECONDS: i32 = 30;
+/// How long a health check waits for its answer, for every protocol (within AWS's 2-120 s, and
+/// below the shortest interval allowed here).
 const CHECK_TIMEOUT_SECONDS: i32 = 5;
-const HEALTHY_THRESHOLD: i32 = 3;
-const UNHEALTHY_THRESHOLD: i32 = 5;
+
+/// Health check timing: seconds between checks and how many in a row make a target healthy or
+/// unhealthy. A dead target is out of service after `interval_seconds * unhealthy` seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthTiming {
+    /// 10-300 (AWS allows 5; a 5 s timeout needs a longer interval).
+    pub interval_seconds: i32,
+    /// 2-10 each.
+    pub healthy: i32,
+    pub unhealthy: i32,
+}
+
+impl HealthTiming {
+    fn is_default(&self) -> bool {
+        *self == HealthTiming::default()
+    }
+}
+
+impl Default for HealthTiming {
+    /// What groups made before the timing was a setting have: 30 s, 3 healthy, 5 unhealthy
+    /// (two and a half minutes to notice a dead node).
+    fn default() -> Self {
+        HealthTiming {
+            interval_seconds: 30,
+            healthy: 3,
+            unhealthy: 5,
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:elbv2:TargetGroup", outputs = TargetGroupOutputs)]
@@ -51,6 +76,10 @@ pub struct TargetGroup {
     /// Load-balancer cookie stickiness, in seconds; none when absent. HTTP(S) groups only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky_seconds: Option<i32>,
+    /// The health checks' timing (changed in place); left out of the JSON when it is the
+    /// timing groups had before it was a setting.
+    #[serde(default, skip_serializing_if = "HealthTiming::is_default")]
+    pub health_timing: HealthTiming,
 }
 
 #[derive(Clone, Serialize, Deserialize, Outputs)]
@@ -110,6 +139,16 @@ impl TargetGroup {
         }
         if self.health_check_path.is_some() && !self.checks_http() {
             return refuse("a health check path is for HTTP(S) health checks only".into());
+        }
+        let timing = &self.health_timing;
+        if !(10..=300).contains(&timing.interval_seconds)
+            || ![timing.healthy, timing.unhealthy]
+                .iter()
+                .all(|n| (2..=10).contains(n))
+        {
+            return refuse(format!(
+                "health checks every 10-300 s with thresholds of 2-10, not {timing:?}"
+            ));
         }
         if protocol == "UDP" && self.health_check_port.is_none() {
             return refuse(
@@ -189,10 +228,10 @@ impl AwsKind for TargetGroup {
             )
             .set_health_check_port(self.health_check_port.clone())
             .set_health_check_path(self.health_check_path.clone())
-            .health_check_interval_seconds(CHECK_INTERVAL_SECONDS)
+            .health_check_interval_seconds(self.health_timing.interval_seconds)
             .health_check_timeout_seconds(CHECK_TIMEOUT_SECONDS)
-            .healthy_threshold_count(HEALTHY_THRESHOLD)
-            .unhealthy_threshold_count(UNHEALTHY_THRESHOLD)
+            .healthy_threshold_count(self.health_timing.healthy)
+            .unhealthy_threshold_count(self.health_timing.unhealthy)
             .set_tags(elb_tags(ctx))
             .send()
             .await
@@ -223,8 +262,8 @@ impl AwsKind for TargetGroup {
         })
     }
 
-    /// Changes the health check (what is not given goes back to AWS's default) and the
-    /// attributes.
+    /// Changes the health check (what is not given goes back to AWS's default), its timing and
+    /// the attributes.
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         self.check()?;
         let path = self
@@ -237,6 +276,10 @@ impl AwsKind for TargetGroup {
             .health_check_protocol(ProtocolEnum::from(self.check_protocol()))
             .health_check_port(port)
             .set_health_check_path(path)
+            .health_check_interval_seconds(self.health_timing.interval_seconds)
+            .health_check_timeout_seconds(CHECK_TIMEOUT_SECONDS)
+            .healthy_threshold_count(self.health_timing.healthy)
+            .unhealthy_threshold_count(self.health_timing.unhealthy)
             .send()
             .await
             .or_error()?;
