@@ -11,4 +11,5 @@ scripts/emulator.sh install
 scripts/test-boot.sh
 .venv/bin/python scripts/faultproxy/test_strict.py
 .venv/bin/python scripts/faultproxy/test_dlm.py
+.venv/bin/python scripts/audit/test_findings.py
 cargo test --locked --workspace "$@"
