@@ -3,7 +3,8 @@
 # if missing; .venv itself comes from `scripts/emulator.sh install`, run first) over the EC2 user
 # data as EC2 gets it (each boot script with common.sh pasted in and its placeholders filled, by
 # tests/boot/fill.sh), common.sh itself, scripts/ and the boot tests; the filled scripts' size,
-# with long values, against EC2's 16 KB user-data limit; then every boot test
+# with long values, against EC2's 16 KB user-data limit (gzip-compressed when over, as ams-stack
+# sends it then); then every boot test
 # (tests/boot/*_test.sh: the MongoDB host's and the AMS nodes' scripts on a stubbed machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +27,17 @@ for template in src/cluster/user_data/*.sh; do
   tests/boot/fill.sh "$template" REGION=ap-southeast-2 ROLE=origin MONGODB_HOST=255.255.255.255 \
     PARAMETER="/ams-stack/$(printf 'n%.0s' {1..64})/mongodb-password" >"$filled/long-$name"
   size=$(wc -c <"$filled/long-$name")
-  if [ "$size" -gt "$USER_DATA_LIMIT" ]; then
-    echo "test-boot: $template filled is $size bytes: over EC2's $USER_DATA_LIMIT-byte user-data limit" >&2
+  if [ "$size" -le "$USER_DATA_LIMIT" ]; then
+    echo "user data: $name is $size bytes filled (limit $USER_DATA_LIMIT)"
+    continue
+  fi
+  # Over the limit, ams-stack sends it gzip-compressed (best compression), which cloud-init unpacks.
+  packed=$(gzip -9 -n -c "$filled/long-$name" | wc -c)
+  if [ "$packed" -gt "$USER_DATA_LIMIT" ]; then
+    echo "test-boot: $template filled is $size bytes, $packed gzip-compressed: over EC2's $USER_DATA_LIMIT-byte user-data limit" >&2
     exit 1
   fi
-  echo "user data: $name is $size bytes filled (limit $USER_DATA_LIMIT)"
+  echo "user data: $name is $size bytes filled, sent gzip-compressed: $packed bytes (limit $USER_DATA_LIMIT)"
 done
 "$SHELLCHECK" "${scripts[@]}" src/cluster/user_data/common.sh scripts/*.sh tests/boot/*.sh
 echo "shellcheck: clean (boot scripts checked filled, as EC2 gets them)"

@@ -50,6 +50,9 @@ pub fn target_groups(
                 algorithm: None,
                 sticky_seconds: None,
                 health_timing: super::nodes::HEALTH_TIMING,
+                deregistration_delay_seconds: Some(super::nodes::deregistration_delay(
+                    &config.origin,
+                )),
             },
         )?;
         groups.push((group, protocol, port));

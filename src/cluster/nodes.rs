@@ -21,8 +21,38 @@ pub const HEALTH_TIMING: HealthTiming = HealthTiming {
     unhealthy: 3,
 };
 
+/// What the load balancers ask of a node to know it serves.
+pub const HEALTH_CHECK_PATH: &str = "/WebRTCAppEE/";
+
 /// The name of both groups' termination hook, which the nodes' drain agent completes.
 pub const DRAIN_HOOK: &str = "ams-stack-drain";
+
+/// How long the load balancers keep a leaving node's connections (a publisher's signalling,
+/// an encoder's RTMP stream) while its drain agent waits for its streams: as long as it may
+/// drain, up to AWS's 3600 s. A node with no connections left leaves at once.
+pub fn deregistration_delay(group: &NodeGroup) -> i32 {
+    i32::try_from(group.drain_seconds.min(3600)).unwrap_or(3600)
+}
+
+/// The drain agent as the node script pastes it (as tests/boot/fill.sh does): filled, without
+/// its comment lines and indentation (the first line kept), to fit EC2's user-data limit.
+fn drain_agent(region: &str, role: &str, drain_seconds: u64) -> String {
+    let filled = include_str!("user_data/drain-agent.sh")
+        .replace("{REGION}", region)
+        .replace("{ROLE}", role)
+        .replace("{HOOK}", DRAIN_HOOK)
+        .replace("{DRAIN_TIMEOUT_S}", &drain_seconds.to_string());
+    let mut lines = filled.lines();
+    let first = lines.next().unwrap_or_default();
+    std::iter::once(first)
+        .chain(
+            lines
+                .map(str::trim_start)
+                .filter(|l| !l.is_empty() && !l.starts_with('#')),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// What a node group is made of, for the load balancers to send traffic to.
 pub struct Nodes {
@@ -57,6 +87,10 @@ pub fn declare(
             ("{REGION}", machine.region.clone().into()),
             ("{PARAMETER}", machine.parameter.clone()),
             ("{MONGODB_HOST}", mongodb.private_ip().into()),
+            (
+                "{DRAIN_AGENT}",
+                drain_agent(&machine.region, name, role.group.drain_seconds).into(),
+            ),
         ],
     );
     let instance = &role.group.instance;
@@ -84,12 +118,15 @@ pub fn declare(
             vpc_id: network.vpc_id.clone(),
             port: AMS_HTTP_PORT,
             protocol: "HTTP".into(),
-            health_check_path: Some("/".into()),
+            // The application's page: 404 unless WebRTCAppEE is deployed and running, and
+            // guarded by neither AMS's REST filter nor its dashboard filter (docs/SECURITY.md).
+            health_check_path: Some(HEALTH_CHECK_PATH.into()),
             health_check_protocol: None,
             health_check_port: None,
             algorithm: Some("least_outstanding_requests".into()),
             sticky_seconds: role.sticky_seconds,
             health_timing: HEALTH_TIMING,
+            deregistration_delay_seconds: Some(deregistration_delay(role.group)),
         },
     )?;
     let mut target_group_arns = vec![target_group.arn().into()];

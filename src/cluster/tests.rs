@@ -57,7 +57,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 40);
+    assert_eq!(program.resources().len(), 42);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prints a boot script (src/cluster/user_data/*.sh) with its placeholders filled as ams-stack
 # fills them: COMMON by the text of common.sh (first; it holds no placeholder), the others by
-# test values, or by the NAME=VALUE arguments given. BOOT_COMMON names another copy of common.sh
-# to paste (to see a test fail on one broken on purpose).
+# test values, or by the NAME=VALUE arguments given; DRAIN_AGENT last, by drain-agent.sh filled
+# the same way with its comment lines dropped (lines whose first non-blank character is #, the
+# first line kept). BOOT_COMMON and BOOT_DRAIN_AGENT name other copies of common.sh and
+# drain-agent.sh to paste (to see a test fail on one broken on purpose).
 #   tests/boot/fill.sh TEMPLATE [NAME=VALUE...]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,8 @@ declare -A values=(
   [DEVICE]=/dev/sdf
   [MONGODB_HOST]=10.0.1.23
   [ROLE]=origin
+  [HOOK]=ams-stack-drain
+  [DRAIN_TIMEOUT_S]=900
 )
 for pair in "$@"; do
   [[ $pair == ?*=* ]] || {
@@ -33,4 +37,9 @@ text=${text//"{COMMON}"/"$common"}
 for name in "${!values[@]}"; do
   text=${text//"{$name}"/"${values[$name]}"}
 done
+if [[ $text == *"{DRAIN_AGENT}"* ]]; then
+  agent=$("$0" "${BOOT_DRAIN_AGENT:-$HERE/../../src/cluster/user_data/drain-agent.sh}" "$@" |
+    sed -E '1!{s/^[[:space:]]+//;/^(#|$)/d}')
+  text=${text//"{DRAIN_AGENT}"/"$agent"}
+fi
 printf '%s\n' "$text"

@@ -12,6 +12,7 @@ SECRET='Pa55-w0rd-4f9c-test-only'
 MONGODB_HOST=10.0.1.23
 REAL_SLEEP=$(command -v sleep)
 T=""
+RUN_ENV=()
 REPORTS=""
 failures=0
 case_failed=0
@@ -37,14 +38,15 @@ machine_setup() {
   for tool in "${STUBBED[@]}"; do ln -s "$HERE/stub.sh" "$T/bin/$tool"; done
 }
 
-# Runs a script with the stubs only; its exit code in $rc, its output in $T/out.
+# Runs a script with the stubs only (and the NAME=VALUE settings of RUN_ENV, empty unless a test
+# file sets it); its exit code in $rc, its output in $T/out.
 run() {
   rc=0
   env -i PATH="$T/bin:$T/sys" HOME="$T" TMPDIR="$T/tmp" AMS_ROOT="$T/root" \
     AMS_DEVICE_WAIT_S="${WAIT_S:-30}" AMS_MONGODB_WAIT_S="${WAIT_S:-30}" AMS_ANTMEDIA_DIR="$T/ams" \
     BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" BOOT_STUB="$HERE/stub.sh" \
     BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" BOOT_MONGODB_HOST="$MONGODB_HOST" \
-    bash "$@" >>"$T/out" 2>&1 || rc=$?
+    "${RUN_ENV[@]}" bash "$@" >>"$T/out" 2>&1 || rc=$?
 }
 boot() { run "$T/boot.sh"; }
 
@@ -81,7 +83,7 @@ expect_password_nowhere() {
 # Each placeholder named appears once in $TEMPLATE (a ${NAME}-like use would be filled too), none
 # in common.sh (pasted in), none is left in the filled script.
 expect_placeholders() {
-  local p n any='\{(COMMON|REGION|PARAMETER|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE)\}'
+  local p n any='\{(COMMON|REGION|PARAMETER|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE|HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT)\}'
   for p in "$@"; do
     n=$(grep -o "{$p}" "$TEMPLATE" | wc -l)
     [ "$n" = 1 ] || fail "{$p} appears $n times"

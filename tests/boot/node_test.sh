@@ -17,7 +17,9 @@ UNHEALTHY="^aws autoscaling set-instance-health --instance-id $INSTANCE --health
 MODE_CHANGE='^change_server_mode.sh cluster '
 # The plain tools the script and the stubs may use from the real system.
 TOOLS=(bash cat chmod cut dirname grep ln mkdir mktemp readlink rm sed seq timeout touch tr uname)
-STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap unzip)
+STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap systemctl unzip)
+ENABLE='^systemctl enable --now ams-drain\.service$'
+
 
 # A fresh AMS machine (machine_setup) with mongosh and AMS installed, and the filled-in script;
 # MongoDB answers the third ping.
@@ -39,7 +41,35 @@ expect_unhealthy() {
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION PARAMETER MONGODB_HOST ROLE
+  expect_placeholders COMMON REGION PARAMETER MONGODB_HOST ROLE DRAIN_AGENT
+}
+
+test_joined_node_installs_and_starts_the_drain_agent() {
+  boot
+  expect_rc 0
+  [ -x "$T/root/usr/local/sbin/ams-drain" ] || fail "no executable /usr/local/sbin/ams-drain"
+  # The agent as filled for this node, comment lines and indentation dropped (tests/boot/fill.sh).
+  "$HERE/fill.sh" "$HERE/../../src/cluster/user_data/drain-agent.sh" ROLE=origin |
+    sed -E '1!{s/^[[:space:]]+//;/^(#|$)/d}' >"$T/agent"
+  cmp -s "$T/agent" "$T/root/usr/local/sbin/ams-drain" || fail "the installed agent differs from drain-agent.sh filled"
+  expect_file /usr/local/sbin/ams-drain '^REGION="eu-west-1" ROLE="origin" HOOK="ams-stack-drain" TIMEOUT_S="900"$'
+  expect_file /etc/systemd/system/ams-drain.service '^ExecStart=/usr/local/sbin/ams-drain$'
+  expect_file /etc/systemd/system/ams-drain.service '^After=network-online\.target antmedia\.service$'
+  expect_file /etc/systemd/system/ams-drain.service '^Restart=on-failure$'
+  expect_file /etc/systemd/system/ams-drain.service '^WantedBy=multi-user\.target$'
+  expect_order "$MODE_CHANGE" '^systemctl daemon-reload$'
+  expect_order '^systemctl daemon-reload$' "$ENABLE"
+  expect_output 'ams-node: drain agent started'
+}
+
+test_drain_agent_failing_to_start_marks_the_node_unhealthy() {
+  touch "$T/state/drain-unit.fails"
+  boot
+  expect_rc 1
+  expect_count 1 "$UNHEALTHY"
+  expect_order "$ENABLE" "$UNHEALTHY"
+  expect_output 'ams-node: error: this node did not start its drain agent'
+  expect_not_output 'drain agent started'
 }
 
 test_mongodb_answering_late_is_waited_for_then_the_node_joins() {
@@ -62,6 +92,8 @@ test_mongodb_never_answering_marks_the_node_unhealthy() {
   WAIT_S=1 boot
   expect_unhealthy
   expect_not_called "$MODE_CHANGE"
+  expect_not_called '^systemctl'
+  [ ! -e "$T/root/usr/local/sbin/ams-drain" ] || fail "agent installed on a node that did not join"
   expect_output "error: MongoDB at $MONGODB_HOST:27017 did not accept user antmedia within 1 s \\(last answer: MongoServerSelectionError"
 }
 

@@ -16,6 +16,16 @@
 #   mode-change.fails N   change_server_mode.sh fails its first N runs;  mode-changes  its runs
 #   imds-down             the instance metadata service does not answer
 #   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
+#   drain-unit.fails      systemctl cannot start ams-drain.service
+# For the drain agent (IMDS answers 10.0.2.15 as local-ipv4; no public-ipv4):
+#   lifecycle-state       the target lifecycle state (absent: 404, not in a group)
+#   lifecycle.terminated-at N  from the Nth state read on: Terminated;  lifecycle-reads  so far
+#   ams.publishers, ams.viewers  "N N ...": this node's publishers / WebRTC viewers at each
+#                         WebRTCAppEE list read (the last repeats; absent: 0); also broadcasting:
+#                         a stream of another origin, with the viewers;  ams-lists  reads so far
+#   ams.down              AMS's REST does not answer;  ams.no-liveapp  LiveApp is not deployed
+#   protection-refuses    SetInstanceProtection is refused
+#   complete.fails N      CompleteLifecycleAction fails its first N calls;  completes  calls
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
 # BOOT_BIN (the stub directory), BOOT_STUB (this file), BOOT_SLEEP (the real sleep),
 # BOOT_MONGODB_HOST (MongoDB's address in the node's script).
@@ -81,6 +91,67 @@ case $name in
       echo "i-0123456789abcdef0"
       exit 0
     fi
+    if [[ $last == "$imds/meta-data/"* ]]; then
+      if [[ " $* " != *" X-aws-ec2-metadata-token: imds-token-5e6f "* ]]; then
+        note "metadata asked without an IMDSv2 session token"
+        exit 22
+      fi
+      case ${last#"$imds/meta-data/"} in
+        local-ipv4) echo 10.0.2.15 ;;
+        autoscaling/target-lifecycle-state)
+          n=$(count lifecycle-reads)
+          if [ -e "$state/lifecycle.terminated-at" ] && [ "$n" -ge "$(<"$state/lifecycle.terminated-at")" ]; then
+            echo Terminated
+          elif [ -e "$state/lifecycle-state" ]; then
+            cat "$state/lifecycle-state"
+          else
+            exit 22
+          fi
+          ;;
+        *) exit 22 ;;
+      esac
+      exit 0
+    fi
+    if [[ $last == http://127.0.0.1:5080/* ]]; then
+      if [ -e "$state/ams.down" ]; then
+        echo "curl: (7) Failed to connect to 127.0.0.1 port 5080" >&2
+        exit 7
+      fi
+      # The Nth value of state file $1 (the last one past its end; 0 without the file).
+      nth() {
+        local values=(0)
+        if [ -e "$state/$1" ]; then read -ra values <"$state/$1"; fi
+        if [ "$2" -le ${#values[@]} ]; then echo "${values[$2 - 1]}"; else echo "${values[-1]}"; fi
+      }
+      path=${last#http://127.0.0.1:5080/}
+      code=200
+      case $path in
+        WebRTCAppEE/rest/v2/broadcasts/list/0/50)
+          n=$(count ams-lists)
+          nth ams.viewers "$n" >"$state/ams.viewers-now"
+          body='{"streamId":"gone","status":"finished","originAdress":"10.0.2.15"}'
+          body+=',{"streamId":"other","status":"broadcasting","originAdress":"10.0.3.7"}'
+          for ((i = 1; i <= $(nth ams.publishers "$n"); i++)); do
+            body+=",{\"streamId\":\"pub$i\",\"status\":\"broadcasting\",\"originAdress\":\"10.0.2.15\"}"
+          done
+          body="[$body]"
+          ;;
+        WebRTCAppEE/rest/v2/broadcasts/other/webrtc-client-stats/0/50)
+          body=""
+          for ((i = 1; i <= $(<"$state/ams.viewers-now"); i++)); do body+="${body:+,}{\"clientId\":$i}"; done
+          body="[$body]"
+          ;;
+        WebRTCAppEE/rest/v2/broadcasts/*/webrtc-client-stats/0/50) body='[]' ;;
+        LiveApp/rest/v2/broadcasts/list/*)
+          body='[]'
+          if [ -e "$state/ams.no-liveapp" ]; then code=404 body='<html>Not Found</html>'; fi
+          ;;
+        *) code=404 body='<html>Not Found</html>' ;;
+      esac
+      # As curl -w '\n%{http_code}' prints it.
+      printf '%s\n%s' "$body" "$code"
+      exit 0
+    fi
     out=""
     while [ $# -gt 0 ]; do
       if [ "$1" = -o ]; then out=$2; fi
@@ -115,6 +186,21 @@ case $name in
       "autoscaling set-instance-health")
         if [ -e "$state/asg-refuses" ]; then
           echo "An error occurred (AccessDenied) when calling the SetInstanceHealth operation" >&2
+          exit 254
+        fi
+        ;;
+      "autoscaling describe-auto-scaling-instances") echo ams-stack-origins ;;
+      "autoscaling set-instance-protection")
+        if [ -e "$state/protection-refuses" ]; then
+          echo "An error occurred (AccessDenied) when calling the SetInstanceProtection operation" >&2
+          exit 254
+        fi
+        ;;
+      "autoscaling record-lifecycle-action-heartbeat") ;;
+      "autoscaling complete-lifecycle-action")
+        n=$(count completes)
+        if [ -e "$state/complete.fails" ] && [ "$n" -le "$(<"$state/complete.fails")" ]; then
+          echo "An error occurred (ValidationError) when calling the CompleteLifecycleAction operation" >&2
           exit 254
         fi
         ;;
@@ -183,6 +269,7 @@ case $name in
     ;;
   systemctl)
     case "$*" in
+      "enable --now ams-drain.service") [ ! -e "$state/drain-unit.fails" ] ;;
       "is-active --quiet mongod") [ -e "$state/mongod.active" ] ;;
       "stop mongod") rm -f "$state/mongod.active" ;;
       "enable --now mongod" | "start mongod" | "restart mongod")

@@ -10,9 +10,11 @@
 # 3. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
 #    separate user and password arguments are deprecated, and a bare IP makes it ask a question
 #    nobody answers at boot); tried up to 3 times.
-# 4. On any failure (MongoDB never answers, the mode change keeps failing, anything else) marks
-#    its own instance Unhealthy in its Auto Scaling group, which replaces it, and exits non-zero:
-#    a node left standalone must never pass health checks.
+# 4. Starts the drain agent (drain-agent.sh, pasted by ams-stack in place of DRAIN_AGENT) as
+#    ams-drain.service: a node without it would be cut off mid-stream.
+# 5. On any failure (MongoDB never answers, the mode change keeps failing, the agent does not
+#    start, anything else) marks its own instance Unhealthy in its Auto Scaling group, which
+#    replaces it, and exits non-zero: a node left standalone must never pass health checks.
 # log, die, apt_get, add_mongodb_repo, install_aws_cli, read_password and instance_id come from
 # common.sh, pasted in by ams-stack in place of the COMMON placeholder below.
 # Set by tests only (tests/boot/); production uses the defaults:
@@ -31,6 +33,8 @@ AMS_DIR=${AMS_ANTMEDIA_DIR:-/usr/local/antmedia}
 MONGODB_WAIT_S=${AMS_MONGODB_WAIT_S:-900}
 PASSWORD=""
 joined=""
+ready=""
+step="join the cluster"
 scratch=""
 
 # Replaces the password by <password> in text for the log.
@@ -71,8 +75,8 @@ on_exit() {
   trap - ERR
   set +e
   if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
-  if [ -z "$joined" ]; then
-    printf '%s: error: this node did not join the cluster (exit %s)\n' "$BOOT_NAME" "$rc" >&2
+  if [ -z "$ready" ]; then
+    printf '%s: error: this node did not %s (exit %s)\n' "$BOOT_NAME" "$step" "$rc" >&2
     mark_unhealthy
     [ "$rc" != 0 ] || rc=1
   fi
@@ -154,3 +158,17 @@ done
 [ -n "$joined" ] || die "change_server_mode.sh failed $MODE_CHANGE_ATTEMPTS times"
 unset PASSWORD uri join
 log "joined the cluster: MongoDB at $host"
+step="start its drain agent"
+mkdir -p "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
+cat >"$ROOT/usr/local/sbin/ams-drain" <<'AMS_DRAIN_AGENT'
+{DRAIN_AGENT}
+AMS_DRAIN_AGENT
+chmod 0755 "$ROOT/usr/local/sbin/ams-drain"
+printf '%s\n' '[Unit]' 'Description=ams-stack drain agent' 'Wants=network-online.target' \
+  'After=network-online.target antmedia.service' '[Service]' 'ExecStart=/usr/local/sbin/ams-drain' \
+  'Restart=on-failure' 'RestartSec=5' '[Install]' 'WantedBy=multi-user.target' \
+  >"$ROOT/etc/systemd/system/ams-drain.service"
+systemctl daemon-reload
+systemctl enable --now ams-drain.service
+ready=yes
+log "drain agent started"

@@ -31,15 +31,42 @@ pub struct Machine {
     pub instance_profile_arn: Option<Input<String>>,
 }
 
+/// EC2's limit on user data, in bytes before base64.
+pub const USER_DATA_MAX: usize = 16 * 1024;
+
+/// The user data as sent: the text itself while it fits EC2's limit, else its gzip (which
+/// cloud-init recognises by its magic bytes); an error naming both sizes when even that is over.
+pub fn fitted_user_data(text: &str) -> Result<Vec<u8>, ProviderError> {
+    use std::io::Write as _;
+    if text.len() <= USER_DATA_MAX {
+        return Ok(text.as_bytes().to_vec());
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let packed = encoder
+        .write_all(text.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| ProviderError::new(format!("could not gzip the user data: {e}")))?;
+    if packed.len() > USER_DATA_MAX {
+        return Err(ProviderError::new(format!(
+            "the user data is {} bytes ({} gzip-compressed): over EC2's limit of {USER_DATA_MAX}",
+            text.len(),
+            packed.len()
+        )));
+    }
+    Ok(packed)
+}
+
 impl Machine {
     /// The ids of the machine's security groups.
     pub(super) fn security_groups(&self) -> Result<Vec<String>, ProviderError> {
         resolved(&self.security_group_ids)
     }
 
-    /// The boot script, base64-encoded as EC2 takes it.
+    /// The boot script, base64-encoded as EC2 takes it; gzip-compressed first when the text is
+    /// over EC2's limit (cloud-init unpacks it).
     pub(super) fn user_data_base64(&self) -> Result<String, ProviderError> {
-        Ok(base64::engine::general_purpose::STANDARD.encode(self.user_data.get()?))
+        let bytes = fitted_user_data(self.user_data.get()?)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
     }
 
     /// The ARN of the instance profile, if the machine has one.
@@ -147,6 +174,32 @@ mod tests {
             hop_limit: 2,
             instance_profile_arn: Some("arn:aws:iam::1:instance-profile/p".into()),
         }
+    }
+
+    #[test]
+    fn user_data_over_the_limit_is_sent_gzipped_and_unpacks_to_the_script() {
+        use std::io::Read as _;
+        let small = "#!/bin/bash\necho hi\n";
+        assert_eq!(fitted_user_data(small).unwrap(), small.as_bytes());
+        let script: String = (0..2000).map(|i| format!("echo line {i}\n")).collect();
+        assert!(script.len() > USER_DATA_MAX);
+        let packed = fitted_user_data(&script).unwrap();
+        assert!(packed.len() <= USER_DATA_MAX);
+        assert_eq!(
+            &packed[..2],
+            &[0x1f, 0x8b],
+            "gzip's magic, which cloud-init looks for"
+        );
+        let mut unpacked = String::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_string(&mut unpacked)
+            .unwrap();
+        assert_eq!(unpacked, script);
+        let noise: String = (0..40_000)
+            .map(|_| char::from(b'!' + rand::random::<u8>() % 90))
+            .collect();
+        let error = fitted_user_data(&noise).unwrap_err().message;
+        assert!(error.contains("over EC2's limit of 16384"), "{error}");
     }
 
     /// The machine a request describes, as text: both requests name their settings alike.

@@ -76,6 +76,10 @@ pub struct TargetGroup {
     /// Load-balancer cookie stickiness, in seconds; none when absent. HTTP(S) groups only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky_seconds: Option<i32>,
+    /// How long a leaving target keeps its connections before the load balancer closes them
+    /// (0-3600 s; AWS's 300 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration_delay_seconds: Option<i32>,
     /// The health checks' timing (changed in place); left out of the JSON when it is the
     /// timing groups had before it was a setting.
     #[serde(default, skip_serializing_if = "HealthTiming::is_default")]
@@ -150,6 +154,12 @@ impl TargetGroup {
                 "health checks every 10-300 s with thresholds of 2-10, not {timing:?}"
             ));
         }
+        if self
+            .deregistration_delay_seconds
+            .is_some_and(|s| !(0..=3600).contains(&s))
+        {
+            return refuse("a deregistration delay is 0-3600 s".into());
+        }
         if protocol == "UDP" && self.health_check_port.is_none() {
             return refuse(
                 "a UDP group is health-checked over TCP, on another port: set health_check_port"
@@ -159,13 +169,16 @@ impl TargetGroup {
         Ok(())
     }
 
-    /// The Application-Load-Balancer attributes (algorithm, cookie stickiness); none for a
-    /// Network Load Balancer's group.
+    /// The deregistration delay, and the Application-Load-Balancer attributes (algorithm,
+    /// cookie stickiness), which a Network Load Balancer's group does not take.
     fn attributes(&self) -> Vec<TargetGroupAttribute> {
-        if !self.for_application() {
-            return Vec::new();
-        }
         let mut attributes = Vec::new();
+        if let Some(seconds) = self.deregistration_delay_seconds {
+            attributes.push(attribute("deregistration_delay.timeout_seconds", seconds));
+        }
+        if !self.for_application() {
+            return attributes;
+        }
         if let Some(algorithm) = &self.algorithm {
             attributes.push(attribute("load_balancing.algorithm.type", algorithm));
         }
