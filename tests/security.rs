@@ -209,6 +209,10 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
                     "local"
                 );
             }
+            ["autoscaling:DescribeAutoScalingInstances"] => {
+                assert_eq!(statement["Resource"], "*");
+                assert!(statement.get("Condition").is_none());
+            }
             other => panic!("unexpected permission {other:?}"),
         }
     }

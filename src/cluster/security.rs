@@ -209,6 +209,13 @@ pub fn declare(
                         "StringEquals": { format!("autoscaling:ResourceTag/{}", ams_aws::TAG_STACK): config.name }
                     })),
                 },
+                // The drain agent learns its group's name (read only; Describe actions take no
+                // resource but "*").
+                Statement {
+                    actions: vec!["autoscaling:DescribeAutoScalingInstances".into()],
+                    resource: "*".into(),
+                    condition: None,
+                },
             ],
             service: "ec2.amazonaws.com".into(),
         },
