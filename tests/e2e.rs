@@ -1,7 +1,5 @@
 //! The whole cluster against a real AWS API emulator (moto), one fresh server per test.
 
-use base64::Engine as _;
-
 use crate::support::census::resource_count;
 use crate::support::{FaultProxy, Moto, Project};
 
@@ -246,10 +244,7 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         let data = versions.launch_template_versions()[0]
             .launch_template_data()
             .expect("data");
-        let user_data = base64::engine::general_purpose::STANDARD
-            .decode(data.user_data().expect("user data"))
-            .expect("base64");
-        let user_data = String::from_utf8(user_data).expect("utf-8");
+        let user_data = crate::support::user_data_text(data.user_data().expect("user data"));
         assert!(
             user_data.contains(&format!(
                 "./change_server_mode.sh cluster \"mongodb://antmedia:${{PASSWORD}}@{mongodb_ip}:27017/?authSource=admin\""

@@ -101,12 +101,40 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
 
     project.run(&["up", "local", "--yes"]).ok();
-    let (_, before) = origin(&asg).await;
+    let (group, before) = origin(&asg).await;
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(
         serving(&asg, &elb).await,
         1,
         "up ends when the group serves"
+    );
+    // Leaving instances wait for their drain agent: the termination hook.
+    let hooks = asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name(&group)
+        .send()
+        .await
+        .expect("hooks");
+    let hooks: Vec<_> = hooks
+        .lifecycle_hooks()
+        .iter()
+        .map(|h| {
+            (
+                h.lifecycle_hook_name().unwrap_or_default().to_string(),
+                h.lifecycle_transition().unwrap_or_default().to_string(),
+                h.heartbeat_timeout(),
+                h.default_result().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        [(
+            "ams-stack-drain".to_string(),
+            "autoscaling:EC2_INSTANCE_TERMINATING".to_string(),
+            Some(900),
+            "CONTINUE".to_string()
+        )]
     );
 
     // A different AMS image (the newest withdrawn: moto cannot publish as the Marketplace).

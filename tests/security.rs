@@ -1,18 +1,7 @@
 //! Secure by default, checked against the emulator: the password, the role, IMDSv2, encryption,
 //! and the security checks that stop `up`.
 
-use base64::Engine as _;
-
-use crate::support::{Moto, Project};
-
-fn decode(data: &str) -> String {
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .expect("base64"),
-    )
-    .expect("utf-8")
-}
+use crate::support::{user_data_text as decode, Moto, Project};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_password_never_shows_and_the_role_reads_only_it() {
@@ -55,15 +44,42 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
     assert_eq!(parameter.r#type().map(|t| t.as_str()), Some("SecureString"));
     let password = parameter.value().expect("value").to_string();
     assert!(password.len() >= 24);
+    // The panel's first admin's password: the same rules.
+    let panel = ssm
+        .get_parameter()
+        .name("/ams-stack/local/panel-password")
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("panel parameter");
+    let panel = panel.parameter().expect("panel parameter");
+    assert_eq!(panel.r#type().map(|t| t.as_str()), Some("SecureString"));
+    let panel_password = panel.value().expect("value").to_string();
+    let panel_arn = panel.arn().expect("arn").to_string();
+    assert!(panel_password.len() >= 24);
+    assert!(
+        outputs
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("panel_password ")
+                && line.trim_end().ends_with("= [secret]")),
+        "{}",
+        outputs.stdout
+    );
+    assert!(!outputs.stdout.contains(&panel_password));
     let revealed = project.run(&["outputs", "local", "--show-secrets"]).ok();
     assert!(
-        revealed.stdout.contains(&password),
-        "--show-secrets prints it for who asks"
+        revealed.stdout.contains(&password) && revealed.stdout.contains(&panel_password),
+        "--show-secrets prints them for who asks"
     );
 
     // Nowhere else: state, output, user data.
     let state = std::fs::read_to_string(project.path("state/local.json")).expect("state");
     assert!(!state.contains(&password), "the password is in the state");
+    assert!(
+        !state.contains(&panel_password),
+        "the panel password is in the state"
+    );
     let instances = ec2.describe_instances().send().await.expect("instances");
     let mut user_data = Vec::new();
     for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
@@ -132,6 +148,10 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
     );
     for data in &user_data {
         assert!(!data.contains(&password), "the password is in user data");
+        assert!(
+            !data.contains(&panel_password),
+            "the panel password is in user data"
+        );
         assert!(data.contains(name), "user data names the parameter");
     }
 
@@ -196,7 +216,10 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
             .filter_map(|a| a.as_str())
             .collect();
         match actions.as_slice() {
-            ["ssm:GetParameter"] => assert_eq!(statement["Resource"], arn),
+            ["ssm:GetParameter"] => assert!(
+                statement["Resource"] == arn || statement["Resource"] == panel_arn,
+                "{statement}"
+            ),
             ["autoscaling:SetInstanceHealth", "autoscaling:SetInstanceProtection", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"] =>
             {
                 assert_eq!(

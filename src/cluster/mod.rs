@@ -91,6 +91,9 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         "publish_url",
         format!("https://{domain}/WebRTCAppEE/").into(),
     )?;
+    p.output("panel_url", format!("https://{domain}/").into())?;
+    // The first admin the nodes claim (ams-node.sh); its password is `panel_password`.
+    p.output("panel_user", "admin".into())?;
     p.output(
         "play_url",
         format!("https://{domain}:5443/WebRTCAppEE/player.html").into(),
@@ -127,6 +130,13 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     p.output(
         "mongodb_password",
         Input::concat([SECRET_OUTPUT_PREFIX.into(), security.password.name().into()]),
+    )?;
+    p.output(
+        "panel_password",
+        Input::concat([
+            SECRET_OUTPUT_PREFIX.into(),
+            security.panel_password.name().into(),
+        ]),
     )?;
     program.check()?;
     Ok(program)

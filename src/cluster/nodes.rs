@@ -87,6 +87,8 @@ pub fn declare(
             ("{REGION}", machine.region.clone().into()),
             ("{PARAMETER}", machine.parameter.clone()),
             ("{MONGODB_HOST}", mongodb.private_ip().into()),
+            ("{PANEL_PARAMETER}", machine.panel_parameter.clone()),
+            ("{ADMIN_CIDR}", machine.dashboard_cidr.clone().into()),
             (
                 "{DRAIN_AGENT}",
                 drain_agent(&machine.region, name, role.group.drain_seconds).into(),

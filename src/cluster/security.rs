@@ -22,6 +22,8 @@ pub struct Security {
     pub nodes_sg: Ref<SecurityGroup>,
     pub mongodb_sg: Ref<SecurityGroup>,
     pub password: Ref<SecureParameter>,
+    /// The web panel's first admin's password, claimed by the first node to boot.
+    pub panel_password: Ref<SecureParameter>,
     /// What every machine gets: the password's parameter, the profile that may read it, the
     /// metadata settings.
     pub machine: MachineSecurity,
@@ -30,9 +32,30 @@ pub struct Security {
 #[derive(Clone)]
 pub struct MachineSecurity {
     pub parameter: Piece,
+    /// The name of the panel password's parameter.
+    pub panel_parameter: Piece,
+    /// Who may reach the web panel (AMS's dashboard IP filter): `admin_cidr`.
+    pub dashboard_cidr: String,
     pub region: String,
     pub profile_arn: Input<String>,
     pub hop_limit: i32,
+}
+
+/// A generated password of the stack, `/ams-stack/STACK/NAME` in SSM (never in the state).
+fn secret(
+    p: &mut Program,
+    config: &StackConfig,
+    name: &str,
+    what: &str,
+) -> Result<Ref<SecureParameter>, ProgramError> {
+    p.add(
+        name,
+        SecureParameter {
+            name: format!("/ams-stack/{}/{name}", config.name),
+            description: format!("{what} of the AMS cluster `{}` (ams-stack)", config.name),
+            length: PASSWORD_LENGTH,
+        },
+    )
 }
 
 /// A TCP rule open to the world; the other rules are built from it.
@@ -161,28 +184,30 @@ pub fn declare(
         },
     )?;
 
-    // The MongoDB password, and the one role allowed to read it.
-    let password = p.add(
-        "mongodb-password",
-        SecureParameter {
-            name: format!("/ams-stack/{}/mongodb-password", config.name),
-            description: format!(
-                "MongoDB password of the AMS cluster `{}` (ams-stack)",
-                config.name
-            ),
-            length: PASSWORD_LENGTH,
-        },
+    // The two passwords, and the one role allowed to read them.
+    let password = secret(p, config, "mongodb-password", "MongoDB password")?;
+    let panel_password = secret(
+        p,
+        config,
+        "panel-password",
+        "Password of the first admin of the web panel",
     )?;
     let role = p.add(
         "instance-role",
         Role {
             description:
-                "AMS cluster instances: read the MongoDB password; a node that cannot join marks itself unhealthy; nodes drain before they leave"
+                "AMS cluster instances: read the MongoDB and panel passwords; a node that cannot join marks itself unhealthy; nodes drain before they leave"
                     .into(),
             statements: vec![
                 Statement {
                     actions: vec!["ssm:GetParameter".into()],
                     resource: password.arn().into(),
+                    condition: None,
+                },
+                // The nodes claim the panel's first admin with it.
+                Statement {
+                    actions: vec!["ssm:GetParameter".into()],
+                    resource: panel_password.arn().into(),
                     condition: None,
                 },
                 // No kms:Decrypt: the parameter is encrypted with the AWS managed key aws/ssm,
@@ -228,6 +253,8 @@ pub fn declare(
     )?;
     let machine = MachineSecurity {
         parameter: password.name().into(),
+        panel_parameter: panel_password.name().into(),
+        dashboard_cidr: config.network.admin_cidr.to_string(),
         region: config.region.clone(),
         profile_arn: profile.arn().into(),
         hop_limit: config.security.imds_hop_limit,
@@ -238,6 +265,7 @@ pub fn declare(
         nodes_sg,
         mongodb_sg,
         password,
+        panel_password,
         machine,
     })
 }

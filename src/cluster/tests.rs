@@ -44,7 +44,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:elbv2:LoadBalancer", 2),
         ("aws:elbv2:TargetGroup", 4),
         ("aws:route53:Record", 3),
-        ("aws:ssm:SecureParameter", 1),
+        ("aws:ssm:SecureParameter", 2),
         ("aws:iam:Role", 2),
         ("aws:iam:InstanceProfile", 1),
         ("aws:ec2:Volume", 1),
@@ -57,7 +57,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 42);
+    assert_eq!(program.resources().len(), 43);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.

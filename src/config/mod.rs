@@ -445,6 +445,25 @@ impl SourceFile<'_> {
             }
             (None, _, Some(cidr_text)) => {
                 let cidr = self.cidr("network.vpc_cidr", cidr_text)?;
+                // AMS trusts the load balancer's X-Forwarded-For (its dashboard IP filter) only
+                // from private addresses: elsewhere the panel would refuse everyone.
+                let private = [
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                    "100.64.0.0/10",
+                ];
+                if !private
+                    .iter()
+                    .filter_map(|p| p.parse::<Ipv4Net>().ok())
+                    .any(|p| p.contains(&cidr))
+                {
+                    return Err(self.error(
+                        "network.vpc_cidr",
+                        cidr_text,
+                        format!("{cidr} is not a private range: use one inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"),
+                    ));
+                }
                 let new_prefix = (cidr.prefix_len() + 4).min(28);
                 let subnet_cidrs: Vec<Ipv4Net> = cidr
                     .subnets(new_prefix)

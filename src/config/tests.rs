@@ -119,6 +119,13 @@ fn a_vpc_too_small_for_the_subnets_is_rejected() {
 }
 
 #[test]
+fn a_public_vpc_range_is_refused_as_the_panel_filter_would_refuse_everyone() {
+    let text = shipped("local").replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"8.8.0.0/16\"");
+    assert!(error_of(&text)
+        .contains("stacks/t.toml:6:12: `network.vpc_cidr`: 8.8.0.0/16 is not a private range"));
+}
+
+#[test]
 fn a_wrong_type_at_the_top_level_names_the_key() {
     let text = shipped("local").replace("region = \"ap-south-1\"", "region = 5");
     assert_eq!(

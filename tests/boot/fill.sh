@@ -17,6 +17,8 @@ shift
 declare -A values=(
   [REGION]=eu-west-1
   [PARAMETER]=/ams-stack/test/mongodb-password
+  [PANEL_PARAMETER]=/ams-stack/test/panel-password
+  [ADMIN_CIDR]="203.0.113.0/24,198.51.100.7/32"
   [VOLUME_ID]=vol-0123456789abcdef0
   [DEVICE]=/dev/sdf
   [MONGODB_HOST]=10.0.1.23

@@ -6,9 +6,12 @@
 # every test_* function, side by side; exit 1 if any fails).
 # The sourcing file sets TOOLS (real tools) and STUBBED (commands stood in for by stub.sh), and
 # defines setup (calls machine_setup, then adds its own) and its test_* functions. WAIT_S (30 s
-# unless a case sets it) bounds the scripts' waits: AMS_DEVICE_WAIT_S, AMS_MONGODB_WAIT_S.
+# unless a case sets it) bounds the scripts' waits: AMS_DEVICE_WAIT_S, AMS_MONGODB_WAIT_S,
+# AMS_PANEL_WAIT_S.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SECRET='Pa55-w0rd-4f9c-test-only'
+PANEL_SECRET='Pan3l-s3cr3t-7d2e-test-only'
+PANEL_HASH=$(printf '%s' "$PANEL_SECRET" | md5sum | cut -d' ' -f1)
 MONGODB_HOST=10.0.1.23
 REAL_SLEEP=$(command -v sleep)
 T=""
@@ -25,13 +28,15 @@ fail() {
   case_failed=1
 }
 
-# A fresh Ubuntu 24.04 machine with the stubs; the password readable from SSM.
+# A fresh Ubuntu 24.04 machine with the stubs; the passwords (MongoDB's, the panel's) readable
+# from SSM.
 machine_setup() {
   cleanup
   T=$(mktemp -d)
   mkdir -p "$T/root/etc" "$T/bin" "$T/sys" "$T/state" "$T/secret" "$T/tmp"
   printf '%s\n' 'PRETTY_NAME="Ubuntu 24.04.3 LTS"' 'VERSION_CODENAME=noble' >"$T/root/etc/os-release"
   printf '%s' "$SECRET" >"$T/secret/password"
+  printf '%s' "$PANEL_SECRET" >"$T/secret/panel-password"
   touch "$T/state/ssm-readable" "$T/log"
   local tool
   for tool in "${TOOLS[@]}"; do ln -s "$(command -v "$tool")" "$T/sys/$tool"; done
@@ -43,9 +48,11 @@ machine_setup() {
 run() {
   rc=0
   env -i PATH="$T/bin:$T/sys" HOME="$T" TMPDIR="$T/tmp" AMS_ROOT="$T/root" \
-    AMS_DEVICE_WAIT_S="${WAIT_S:-30}" AMS_MONGODB_WAIT_S="${WAIT_S:-30}" AMS_ANTMEDIA_DIR="$T/ams" \
-    BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" BOOT_STUB="$HERE/stub.sh" \
-    BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" BOOT_MONGODB_HOST="$MONGODB_HOST" \
+    AMS_DEVICE_WAIT_S="${WAIT_S:-30}" AMS_MONGODB_WAIT_S="${WAIT_S:-30}" AMS_PANEL_WAIT_S="${WAIT_S:-30}" \
+    AMS_ANTMEDIA_DIR="$T/ams" BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" \
+    BOOT_STUB="$HERE/stub.sh" BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" \
+    BOOT_PANEL_SECRET_FILE="$T/secret/panel-password" BOOT_PANEL_HASH="$PANEL_HASH" \
+    BOOT_MONGODB_HOST="$MONGODB_HOST" \
     "${RUN_ENV[@]}" bash "$@" >>"$T/out" 2>&1 || rc=$?
 }
 boot() { run "$T/boot.sh"; }
@@ -73,17 +80,20 @@ expect_order() {
   b=$(grep -nE -- "$2" "$T/log" | head -n 1 | cut -d: -f1) || true
   if [ -z "$a" ] || [ -z "$b" ] || [ "$a" -ge "$b" ]; then fail "'$1' (line ${a:-none}) not before '$2' (line ${b:-none})"; fi
 }
-# No file under $T but the password's own holds the password.
+# No file under $T but the passwords' own holds a password (MongoDB's, the panel's, or the
+# panel's MD5 hash, which AMS takes as the password).
 expect_password_nowhere() {
-  local leaks
-  leaks=$(grep -rlF --exclude-dir=secret -- "$SECRET" "$T" || true)
-  [ -z "$leaks" ] || fail "the password is in: $leaks"
+  local leaks secret
+  for secret in "$SECRET" "$PANEL_SECRET" "$PANEL_HASH"; do
+    leaks=$(grep -rlF --exclude-dir=secret -- "$secret" "$T" || true)
+    [ -z "$leaks" ] || fail "a password is in: $leaks"
+  done
 }
 
 # Each placeholder named appears once in $TEMPLATE (a ${NAME}-like use would be filled too), none
 # in common.sh (pasted in), none is left in the filled script.
 expect_placeholders() {
-  local p n any='\{(COMMON|REGION|PARAMETER|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE|HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT)\}'
+  local p n any='\{(COMMON|REGION|PARAMETER|PANEL_PARAMETER|ADMIN_CIDR|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE|HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT)\}'
   for p in "$@"; do
     n=$(grep -o "{$p}" "$TEMPLATE" | wc -l)
     [ "$n" = 1 ] || fail "{$p} appears $n times"

@@ -2,8 +2,9 @@
 # Tests of the AMS node's boot script (src/cluster/user_data/ams-node.sh), run with its
 # placeholders filled (tests/boot/fill.sh), in a scratch directory, with stand-ins
 # (tests/boot/stub.sh) for every command it runs: the instance metadata service (curl), aws,
-# mongosh answering for the remote MongoDB, apt, and AMS's change_server_mode.sh (in $T/ams),
-# and a PATH holding nothing else but a few plain tools (tests/boot/lib.sh).
+# mongosh answering for the remote MongoDB, apt, AMS's change_server_mode.sh (in $T/ams, with the
+# image's conf/ files), AMS's root REST API on localhost (curl), and a PATH holding nothing else
+# but a few plain tools (tests/boot/lib.sh).
 #   tests/boot/node_test.sh [CASE...]     (all cases by default; exit 1 if any fails)
 # BOOT_TEMPLATE names another copy of the script to test (to see a case fail on a script broken
 # on purpose).
@@ -16,17 +17,32 @@ URI="mongodb://antmedia:<password>@$MONGODB_HOST:27017/?authSource=admin"
 UNHEALTHY="^aws autoscaling set-instance-health --instance-id $INSTANCE --health-status Unhealthy --no-should-respect-grace-period --region eu-west-1\$"
 MODE_CHANGE='^change_server_mode.sh cluster '
 # The plain tools the script and the stubs may use from the real system.
-TOOLS=(bash cat chmod cut dirname grep ln mkdir mktemp readlink rm sed seq timeout touch tr uname)
+TOOLS=(bash cat chmod cut dirname grep head ln md5sum mkdir mktemp readlink rm sed seq timeout touch tr uname)
 STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap systemctl unzip)
 ENABLE='^systemctl enable --now ams-drain\.service$'
+REST='http://127\.0\.0\.1:5080/rest/v2'
+STATUS="^curl .*$REST/first-login-status\$"
+CLAIM="^curl .*--data-binary @- $REST/users/initial\$"
+LOGIN="^curl .*--data-binary @- $REST/users/authenticate\$"
+# The image's JWT secret of the management REST API in some builds: the instance id's MD5.
+IMAGE_JWT=$(printf '%s' "$INSTANCE" | md5sum | cut -d' ' -f1)
 
 
 # A fresh AMS machine (machine_setup) with mongosh and AMS installed, and the filled-in script;
 # MongoDB answers the third ping.
 setup() {
   machine_setup
-  mkdir -p "$T/ams"
+  mkdir -p "$T/ams/conf"
   ln -s "$HERE/stub.sh" "$T/ams/change_server_mode.sh"
+  printf '%s\n' '# Default value is open everyone' 'server.allowed_dashboard_CIDR=0.0.0.0/0' \
+    'server.jwtServerControlEnabled=true' "server.jwtServerSecretKey=$IMAGE_JWT" 'http.port=5080' \
+    >"$T/ams/conf/red5.properties"
+  local layout
+  for layout in jee-container jee-container-cluster; do
+    printf '%s\n' '<property name="valves">' '<list>' \
+      '<bean id="valve.access" class="org.apache.catalina.valves.AccessLogValve">' \
+      '<property name="directory" value="log" />' '</bean>' '</list>' '</property>' >"$T/ams/conf/$layout.xml"
+  done
   echo 3 >"$T/state/mongodb.answers-at"
   "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin >"$T/boot.sh"
 }
@@ -41,7 +57,7 @@ expect_unhealthy() {
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION PARAMETER MONGODB_HOST ROLE DRAIN_AGENT
+  expect_placeholders COMMON REGION PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE DRAIN_AGENT
 }
 
 test_joined_node_installs_and_starts_the_drain_agent() {
@@ -174,6 +190,8 @@ test_password_is_only_in_the_mode_change_arguments() {
   expect_called '^mongosh: authenticated ping answered$'
   expect_count 1 '^change_server_mode.sh cluster mongodb://antmedia:<password>@'
   expect_not_called 'password in the environment'
+  expect_called "$CLAIM"
+  expect_count 2 'body: \{"email":"admin","password":"<md5 of the panel password>"'
   expect_output 'no server for mongodb://antmedia:<password>@'
   expect_output "^clusterdb.host=mongodb://antmedia:<password>@$MONGODB_HOST:27017"
   expect_password_nowhere
@@ -215,6 +233,123 @@ test_no_instance_id_is_said() {
   expect_rc 1
   expect_not_called '^aws autoscaling'
   expect_output 'error: no instance id from IMDSv2: cannot mark this instance Unhealthy'
+}
+
+test_first_node_claims_the_panel_admin_once_after_the_join() {
+  boot
+  expect_rc 0
+  expect_count 1 "$STATUS"
+  expect_count 1 "$CLAIM"
+  expect_called '^curl: initial body: \{"email":"admin","password":"<md5 of the panel password>","userType":"ADMIN","scope":"system"\}$'
+  expect_called '^curl: authenticate body: \{"email":"admin","password":"<md5 of the panel password>"\}$'
+  expect_order "$MODE_CHANGE" "$STATUS"
+  expect_order "$STATUS" "$CLAIM"
+  expect_order "$CLAIM" "$LOGIN"
+  expect_order "$LOGIN" "$ENABLE"
+  expect_count 2 "^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/(mongodb|panel)-password "
+  grep -qx 'admin ours' "$T/state/panel.users" || fail "no admin with the panel password"
+  expect_not_called 'REST called without conf/initialized'
+  expect_output "ams-node: claimed the web panel's first admin: admin"
+  expect_output "ams-node: the web panel's admin is admin, with the password of /ams-stack/test/panel-password"
+  expect_password_nowhere
+}
+
+test_existing_admin_is_not_claimed_again() {
+  echo "admin ours" >"$T/state/panel.users"
+  boot
+  expect_rc 0
+  expect_not_called "$CLAIM"
+  expect_count 1 "$LOGIN"
+  expect_output "the web panel's admin exists already"
+  expect_not_output 'claimed'
+}
+
+test_admin_claimed_by_another_node_meanwhile_is_accepted() {
+  touch "$T/state/panel.race"
+  boot
+  expect_rc 0
+  expect_count 1 "$CLAIM"
+  expect_count 1 "$LOGIN"
+  expect_output 'another node claimed the web panel.s admin first \(\{"success":false'
+  expect_not_called '^aws autoscaling'
+}
+
+test_admin_that_is_not_ours_marks_the_node_unhealthy() {
+  # The Marketplace image's default: JamesBond, made before ams-stack could stop it.
+  echo "JamesBond other" >"$T/state/panel.users"
+  boot
+  expect_rc 1
+  expect_count 1 "$UNHEALTHY"
+  expect_not_called "$CLAIM"
+  expect_order "$LOGIN" "$UNHEALTHY"
+  expect_not_called '^systemctl'
+  expect_output "ams-node: error: AMS refuses admin with the password of /ams-stack/test/panel-password"
+  expect_output "ams-node: error: this node did not claim the web panel's admin"
+  expect_password_nowhere
+}
+
+test_ams_rest_answering_late_is_waited_for() {
+  echo 3 >"$T/state/panel.answers-at"
+  boot
+  expect_rc 0
+  expect_count 3 "$STATUS"
+  expect_count 1 "$CLAIM"
+  expect_output "AMS's REST API does not answer yet: curl: \(7\)"
+}
+
+test_ams_rest_never_answering_marks_the_node_unhealthy() {
+  touch "$T/state/panel.down"
+  echo 1 >"$T/state/mongodb.answers-at"
+  WAIT_S=1 boot
+  expect_rc 1
+  expect_count 1 "$UNHEALTHY"
+  expect_not_called "$CLAIM"
+  expect_not_called '^systemctl'
+  expect_output "error: AMS's REST API did not answer within 1 s \(last answer: curl: \(7\).*the panel's admin is unclaimed"
+  expect_output "ams-node: error: this node did not claim the web panel's admin"
+}
+
+test_default_admin_is_prevented_first() {
+  # Even a node failing at its first step leaves conf/initialized: the image's init.sh stays idle.
+  rm "$T/state/ssm-readable"
+  boot
+  expect_unhealthy
+  [ -f "$T/ams/conf/initialized" ] || fail "no conf/initialized"
+  expect_output 'ams-node: wrote conf/initialized'
+}
+
+test_dashboard_filter_and_forwarded_address_are_set_before_the_join() {
+  local props=$T/ams/conf/red5.properties layout jwt
+  boot
+  expect_rc 0
+  expect_called '^change_server_mode.sh: dashboard filter at the mode change: server\.allowed_dashboard_CIDR=203\.0\.113\.0/24,198\.51\.100\.7/32,127\.0\.0\.1/32$'
+  [ "$(grep -c '^server\.allowed_dashboard_CIDR=' "$props")" = 1 ] || fail "server.allowed_dashboard_CIDR not once in red5.properties"
+  grep -q '^http\.port=5080$' "$props" || fail "red5.properties lost its other lines"
+  jwt=$(sed -n 's/^server\.jwtServerSecretKey=//p' "$props")
+  [[ $jwt =~ ^[A-Za-z0-9]{32}$ && $jwt != "$IMAGE_JWT" ]] || fail "the image's JWT secret was not replaced: '$jwt'"
+  for layout in jee-container jee-container-cluster; do
+    [ "$(grep -c 'org\.apache\.catalina\.valves\.RemoteIpValve' "$T/ams/conf/$layout.xml")" = 1 ] ||
+      fail "$layout.xml: not one RemoteIpValve"
+    grep -B1 'AccessLogValve' "$T/ams/conf/$layout.xml" | grep -q RemoteIpValve ||
+      fail "$layout.xml: the RemoteIpValve is not right before the AccessLogValve"
+  done
+  expect_output 'dashboard IP filter: 203\.0\.113\.0/24,198\.51\.100\.7/32 and this host'
+}
+
+test_missing_dashboard_setting_is_added() {
+  printf '%s\n' 'http.port=5080' >"$T/ams/conf/red5.properties"
+  boot
+  expect_rc 0
+  grep -qx 'server.allowed_dashboard_CIDR=203.0.113.0/24,198.51.100.7/32,127.0.0.1/32' "$T/ams/conf/red5.properties" ||
+    fail "no server.allowed_dashboard_CIDR added"
+}
+
+test_bad_admin_cidr_fails_loudly() {
+  "$HERE/fill.sh" "$TEMPLATE" ADMIN_CIDR='0.0.0.0/0 x' >"$T/boot.sh"
+  boot
+  expect_unhealthy
+  expect_output "error: not a CIDR list: 0\.0\.0\.0/0 x"
+  expect_not_called "$MODE_CHANGE"
 }
 
 main "$@"

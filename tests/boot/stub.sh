@@ -17,6 +17,12 @@
 #   imds-down             the instance metadata service does not answer
 #   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
 #   drain-unit.fails      systemctl cannot start ams-drain.service
+# AMS's root REST API on 127.0.0.1:5080/rest/v2 (the web panel's users, kept in MongoDB):
+#   panel.users           "EMAIL ours|other" lines: its users, with the panel password's hash
+#                         (ours) or another password;  panel.down  it never answers
+#   panel.answers-at N    the Nth first-login-status call is the first answered
+#   panel.race            another node claims the admin between first-login-status and
+#                         users/initial;  panel-status-calls  calls so far
 # For the drain agent (IMDS answers 10.0.2.15 as local-ipv4; no public-ipv4):
 #   lifecycle-state       the target lifecycle state (absent: 404, not in a group)
 #   lifecycle.terminated-at N  from the Nth state read on: Terminated;  lifecycle-reads  so far
@@ -27,6 +33,8 @@
 #   protection-refuses    SetInstanceProtection is refused
 #   complete.fails N      CompleteLifecycleAction fails its first N calls;  completes  calls
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
+# BOOT_PANEL_SECRET_FILE (the panel's password), BOOT_PANEL_HASH (its MD5, as AMS's panel sends
+# it), AMS_ANTMEDIA_DIR (AMS's directory),
 # BOOT_BIN (the stub directory), BOOT_STUB (this file), BOOT_SLEEP (the real sleep),
 # BOOT_MONGODB_HOST (MongoDB's address in the node's script).
 set -euo pipefail
@@ -36,6 +44,8 @@ if [ "$name" = sleep ]; then
   exec "$BOOT_SLEEP" 0.01
 fi
 secret=$(<"$BOOT_SECRET_FILE")
+panel_secret=$(cat "${BOOT_PANEL_SECRET_FILE:-/dev/null}")
+panel_hash=${BOOT_PANEL_HASH:-}
 entry="$name $*"
 if [ "$name" = change_server_mode.sh ]; then entry=${entry//"$secret"/<password>}; fi
 printf '%s\n' "$entry" >>"$BOOT_LOG"
@@ -52,7 +62,11 @@ count() {
 }
 if [ "$name" != mongosh ]; then
   for var in $(compgen -e); do
+    [[ $var != BOOT_* ]] || continue
     if [[ ${!var} == *"$secret"* ]]; then note "password in the environment ($var)"; fi
+    if [ -n "$panel_secret" ] && [[ ${!var} == *"$panel_secret"* || ${!var} == *"$panel_hash"* ]]; then
+      note "panel password in the environment ($var)"
+    fi
   done
 fi
 data_mounted() { grep -q ' /var/lib/mongodb$' "$state/mounts" 2>/dev/null; }
@@ -109,6 +123,50 @@ case $name in
           fi
           ;;
         *) exit 22 ;;
+      esac
+      exit 0
+    fi
+    if [[ $last == http://127.0.0.1:5080/rest/v2/* ]]; then
+      # The root app: the web panel's users.
+      if [ ! -e "$AMS_ANTMEDIA_DIR/conf/initialized" ]; then note "REST called without conf/initialized"; fi
+      users=$state/panel.users
+      if [ "$last" = http://127.0.0.1:5080/rest/v2/first-login-status ]; then
+        n=$(count panel-status-calls)
+        if [ -e "$state/panel.down" ] ||
+          { [ -e "$state/panel.answers-at" ] && [ "$n" -lt "$(<"$state/panel.answers-at")" ]; }; then
+          echo "curl: (7) Failed to connect to 127.0.0.1 port 5080 after 0 ms: Couldn't connect to server" >&2
+          exit 7
+        fi
+        if [ -s "$users" ]; then echo '{"success":false,"message":null,"dataId":null,"errorId":0}'; else
+          echo '{"success":true,"message":null,"dataId":null,"errorId":0}'
+        fi
+        exit 0
+      fi
+      [[ " $* " == *" --data-binary @- "* ]] || { note "no body on stdin: $*"; exit 2; }
+      body=$(cat)
+      note "${last##*/} body: ${body//"$panel_hash"/<md5 of the panel password>}"
+      [[ $body =~ ^\{\"email\":\"([^\"]+)\",\"password\":\"([0-9a-f]{32})\"(.*)\}$ ]] || {
+        echo '{"success":false,"message":"bad body"}'
+        exit 0
+      }
+      email=${BASH_REMATCH[1]} whose=other
+      if [ "${BASH_REMATCH[2]}" = "$panel_hash" ]; then whose=ours; fi
+      case ${last##*/} in
+        initial)
+          if [ -e "$state/panel.race" ]; then echo "admin ours" >>"$users"; fi
+          if [ -s "$users" ]; then echo '{"success":false,"message":null,"dataId":null,"errorId":-1}'; else
+            echo "$email $whose" >>"$users"
+            echo '{"success":true,"message":null,"dataId":null,"errorId":-1}'
+          fi
+          ;;
+        authenticate)
+          if grep -qx "$email ours" "$users" 2>/dev/null && [ "$whose" = ours ]; then
+            echo '{"success":true,"message":"system/ADMIN","dataId":null,"errorId":0}'
+          else
+            echo '{"success":false,"message":null,"dataId":null,"errorId":0}'
+          fi
+          ;;
+        *) echo '<html>Not Found</html>' ;;
       esac
       exit 0
     fi
@@ -181,7 +239,7 @@ case $name in
           echo "An error occurred (AccessDeniedException) when calling the GetParameter operation" >&2
           exit 254
         fi
-        cat "$BOOT_SECRET_FILE"
+        if [[ " $* " == *" --name "*/panel-password" "* ]]; then cat "$BOOT_PANEL_SECRET_FILE"; else cat "$BOOT_SECRET_FILE"; fi
         ;;
       "autoscaling set-instance-health")
         if [ -e "$state/asg-refuses" ]; then
@@ -326,6 +384,12 @@ case $name in
     ;;
   change_server_mode.sh)
     note "run in $PWD"
+    conf=$AMS_ANTMEDIA_DIR/conf
+    note "dashboard filter at the mode change: $(grep '^server.allowed_dashboard_CIDR=' "$conf/red5.properties" || true)"
+    # As some AMS releases do: the cluster layout of Tomcat copied in.
+    if [ -e "$conf/jee-container-cluster.xml" ]; then
+      printf '%s\n' "$(<"$conf/jee-container-cluster.xml")" >"$conf/jee-container.xml"
+    fi
     echo "Mode: $1"
     # As if AMS printed its argument: the boot script must keep it out of its log.
     echo "clusterdb.host=$2"

@@ -357,3 +357,20 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// User data as EC2 holds it (base64; gzip-compressed when the script is over 16 KB), as text.
+pub fn user_data_text(data: &str) -> String {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .expect("gzip");
+        return text;
+    }
+    String::from_utf8(bytes).expect("utf-8")
+}

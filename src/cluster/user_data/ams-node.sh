@@ -12,34 +12,59 @@
 #    nobody answers at boot); tried up to 3 times.
 # 4. Starts the drain agent (drain-agent.sh, pasted by ams-stack in place of DRAIN_AGENT) as
 #    ams-drain.service: a node without it would be cut off mid-stream.
-# 5. On any failure (MongoDB never answers, the mode change keeps failing, the agent does not
-#    start, anything else) marks its own instance Unhealthy in its Auto Scaling group, which
-#    replaces it, and exits non-zero: a node left standalone must never pass health checks.
+# 5. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
+#    cannot be claimed or verified, the agent does not start, anything else) marks its own
+#    instance Unhealthy in its Auto Scaling group, which replaces it, and exits non-zero: a node
+#    left standalone, or serving a panel whose admin is not ours, must never pass health checks.
+# The web panel (before the join, whose restart makes AMS read it; after the join, through AMS's
+# REST API on localhost):
+# - writes conf/initialized first: the Marketplace image's conf/init.sh, which creates the
+#   default admin JamesBond (password: the instance id), does nothing once it exists;
+# - replaces the image's JWT secret of the management REST API (some Marketplace builds derive it
+#   from the instance id) by a random one;
+# - limits the panel (AMS's dashboard IP filter, the root app) to ADMIN_CIDR and this host;
+#   behind the load balancer AMS sees the client's address through Tomcat's RemoteIpValve
+#   (X-Forwarded-For from a private address), added to jee-container.xml when missing;
+# - claims the first admin (user ADMIN_USER, password from SSM parameter PANEL_PARAMETER) if AMS
+#   says nobody has, then logs in with it: a panel whose admin is not ours fails the boot.
+#   The password, MD5-hashed as AMS's panel sends it, goes to curl on its standard input only.
 # log, die, apt_get, add_mongodb_repo, install_aws_cli, read_password and instance_id come from
 # common.sh, pasted in by ams-stack in place of the COMMON placeholder below.
 # Set by tests only (tests/boot/); production uses the defaults:
 #   AMS_ROOT            prefix of the files this script reads and writes itself (default: none)
 #   AMS_ANTMEDIA_DIR    where AMS is installed (default: /usr/local/antmedia)
 #   AMS_MONGODB_WAIT_S  how long to wait for MongoDB to accept the user (default: 900 seconds)
+#   AMS_PANEL_WAIT_S    how long to wait for AMS's REST API after the join (default: 600 seconds)
 set -Eeuo pipefail
 {COMMON}
 BOOT_NAME=ams-node
 REGION="{REGION}"
 PARAMETER="{PARAMETER}"
+PANEL_PARAMETER="{PANEL_PARAMETER}"
+ADMIN_CIDR="{ADMIN_CIDR}"
+ADMIN_USER="admin"
+AMS_REST=http://127.0.0.1:5080/rest/v2
 MONGOSH_VERSION=2.5.6
 MODE_CHANGE_ATTEMPTS=3
 ROOT=${AMS_ROOT:-}
 AMS_DIR=${AMS_ANTMEDIA_DIR:-/usr/local/antmedia}
 MONGODB_WAIT_S=${AMS_MONGODB_WAIT_S:-900}
+PANEL_WAIT_S=${AMS_PANEL_WAIT_S:-600}
 PASSWORD=""
+PANEL_PASSWORD=""
+PANEL_HASH=""
 joined=""
 ready=""
 step="join the cluster"
 scratch=""
 
-# Replaces the password by <password> in text for the log.
+# Replaces the passwords (and the panel's hash) by <password> in text for the log.
 redact() {
-  if [ -n "$PASSWORD" ]; then printf '%s\n' "${1//"$PASSWORD"/<password>}"; else printf '%s\n' "$1"; fi
+  local text=$1 secret
+  for secret in "$PASSWORD" "$PANEL_PASSWORD" "$PANEL_HASH"; do
+    if [ -n "$secret" ]; then text=${text//"$secret"/<password>}; fi
+  done
+  printf '%s\n' "$text"
 }
 redact_lines() {
   local line
@@ -84,8 +109,32 @@ on_exit() {
 }
 trap on_exit EXIT
 
+# set_property FILE KEY VALUE: the line KEY=VALUE in FILE, replacing KEY's line or added at its
+# end. Bash only: VALUE is in no command line.
+set_property() {
+  local line text="" found=""
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == "$2="* ]]; then line="$2=$3" found=yes; fi
+    text+="$line"$'\n'
+  done <"$1"
+  [ -n "$found" ] || text+="$2=$3"$'\n'
+  printf '%s' "$text" >"$1"
+}
+
+[ -x "$AMS_DIR/change_server_mode.sh" ] || die "no $AMS_DIR/change_server_mode.sh: is this an AMS image?"
+# First, before the image's own first-boot script can make JamesBond (it runs once AMS answers).
+: >"$AMS_DIR/conf/initialized"
+log "wrote conf/initialized: the image's init.sh makes no default admin"
+[[ $ADMIN_CIDR =~ ^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$ ]] || die "not a CIDR list: $ADMIN_CIDR"
+
 install_aws_cli
 read_password "$REGION" "$PARAMETER"
+read_password "$REGION" "$PANEL_PARAMETER" PANEL_PASSWORD
+# What AMS's panel sends for a password: its MD5 in hex (md5sum reads it from a pipe).
+PANEL_HASH=$(printf '%s' "$PANEL_PASSWORD" | md5sum)
+PANEL_HASH=${PANEL_HASH%% *}
+[[ $PANEL_HASH =~ ^[0-9a-f]{32}$ ]] || die "could not hash the panel password"
+PANEL_PASSWORD=""
 [[ $PASSWORD =~ ^[A-Za-z0-9._~-]+$ ]] ||
   die "the password in $PARAMETER holds characters a mongodb:// URI would need escaped"
 
@@ -142,7 +191,29 @@ poll "$MONGODB_WAIT_S" 10 not_yet ping_mongodb ||
   die "MongoDB at $host did not accept user antmedia within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
 log "MongoDB at $host accepts user antmedia"
 
-[ -x "$AMS_DIR/change_server_mode.sh" ] || die "no $AMS_DIR/change_server_mode.sh: is this an AMS image?"
+# The panel's settings, read by AMS at the restart change_server_mode.sh makes.
+step="restrict the web panel"
+properties=$AMS_DIR/conf/red5.properties
+[ -f "$properties" ] || die "no $properties: is this an AMS image?"
+set_property "$properties" server.allowed_dashboard_CIDR "$ADMIN_CIDR,127.0.0.1/32"
+jwt_secret=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32) || true
+[ ${#jwt_secret} = 32 ] || die "could not make a JWT secret"
+set_property "$properties" server.jwtServerSecretKey "$jwt_secret"
+unset jwt_secret
+log "dashboard IP filter: $ADMIN_CIDR and this host; management JWT secret replaced"
+# Every Tomcat layout AMS has (some releases' change_server_mode.sh copies the cluster one in).
+for container in "$AMS_DIR"/conf/jee-container*.xml; do
+  [ -f "$container" ] || continue
+  ! grep -q 'org\.apache\.catalina\.valves\.RemoteIpValve' "$container" || continue
+  grep -q 'class="org\.apache\.catalina\.valves\.AccessLogValve"' "$container" ||
+    die "no AccessLogValve in $container to put Tomcat's RemoteIpValve before"
+  sed -i '0,/<bean [^>]*class="org\.apache\.catalina\.valves\.AccessLogValve"/s//<bean class="org.apache.catalina.valves.RemoteIpValve" \/>\n&/' "$container"
+  log "added Tomcat's RemoteIpValve to ${container##*/}: AMS sees clients' addresses behind the load balancer"
+done
+grep -q 'org\.apache\.catalina\.valves\.RemoteIpValve' "$AMS_DIR/conf/jee-container.xml" ||
+  die "no $AMS_DIR/conf/jee-container.xml with Tomcat's RemoteIpValve: is this an AMS image?"
+
+step="join the cluster"
 cd "$AMS_DIR"
 for attempt in $(seq 1 "$MODE_CHANGE_ATTEMPTS"); do
   log "changing to cluster mode (attempt $attempt of $MODE_CHANGE_ATTEMPTS)"
@@ -156,8 +227,47 @@ for attempt in $(seq 1 "$MODE_CHANGE_ATTEMPTS"); do
   [ "$attempt" = "$MODE_CHANGE_ATTEMPTS" ] || sleep 30
 done
 [ -n "$joined" ] || die "change_server_mode.sh failed $MODE_CHANGE_ATTEMPTS times"
-unset PASSWORD uri join
+PASSWORD=""
+unset uri join
 log "joined the cluster: MongoDB at $host"
+
+# The web panel's first admin. In cluster mode AMS keeps its users in MongoDB, shared by every
+# node: the first node to get here claims it, the others find it and log in with it.
+step="claim the web panel's admin"
+# rest GET|POST PATH: AMS's answer (its body) on stdout; POST sends this script's stdin.
+rest() {
+  if [ "$1" = POST ]; then
+    curl -sS -m 10 -H 'Content-Type: application/json' --data-binary @- "$AMS_REST/$2"
+  else
+    curl -sS -m 10 "$AMS_REST/$2"
+  fi
+}
+succeeded() { [[ $1 =~ \"success\"[[:space:]]*:[[:space:]]*true ]]; }
+credentials() { printf '{"email":"%s","password":"%s"%s}' "$ADMIN_USER" "$PANEL_HASH" "${1:-}"; }
+first_login=""
+panel_status() {
+  first_login=$(rest GET first-login-status 2>&1) && [[ $first_login =~ \"success\"[[:space:]]*:[[:space:]]*(true|false) ]]
+}
+panel_not_yet() { log "AMS's REST API does not answer yet: $(redact "${first_login:-no answer}")"; }
+log "waiting up to $PANEL_WAIT_S s for AMS's REST API on this node"
+poll "$PANEL_WAIT_S" 10 panel_not_yet panel_status ||
+  die "AMS's REST API did not answer within $PANEL_WAIT_S s (last answer: $(redact "${first_login:-none}")): the panel's admin is unclaimed"
+if succeeded "$first_login"; then
+  answer=$(credentials ',"userType":"ADMIN","scope":"system"' | rest POST users/initial) || answer=""
+  if succeeded "$answer"; then
+    log "claimed the web panel's first admin: $ADMIN_USER"
+  else
+    log "another node claimed the web panel's admin first ($(redact "${answer:-no answer}"))"
+  fi
+else
+  log "the web panel's admin exists already"
+fi
+answer=$(credentials | rest POST users/authenticate) || answer=""
+succeeded "$answer" ||
+  die "AMS refuses $ADMIN_USER with the password of $PANEL_PARAMETER ($(redact "${answer:-no answer}")): its panel's admin is not ours"
+PANEL_HASH=""
+log "the web panel's admin is $ADMIN_USER, with the password of $PANEL_PARAMETER"
+
 step="start its drain agent"
 mkdir -p "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
 cat >"$ROOT/usr/local/sbin/ams-drain" <<'AMS_DRAIN_AGENT'

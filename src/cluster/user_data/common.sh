@@ -6,8 +6,8 @@
 #   apt_get ARGS           apt-get -y, waiting for apt's lock (unattended-upgrades runs at boot too)
 #   add_mongodb_repo CODE  MongoDB's $MONGODB_SERIES apt repository for Ubuntu CODE, key checked
 #   install_aws_cli        AWS CLI v2 at a pinned release from AWS, when `aws` is absent
-#   read_password REG PAR  SSM parameter PAR of region REG, decrypted, into PASSWORD: read with
-#                          retries, never printed; fails loudly
+#   read_password REG PAR [VAR]  SSM parameter PAR of region REG, decrypted, into the variable
+#                          VAR (default PASSWORD): read with retries, never printed; fails loudly
 #   instance_id            this instance's id, through IMDSv2 (a session token first)
 # Files are written under $ROOT (set by the script; tests only, production: none).
 export DEBIAN_FRONTEND=noninteractive
@@ -68,14 +68,16 @@ install_aws_cli() {
 }
 
 read_password() {
-  local attempt
-  log "reading the MongoDB password from SSM parameter $2"
+  local attempt value var=${3:-PASSWORD}
+  [[ $var =~ ^[A-Z_]+$ ]] || die "read_password: not a variable name: $var"
+  log "reading SSM parameter $2"
   for attempt in $(seq 1 30); do
-    if PASSWORD=$(aws ssm get-parameter --region "$1" --name "$2" \
-      --with-decryption --query Parameter.Value --output text) && [ -n "$PASSWORD" ]; then
+    if value=$(aws ssm get-parameter --region "$1" --name "$2" \
+      --with-decryption --query Parameter.Value --output text) && [ -n "$value" ]; then
+      printf -v "$var" '%s' "$value"
       return 0
     fi
-    PASSWORD=""
+    printf -v "$var" '%s' ""
     log "SSM parameter $2 not readable yet (attempt $attempt of 30)"
     sleep 10
   done

@@ -4,7 +4,6 @@ use aws_sdk_autoscaling::types::{
     MetricType, PredefinedMetricSpecification, ScalingPolicy, TargetTrackingConfiguration,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
@@ -135,11 +134,7 @@ impl AwsKind for CpuPolicy {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let group = current
-            .inputs
-            .get("group_name")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
+        let group = super::stored_group(&current.inputs);
         aws.autoscaling
             .delete_policy()
             .auto_scaling_group_name(group)

@@ -2,7 +2,6 @@
 //! complete the action themselves (the nodes' drain agent) or the heartbeat timeout passes.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
@@ -93,11 +92,7 @@ impl AwsKind for LifecycleHook {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let group = current
-            .inputs
-            .get("group_name")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
+        let group = super::stored_group(&current.inputs);
         aws.autoscaling
             .delete_lifecycle_hook()
             .auto_scaling_group_name(group)
