@@ -150,7 +150,7 @@ async fn drift_by_hand_is_reported_and_repaired() {
     );
 
     // The plan against live state: remove the rule, size back, a new MongoDB (and the templates
-    // that carry its address).
+    // that carry its address, and the groups that launch their new versions).
     let preview = project
         .run(&["preview", "local", "--refresh", "--json"])
         .ok()
@@ -169,6 +169,7 @@ async fn drift_by_hand_is_reported_and_repaired() {
         .collect();
     changing.sort();
     let expected: Vec<(String, String)> = [
+        ("edge-group", "update"),
         ("edge-launch-template", "update"),
         ("mongodb", "create"),
         ("mongodb-data-attachment", "create"),
