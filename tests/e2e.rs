@@ -48,8 +48,8 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .ok();
     assert_eq!(
         targeted.json()["changes"]["create"],
-        14,
-        "mongodb, its data volume (the boot script names it), four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, password, role, profile: {}",
+        15,
+        "mongodb, its data volume (the boot script names it), four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, both passwords (the role reads them), role, profile: {}",
         targeted.stdout
     );
     assert!(

@@ -216,16 +216,17 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
             .instance_profiles()
             .len(),
     );
-    count.insert(
-        "parameter",
-        usize::from(
+    let mut parameters = 0;
+    for name in ["mongodb-password", "panel-password"] {
+        parameters += usize::from(
             ssm.get_parameter()
-                .name("/ams-stack/local/mongodb-password")
+                .name(format!("/ams-stack/local/{name}"))
                 .send()
                 .await
                 .is_ok(),
-        ),
-    );
+        );
+    }
+    count.insert("parameter", parameters);
     let zones = route53.list_hosted_zones().send().await.expect("zones");
     let zone = zones.hosted_zones()[0].id();
     let records = route53
