@@ -100,7 +100,7 @@ if [ -z "$stack" ]; then
   }
   moto_port=$(free_port)
   MOTO_ACM_VALIDATION_WAIT=2 MOTO_AMIS_PATH="$PWD/scripts/emulator/amis.json" \
-    .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$OUT/moto.log" 2>&1 &
+    .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p "$moto_port" >"$OUT/moto.log" 2>&1 &
   pids+=($!)
   port=$(free_port)
   .venv/bin/python scripts/faultproxy/faultproxy.py --listen "$port" \
@@ -122,6 +122,9 @@ if [ -z "$stack" ]; then
   begin=$(now)
   "$AMS_STACK" --root "$root" up local --yes >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log" >&2; exit 1; }
   echo "audit: deployed the default stack on a private emulator at $endpoint in $(($(now) - begin))s"
+  # A day-old stack has its first daily snapshot of MongoDB's data (the snapshot policy); the
+  # emulator's policy takes none, so take the one `ams-stack backup` takes on demand.
+  "$AMS_STACK" --root "$root" backup local >"$OUT/backup.log" 2>&1 || { cat "$OUT/backup.log" >&2; exit 1; }
 else
   root=${AMS_STACK_ROOT:-.}
   [ -f "$root/stacks/$stack.toml" ] || { echo "audit: no $root/stacks/$stack.toml" >&2; exit 2; }
