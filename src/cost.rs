@@ -1,13 +1,14 @@
 //! A monthly cost estimate of a stack and of a change, from the price table in `data/prices.toml`.
 //!
 //! An estimate, not a quote: on-demand prices, nodes counted at their group's minimum and
-//! maximum size, no data transfer or load balancer capacity units. A type without a price is
+//! maximum size, no data transfer or load balancer capacity units; what is billed by use (the
+//! NAT gateway's data) is named with its price, not counted. A type without a price is
 //! said to have none, never counted as free.
 
 use std::collections::BTreeMap;
 
 use ams_aws::autoscaling::Group;
-use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+use ams_aws::ec2::{ElasticIp, Instance, LaunchTemplate, Machine, NatGateway};
 use ams_aws::elbv2::LoadBalancer;
 use ams_engine::Input;
 use serde::Deserialize;
@@ -28,6 +29,14 @@ struct RegionPrices {
     alb_hour: f64,
     nlb_hour: f64,
     gp3_gb_month: f64,
+    /// A NAT gateway: by the hour, and by the GB it processes.
+    nat_hour: f64,
+    nat_gb: f64,
+    /// A public IPv4 address (an Elastic IP included), by the hour.
+    public_ipv4_hour: f64,
+    /// Detailed (one-minute) monitoring of one instance, a month (CloudWatch bills its 7
+    /// metrics as custom metrics).
+    detailed_monitoring_month: f64,
     instances: BTreeMap<String, f64>,
 }
 
@@ -46,6 +55,8 @@ pub struct Estimate {
     pub monthly_max: f64,
     /// What has no price in the table, e.g. `c9.huge in ap-south-1`.
     pub unpriced: Vec<String>,
+    /// What is billed by use and so not counted, with its price (the NAT gateway's data).
+    pub by_use: Vec<String>,
 }
 
 /// The table's provenance, for the preview's footnote.
@@ -92,7 +103,12 @@ pub fn estimate(resources: &[Priced<'_>], region: &str) -> Estimate {
         let gib = f64::from(machine.root_volume_gib);
         estimate.monthly_min += gib * prices.gp3_gb_month * min;
         estimate.monthly_max += gib * prices.gp3_gb_month * max;
+        if machine.monitoring {
+            estimate.monthly_min += prices.detailed_monitoring_month * min;
+            estimate.monthly_max += prices.detailed_monitoring_month * max;
+        }
     };
+    let mut by_use = Vec::new();
     let mut fixed = 0.0;
     for resource in resources {
         if let Some(instance) = resource.view::<Instance>() {
@@ -104,6 +120,14 @@ pub fn estimate(resources: &[Priced<'_>], region: &str) -> Estimate {
                 } else {
                     prices.alb_hour
                 };
+        } else if resource.view::<NatGateway>().is_some() {
+            fixed += hours * prices.nat_hour;
+            by_use.push(format!(
+                "data through the NAT gateway ({}/GB)",
+                dollars_exact(prices.nat_gb)
+            ));
+        } else if resource.view::<ElasticIp>().is_some() {
+            fixed += hours * prices.public_ipv4_hour;
         } else if let Some(group) = resource.view::<Group>() {
             if let Some(template) = launch_template(resources, &group.launch_template_id) {
                 machine(
@@ -116,7 +140,13 @@ pub fn estimate(resources: &[Priced<'_>], region: &str) -> Estimate {
     }
     estimate.monthly_min += fixed;
     estimate.monthly_max += fixed;
+    estimate.by_use = by_use;
     estimate
+}
+
+/// `$0.056`: a unit price, to the tenth of a cent.
+fn dollars_exact(amount: f64) -> String {
+    format!("${amount:.3}")
 }
 
 impl Priced<'_> {
@@ -158,7 +188,7 @@ pub fn dollars(amount: f64) -> String {
 #[cfg(test)]
 mod tests {
     use ams_aws::autoscaling::Group;
-    use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+    use ams_aws::ec2::{ElasticIp, Instance, LaunchTemplate, Machine, NatGateway};
     use ams_aws::elbv2::LoadBalancer;
     use ams_engine::{Input, Kind, Output};
 
@@ -177,6 +207,8 @@ mod tests {
             http_tokens: "required".into(),
             hop_limit: 1,
             instance_profile_arn: None,
+            public_ip: None,
+            monitoring: true,
         }
     }
 
@@ -223,22 +255,40 @@ mod tests {
         });
         let alb = json(&load_balancer("application"));
         let nlb = json(&load_balancer("network"));
+        let nat = json(&NatGateway {
+            subnet_id: "subnet-1".into(),
+            allocation_id: "eipalloc-1".into(),
+        });
+        let address = json(&ElasticIp {});
         let resources = [
             priced::<Instance>("mongodb", &mongodb),
             priced::<LaunchTemplate>("lt", &template),
             priced::<Group>("group", &group),
             priced::<LoadBalancer>("alb", &alb),
             priced::<LoadBalancer>("nlb", &nlb),
+            priced::<NatGateway>("nat-gateway", &nat),
+            priced::<ElasticIp>("nat-address", &address),
         ];
         let estimate = estimate(&resources, "ap-south-1");
-        let expected_min =
-            0.202 * 730.0 + 50.0 * 0.0912 + (0.170 * 730.0 + 30.0 * 0.0912) + 2.0 * 0.0239 * 730.0;
+        // Each machine with its detailed monitoring (2.10 a month); the NAT gateway and its
+        // address by the hour.
+        let expected_min = 0.202 * 730.0
+            + 50.0 * 0.0912
+            + 2.10
+            + (0.170 * 730.0 + 30.0 * 0.0912 + 2.10)
+            + 2.0 * 0.0239 * 730.0
+            + 0.056 * 730.0
+            + 0.005 * 730.0;
         assert!(
             (estimate.monthly_min - expected_min).abs() < 0.01,
             "{estimate:?}"
         );
         assert!(estimate.monthly_max > estimate.monthly_min);
         assert!(estimate.unpriced.is_empty());
+        assert_eq!(
+            estimate.by_use,
+            ["data through the NAT gateway ($0.056/GB)"]
+        );
     }
 
     #[test]

@@ -291,3 +291,100 @@ async fn mongodb_keeps_its_data_through_day_two() {
     let policies = dlm.get_lifecycle_policies().send().await.expect("policies");
     assert!(policies.policies().is_empty(), "the policy is gone");
 }
+
+/// A stack made with MongoDB in a public subnet (the layout before `private_database`), then
+/// upgraded: the plan would move MongoDB, which the guard refuses, saying both ways on; keeping
+/// the old layout changes nothing of MongoDB's placement; allowing the move puts it in the
+/// private subnet with its data volume; destroy leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrading_to_the_private_database_layout_moves_mongodb_only_when_allowed() {
+    let moto = Moto::start();
+    let cloud = FaultProxy::strict(&moto.endpoint, &[]);
+    let project = Project::new(Some(&cloud.endpoint));
+    let sdk = moto.sdk().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let old_layout = "admin_cidr = \"192.0.2.0/24\"\nprivate_database = false";
+    project.edit(
+        "stacks/local.toml",
+        "admin_cidr = \"192.0.2.0/24\"",
+        old_layout,
+    );
+
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert!(
+        up.stderr.contains("EC2.9") && up.stderr.contains("private_database = false"),
+        "the public MongoDB is a finding the stack file accepts: {}",
+        up.stderr
+    );
+    let (old, _) = mongodb(&ec2).await;
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&old)
+        .send()
+        .await
+        .expect("mongodb");
+    let instance = &described.reservations()[0].instances()[0];
+    assert!(
+        instance.public_ip_address().is_some(),
+        "asked for: {instance:?}"
+    );
+    let volume = data_volumes(&ec2).await[0].0.clone();
+
+    // The upgrade: the key goes (the default is the private layout).
+    project.edit(
+        "stacks/local.toml",
+        old_layout,
+        "admin_cidr = \"192.0.2.0/24\"",
+    );
+    let refused = project.run(&["up", "local", "--yes"]).fails();
+    for words in [
+        "would move MongoDB to another subnet",
+        "subnet_id changes",
+        "`private_database = false` under `[network]`",
+        "`--allow-replace mongodb`",
+        "its data volume follows (it is in the same zone)",
+        "nothing was changed",
+    ] {
+        assert!(
+            refused.stderr.contains(words),
+            "{words}: {}",
+            refused.stderr
+        );
+    }
+    assert_eq!(mongodb(&ec2).await.0, old, "refused: MongoDB stays");
+
+    // Allowed: MongoDB moves to the private subnet, its data volume with it.
+    project
+        .run(&["up", "local", "--yes", "--allow-replace", "mongodb"])
+        .ok();
+    let (new, _) = mongodb(&ec2).await;
+    assert_ne!(new, old);
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&new)
+        .send()
+        .await
+        .expect("mongodb");
+    let instance = &described.reservations()[0].instances()[0];
+    assert_eq!(instance.public_ip_address(), None);
+    let private = ec2
+        .describe_subnets()
+        .filters(filter("tag:ams-stack:name", "private-subnet-1"))
+        .send()
+        .await
+        .expect("private subnet");
+    assert_eq!(instance.subnet_id(), private.subnets()[0].subnet_id());
+    let volumes = data_volumes(&ec2).await;
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!(
+        (volumes[0].0.as_str(), volumes[0].3.as_deref()),
+        (volume.as_str(), Some(new.as_str())),
+        "the same volume, attached to the new instance"
+    );
+
+    project.run(&["destroy", "local", "--yes"]).ok();
+    assert_eq!(
+        crate::support::census::census(&sdk).await,
+        crate::support::census::nothing()
+    );
+}

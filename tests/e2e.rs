@@ -15,6 +15,13 @@ fn mutating(calls: &[String]) -> Vec<&String> {
         .collect()
 }
 
+fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
 fn tagged(name: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name("tag:ams-stack:name")
@@ -48,8 +55,8 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .ok();
     assert_eq!(
         targeted.json()["changes"]["create"],
-        15,
-        "mongodb, its data volume (the boot script names it), four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, the route table it waits for and both subnets the table routes, both passwords (the role reads them), role, profile: {}",
+        20,
+        "mongodb, its data volume (the boot script names it), four security groups (the nodes' admits the ingest load balancer's), the VPC, its gateway, both route tables and the four subnets they route, the NAT gateway and its address, both passwords (the role reads them), role, profile: {}",
         targeted.stdout
     );
     assert!(
@@ -148,6 +155,79 @@ async fn full_cluster_up_no_op_update_and_destroy() {
             && r.gateway_id().is_some_and(|g| g.starts_with("igw-"))));
     assert_eq!(table.associations().len(), 2);
 
+    // No subnet hands out public addresses; the VPC's default security group has no rule.
+    for subnet in subnets.subnets() {
+        assert_eq!(subnet.map_public_ip_on_launch(), Some(false), "{subnet:?}");
+    }
+    assert_eq!(
+        subnets.subnets().len(),
+        4,
+        "a public and a private subnet per zone"
+    );
+    let default_sg = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc_id))
+        .filters(filter("group-name", "default"))
+        .send()
+        .await
+        .expect("default sg");
+    let default_sg = &default_sg.security_groups()[0];
+    assert!(default_sg.ip_permissions().is_empty(), "{default_sg:?}");
+    assert!(
+        default_sg.ip_permissions_egress().is_empty(),
+        "{default_sg:?}"
+    );
+    // The private subnets go out through the NAT gateway, in the first public subnet with its
+    // own address.
+    let nat = ec2
+        .describe_nat_gateways()
+        .filter(tagged("nat-gateway"))
+        .send()
+        .await
+        .expect("nat");
+    let nat = &nat.nat_gateways()[0];
+    assert_eq!(nat.state().map(|s| s.as_str()), Some("available"));
+    let subnet_id = |name: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_subnets()
+                .filters(tagged(name))
+                .send()
+                .await
+                .expect("subnet")
+                .subnets()[0]
+                .subnet_id()
+                .map(String::from)
+                .expect("subnet id")
+        }
+    };
+    assert_eq!(nat.subnet_id(), Some(subnet_id("subnet-1").await.as_str()));
+    assert!(nat.nat_gateway_addresses()[0].public_ip().is_some());
+    let private = ec2
+        .describe_route_tables()
+        .filters(tagged("private-route-table"))
+        .send()
+        .await
+        .expect("private rt");
+    let private = &private.route_tables()[0];
+    assert!(private
+        .routes()
+        .iter()
+        .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
+            && r.nat_gateway_id() == nat.nat_gateway_id()));
+    let mut routed: Vec<String> = private
+        .associations()
+        .iter()
+        .filter_map(|a| a.subnet_id().map(String::from))
+        .collect();
+    routed.sort();
+    let mut private_subnets = vec![
+        subnet_id("private-subnet-1").await,
+        subnet_id("private-subnet-2").await,
+    ];
+    private_subnets.sort();
+    assert_eq!(routed, private_subnets);
+
     // Security groups: MongoDB from the nodes only, SSH from the admin network only.
     let group = |name: &'static str| {
         let ec2 = ec2.clone();
@@ -223,6 +303,19 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         Some("ami-0ubuntu2404noble02"),
         "the newest Ubuntu 24.04"
     );
+    // In the first private subnet, without a public address, with one-minute metrics.
+    assert_eq!(
+        mongodb.subnet_id(),
+        Some(subnet_id("private-subnet-1").await.as_str())
+    );
+    assert_eq!(mongodb.public_ip_address(), None);
+    assert_eq!(
+        mongodb
+            .monitoring()
+            .and_then(|m| m.state())
+            .map(|s| s.as_str()),
+        Some("enabled")
+    );
 
     // Launch templates: the MongoDB address in the user data, IMDSv2, encrypted volumes.
     for role in ["origin", "edge"] {
@@ -264,6 +357,37 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         );
         let ebs = data.block_device_mappings()[0].ebs().expect("ebs");
         assert_eq!((ebs.encrypted(), ebs.volume_size()), (Some(true), Some(30)));
+        // A public address asked for by the interface, which holds the security group.
+        let interface = &data.network_interfaces()[0];
+        assert_eq!(
+            (
+                interface.device_index(),
+                interface.associate_public_ip_address()
+            ),
+            (Some(0), Some(true))
+        );
+        assert_eq!(
+            interface.groups(),
+            [nodes_sg.group_id().expect("sg").to_string()]
+        );
+        assert!(data.security_group_ids().is_empty());
+        assert_eq!(data.monitoring().and_then(|m| m.enabled()), Some(true));
+        // What the groups launch from it gets a public address, the group and the monitoring.
+        let launched = ec2
+            .describe_instances()
+            .filters(tagged(&format!("{role}-launch-template")))
+            .send()
+            .await
+            .expect("group instances");
+        let node = &launched.reservations()[0].instances()[0];
+        assert!(node.public_ip_address().is_some(), "{node:?}");
+        assert_eq!(node.security_groups()[0].group_id(), nodes_sg.group_id());
+        assert_eq!(
+            node.monitoring()
+                .and_then(|m| m.state())
+                .map(|s| s.as_str()),
+            Some("enabled")
+        );
     }
 
     // Target groups, auto-scaling groups and their policies.

@@ -23,6 +23,19 @@ pub fn refuse_losses(plan: &Plan, allowed: &[String]) -> Result<()> {
         return Ok(());
     };
     let lines: Vec<String> = refused.iter().map(|step| loss_line(step)).collect();
+    if refused.iter().any(|s| moves_subnet(s)) {
+        bail!(
+            "refusing to go on: this plan would move MongoDB to another subnet:\n{}\n  \
+             nothing was changed. Stacks now keep MongoDB in a private subnet, out through a NAT \
+             gateway (`[network] private_database = true`, the default). Either:\n  \
+             - keep the old layout: set `private_database = false` under `[network]` in the \
+             stack file (MongoDB stays where it is, with its public address), or\n  \
+             - allow the move: run it again with `--allow-replace {word}`. MongoDB is down while \
+             a new instance starts in the private subnet; its data volume follows (it is in the \
+             same zone), and is snapshotted first if it has to be deleted.",
+            lines.join("\n")
+        );
+    }
     bail!(
         "refusing to go on: this plan would {} what is protected:\n{}\n  \
          nothing was changed. To go on, run it again with `--allow-replace {word}`; \
@@ -34,6 +47,17 @@ pub fn refuse_losses(plan: &Plan, allowed: &[String]) -> Result<()> {
         },
         lines.join("\n")
     )
+}
+
+/// Whether `step` replaces the MongoDB instance because its subnet changes (an upgrade to the
+/// private database layout).
+fn moves_subnet(step: &Step) -> bool {
+    step.type_name == Instance::TYPE
+        && step.op == Op::Replace
+        && step
+            .changes
+            .iter()
+            .any(|c| c.forces_replace && c.key == "subnet_id")
 }
 
 /// One refused step: what, why and what it costs.
@@ -359,5 +383,41 @@ mod tests {
             "{notes:?}"
         );
         assert!(notes[0].contains("down for a minute or two"), "{notes:?}");
+    }
+
+    #[test]
+    fn moving_mongodb_to_the_private_subnet_says_both_ways_on() {
+        let moved = plan(vec![step(
+            Op::Replace,
+            Instance::TYPE,
+            vec![change(
+                "subnet_id",
+                json!("subnet-public"),
+                json!({ "$unknown": true }),
+                true,
+            )],
+        )]);
+        let refused = refuse_losses(&moved, &[]).expect_err("refused").to_string();
+        for words in [
+            "would move MongoDB to another subnet",
+            "mongodb (aws:ec2:Instance i-1) would be replaced because subnet_id changes",
+            "set `private_database = false` under `[network]`",
+            "run it again with `--allow-replace mongodb`",
+            "its data volume follows (it is in the same zone)",
+            "nothing was changed",
+        ] {
+            assert!(refused.contains(words), "{words}: {refused}");
+        }
+        assert!(refuse_losses(&moved, &["mongodb".into()]).is_ok());
+        // Another replacement keeps the plain message.
+        let resized = plan(vec![step(
+            Op::Replace,
+            Instance::TYPE,
+            vec![change("image_id", json!("ami-1"), json!("ami-2"), true)],
+        )]);
+        let refused = refuse_losses(&resized, &[])
+            .expect_err("refused")
+            .to_string();
+        assert!(!refused.contains("private_database"), "{refused}");
     }
 }

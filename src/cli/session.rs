@@ -162,6 +162,19 @@ pub fn cost_lines(program: Option<&Program>, state: &State, region: &str) -> Str
                 .join(", ")
         ));
     }
+    let mut by_use: Vec<&String> = now.by_use.iter().chain(&then.by_use).collect();
+    by_use.sort();
+    by_use.dedup();
+    if !by_use.is_empty() {
+        lines.push(format!(
+            "Billed by use, not included: {}.",
+            by_use
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     lines.push(format!("Prices: {}.", cost::source()));
     lines.join("\n")
 }

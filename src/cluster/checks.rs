@@ -79,9 +79,9 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
         let found = if let Some(group) = resource.view::<SecurityGroup>() {
             security_group(&group, config)
         } else if let Some(instance) = resource.view::<Instance>() {
-            machine(&instance.machine, false)
+            machine(&instance.machine, false, config)
         } else if let Some(template) = resource.view::<LaunchTemplate>() {
-            machine(&template.machine, true)
+            machine(&template.machine, true, config)
         } else {
             Vec::new()
         };
@@ -107,6 +107,15 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
             finding.accepted = Some(
                 "by design: players reach the load balancer on 5080/5443, encoders the ingest load balancer on RTMP 1935 and SRT 4200, and everyone the nodes on WebRTC UDP 50000-60000".into(),
             );
+        } else if finding.control == "EC2.25" {
+            finding.accepted = Some(
+                "by design: players and publishers exchange WebRTC media with the nodes directly (UDP 50000-60000), which needs a public address on each node".into(),
+            );
+        } else if finding.control == "EC2.9" {
+            let line = at(config, "network.private_database").unwrap_or_default();
+            finding.accepted = Some(format!(
+                "accepted by the stack file: `[network] private_database = false` ({line}) keeps MongoDB in a public subnet"
+            ));
         }
     }
     findings
@@ -153,9 +162,27 @@ fn security_group(group: &SecurityGroup, config: &StackConfig) -> Vec<Found> {
     found
 }
 
-/// IMDSv2 (EC2.8 / EC2.170), encrypted root volumes (EC2.3 / EC2.181), no secret in user data.
-fn machine(machine: &Machine, template: bool) -> Vec<Found> {
+/// IMDSv2 (EC2.8 / EC2.170), encrypted root volumes (EC2.3 / EC2.181), no secret in user data,
+/// public addresses (EC2.9 on an instance, EC2.25 on a launch template).
+fn machine(machine: &Machine, template: bool, config: &StackConfig) -> Vec<Found> {
     let mut found = Vec::new();
+    if machine.public_ip == Some(true) {
+        found.push(if template {
+            (
+                "EC2.25",
+                Severity::High,
+                "the launch template gives its instances a public address".into(),
+                None,
+            )
+        } else {
+            (
+                "EC2.9",
+                Severity::Medium,
+                "the instance has a public address (in a public subnet)".into(),
+                at(config, "network.private_database"),
+            )
+        });
+    }
     if machine.http_tokens != "required" {
         let control = if template { "EC2.170" } else { "EC2.8" };
         found.push((

@@ -14,7 +14,7 @@ use ams_engine::{Input, Program, ProgramError, Ref};
 
 use super::network::Network;
 use super::security::Security;
-use super::{after, fill, Found, ROOT_DEVICE};
+use super::{fill, Found, ROOT_DEVICE};
 use crate::config::StackConfig;
 
 /// The word that lets a run replace or delete MongoDB or its data (`--allow-replace mongodb`).
@@ -55,11 +55,11 @@ pub fn declare(
     let mongodb = p.add_after(
         MONGODB,
         Instance {
-            subnet_id: first_subnet(network),
+            subnet_id: network.database_subnet(),
             machine: Machine {
                 image_id: found.mongodb_ami.clone().into(),
                 instance_type: config.mongodb.instance_type.clone(),
-                key_name: config.mongodb.key_name.clone(),
+                key_name: machine.key_name(&config.mongodb.key_name),
                 security_group_ids: vec![security.mongodb_sg.id().into()],
                 user_data: fill(
                     include_str!("user_data/mongodb.sh"),
@@ -77,10 +77,14 @@ pub fn declare(
                 http_tokens: "required".into(),
                 hop_limit: machine.hop_limit,
                 instance_profile_arn: Some(machine.profile_arn.clone()),
+                // In a private subnet, none; in a public one (`private_database = false`), the
+                // subnet gives none by itself, and MongoDB needs one to reach the internet.
+                public_ip: public_database(config).then_some(true),
+                monitoring: true,
             },
         },
         // It installs MongoDB from the internet at first boot: the route must exist first.
-        &after(network),
+        &network.database_route(),
     )?;
     let attachment = p.add(
         "mongodb-data-attachment",
@@ -105,6 +109,9 @@ pub fn declare(
 fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramError> {
     let region = &config.region;
     let snapshots = format!("arn:aws:ec2:{region}::snapshot/*");
+    let daily = serde_json::json!({
+        "StringEquals": { format!("aws:ResourceTag/{DAILY_TAG}"): config.name }
+    });
     let role = p.add(
         "backup-role",
         Role {
@@ -113,16 +120,27 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
                 config.name
             ),
             statements: vec![
+                // Snapshots of this stack's data volume only: the volume in the region with the
+                // stack's daily-snapshot tag. The policy targets volumes, so DLM calls
+                // CreateSnapshot; CreateSnapshots (all volumes of an instance) is not needed.
                 Statement {
-                    actions: [
-                        "CreateSnapshot",
-                        "CreateSnapshots",
-                        "DescribeInstances",
-                        "DescribeVolumes",
-                        "DescribeSnapshots",
-                    ]
-                    .map(|a| format!("ec2:{a}"))
-                    .to_vec(),
+                    actions: vec!["ec2:CreateSnapshot".into()],
+                    resource: format!("arn:aws:ec2:{region}:*:volume/*").into(),
+                    condition: Some(daily.clone()),
+                },
+                // The snapshot a CreateSnapshot makes is a resource of the call too; it has no
+                // tag yet, so no tag condition can apply to it.
+                Statement {
+                    actions: vec!["ec2:CreateSnapshot".into()],
+                    resource: snapshots.clone().into(),
+                    condition: None,
+                },
+                // The Describe calls support no resource-level permissions: "*" is the only
+                // resource they take.
+                Statement {
+                    actions: ["DescribeInstances", "DescribeVolumes", "DescribeSnapshots"]
+                        .map(|a| format!("ec2:{a}"))
+                        .to_vec(),
                     resource: "*".into(),
                     condition: None,
                 },
@@ -134,12 +152,11 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
                 Statement {
                     actions: vec!["ec2:DeleteSnapshot".into()],
                     resource: snapshots.into(),
-                    condition: Some(serde_json::json!({
-                        "StringEquals": { format!("aws:ResourceTag/{DAILY_TAG}"): config.name }
-                    })),
+                    condition: Some(daily),
                 },
             ],
             service: "dlm.amazonaws.com".into(),
+            managed_policy_arns: Vec::new(),
         },
     )?;
     p.add(
@@ -158,6 +175,12 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
         },
     )?;
     Ok(())
+}
+
+/// Whether MongoDB is in a public subnet of a VPC the stack makes (`private_database = false`).
+/// In a VPC the stack file names, its subnet decides, as it always did.
+pub fn public_database(config: &StackConfig) -> bool {
+    matches!(config.network.vpc, crate::config::Vpc::New { .. }) && !config.network.private_database
 }
 
 /// Instances go in the first zone, as the guide says: origins and edges talk over 5000.

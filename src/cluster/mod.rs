@@ -214,8 +214,10 @@ pub fn tier(name: &str) -> &'static str {
     {
         return "security";
     }
-    let prefixes: [(&str, &str); 11] = [
+    let prefixes: [(&str, &str); 13] = [
         ("vpc", "network"),
+        ("private", "network"),
+        ("nat", "network"),
         ("internet-gateway", "network"),
         ("subnet", "network"),
         ("route-table", "network"),

@@ -102,7 +102,7 @@ pub fn declare(
             machine: Machine {
                 image_id: role.image.to_string().into(),
                 instance_type: instance.instance_type.clone(),
-                key_name: instance.key_name.clone(),
+                key_name: machine.key_name(&instance.key_name),
                 security_group_ids: vec![security.nodes_sg.id().into()],
                 user_data,
                 root_volume_gib: instance.root_volume_gib,
@@ -111,6 +111,10 @@ pub fn declare(
                 http_tokens: "required".into(),
                 hop_limit: machine.hop_limit,
                 instance_profile_arn: Some(machine.profile_arn.clone()),
+                // The public subnets give no address by default: the nodes ask for one (WebRTC
+                // media reaches them directly).
+                public_ip: Some(true),
+                monitoring: true,
             },
         },
     )?;

@@ -11,6 +11,9 @@ use super::ports::{
 };
 use crate::config::StackConfig;
 
+/// AWS's managed policy that lets Session Manager reach an instance.
+const SESSION_MANAGER_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+
 /// Length of the generated MongoDB password.
 const PASSWORD_LENGTH: usize = 32;
 
@@ -39,6 +42,15 @@ pub struct MachineSecurity {
     pub region: String,
     pub profile_arn: Input<String>,
     pub hop_limit: i32,
+    /// Whether machines take the key pairs the stack file names (`[security] ssh`).
+    pub ssh: bool,
+}
+
+impl MachineSecurity {
+    /// The key pair a machine gets: the one named, unless SSH is off.
+    pub fn key_name(&self, named: &Option<String>) -> Option<String> {
+        named.clone().filter(|_| self.ssh)
+    }
 }
 
 /// A generated password of the stack, `/ams-stack/STACK/NAME` in SSM (never in the state).
@@ -94,10 +106,14 @@ pub fn declare(
     config: &StackConfig,
     vpc_id: &Input<String>,
 ) -> Result<Security, ProgramError> {
-    let ssh = Rule {
+    // SSH from the admin network, unless the stack file turns SSH off.
+    let ssh: Vec<Rule> = [Rule {
         cidr: Some(config.network.admin_cidr.to_string()),
         ..tcp(22, "SSH from the admin network")
-    };
+    }]
+    .into_iter()
+    .filter(|_| config.security.ssh)
+    .collect();
     let load_balancer_sg = p.add(
         "load-balancer-sg",
         SecurityGroup {
@@ -140,8 +156,8 @@ pub fn declare(
             from_self: true,
             ..tcp(AMS_CLUSTER_PORT, "cluster traffic between nodes")
         },
-        ssh.clone(),
     ];
+    nodes_ingress.extend(ssh.iter().cloned());
     if let Some(ingest_sg) = &ingest_sg {
         if ingest.rtmp {
             nodes_ingress.push(from_group(
@@ -177,10 +193,13 @@ pub fn declare(
         SecurityGroup {
             vpc_id: vpc_id.clone(),
             description: "AMS MongoDB: nodes only".into(),
-            ingress: vec![
-                from_group(&nodes_sg, tcp(MONGODB_PORT, "MongoDB from the AMS nodes")),
-                ssh,
-            ],
+            ingress: [from_group(
+                &nodes_sg,
+                tcp(MONGODB_PORT, "MongoDB from the AMS nodes"),
+            )]
+            .into_iter()
+            .chain(ssh)
+            .collect(),
         },
     )?;
 
@@ -243,6 +262,13 @@ pub fn declare(
                 },
             ],
             service: "ec2.amazonaws.com".into(),
+            // Session Manager, where the stack file asks for it: operators reach the nodes
+            // without SSH.
+            managed_policy_arns: if config.security.session_manager {
+                vec![SESSION_MANAGER_POLICY.to_string()]
+            } else {
+                Vec::new()
+            },
         },
     )?;
     let profile = p.add(
@@ -258,6 +284,7 @@ pub fn declare(
         region: config.region.clone(),
         profile_arn: profile.arn().into(),
         hop_limit: config.security.imds_hop_limit,
+        ssh: config.security.ssh,
     };
     Ok(Security {
         load_balancer_sg,

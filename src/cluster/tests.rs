@@ -36,9 +36,12 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:ec2:Instance", 1),
         ("aws:ec2:InternetGateway", 1),
         ("aws:ec2:LaunchTemplate", 2),
-        ("aws:ec2:RouteTable", 1),
+        ("aws:ec2:RouteTable", 2),
         ("aws:ec2:SecurityGroup", 4),
-        ("aws:ec2:Subnet", 2),
+        ("aws:ec2:DefaultSecurityGroupRules", 1),
+        ("aws:ec2:ElasticIp", 1),
+        ("aws:ec2:NatGateway", 1),
+        ("aws:ec2:Subnet", 4),
         ("aws:ec2:Vpc", 1),
         ("aws:elbv2:Listener", 6),
         ("aws:elbv2:LoadBalancer", 2),
@@ -57,7 +60,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 43);
+    assert_eq!(program.resources().len(), 49);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
@@ -175,7 +178,7 @@ fn internet_facing_resources_wait_for_the_route_to_the_gateway() {
     for name in [
         "load-balancer",
         "ingest-load-balancer",
-        "mongodb",
+        "nat-gateway",
         "origin-group",
         "edge-group",
     ] {
@@ -184,6 +187,104 @@ fn internet_facing_resources_wait_for_the_route_to_the_gateway() {
             declared.dependencies.contains("route-table"),
             "{name} must depend on the route table"
         );
+    }
+    // MongoDB, in its private subnet, waits for the route to the NAT gateway (which waits for
+    // the one to the internet gateway).
+    let mongodb = program.get("mongodb").expect("declared");
+    assert!(mongodb.dependencies.contains("private-route-table"));
+}
+
+#[test]
+fn mongodb_is_private_and_out_through_the_nat_gateway() {
+    let program = prod();
+    let mongodb = args(&program, "mongodb");
+    assert_eq!(mongodb["subnet_id"]["$ref"]["resource"], "private-subnet-1");
+    assert!(mongodb.get("public_ip").is_none(), "{mongodb}");
+    assert_eq!(mongodb["monitoring"], true);
+    let nat = args(&program, "nat-gateway");
+    assert_eq!(nat["subnet_id"]["$ref"]["resource"], "subnet-1");
+    assert_eq!(nat["allocation_id"]["$ref"]["resource"], "nat-address");
+    let private = args(&program, "private-route-table");
+    assert_eq!(private["nat_gateway_id"]["$ref"]["resource"], "nat-gateway");
+    assert!(private.get("internet_gateway_id").is_none());
+    assert_eq!(
+        private["subnet_ids"],
+        json!([
+            { "$ref": { "resource": "private-subnet-1", "output": "id" } },
+            { "$ref": { "resource": "private-subnet-2", "output": "id" } }
+        ])
+    );
+    for subnet in [
+        "subnet-1",
+        "subnet-2",
+        "private-subnet-1",
+        "private-subnet-2",
+    ] {
+        assert_eq!(args(&program, subnet)["map_public_ip_on_launch"], false);
+    }
+    assert_eq!(args(&program, "vpc-default-sg-rules")["rules"], 0);
+    for template in ["origin-launch-template", "edge-launch-template"] {
+        let template = args(&program, template);
+        assert_eq!(
+            (&template["public_ip"], &template["monitoring"]),
+            (&json!(true), &json!(true))
+        );
+    }
+    let findings = checks::check(&program, &prod_config(""));
+    let controls: Vec<(&str, bool)> = findings
+        .iter()
+        .filter(|f| ["EC2.9", "EC2.25"].contains(&f.control))
+        .map(|f| (f.control, f.accepted.is_some()))
+        .collect();
+    assert_eq!(controls, [("EC2.25", true), ("EC2.25", true)]);
+}
+
+#[test]
+fn private_database_false_keeps_mongodb_public_and_says_what_that_accepts() {
+    let config = prod_config("private_database = false");
+    let program = declare(&config, &found()).expect("declared");
+    let mongodb = args(&program, "mongodb");
+    assert_eq!(mongodb["subnet_id"]["$ref"]["resource"], "subnet-1");
+    assert_eq!(mongodb["public_ip"], true);
+    for gone in [
+        "private-subnet-1",
+        "nat-gateway",
+        "nat-address",
+        "private-route-table",
+    ] {
+        assert!(program.get(gone).is_none(), "{gone}");
+    }
+    let finding = checks::check(&program, &config)
+        .into_iter()
+        .find(|f| f.control == "EC2.9")
+        .expect("EC2.9");
+    assert_eq!(finding.resource, "mongodb");
+    assert_eq!(
+        finding.location.as_deref(),
+        Some("stacks/prod.toml:11:20: `network.private_database`")
+    );
+    let accepted = finding.accepted.clone().unwrap_or_default();
+    assert!(accepted.contains("private_database = false"), "{accepted}");
+    assert!(!finding.blocks());
+}
+
+/// The prod stack with its `private_database` line replaced by `line`.
+fn prod_config(line: &str) -> crate::config::StackConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path)
+        .expect("prod stack")
+        .replace("private_database = true", line);
+    crate::config::parse("prod", Path::new("stacks/prod.toml"), &text).expect("valid")
+}
+
+fn found() -> Found {
+    Found {
+        hosted_zone_id: "Z1".into(),
+        mongodb_ami: "ami-u".into(),
+        origin_ami: "ami-a".into(),
+        edge_ami: "ami-a".into(),
+        data_snapshot: None,
+        images: Vec::new(),
     }
 }
 
@@ -281,7 +382,8 @@ fn an_existing_vpc_is_used_as_given() {
             .replace(
                 "vpc_cidr = \"10.20.0.0/16\"",
                 "vpc_id = \"vpc-0abc\"\nsubnet_ids = [\"subnet-0a\", \"subnet-0b\"]",
-            );
+            )
+            .replace("private_database = true", "");
     let config = crate::config::parse("existing", path, &text).expect("valid");
     let found = Found {
         hosted_zone_id: "Z1".into(),
@@ -298,6 +400,9 @@ fn an_existing_vpc_is_used_as_given() {
         "subnet-1",
         "subnet-2",
         "route-table",
+        "private-subnet-1",
+        "nat-gateway",
+        "vpc-default-sg-rules",
     ] {
         assert!(
             program.get(made).is_none(),
@@ -344,4 +449,76 @@ fn every_boot_script_placeholder_is_filled() {
         );
     }
     assert_eq!(scripts, 3, "MongoDB and both launch templates");
+}
+
+#[test]
+fn the_backup_role_snapshots_only_this_stacks_volume() {
+    let program = prod();
+    let role = args(&program, "backup-role");
+    let statements = role["statements"].as_array().expect("statements");
+    let mut scoped = 0;
+    for statement in statements {
+        let actions: Vec<&str> = statement["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(Json::as_str)
+            .collect();
+        assert!(!actions.contains(&"ec2:CreateSnapshots"), "{statement}");
+        if statement["resource"] == "*" {
+            assert!(
+                actions.iter().all(|a| a.starts_with("ec2:Describe")),
+                "only Describe calls take \"*\": {statement}"
+            );
+        }
+        if statement["resource"] == "arn:aws:ec2:ap-south-1:*:volume/*" {
+            assert_eq!(actions, ["ec2:CreateSnapshot"]);
+            assert_eq!(
+                statement["condition"],
+                json!({ "StringEquals": { "aws:ResourceTag/ams-stack:daily-snapshots": "prod" } })
+            );
+            scoped += 1;
+        }
+    }
+    assert_eq!(scoped, 1, "{role}");
+}
+
+#[test]
+fn without_ssh_and_with_session_manager_no_port_22_no_key_and_the_managed_policy() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path)
+        .expect("prod stack")
+        .replace("[mongodb]\n", "[mongodb]\nkey_name = \"ops\"\n")
+        + "\n[security]\nssh = false\nsession_manager = true\n";
+    let config = crate::config::parse("prod", &path, &text).expect("valid");
+    let program = declare(&config, &found()).expect("declared");
+    for group in ["nodes-sg", "mongodb-sg"] {
+        let ingress = args(&program, group)["ingress"].clone();
+        assert!(
+            ingress
+                .as_array()
+                .expect("rules")
+                .iter()
+                .all(|r| r["from_port"] != 22),
+            "{group}: {ingress}"
+        );
+    }
+    assert!(args(&program, "mongodb").get("key_name").is_none());
+    assert_eq!(
+        args(&program, "instance-role")["managed_policy_arns"],
+        json!(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"])
+    );
+    // By default: SSH from the admin network, the key named, no managed policy.
+    let program = declare(&prod_config("").clone(), &found()).expect("declared");
+    let ssh = |group: &str| {
+        args(&program, group)["ingress"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(|r| r["from_port"] == 22)
+    };
+    assert!(ssh("nodes-sg") && ssh("mongodb-sg"));
+    assert!(args(&program, "instance-role")
+        .get("managed_policy_arns")
+        .is_none());
 }

@@ -4,6 +4,7 @@
 
 mod located;
 mod mongodb;
+mod network;
 mod nodes;
 mod raw;
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use raw::{RawDns, RawNetwork, RawSecurity, RawStack, RawState};
+use raw::{RawDns, RawSecurity, RawStack, RawState};
 
 /// A validated stack.
 #[derive(Clone, Debug)]
@@ -71,27 +72,11 @@ pub struct Security {
     pub accept: Vec<String>,
     /// Instance metadata (IMDSv2) response hop limit.
     pub imds_hop_limit: i32,
-}
-
-#[derive(Clone, Debug)]
-pub struct Network {
-    pub vpc: Vpc,
-    pub availability_zones: Vec<String>,
-    pub admin_cidr: Ipv4Net,
-}
-
-#[derive(Clone, Debug)]
-pub enum Vpc {
-    /// The stack makes the VPC; one public subnet per zone, carved from `cidr`.
-    New {
-        cidr: Ipv4Net,
-        subnet_cidrs: Vec<Ipv4Net>,
-    },
-    /// The stack uses a VPC and subnets that exist (one subnet per zone, same order).
-    Existing {
-        vpc_id: String,
-        subnet_ids: Vec<String>,
-    },
+    /// SSH: port 22 from `admin_cidr` and the key pairs named (default on); off, neither.
+    pub ssh: bool,
+    /// AWS Systems Manager Session Manager: the instance role gets
+    /// `AmazonSSMManagedInstanceCore` (default off).
+    pub session_manager: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +86,7 @@ pub struct Dns {
 }
 
 pub use mongodb::{DataVolume, Mongodb};
+pub use network::{Network, Vpc};
 pub use nodes::{Instance, NodeGroup, DRAIN_SECONDS};
 
 /// A stack file that cannot be used, and where.
@@ -331,7 +317,7 @@ impl SourceFile<'_> {
                 format!("`{region}` is not an AWS region (did you mean `{near}`?)"),
             ));
         }
-        let (vpc, zones) = self.network(&raw.network)?;
+        let (vpc, zones, private_database) = self.network(&raw.network)?;
         let admin_cidr = self.cidr("network.admin_cidr", &raw.network.admin_cidr)?;
         if let Some(endpoint) = &raw.endpoint {
             if !(endpoint.get_ref().starts_with("http://")
@@ -351,6 +337,12 @@ impl SourceFile<'_> {
             "network.admin_cidr".to_string(),
             self.location("network.admin_cidr", &raw.network.admin_cidr),
         );
+        if let Some(private) = &raw.network.private_database {
+            lines.insert(
+                "network.private_database".to_string(),
+                self.location("network.private_database", private),
+            );
+        }
         let security = self.security(raw.security.as_ref(), &mut lines)?;
         let ingest = Ingest {
             rtmp: raw.ingest.as_ref().and_then(|i| i.rtmp).unwrap_or(true),
@@ -365,6 +357,7 @@ impl SourceFile<'_> {
                 vpc,
                 availability_zones: zones,
                 admin_cidr,
+                private_database,
             },
             dns: Dns {
                 domain,
@@ -378,91 +371,6 @@ impl SourceFile<'_> {
             ingest,
             lines,
         })
-    }
-
-    /// `[network]`: a new VPC carved into one subnet per zone, or an existing one.
-    fn network(&self, raw: &RawNetwork) -> Result<(Vpc, Vec<String>), ConfigError> {
-        let zones = raw.availability_zones.get_ref().clone();
-        if zones.len() < 2 {
-            return Err(self.error(
-                "network.availability_zones",
-                &raw.availability_zones,
-                format!(
-                    "the load balancer needs at least two availability zones, found {}",
-                    zones.len()
-                ),
-            ));
-        }
-        let vpc = match (&raw.vpc_id, &raw.subnet_ids, &raw.vpc_cidr) {
-            (Some(vpc_id), Some(subnets), _) => {
-                if subnets.get_ref().len() != zones.len() {
-                    return Err(self.error(
-                        "network.subnet_ids",
-                        subnets,
-                        format!(
-                            "give one subnet per availability zone ({} zones, {} subnets)",
-                            zones.len(),
-                            subnets.get_ref().len()
-                        ),
-                    ));
-                }
-                Vpc::Existing {
-                    vpc_id: vpc_id.get_ref().clone(),
-                    subnet_ids: subnets.get_ref().clone(),
-                }
-            }
-            (Some(vpc_id), None, _) => {
-                return Err(self.error(
-                    "network.vpc_id",
-                    vpc_id,
-                    "an existing VPC needs `subnet_ids` too",
-                ))
-            }
-            (None, _, Some(cidr_text)) => {
-                let cidr = self.cidr("network.vpc_cidr", cidr_text)?;
-                // AMS trusts the load balancer's X-Forwarded-For (its dashboard IP filter) only
-                // from private addresses: elsewhere the panel would refuse everyone.
-                let private = [
-                    "10.0.0.0/8",
-                    "172.16.0.0/12",
-                    "192.168.0.0/16",
-                    "100.64.0.0/10",
-                ];
-                if !private
-                    .iter()
-                    .filter_map(|p| p.parse::<Ipv4Net>().ok())
-                    .any(|p| p.contains(&cidr))
-                {
-                    return Err(self.error(
-                        "network.vpc_cidr",
-                        cidr_text,
-                        format!("{cidr} is not a private range: use one inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"),
-                    ));
-                }
-                let new_prefix = (cidr.prefix_len() + 4).min(28);
-                let subnet_cidrs: Vec<Ipv4Net> = cidr
-                    .subnets(new_prefix)
-                    .map(|s| s.take(zones.len()).collect())
-                    .unwrap_or_default();
-                if cidr.prefix_len() > 24 || subnet_cidrs.len() < zones.len() {
-                    return Err(self.error(
-                        "network.vpc_cidr",
-                        cidr_text,
-                        format!(
-                            "{cidr} is too small for {} subnets; use a /24 or larger",
-                            zones.len()
-                        ),
-                    ));
-                }
-                Vpc::New { cidr, subnet_cidrs }
-            }
-            (None, _, None) => return Err(self.error(
-                "network",
-                &raw.availability_zones,
-                "give `vpc_cidr` for a new VPC, or `vpc_id` and `subnet_ids` for an existing one",
-            )),
-        };
-        Ok((vpc, zones))
     }
 
     /// `[dns]`: the domain, inside the hosted zone.
@@ -514,7 +422,7 @@ impl SourceFile<'_> {
         Ok(state)
     }
 
-    /// `[security]`: accepted findings and the metadata hop limit.
+    /// `[security]`: accepted findings, the metadata hop limit, SSH and Session Manager.
     fn security(
         &self,
         raw: Option<&RawSecurity>,
@@ -524,6 +432,8 @@ impl SourceFile<'_> {
             None => Security {
                 accept: Vec::new(),
                 imds_hop_limit: 1,
+                ssh: true,
+                session_manager: false,
             },
             Some(security) => {
                 for control in &security.accept {
@@ -556,6 +466,8 @@ impl SourceFile<'_> {
                         .map(|c| c.get_ref().clone())
                         .collect(),
                     imds_hop_limit: hop_limit,
+                    ssh: security.ssh.unwrap_or(true),
+                    session_manager: security.session_manager.unwrap_or(false),
                 }
             }
         };

@@ -40,6 +40,8 @@ pub(super) struct RawSecurity {
     #[serde(default)]
     pub accept: Vec<Spanned<String>>,
     pub imds_hop_limit: Option<Spanned<i32>>,
+    pub ssh: Option<bool>,
+    pub session_manager: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +52,7 @@ pub(super) struct RawNetwork {
     pub admin_cidr: Spanned<String>,
     pub vpc_id: Option<Spanned<String>>,
     pub subnet_ids: Option<Spanned<Vec<String>>>,
+    pub private_database: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

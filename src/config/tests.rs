@@ -115,7 +115,9 @@ fn a_wrong_region_is_rejected_with_the_nearest_one() {
 #[test]
 fn a_vpc_too_small_for_the_subnets_is_rejected() {
     let text = shipped("local").replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"10.0.0.0/26\"");
-    assert!(error_of(&text).contains("`network.vpc_cidr`: 10.0.0.0/26 is too small for 2 subnets"));
+    assert!(error_of(&text).contains(
+        "`network.vpc_cidr`: 10.0.0.0/26 is too small for 4 subnets (2 zones, public and private)"
+    ));
 }
 
 #[test]
@@ -255,4 +257,79 @@ fn mongodb_data_volume_defaults_and_gp3_limits() {
         message.contains("backup_keep`: -1 is out of range"),
         "{message}"
     );
+}
+
+/// The subnets the local stack (a /16 in two zones) is carved into: public, then private.
+fn carved(text: &str) -> (Vec<String>, Vec<String>, bool) {
+    let config = parse("t", Path::new("stacks/t.toml"), text).expect("valid");
+    let Vpc::New {
+        subnet_cidrs,
+        private_subnet_cidrs,
+        ..
+    } = config.network.vpc
+    else {
+        panic!("a new VPC");
+    };
+    let text = |cidrs: Vec<ipnet::Ipv4Net>| cidrs.iter().map(|c| c.to_string()).collect();
+    (
+        text(subnet_cidrs),
+        text(private_subnet_cidrs),
+        config.network.private_database,
+    )
+}
+
+#[test]
+fn private_subnets_are_carved_after_the_public_ones_by_default() {
+    let (public, private, on) = carved(&shipped("local"));
+    assert!(on, "private_database is on by default");
+    assert_eq!(public, ["10.0.0.0/20", "10.0.16.0/20"], "as before");
+    assert_eq!(private, ["10.0.32.0/20", "10.0.48.0/20"]);
+}
+
+#[test]
+fn private_database_false_keeps_the_public_layout() {
+    let text = shipped("local").replace(
+        "admin_cidr = \"192.0.2.0/24\"",
+        "admin_cidr = \"192.0.2.0/24\"\nprivate_database = false",
+    );
+    let (public, private, on) = carved(&text);
+    assert!(!on);
+    assert_eq!(public, ["10.0.0.0/20", "10.0.16.0/20"]);
+    assert!(private.is_empty());
+    let config = parse("t", Path::new("stacks/t.toml"), &text).expect("valid");
+    assert_eq!(
+        config.lines["network.private_database"].to_string(),
+        "stacks/t.toml:9:20: `network.private_database`"
+    );
+}
+
+#[test]
+fn a_small_vpc_must_hold_the_private_subnets_too() {
+    let zones = "availability_zones = [\"ap-south-1a\", \"ap-south-1b\", \"ap-south-1c\"]";
+    let text = shipped("local")
+        .replace("vpc_cidr = \"10.0.0.0/16\"", "vpc_cidr = \"10.0.0.0/24\"")
+        .replace(
+            "availability_zones = [\"ap-south-1a\", \"ap-south-1b\"]",
+            zones,
+        );
+    // A /24 gives sixteen /28s: three zones, public and private, fit.
+    let (public, private, _) = carved(&text);
+    assert_eq!((public.len(), private.len()), (3, 3));
+    assert_eq!(private[0], "10.0.0.48/28");
+}
+
+#[test]
+fn private_database_needs_a_vpc_the_stack_makes() {
+    let text = shipped("local").replace(
+        "vpc_cidr = \"10.0.0.0/16\"",
+        "vpc_id = \"vpc-1\"\nsubnet_ids = [\"subnet-1\", \"subnet-2\"]\nprivate_database = true",
+    );
+    let message = error_of(&text);
+    assert!(
+        message.starts_with("stacks/t.toml:8:20: `network.private_database`: ams-stack makes private subnets only in a VPC it makes"),
+        "{message}"
+    );
+    let existing = text.replace("private_database = true", "");
+    let config = parse("t", Path::new("stacks/t.toml"), &existing).expect("valid");
+    assert!(!config.network.private_database);
 }

@@ -59,6 +59,33 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
             .route_tables()
             .len(),
     );
+    let nat_gateways = ec2
+        .describe_nat_gateways()
+        .filter(stack())
+        .send()
+        .await
+        .expect("nat gateways");
+    count.insert(
+        "nat gateway",
+        nat_gateways
+            .nat_gateways()
+            .iter()
+            .filter(|n| {
+                n.state()
+                    .is_some_and(|s| s.as_str() != "deleted" && s.as_str() != "deleting")
+            })
+            .count(),
+    );
+    count.insert(
+        "elastic ip",
+        ec2.describe_addresses()
+            .filters(stack())
+            .send()
+            .await
+            .expect("addresses")
+            .addresses()
+            .len(),
+    );
     count.insert(
         "security group",
         ec2.describe_security_groups()
@@ -286,8 +313,10 @@ fn local_program() -> (ams_stack::config::StackConfig, ams_engine::Program) {
 }
 
 /// The census category of each kind that leaves something countable in the cloud.
-const CATEGORIES: [(&str, &str); 21] = [
+const CATEGORIES: [(&str, &str); 23] = [
     ("aws:ec2:Vpc", "vpc"),
+    ("aws:ec2:NatGateway", "nat gateway"),
+    ("aws:ec2:ElasticIp", "elastic ip"),
     ("aws:ec2:Subnet", "subnet"),
     ("aws:ec2:InternetGateway", "internet gateway"),
     ("aws:ec2:RouteTable", "route table"),

@@ -40,6 +40,9 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<ec2::InternetGateway>();
     provider.register::<ec2::Subnet>();
     provider.register::<ec2::RouteTable>();
+    provider.register::<ec2::ElasticIp>();
+    provider.register::<ec2::NatGateway>();
+    provider.register::<ec2::DefaultSecurityGroupRules>();
     provider.register::<ec2::SecurityGroup>();
     provider.register::<ec2::Instance>();
     provider.register::<ec2::Volume>();

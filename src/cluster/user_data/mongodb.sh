@@ -21,7 +21,6 @@ set -Eeuo pipefail
 {COMMON}
 BOOT_NAME=ams-mongodb
 REGION="{REGION}"
-PARAMETER="{PARAMETER}"
 VOLUME="{VOLUME_ID}"
 API_DEVICE="{DEVICE}"
 MONGODB_VERSION=8.0.12
@@ -32,6 +31,10 @@ CONF=$ROOT/etc/mongod.conf
 FSTAB=$ROOT/etc/fstab
 UNITS=$ROOT/etc/systemd/system
 GROW=/usr/local/sbin/ams-mongodb-grow
+# The name of the SSM parameter the MongoDB user's login is read from (a name, not a value).
+# Last of the settings on purpose: Prowler's user-data scanner misread the quoted value on the
+# line after it.
+PARAMETER="{PARAMETER}"
 
 [[ $VOLUME =~ ^vol-[0-9a-f]+$ ]] || die "not an EBS volume id: $VOLUME"
 [[ $API_DEVICE =~ ^/dev/(sd|xvd)[a-z]$ ]] || die "not a device name: $API_DEVICE"

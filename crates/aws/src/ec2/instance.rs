@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
     AttributeValue, HttpTokensState, Instance as Ec2Instance, InstanceMetadataEndpointState,
-    InstanceStateName, Reservation,
+    InstanceStateName, MonitoringState, Reservation,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -22,10 +22,11 @@ use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
-/// A standalone instance. Of its machine's settings, `instance_type`, `http_tokens` and
-/// `hop_limit` change in place; so does `user_data`, which changes nothing in the cloud: EC2 runs
-/// user data only at first boot, so a new script is recorded in the state and used by the next
-/// replacement. Every other setting replaces the instance.
+/// A standalone instance. Of its machine's settings, `instance_type`, `http_tokens`, `hop_limit`
+/// and `monitoring` change in place; so do `user_data` and `public_ip`, which change nothing in
+/// the cloud: EC2 runs user data only at first boot, and gives a public address only at launch,
+/// so they are recorded in the state and used by the next replacement. Every other setting
+/// replaces the instance.
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:ec2:Instance", outputs = InstanceOutputs)]
 pub struct Instance {
@@ -34,7 +35,14 @@ pub struct Instance {
     #[serde(flatten)]
     #[kind(
         replace,
-        except("instance_type", "user_data", "http_tokens", "hop_limit")
+        except(
+            "instance_type",
+            "user_data",
+            "http_tokens",
+            "hop_limit",
+            "monitoring",
+            "public_ip"
+        )
     )]
     pub machine: Machine,
 }
@@ -76,6 +84,14 @@ async fn wait_until<T>(
     let what = format!("instance {id} to {until}");
     aws.wait_for(ctx, &what, || async { done(describe(aws, id).await?) })
         .await
+}
+
+/// Whether detailed monitoring is on (or being turned on).
+fn monitored(instance: &Ec2Instance) -> bool {
+    matches!(
+        instance.monitoring().and_then(|m| m.state()),
+        Some(MonitoringState::Enabled | MonitoringState::Pending)
+    )
 }
 
 fn state(instance: &Ec2Instance) -> Option<&InstanceStateName> {
@@ -187,6 +203,22 @@ pub(super) async fn start(aws: &Aws, ctx: &Ctx, id: &str) -> Res<Ec2Instance> {
 }
 
 impl Instance {
+    /// Turns detailed monitoring on or off as the machine asks, where it differs (no stop).
+    async fn set_monitoring(&self, aws: &Aws, id: &str, live: &Ec2Instance) -> Res<()> {
+        let wanted = self.machine.monitoring;
+        if monitored(live) == wanted {
+            return Ok(());
+        }
+        if wanted {
+            let call = aws.ec2.monitor_instances().instance_ids(id).send().await;
+            call.or_error()?;
+        } else {
+            let call = aws.ec2.unmonitor_instances().instance_ids(id).send().await;
+            call.or_error()?;
+        }
+        Ok(())
+    }
+
     /// Sets the instance's metadata options as the machine asks, where they differ (no stop).
     async fn set_metadata(&self, aws: &Aws, id: &str, live: &Ec2Instance) -> Res<()> {
         let machine = &self.machine;
@@ -266,9 +298,14 @@ impl AwsKind for Instance {
             .run_instances()
             .min_count(1)
             .max_count(1)
-            .subnet_id(self.subnet_id.get()?)
             .set_client_token(ctx.token.clone());
-        let request = with_machine!(request, &self.machine, instance_parts);
+        // The subnet goes in the interface when the machine asks for one (EC2 refuses both).
+        let subnet = self.subnet_id.get()?.clone();
+        let request = match self.machine.public_ip {
+            None => request.subnet_id(subnet.clone()),
+            Some(_) => request,
+        };
+        let request = with_machine!(request, &self.machine, instance_parts, Some(subnet));
         let out = create_tagged!(ctx, [Instance, Volume], request);
         let id = out.instances().first().and_then(|i| i.instance_id());
         new_id(id, "instance")
@@ -307,6 +344,7 @@ impl AwsKind for Instance {
             .await?
             .ok_or_else(|| terminated(id, "it was to be changed"))?;
         self.set_metadata(aws, id, &live).await?;
+        self.set_monitoring(aws, id, &live).await?;
         let was = current.inputs.get("instance_type").and_then(Json::as_str);
         match self.set_type(aws, ctx, id, &live, was).await? {
             Some(restarted) => outputs_of(id, &restarted),
@@ -324,7 +362,7 @@ impl AwsKind for Instance {
     }
 
     /// Which instances are still there (not terminated nor shutting down), with their live
-    /// instance type and metadata options.
+    /// instance type, metadata options and monitoring.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
         let live: BTreeMap<String, Ec2Instance> = list_by_filter!(
             aws,
@@ -349,6 +387,14 @@ impl AwsKind for Instance {
             if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
                 inputs["hop_limit"] = json!(hops);
             }
+            // Stored without the key when off (as declared).
+            match (monitored(instance), inputs.as_object_mut()) {
+                (true, _) => inputs["monitoring"] = json!(true),
+                (false, Some(object)) => {
+                    object.remove("monitoring");
+                }
+                (false, None) => {}
+            }
         }))
     }
 }
@@ -372,6 +418,8 @@ mod tests {
                 http_tokens: "required".into(),
                 hop_limit: 1,
                 instance_profile_arn: None,
+                public_ip: None,
+                monitoring: true,
             },
         }
     }
@@ -383,7 +431,14 @@ mod tests {
         assert_eq!(json["instance_type"], "t3.medium");
         assert!(json.get("machine").is_none() && json.get("key_name").is_none());
         let replace = Instance::replace_on();
-        let in_place = ["instance_type", "user_data", "http_tokens", "hop_limit"];
+        let in_place = [
+            "instance_type",
+            "user_data",
+            "http_tokens",
+            "hop_limit",
+            "monitoring",
+            "public_ip",
+        ];
         for name in <Machine as ams_engine::Fields>::NAMES {
             assert_eq!(replace.contains(name), !in_place.contains(name), "{name}");
         }

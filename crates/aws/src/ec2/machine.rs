@@ -29,6 +29,18 @@ pub struct Machine {
     /// The instance profile the machine runs with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_profile_arn: Option<Input<String>>,
+    /// Whether the machine's first network interface gets a public address: asked for
+    /// explicitly (its security groups then go in that interface's spec, as EC2 refuses them at
+    /// the top level beside an interface), or, when `None`, as its subnet says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<bool>,
+    /// Detailed (one-minute) CloudWatch monitoring.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub monitoring: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// EC2's limit on user data, in bytes before base64.
@@ -99,6 +111,8 @@ pub(super) mod instance_parts {
         BlockDeviceMapping as Device, EbsBlockDevice as Ebs, HttpTokensState as Tokens,
         IamInstanceProfileSpecification as Profile, InstanceMetadataEndpointState as Endpoint,
         InstanceMetadataOptionsRequest as Metadata,
+        InstanceNetworkInterfaceSpecification as Interface,
+        RunInstancesMonitoringEnabled as Monitoring,
     };
 }
 
@@ -110,23 +124,45 @@ pub(super) mod template_parts {
         LaunchTemplateIamInstanceProfileSpecificationRequest as Profile,
         LaunchTemplateInstanceMetadataEndpointState as Endpoint,
         LaunchTemplateInstanceMetadataOptionsRequest as Metadata,
+        LaunchTemplateInstanceNetworkInterfaceSpecificationRequest as Interface,
+        LaunchTemplatesMonitoringRequest as Monitoring,
     };
 }
 
 /// Gives a request that describes a machine every setting of `$machine`: `run_instances`, whose
 /// parts are [`instance_parts`], or a launch template's data, whose parts are [`template_parts`].
+/// `$subnet` is the subnet an instance's interface is in, when the machine asks for one (a
+/// launch template names none: its group does); without an interface, the security groups go
+/// at the top level.
 macro_rules! with_machine {
-    ($request:expr, $machine:expr, $parts:ident) => {{
-        use $crate::ec2::machine::$parts::{Device, Ebs, Endpoint, Metadata, Profile, Tokens};
+    ($request:expr, $machine:expr, $parts:ident) => {
+        with_machine!($request, $machine, $parts, None::<String>)
+    };
+    ($request:expr, $machine:expr, $parts:ident, $subnet:expr) => {{
+        use $crate::ec2::machine::$parts::{
+            Device, Ebs, Endpoint, Interface, Metadata, Monitoring, Profile, Tokens,
+        };
         let machine: &$crate::ec2::Machine = $machine;
         let profile = machine.profile()?;
-        $request
+        let groups = Some(machine.security_groups()?);
+        let request = match machine.public_ip {
+            None => $request.set_security_group_ids(groups),
+            Some(public) => $request.network_interfaces(
+                Interface::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(public)
+                    .set_groups(groups)
+                    .set_subnet_id($subnet)
+                    .build(),
+            ),
+        };
+        request
+            .monitoring(Monitoring::builder().enabled(machine.monitoring).build())
             .image_id(machine.image_id.get()?)
             .instance_type(aws_sdk_ec2::types::InstanceType::from(
                 machine.instance_type.as_str(),
             ))
             .set_key_name(machine.key_name.clone())
-            .set_security_group_ids(Some(machine.security_groups()?))
             .user_data(machine.user_data_base64()?)
             .set_iam_instance_profile(profile.map(|arn| Profile::builder().arn(arn).build()))
             .metadata_options(
@@ -173,6 +209,8 @@ mod tests {
             http_tokens: "required".into(),
             hop_limit: 2,
             instance_profile_arn: Some("arn:aws:iam::1:instance-profile/p".into()),
+            public_ip: None,
+            monitoring: true,
         }
     }
 
@@ -282,5 +320,59 @@ mod tests {
             assert!(instance.contains(setting), "{setting} in {instance}");
         }
         assert!(instance.ends_with("Some(true), Some(true))"), "{instance}");
+    }
+
+    fn public_template() -> Result<RequestLaunchTemplateData, ProviderError> {
+        let machine = Machine {
+            public_ip: Some(true),
+            ..machine()
+        };
+        let data = RequestLaunchTemplateData::builder();
+        Ok(with_machine!(data, &machine, template_parts).build())
+    }
+
+    fn public_instance(
+    ) -> Result<aws_sdk_ec2::operation::run_instances::RunInstancesInput, ProviderError> {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        let machine = Machine {
+            public_ip: Some(false),
+            monitoring: false,
+            ..machine()
+        };
+        let request = aws_sdk_ec2::Client::from_conf(config).run_instances();
+        let request = with_machine!(request, &machine, instance_parts, Some("subnet-1".into()));
+        Ok(request.as_input().clone().build().expect("input"))
+    }
+
+    #[test]
+    fn an_asked_for_public_address_puts_the_groups_in_the_interface() {
+        let data = public_template().unwrap();
+        assert!(data.security_group_ids().is_empty(), "{data:?}");
+        let interface = &data.network_interfaces()[0];
+        assert_eq!(
+            (
+                interface.device_index(),
+                interface.associate_public_ip_address(),
+                interface.subnet_id()
+            ),
+            (Some(0), Some(true), None)
+        );
+        assert_eq!(interface.groups(), ["sg-1", "sg-2"]);
+        assert_eq!(data.monitoring().and_then(|m| m.enabled()), Some(true));
+
+        let input = public_instance().unwrap();
+        assert!(input.security_group_ids().is_empty());
+        let interface = &input.network_interfaces()[0];
+        assert_eq!(
+            (
+                interface.associate_public_ip_address(),
+                interface.subnet_id()
+            ),
+            (Some(false), Some("subnet-1"))
+        );
+        assert_eq!(input.monitoring().and_then(|m| m.enabled()), Some(false));
     }
 }

@@ -1,4 +1,5 @@
-//! EC2: VPC, internet gateway, subnets, route table, security groups, instances, launch
+//! EC2: VPC, internet gateway, subnets, route tables, an Elastic IP and a NAT gateway, security
+//! groups (and the rules of the VPC's default one), instances, launch
 //! templates, EBS data volumes and their attachments (and `snapshot`: the snapshots the CLI
 //! takes), and what the service's kinds share: tags, filters, how EC2 lists them
 //! (`listing.rs`), the creates that tag what they make, the deletes that find nothing to do when
@@ -44,10 +45,13 @@ macro_rules! delete_by_id {
 
 mod listing;
 
+mod default_security_group_rules;
+mod elastic_ip;
 mod instance;
 mod internet_gateway;
 mod launch_template;
 mod machine;
+mod nat_gateway;
 mod route_table;
 mod security_group;
 pub mod snapshot;
@@ -56,10 +60,15 @@ mod volume;
 mod volume_attachment;
 mod vpc;
 
+pub use default_security_group_rules::{
+    DefaultSecurityGroupRules, DefaultSecurityGroupRulesOutputs,
+};
+pub use elastic_ip::{ElasticIp, ElasticIpOutputs};
 pub use instance::{Instance, InstanceOutputs};
 pub use internet_gateway::{InternetGateway, InternetGatewayOutputs};
 pub use launch_template::{LaunchTemplate, LaunchTemplateOutputs};
 pub use machine::Machine;
+pub use nat_gateway::{NatGateway, NatGatewayOutputs};
 pub use route_table::{RouteTable, RouteTableOutputs};
 pub use security_group::{Rule, SecurityGroup, SecurityGroupOutputs};
 pub use subnet::{Subnet, SubnetOutputs};
@@ -95,6 +104,12 @@ fn ec2_tags(ctx: &StepContext) -> Vec<Tag> {
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
+}
+
+/// EC2 tags as key/value pairs.
+fn ec2_tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
 }
 
 /// The step's tags, for a create of `resource_type` to put on what it makes.

@@ -1,4 +1,5 @@
-//! A route table with a default route to an internet gateway, associated with subnets.
+//! A route table with a default route to an internet gateway (public subnets) or to a NAT
+//! gateway (private subnets), associated with subnets.
 
 use std::collections::BTreeMap;
 
@@ -22,8 +23,14 @@ const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 pub struct RouteTable {
     #[kind(replace)]
     pub vpc_id: Input<String>,
+    /// Where the default route goes: an internet gateway, or
     #[kind(replace)]
-    pub internet_gateway_id: Input<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internet_gateway_id: Option<Input<String>>,
+    /// a NAT gateway.
+    #[kind(replace)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway_id: Option<Input<String>>,
     pub subnet_ids: Vec<Input<String>>,
 }
 
@@ -83,6 +90,7 @@ impl AwsKind for RouteTable {
         "InvalidRouteTableID.NotFound",
         "InvalidInternetGatewayID.NotFound",
         "InvalidGatewayID.NotFound",
+        "InvalidNatGatewayID.NotFound",
         "InvalidSubnetID.NotFound",
     ];
     /// An earlier attempt made the route or the association.
@@ -107,11 +115,25 @@ impl AwsKind for RouteTable {
             .iter()
             .any(|r| r.destination_cidr_block() == Some(DEFAULT_ROUTE));
         if !routed && !ctx.read_only {
+            let gateway = match &self.internet_gateway_id {
+                Some(gateway) => Some(gateway.get()?.clone()),
+                None => None,
+            };
+            let nat = match &self.nat_gateway_id {
+                Some(nat) => Some(nat.get()?.clone()),
+                None => None,
+            };
+            if gateway.is_none() && nat.is_none() {
+                return Err(ProviderError::new(format!(
+                    "route table {id}: the default route needs an internet or a NAT gateway"
+                )));
+            }
             aws.ec2
                 .create_route()
                 .route_table_id(id)
                 .destination_cidr_block(DEFAULT_ROUTE)
-                .gateway_id(self.internet_gateway_id.get()?)
+                .set_gateway_id(gateway)
+                .set_nat_gateway_id(nat)
                 .send()
                 .await
                 .or_error()?;

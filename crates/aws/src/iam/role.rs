@@ -1,5 +1,6 @@
 //! A role that an AWS service assumes (EC2 instances by default; Data Lifecycle Manager for
-//! the snapshot policy), with one inline least-privilege policy.
+//! the snapshot policy), with one inline least-privilege policy and, where asked, AWS managed
+//! policies attached (Session Manager's `AmazonSSMManagedInstanceCore`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -32,6 +33,9 @@ pub struct Role {
     /// A change is made in place (`UpdateAssumeRolePolicy`).
     #[serde(default = "ec2", skip_serializing_if = "is_ec2")]
     pub service: String,
+    /// ARNs of managed policies attached to the role (in place: attached and detached).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policy_arns: Vec<String>,
 }
 
 fn ec2() -> String {
@@ -121,6 +125,34 @@ async fn put_policy(aws: &Aws, role: &str, statements: &[Statement]) -> Result<(
     Ok(())
 }
 
+/// The ARNs of the managed policies attached to `role`.
+async fn attached(aws: &Aws, role: &str) -> Result<Vec<String>, ProviderError> {
+    let list = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .into_paginator();
+    let policies = list.items().send().try_collect().await.or_error()?;
+    Ok(policies
+        .iter()
+        .filter_map(|p| p.policy_arn().map(String::from))
+        .collect())
+}
+
+/// Attaches the managed policies `wanted` to `role` and detaches the others.
+async fn set_managed(aws: &Aws, role: &str, wanted: &[String]) -> Result<(), ProviderError> {
+    let now = attached(aws, role).await?;
+    for arn in wanted.iter().filter(|a| !now.contains(a)) {
+        let call = aws.iam.attach_role_policy().role_name(role).policy_arn(arn);
+        call.send().await.or_error()?;
+    }
+    for arn in now.iter().filter(|a| !wanted.contains(a)) {
+        let call = aws.iam.detach_role_policy().role_name(role).policy_arn(arn);
+        gone!(Role, call)?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl AwsKind for Role {
     const NOT_FOUND: &'static [&'static str] = &["NoSuchEntity"];
@@ -148,6 +180,7 @@ impl AwsKind for Role {
     async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<RoleOutputs> {
         if !ctx.read_only {
             put_policy(aws, name, &self.statements).await?;
+            set_managed(aws, name, &self.managed_policy_arns).await?;
         }
         let out = aws.iam.get_role().role_name(name).send().await.or_error()?;
         let arn = out
@@ -181,10 +214,17 @@ impl AwsKind for Role {
                 .or_error()?;
         }
         put_policy(aws, &current.id, &self.statements).await?;
+        set_managed(aws, &current.id, &self.managed_policy_arns).await?;
         Ok(current.outputs.clone())
     }
 
+    /// IAM deletes no role with policies: the managed ones are detached, the inline one
+    /// deleted, first.
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        match set_managed(aws, &current.id, &[]).await {
+            Err(e) if e.code.as_deref() == Some("NoSuchEntity") => return Ok(()),
+            done => done?,
+        }
         let policy = aws.iam.delete_role_policy().policy_name(POLICY_NAME);
         gone!(Self, policy.role_name(&current.id))?;
         gone!(Self, aws.iam.delete_role().role_name(&current.id))?;
@@ -210,6 +250,7 @@ mod tests {
                     description: String::new(),
                     statements: Vec::new(),
                     service: ec2(),
+                    managed_policy_arns: Vec::new(),
                 },
             )
             .unwrap();
@@ -261,6 +302,7 @@ mod tests {
             description: "snapshots".into(),
             statements: Vec::new(),
             service: "dlm.amazonaws.com".into(),
+            managed_policy_arns: Vec::new(),
         };
         let json = serde_json::to_value(&role).unwrap();
         assert_eq!(json["service"], "dlm.amazonaws.com");
