@@ -1,7 +1,9 @@
 //! A monthly cost estimate of a stack and of a change, from the price table in `data/prices.toml`.
 //!
 //! An estimate, not a quote: on-demand prices, nodes counted at their group's minimum and
-//! maximum size, no data transfer or load balancer capacity units. A type without a price is
+//! maximum size, no data transfer or load balancer capacity units, and not the S3 storage of
+//! the load balancer's access logs (small: a busy cluster writes megabytes a day, kept
+//! `access_log_days`; cents a month). A type without a price is
 //! said to have none, never counted as free.
 
 use std::collections::BTreeMap;
@@ -185,6 +187,10 @@ mod tests {
             subnet_ids: Vec::new(),
             security_group_ids: Vec::new(),
             load_balancer_type: load_balancer_type.into(),
+            deletion_protection: false,
+            drop_invalid_header_fields: false,
+            cross_zone: false,
+            access_logs: None,
         }
     }
 

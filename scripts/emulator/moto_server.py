@@ -4,7 +4,11 @@ moto 5.2.5 keeps the user data of a launch template version made by CreateLaunch
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
 auto-scaling group launching from such a version then fails an assertion (HTTP 500). Real AWS
 launches from any version. The repair wraps the text the first time a version's user data is
-read, as CreateLaunchTemplate does at once. Nothing else changes.
+read, as CreateLaunchTemplate does at once.
+
+moto's list of ELB security policies (which ModifyListener checks names against) predates the
+FIPS ones; AWS has them (describe-ssl-policies), and ams-stack's default TLS policy is one. The
+repair adds them, with the TLS 1.3 and 1.2 AES-GCM ciphers AWS lists. Nothing else changes.
 
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -14,6 +18,7 @@ import sys
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
+from moto.elbv2.ssl_policies import SSL_POLICIES
 from moto.server import main
 
 
@@ -26,6 +31,20 @@ def _user_data(version):
 
 
 LaunchTemplateVersion.user_data = property(_user_data)
+
+_FIPS_CIPHERS = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"]
+_FIPS_TLS12_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+                       "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"]
+for _variant in ["1-3-FIPS-PQ-2025-09", "1-2-FIPS-PQ-2025-09", "1-2-Res-FIPS-PQ-2025-09", "1-2-Ext0-FIPS-PQ-2025-09",
+                 "1-2-Ext1-FIPS-PQ-2025-09", "1-2-Ext2-FIPS-PQ-2025-09", "1-3-FIPS-2023-04", "1-2-FIPS-2023-04",
+                 "1-2-Res-FIPS-2023-04", "1-2-Ext0-FIPS-2023-04", "1-2-Ext1-FIPS-2023-04", "1-2-Ext2-FIPS-2023-04"]:
+    _name = f"ELBSecurityPolicy-TLS13-{_variant}"
+    _tls12 = not _variant.startswith("1-3")
+    SSL_POLICIES.setdefault(_name, {
+        "name": _name,
+        "ciphers": _FIPS_CIPHERS + (_FIPS_TLS12_CIPHERS if _tls12 else []),
+        "ssl_protocols": ["TLSv1.3", "TLSv1.2"] if _tls12 else ["TLSv1.3"],
+    })
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 //!
 //! Every error names the file, the line and column, and the key; nothing here talks to AWS.
 
+mod load_balancer;
 mod located;
 mod mongodb;
 mod raw;
@@ -31,6 +32,7 @@ pub struct StackConfig {
     pub state: StateConfig,
     pub security: Security,
     pub ingest: Ingest,
+    pub load_balancer: LoadBalancerConfig,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
 }
@@ -99,6 +101,7 @@ pub struct Dns {
     pub hosted_zone: String,
 }
 
+pub use load_balancer::{LoadBalancerConfig, PlainHttp};
 pub use mongodb::{DataVolume, Mongodb};
 
 #[derive(Clone, Debug)]
@@ -377,6 +380,7 @@ impl SourceFile<'_> {
             self.location("network.admin_cidr", &raw.network.admin_cidr),
         );
         let security = self.security(raw.security.as_ref(), &mut lines)?;
+        let load_balancer = self.load_balancer(raw.load_balancer.as_ref(), &mut lines)?;
         let ingest = Ingest {
             rtmp: raw.ingest.as_ref().and_then(|i| i.rtmp).unwrap_or(true),
             srt: raw.ingest.as_ref().and_then(|i| i.srt).unwrap_or(false),
@@ -401,6 +405,7 @@ impl SourceFile<'_> {
             state,
             security,
             ingest,
+            load_balancer,
             lines,
         })
     }
