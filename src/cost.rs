@@ -2,7 +2,8 @@
 //!
 //! An estimate, not a quote: on-demand prices, nodes counted at their group's minimum and
 //! maximum size, no data transfer or load balancer capacity units; what is billed by use (the
-//! NAT gateway's data) is named with its price, not counted. A type without a price is
+//! NAT gateway's data, the S3 storage of the load balancer's access logs: a busy cluster writes
+//! megabytes a day, kept `access_log_days`, cents a month) is named, not counted. A type without a price is
 //! said to have none, never counted as free.
 
 use std::collections::BTreeMap;
@@ -217,6 +218,10 @@ mod tests {
             subnet_ids: Vec::new(),
             security_group_ids: Vec::new(),
             load_balancer_type: load_balancer_type.into(),
+            deletion_protection: false,
+            drop_invalid_header_fields: false,
+            cross_zone: false,
+            access_logs: None,
         }
     }
 

@@ -1,4 +1,4 @@
-"""moto in server mode (what `moto_server` runs), with two repairs ams-stack's tests depend on.
+"""moto in server mode (what `moto_server` runs), with three repairs ams-stack's tests depend on.
 
 1. moto 5.2.5 keeps the user data of a launch template version made by CreateLaunchTemplateVersion
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
@@ -12,7 +12,9 @@ no public address, no security group and basic monitoring. Real AWS launches the
 says (the security groups of a template with a network interface can only be in it). The repair
 reads those from the template when the launch names no interface of its own.
 
-Nothing else changes.
+3. moto's list of ELB security policies (which ModifyListener checks names against) predates the
+FIPS ones; AWS has them (describe-ssl-policies), and ams-stack's default TLS policy is one. The
+repair adds them, with the TLS 1.3 and 1.2 AES-GCM ciphers AWS lists. Nothing else changes.
 
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -23,6 +25,7 @@ from moto.core.types import Base64EncodedString
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
+from moto.elbv2.ssl_policies import SSL_POLICIES
 from moto.server import main
 
 
@@ -62,6 +65,19 @@ def _run_instances_as_template_says(self, image_id, count, user_data, security_g
 
 
 InstanceBackend.run_instances = _run_instances_as_template_says
+_FIPS_CIPHERS = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"]
+_FIPS_TLS12_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+                       "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"]
+for _variant in ["1-3-FIPS-PQ-2025-09", "1-2-FIPS-PQ-2025-09", "1-2-Res-FIPS-PQ-2025-09", "1-2-Ext0-FIPS-PQ-2025-09",
+                 "1-2-Ext1-FIPS-PQ-2025-09", "1-2-Ext2-FIPS-PQ-2025-09", "1-3-FIPS-2023-04", "1-2-FIPS-2023-04",
+                 "1-2-Res-FIPS-2023-04", "1-2-Ext0-FIPS-2023-04", "1-2-Ext1-FIPS-2023-04", "1-2-Ext2-FIPS-2023-04"]:
+    _name = f"ELBSecurityPolicy-TLS13-{_variant}"
+    _tls12 = not _variant.startswith("1-3")
+    SSL_POLICIES.setdefault(_name, {
+        "name": _name,
+        "ciphers": _FIPS_CIPHERS + (_FIPS_TLS12_CIPHERS if _tls12 else []),
+        "ssl_protocols": ["TLSv1.3", "TLSv1.2"] if _tls12 else ["TLSv1.3"],
+    })
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,6 +47,7 @@ RULES = {
     "mapped-public-addresses": "DetachInternetGateway while public addresses are mapped: DependencyViolation",
     "lingering-enis": "deleted load balancer / shutting-down instance keeps groups and subnets busy: DependencyViolation",
     "certificate-in-use": "DeleteCertificate while or just after a listener used it: ResourceInUseException",
+    "deletion-protection": "DeleteLoadBalancer while its deletion protection is on: OperationNotPermitted",
     "eventual-consistency": "just-created group / profile / certificate / target group not found yet",
     "route53": "CNAME at apex, CREATE over an existing record: InvalidChangeBatch",
     "marketplace-opt-in": "Marketplace image without a subscription: OptInRequired",
@@ -58,7 +59,7 @@ RULES = {
 ALIASES = {
     "deletes": "delete-order", "igw": "igw-before-lb", "mapped": "mapped-public-addresses",
     "public-addresses": "mapped-public-addresses", "linger": "lingering-enis", "enis": "lingering-enis",
-    "cert-in-use": "certificate-in-use", "consistency": "eventual-consistency", "apex": "route53",
+    "cert-in-use": "certificate-in-use", "protection": "deletion-protection", "consistency": "eventual-consistency", "apex": "route53",
     "dns": "route53", "marketplace": "marketplace-opt-in", "opt-in": "marketplace-opt-in", "clock": "clocks",
     "instance-type": "instance-type-stopped", "shrink": "volume-no-shrink", "attach": "attach-volume",
 }
@@ -287,6 +288,7 @@ BEFORE = {
     ("elasticloadbalancing", "CreateLoadBalancer"): [("igw-before-lb", "igw_before_lb")],
     ("ec2", "DetachInternetGateway"): [("mapped-public-addresses", "mapped_public_addresses")],
     ("acm", "DeleteCertificate"): [("certificate-in-use", "certificate_in_use")],
+    ("elasticloadbalancing", "DeleteLoadBalancer"): [("deletion-protection", "deletion_protection")],
     ("ec2", "AuthorizeSecurityGroupIngress"): [("eventual-consistency", "consistency_groups")],
     ("ec2", "AuthorizeSecurityGroupEgress"): [("eventual-consistency", "consistency_groups")],
     ("ec2", "RunInstances"): [("marketplace-opt-in", "marketplace_run"), ("eventual-consistency", "consistency_profile")],

@@ -1,8 +1,10 @@
 """The strict cloud's rules about deleting (real-aws.md, "Deleting"): delete-order,
-mapped-public-addresses, lingering-enis, certificate-in-use. Mixed into cloud.Cloud.
+mapped-public-addresses, lingering-enis, certificate-in-use, deletion-protection. Mixed into
+cloud.Cloud.
 """
 
 from awswire import Refused, find_all, parse_xml
+from upstream import FAILED
 
 LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]  # not yet terminated
 
@@ -173,6 +175,24 @@ class DeletingRules:
     # https://docs.aws.amazon.com/acm/latest/APIReference/API_DeleteCertificate.html ;
     # hashicorp/terraform-provider-aws#3866 and PR #3868 (retries it) ; aws/aws-cdk#4179.
     # =================================================================================================
+    # =================================================================================================
+    # deletion-protection. DeleteLoadBalancer while deletion_protection.enabled is true:
+    # OperationNotPermitted. Source: ELB API DeleteLoadBalancer ("If deletion protection is enabled,
+    # the load balancer cannot be deleted"), https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeleteLoadBalancer.html
+    # moto stores the attribute and deletes anyway.
+    # =================================================================================================
+    def deletion_protection(self, call):
+        arn = call.get("LoadBalancerArn")
+        if not arn:
+            return
+        try:
+            attributes = self.up.of("elbv2", call).describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        except FAILED:  # gone or unreadable: moto answers the delete itself
+            return
+        if any(a.get("Key") == "deletion_protection.enabled" and a.get("Value") == "true" for a in attributes):
+            raise Refused("deletion-protection", "OperationNotPermitted",
+                          f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled")
+
     def certificate_in_use(self, call):
         arn = call.data.get("CertificateArn", "")
         message = f"Certificate {arn} in use"

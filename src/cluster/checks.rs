@@ -9,6 +9,7 @@
 use std::fmt;
 
 use ams_aws::ec2::{Instance, LaunchTemplate, Machine, Rule, SecurityGroup};
+use ams_aws::elbv2::{tls_policy, Listener, LoadBalancer};
 use ams_engine::{Input, Piece, Program};
 use serde::Serialize;
 
@@ -82,6 +83,10 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
             machine(&instance.machine, false, config)
         } else if let Some(template) = resource.view::<LaunchTemplate>() {
             machine(&template.machine, true, config)
+        } else if let Some(balancer) = resource.view::<LoadBalancer>() {
+            load_balancer(&balancer, config)
+        } else if let Some(listener) = resource.view::<Listener>() {
+            self::listener(&listener, config)
         } else {
             Vec::new()
         };
@@ -103,6 +108,13 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
             let line =
                 at(config, &format!("security.accept.{}", finding.control)).unwrap_or_default();
             finding.accepted = Some(format!("accepted by the stack file ({line})"));
+        } else if let Some(line) = finding
+            .location
+            .as_ref()
+            .filter(|l| finding.control.starts_with("ELB.") && l.contains("load_balancer."))
+        {
+            // A `[load_balancer]` setting the stack file turned off: the user's choice.
+            finding.accepted = Some(format!("by the stack file's choice ({line})"));
         } else if finding.control == "EC2.18" {
             finding.accepted = Some(
                 "by design: players reach the load balancer on 5080/5443, encoders the ingest load balancer on RTMP 1935 and SRT 4200, and everyone the nodes on WebRTC UDP 50000-60000".into(),
@@ -156,6 +168,86 @@ fn security_group(group: &SecurityGroup, config: &StackConfig) -> Vec<Found> {
                     rule.protocol, rule.from_port, rule.to_port
                 ),
                 None,
+            ));
+        }
+    }
+    found
+}
+
+/// Deletion protection (ELB.6), invalid headers dropped (ELB.4), access logs (ELB.5), and for
+/// the Network Load Balancer cross-zone balancing (AMS.2: Security Hub's ELB.9 covers Classic
+/// Load Balancers only).
+fn load_balancer(balancer: &LoadBalancer, config: &StackConfig) -> Vec<Found> {
+    let mut found = Vec::new();
+    if !balancer.deletion_protection {
+        found.push((
+            "ELB.6",
+            Severity::Medium,
+            "deletion protection is off: anyone with the rights can delete it outside ams-stack"
+                .into(),
+            at(config, "load_balancer.deletion_protection"),
+        ));
+    }
+    if balancer.load_balancer_type == "network" {
+        if !balancer.cross_zone {
+            found.push((
+                "AMS.2",
+                Severity::Medium,
+                "cross-zone load balancing is off: a zone without origins drops what encoders send to it".into(),
+                None,
+            ));
+        }
+        return found;
+    }
+    if !balancer.drop_invalid_header_fields {
+        found.push((
+            "ELB.4",
+            Severity::Medium,
+            "requests with invalid HTTP headers reach the nodes".into(),
+            None,
+        ));
+    }
+    if balancer.access_logs.is_none() {
+        found.push((
+            "ELB.5",
+            Severity::Medium,
+            "no access logs: requests to the load balancer leave no record".into(),
+            at(config, "load_balancer.access_log_days"),
+        ));
+    }
+    found
+}
+
+/// Plain HTTP forwarded in clear (ELB.1); an HTTPS listener whose TLS policy lacks what the
+/// default has (ELB.17: TLS 1.2 or newer; also post-quantum key exchange and FIPS).
+fn listener(listener: &Listener, config: &StackConfig) -> Vec<Found> {
+    let mut found = Vec::new();
+    if listener.protocol == "HTTP" && listener.target_group_arn.is_some() {
+        found.push((
+            "ELB.1",
+            Severity::Medium,
+            format!(
+                "HTTP {} forwards in clear instead of redirecting to HTTPS",
+                listener.port
+            ),
+            at(config, "load_balancer.plain_http"),
+        ));
+    }
+    if let Some(name) = &listener.ssl_policy {
+        let weaknesses = tls_policy(name).map_or_else(
+            || vec!["not a known ELB security policy"],
+            |policy| policy.weaknesses(),
+        );
+        if !weaknesses.is_empty() {
+            found.push((
+                "ELB.17",
+                Severity::Medium,
+                format!(
+                    "HTTPS {} uses {name}: {}",
+                    listener.port,
+                    weaknesses.join(", ")
+                ),
+                at(config, "load_balancer.tls_policy"),
             ));
         }
     }

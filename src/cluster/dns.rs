@@ -54,6 +54,10 @@ mod tests {
                     subnet_ids: vec![],
                     security_group_ids: vec![],
                     load_balancer_type: "application".into(),
+                    deletion_protection: false,
+                    drop_invalid_header_fields: false,
+                    cross_zone: false,
+                    access_logs: None,
                 },
             )
             .expect("declared");

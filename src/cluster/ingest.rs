@@ -62,6 +62,7 @@ pub fn target_groups(
 
 pub fn declare(
     p: &mut Program,
+    config: &StackConfig,
     network: &Network,
     security: &Security,
     groups: Vec<(Ref<TargetGroup>, &'static str, i32)>,
@@ -75,6 +76,13 @@ pub fn declare(
             subnet_ids: network.subnet_ids.clone(),
             security_group_ids: vec![ingest_sg.id().into()],
             load_balancer_type: "network".into(),
+            deletion_protection: config.load_balancer.deletion_protection,
+            drop_invalid_header_fields: false,
+            // The origins live in the first zone; without it the other zone's node has no
+            // targets and drops what encoders send it.
+            cross_zone: true,
+            // NLB access logs record TLS listeners only; this one has TCP and UDP.
+            access_logs: None,
         },
         // AWS refuses an internet-facing load balancer in a VPC without a gateway route.
         &after(network),
@@ -87,7 +95,9 @@ pub fn declare(
                 port,
                 protocol: protocol.into(),
                 certificate_arn: None,
-                target_group_arn: target_group.arn().into(),
+                ssl_policy: None,
+                target_group_arn: Some(target_group.arn().into()),
+                redirect_to_port: None,
             },
         )?;
     }

@@ -67,8 +67,8 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
     let zone = &found.hosted_zone_id;
     let issued = certificate::declare(p, config, zone)?;
-    let alb = load_balancer::declare(p, &network, &security, &origin, &edge, &issued)?;
-    let ingest = ingest::declare(p, &network, &security, ingest_groups)?;
+    let alb = load_balancer::declare(p, config, &network, &security, (&origin, &edge), &issued)?;
+    let ingest = ingest::declare(p, config, &network, &security, ingest_groups)?;
     let domain = &config.dns.domain;
     dns::declare(
         p,

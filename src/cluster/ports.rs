@@ -29,6 +29,8 @@ pub struct AlbListener {
     pub tls: bool,
     pub serves: Serves,
     pub purpose: &'static str,
+    /// Plain HTTP: the HTTPS port it redirects to (itself for an HTTPS listener).
+    pub redirect_to: i32,
 }
 
 /// 80/443 publish to the origins, 5080/5443 play from the edges.
@@ -38,23 +40,27 @@ pub const ALB_LISTENERS: [AlbListener; 4] = [
         tls: false,
         serves: Serves::Origin,
         purpose: "publish (HTTP)",
+        redirect_to: 443,
     },
     AlbListener {
         port: 443,
         tls: true,
         serves: Serves::Origin,
         purpose: "publish (HTTPS)",
+        redirect_to: 443,
     },
     AlbListener {
         port: 5080,
         tls: false,
         serves: Serves::Edge,
         purpose: "play (HTTP)",
+        redirect_to: 5443,
     },
     AlbListener {
         port: 5443,
         tls: true,
         serves: Serves::Edge,
         purpose: "play (HTTPS)",
+        redirect_to: 5443,
     },
 ];

@@ -44,7 +44,9 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:ec2:Subnet", 4),
         ("aws:ec2:Vpc", 1),
         ("aws:elbv2:Listener", 6),
+        ("aws:elbv2:ListenerRule", 2),
         ("aws:elbv2:LoadBalancer", 2),
+        ("aws:s3:Bucket", 1),
         ("aws:elbv2:TargetGroup", 4),
         ("aws:route53:Record", 3),
         ("aws:ssm:SecureParameter", 2),
@@ -60,16 +62,22 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 49);
+    assert_eq!(program.resources().len(), 52);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
 fn with_ingest(rtmp: bool, srt: bool) -> Program {
+    with_stack(|text| {
+        text.replace("rtmp = true", &format!("rtmp = {rtmp}"))
+            .replace("srt = true", &format!("srt = {srt}"))
+    })
+    .1
+}
+
+/// The prod stack as `edit` changes it, and its program.
+fn with_stack(edit: impl Fn(String) -> String) -> (crate::config::StackConfig, Program) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
-    let text = std::fs::read_to_string(&path).expect("prod stack");
-    let text = text
-        .replace("rtmp = true", &format!("rtmp = {rtmp}"))
-        .replace("srt = true", &format!("srt = {srt}"));
+    let text = edit(std::fs::read_to_string(&path).expect("prod stack"));
     let config = crate::config::parse("prod", &path, &text).expect("valid");
     let found = Found {
         hosted_zone_id: "Z123".into(),
@@ -79,7 +87,8 @@ fn with_ingest(rtmp: bool, srt: bool) -> Program {
         data_snapshot: None,
         images: Vec::new(),
     };
-    declare(&config, &found).expect("declared")
+    let program = declare(&config, &found).expect("declared");
+    (config, program)
 }
 
 #[test]
@@ -349,7 +358,8 @@ fn mongodb_and_cluster_port_are_never_open_to_the_world() {
 
 #[test]
 fn publish_goes_to_origin_and_play_to_edge() {
-    let program = prod();
+    let (_, program) =
+        with_stack(|text| format!("{text}\n[load_balancer]\nplain_http = \"forward\"\n"));
     for (listener, group) in [
         ("listener-http-80", "origin-target-group"),
         ("listener-https-443", "origin-target-group"),
@@ -361,6 +371,7 @@ fn publish_goes_to_origin_and_play_to_edge() {
             args["target_group_arn"]["$ref"]["resource"], group,
             "{listener}"
         );
+        assert!(args.get("redirect_to_port").is_none(), "{listener}");
         let https = listener.contains("https");
         assert_eq!(args.get("certificate_arn").is_some(), https, "{listener}");
         if https {
@@ -521,4 +532,110 @@ fn without_ssh_and_with_session_manager_no_port_22_no_key_and_the_managed_policy
     assert!(args(&program, "instance-role")
         .get("managed_policy_arns")
         .is_none());
+}
+
+#[test]
+fn plain_http_redirects_to_https_and_https_uses_the_post_quantum_fips_policy() {
+    let program = prod();
+    for (http, https) in [(80, 443), (5080, 5443)] {
+        let listener = args(&program, &format!("listener-http-{http}"));
+        assert_eq!(listener["redirect_to_port"], https);
+        assert!(listener.get("target_group_arn").is_none());
+        let secure = args(&program, &format!("listener-https-{https}"));
+        assert_eq!(
+            secure["ssl_policy"],
+            "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09"
+        );
+    }
+}
+
+#[test]
+fn the_publish_port_carries_ant_medias_two_query_string_rules() {
+    let program = prod();
+    for (role, priority) in [("origin", 1), ("edge", 2)] {
+        let rule = args(&program, &format!("listener-rule-443-{role}"));
+        assert_eq!(
+            rule["listener_arn"]["$ref"]["resource"],
+            "listener-https-443"
+        );
+        assert_eq!(rule["priority"], priority);
+        assert_eq!(
+            rule["query_string"],
+            json!([{"key": "target", "value": role}])
+        );
+        assert_eq!(
+            rule["target_group_arn"]["$ref"]["resource"],
+            format!("{role}-target-group")
+        );
+    }
+}
+
+#[test]
+fn both_load_balancers_are_protected_and_the_alb_logs_to_the_stacks_bucket() {
+    let program = prod();
+    let alb = args(&program, "load-balancer");
+    assert_eq!(alb["deletion_protection"], true);
+    assert_eq!(alb["drop_invalid_header_fields"], true);
+    assert_eq!(
+        alb["access_logs"]["bucket"]["$ref"]["resource"],
+        "access-logs"
+    );
+    assert_eq!(alb["access_logs"]["prefix"], "alb");
+    let nlb = args(&program, "ingest-load-balancer");
+    assert_eq!(nlb["deletion_protection"], true);
+    assert_eq!(nlb["cross_zone"], true);
+    assert!(nlb.get("access_logs").is_none());
+    let bucket = args(&program, "access-logs");
+    assert_eq!(bucket, json!({"elb_log_prefix": "alb", "expire_days": 30}));
+    assert_eq!(tier("access-logs"), "load balancer");
+    assert_eq!(tier("listener-rule-443-origin"), "load balancer");
+}
+
+#[test]
+fn the_default_stack_has_no_load_balancer_finding() {
+    let (config, program) = with_stack(|text| text);
+    let findings = checks::check(&program, &config);
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f.control.starts_with("ELB.") && f.control != "AMS.2"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn turning_a_load_balancer_protection_off_is_a_finding_the_stack_file_accepts() {
+    let (config, program) = with_stack(|text| {
+        format!(
+            "{text}\n[load_balancer]\nplain_http = \"forward\"\ntls_policy = \"ELBSecurityPolicy-TLS13-1-2-2021-06\"\ndeletion_protection = false\naccess_log_days = 0\n"
+        )
+    });
+    assert!(program.get("access-logs").is_none(), "no logs, no bucket");
+    assert!(args(&program, "load-balancer").get("access_logs").is_none());
+    let findings = checks::check(&program, &config);
+    let of = |control: &str| -> Vec<&checks::Finding> {
+        findings.iter().filter(|f| f.control == control).collect()
+    };
+    assert_eq!(of("ELB.1").len(), 2, "80 and 5080: {findings:?}");
+    assert!(of("ELB.1")[0].message.contains("forwards in clear"));
+    assert_eq!(of("ELB.6").len(), 2, "the ALB and the NLB");
+    assert_eq!(of("ELB.5").len(), 1);
+    let tls = of("ELB.17");
+    assert_eq!(tls.len(), 2, "443 and 5443");
+    assert!(
+        tls[0]
+            .message
+            .contains("no post-quantum key exchange, not FIPS"),
+        "{}",
+        tls[0].message
+    );
+    for finding in findings.iter().filter(|f| f.control.starts_with("ELB.")) {
+        let accepted = finding.accepted.as_deref().unwrap_or_default();
+        assert!(
+            accepted.starts_with("by the stack file's choice (")
+                && accepted.contains("load_balancer."),
+            "{finding:?}"
+        );
+        assert!(!finding.blocks());
+    }
 }

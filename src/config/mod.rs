@@ -2,6 +2,7 @@
 //!
 //! Every error names the file, the line and column, and the key; nothing here talks to AWS.
 
+mod load_balancer;
 mod located;
 mod mongodb;
 mod network;
@@ -33,6 +34,7 @@ pub struct StackConfig {
     pub state: StateConfig,
     pub security: Security,
     pub ingest: Ingest,
+    pub load_balancer: LoadBalancerConfig,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
 }
@@ -85,6 +87,7 @@ pub struct Dns {
     pub hosted_zone: String,
 }
 
+pub use load_balancer::{LoadBalancerConfig, PlainHttp};
 pub use mongodb::{DataVolume, Mongodb};
 pub use network::{Network, Vpc};
 pub use nodes::{Instance, NodeGroup, DRAIN_SECONDS};
@@ -344,6 +347,7 @@ impl SourceFile<'_> {
             );
         }
         let security = self.security(raw.security.as_ref(), &mut lines)?;
+        let load_balancer = self.load_balancer(raw.load_balancer.as_ref(), &mut lines)?;
         let ingest = Ingest {
             rtmp: raw.ingest.as_ref().and_then(|i| i.rtmp).unwrap_or(true),
             srt: raw.ingest.as_ref().and_then(|i| i.srt).unwrap_or(false),
@@ -369,6 +373,7 @@ impl SourceFile<'_> {
             state,
             security,
             ingest,
+            load_balancer,
             lines,
         })
     }

@@ -79,7 +79,7 @@ impl SourceFile<'_> {
     }
 
     /// The value of an optional integer key, refused outside `(least, most)`.
-    fn within(
+    pub(super) fn within(
         &self,
         key: &str,
         value: &Option<Spanned<i32>>,

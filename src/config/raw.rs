@@ -16,6 +16,16 @@ pub(super) struct RawStack {
     pub state: Option<RawState>,
     pub security: Option<RawSecurity>,
     pub ingest: Option<RawIngest>,
+    pub load_balancer: Option<RawLoadBalancer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoadBalancer {
+    pub plain_http: Option<Spanned<String>>,
+    pub tls_policy: Option<Spanned<String>>,
+    pub deletion_protection: Option<Spanned<bool>>,
+    pub access_log_days: Option<Spanned<i32>>,
 }
 
 #[derive(Deserialize)]

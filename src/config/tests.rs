@@ -333,3 +333,86 @@ fn private_database_needs_a_vpc_the_stack_makes() {
     let config = parse("t", Path::new("stacks/t.toml"), &existing).expect("valid");
     assert!(!config.network.private_database);
 }
+
+#[test]
+fn the_load_balancer_section_is_optional_and_its_defaults_are_the_safe_ones() {
+    let local = parse("local", Path::new("stacks/t.toml"), &shipped("local")).expect("local");
+    let lb = &local.load_balancer;
+    assert_eq!(lb.plain_http, PlainHttp::Redirect);
+    assert_eq!(lb.tls_policy, "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09");
+    assert!(lb.deletion_protection);
+    assert_eq!(lb.access_log_days, 30);
+}
+
+#[test]
+fn load_balancer_settings_are_read_and_their_lines_kept() {
+    let text = format!(
+        "{}\n[load_balancer]\nplain_http = \"forward\"\ntls_policy = \"ELBSecurityPolicy-TLS13-1-2-PQ-2025-09\"\ndeletion_protection = false\naccess_log_days = 0\n",
+        shipped("local")
+    );
+    let config = parse("t", Path::new("stacks/t.toml"), &text).expect("valid");
+    let lb = &config.load_balancer;
+    assert_eq!(lb.plain_http, PlainHttp::Forward);
+    assert_eq!(lb.tls_policy, "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09");
+    assert!(!lb.deletion_protection);
+    assert_eq!(lb.access_log_days, 0);
+    let line = |key: &str| config.lines.get(key).map(|l| l.line);
+    let first = text
+        .lines()
+        .position(|l| l == "[load_balancer]")
+        .expect("section")
+        + 1;
+    assert_eq!(line("load_balancer.plain_http"), Some(first + 1));
+    assert_eq!(line("load_balancer.deletion_protection"), Some(first + 3));
+    assert_eq!(line("load_balancer.access_log_days"), Some(first + 4));
+}
+
+fn with_load_balancer(key_value: &str) -> (String, usize) {
+    let text = format!("{}\n[load_balancer]\n{key_value}\n", shipped("local"));
+    let line = text.lines().count();
+    (text, line)
+}
+
+#[test]
+fn a_plain_http_mode_that_does_not_exist_names_the_two_that_do() {
+    let (text, line) = with_load_balancer("plain_http = \"drop\"");
+    assert_eq!(
+        error_of(&text),
+        format!("stacks/t.toml:{line}:14: `load_balancer.plain_http`: `drop` is not a plain_http mode (use \"redirect\" or \"forward\")")
+    );
+}
+
+#[test]
+fn an_unknown_tls_policy_is_refused_with_the_nearest_name() {
+    let (text, line) = with_load_balancer("tls_policy = \"ELBSecurityPolicy-TLS13-1-2-PQ-2025\"");
+    let message = error_of(&text);
+    assert!(
+        message.starts_with(&format!("stacks/t.toml:{line}:14: `load_balancer.tls_policy`: `ELBSecurityPolicy-TLS13-1-2-PQ-2025` is not an Application Load Balancer security policy (did you mean `ELBSecurityPolicy-TLS13-1-2-PQ-2025-09`?")),
+        "{message}"
+    );
+}
+
+#[test]
+fn access_log_days_are_zero_to_ten_years() {
+    let (text, line) = with_load_balancer("access_log_days = 3651");
+    assert_eq!(
+        error_of(&text),
+        format!("stacks/t.toml:{line}:19: `load_balancer.access_log_days`: 3651 is out of range: 0 to 3650")
+    );
+    let (text, _) = with_load_balancer("access_log_days = 3650");
+    assert!(parse("t", Path::new("stacks/t.toml"), &text).is_ok());
+}
+
+#[test]
+fn an_unknown_load_balancer_key_is_refused_with_its_section() {
+    let (text, _) = with_load_balancer("deletion_protect = true");
+    let message = error_of(&text);
+    assert!(
+        message.contains("unknown field `deletion_protect` in [load_balancer]"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("(did you mean `deletion_protection`?)"),
+        "{message}"
+    );
+}

@@ -161,19 +161,47 @@ pub async fn census(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, usize
     );
     let lbs = elb.describe_load_balancers().send().await.expect("lbs");
     count.insert("load balancer", lbs.load_balancers().len());
-    let mut listeners = 0;
+    let (mut listeners, mut rules) = (0, 0);
     for lb in lbs.load_balancers() {
         let arn = lb.load_balancer_arn().expect("arn");
-        listeners += elb
+        let found = elb
             .describe_listeners()
             .load_balancer_arn(arn)
             .send()
             .await
-            .expect("listeners")
-            .listeners()
-            .len();
+            .expect("listeners");
+        listeners += found.listeners().len();
+        for listener in found.listeners() {
+            rules += elb
+                .describe_rules()
+                .listener_arn(listener.listener_arn().expect("listener arn"))
+                .send()
+                .await
+                .expect("rules")
+                .rules()
+                .iter()
+                .filter(|r| r.is_default() != Some(true))
+                .count();
+        }
     }
     count.insert("listener", listeners);
+    count.insert("listener rule", rules);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    count.insert(
+        "bucket",
+        s3.list_buckets()
+            .send()
+            .await
+            .expect("buckets")
+            .buckets()
+            .iter()
+            .filter(|b| b.name().is_some_and(|n| n.starts_with("local-")))
+            .count(),
+    );
     count.insert(
         "target group",
         elb.describe_target_groups()
@@ -313,7 +341,7 @@ fn local_program() -> (ams_stack::config::StackConfig, ams_engine::Program) {
 }
 
 /// The census category of each kind that leaves something countable in the cloud.
-const CATEGORIES: [(&str, &str); 23] = [
+const CATEGORIES: [(&str, &str); 25] = [
     ("aws:ec2:Vpc", "vpc"),
     ("aws:ec2:NatGateway", "nat gateway"),
     ("aws:ec2:ElasticIp", "elastic ip"),
@@ -328,6 +356,8 @@ const CATEGORIES: [(&str, &str); 23] = [
     ("aws:ec2:LaunchTemplate", "launch template"),
     ("aws:elbv2:LoadBalancer", "load balancer"),
     ("aws:elbv2:Listener", "listener"),
+    ("aws:elbv2:ListenerRule", "listener rule"),
+    ("aws:s3:Bucket", "bucket"),
     ("aws:elbv2:TargetGroup", "target group"),
     ("aws:autoscaling:Group", "auto-scaling group"),
     ("aws:autoscaling:CpuPolicy", "scaling policy"),

@@ -22,6 +22,10 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     /// Data Lifecycle Manager: the EBS snapshot policies.
     pub dlm: aws_sdk_dlm::Client,
+    /// The stack's own buckets (path-style addressing on an emulator).
+    pub s3: aws_sdk_s3::Client,
+    /// Who the credentials belong to (the account id a bucket policy names).
+    pub sts: aws_sdk_sts::Client,
 }
 
 impl Clients {
@@ -44,6 +48,13 @@ impl Clients {
             ssm: client!(aws_sdk_ssm),
             iam: client!(aws_sdk_iam),
             dlm: client!(aws_sdk_dlm),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sts: client!(aws_sdk_sts),
         }
     }
 }

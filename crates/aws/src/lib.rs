@@ -25,6 +25,7 @@ pub mod lookup;
 pub mod names;
 pub mod retry;
 pub mod route53;
+pub mod s3;
 mod s3_state;
 pub mod ssm;
 
@@ -54,6 +55,8 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<elbv2::TargetGroup>();
     provider.register::<elbv2::LoadBalancer>();
     provider.register::<elbv2::Listener>();
+    provider.register::<elbv2::ListenerRule>();
+    provider.register::<s3::Bucket>();
     provider.register::<acm::Certificate>();
     provider.register::<acm::CertificateValidation>();
     provider.register::<route53::Record>();

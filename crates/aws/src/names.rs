@@ -19,6 +19,20 @@ pub fn physical_prefix(ctx: &StepContext, max: usize) -> String {
     format!("{}-", base.trim_end_matches('-'))
 }
 
+/// A physical name unique across every AWS account (an S3 bucket's): `stack-name-` in lower case
+/// and 16 random hex digits, at most `max` long.
+pub fn globally_unique_name(ctx: &StepContext, max: usize) -> String {
+    format!("{}{:016x}", global_prefix(ctx, max), rand::random::<u64>())
+}
+
+/// What every [`globally_unique_name`] of this resource starts with, to find it again.
+pub fn global_prefix(ctx: &StepContext, max: usize) -> String {
+    let mut base = format!("{}-{}", ctx.stack, ctx.name).to_ascii_lowercase();
+    base.retain(|c| c.is_ascii_alphanumeric() || c == '-');
+    base.truncate(max.saturating_sub(17));
+    format!("{}-", base.trim_matches('-'))
+}
+
 /// The tags of a resource: its stack, its logical name, and a readable Name.
 pub fn tags(ctx: &StepContext) -> Vec<(String, String)> {
     vec![

@@ -1,7 +1,11 @@
-//! A listener that forwards a port of a load balancer to a target group: HTTP or HTTPS (with a
-//! certificate) on an Application Load Balancer, TCP or UDP on a Network Load Balancer.
+//! A listener of a load balancer: HTTP or HTTPS (with a certificate and a TLS policy) on an
+//! Application Load Balancer, TCP or UDP on a Network Load Balancer; it forwards to a target
+//! group, or (HTTP) redirects to HTTPS on another port.
 
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, Certificate, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -23,16 +27,21 @@ pub struct Listener {
     /// HTTPS only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_arn: Option<Input<String>>,
-    pub target_group_arn: Input<String>,
+    /// The TLS security policy of an HTTPS listener (`tls::TLS_POLICIES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
+    /// Where it forwards; absent when it redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<Input<String>>,
+    /// The HTTPS port a plain-HTTP listener redirects to (301, same host, path and query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_to_port: Option<i32>,
 }
 
 #[derive(Clone, Serialize, Deserialize, Outputs)]
 pub struct ListenerOutputs {
     pub arn: String,
 }
-
-/// The TLS policy of HTTPS listeners: TLS 1.2 and 1.3 only.
-const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /// What a create and an update both send.
 struct Parts {
@@ -50,16 +59,53 @@ impl Listener {
                 .build()]),
             None => None,
         };
+        let ssl_policy = match (&certificates, &self.ssl_policy) {
+            (Some(_), Some(policy)) => Some(policy.clone()),
+            (Some(_), None) => {
+                return Err(ProviderError::new(
+                    "an HTTPS listener needs a TLS policy (ssl_policy)",
+                ))
+            }
+            (None, _) => None,
+        };
         Ok(Parts {
             protocol: ProtocolEnum::from(self.protocol.as_str()),
-            ssl_policy: certificates.is_some().then(|| SSL_POLICY.to_string()),
+            ssl_policy,
             certificates,
-            action: Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(self.target_group_arn.get()?)
-                .build(),
+            action: self.action()?,
         })
     }
+
+    /// Forward to the target group, or redirect to HTTPS on `redirect_to_port`.
+    fn action(&self) -> Result<Action, ProviderError> {
+        match (&self.target_group_arn, self.redirect_to_port) {
+            (Some(arn), None) => Ok(Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(arn.get()?)
+                .build()),
+            (None, Some(port)) => Ok(Action::builder()
+                .r#type(ActionTypeEnum::Redirect)
+                .redirect_config(https_redirect(port))
+                .build()),
+            _ => Err(ProviderError::new(format!(
+                "listener on port {}: give either target_group_arn or redirect_to_port",
+                self.port
+            ))),
+        }
+    }
+}
+
+/// A permanent redirect to HTTPS on `port`, keeping the host, the path and the query (ELB's
+/// `#{host}`, `#{path}` and `#{query}` placeholders are its defaults).
+fn https_redirect(port: i32) -> RedirectActionConfig {
+    RedirectActionConfig::builder()
+        .protocol("HTTPS")
+        .port(port.to_string())
+        .host("#{host}")
+        .path("/#{path}")
+        .query("#{query}")
+        .status_code(RedirectActionStatusCodeEnum::Http301)
+        .build()
 }
 
 #[async_trait::async_trait]
@@ -145,6 +191,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09";
+
     fn listener(protocol: &str, certificate: Option<&str>) -> Listener {
         let mut args = json!({
             "load_balancer_arn": "arn:lb",
@@ -154,8 +202,60 @@ mod tests {
         });
         if let Some(arn) = certificate {
             args["certificate_arn"] = json!(arn);
+            args["ssl_policy"] = json!(POLICY);
         }
         serde_json::from_value(args).unwrap()
+    }
+
+    #[test]
+    fn a_stored_listener_without_the_new_fields_still_reads() {
+        let stored = json!({
+            "load_balancer_arn": "arn:lb", "port": 80, "protocol": "HTTP", "target_group_arn": "arn:tg",
+        });
+        let parsed: Listener = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), stored);
+    }
+
+    #[test]
+    fn plain_http_redirects_permanently_to_https_keeping_host_path_and_query() {
+        let listener: Listener = serde_json::from_value(json!({
+            "load_balancer_arn": "arn:lb", "port": 5080, "protocol": "HTTP", "redirect_to_port": 5443,
+        }))
+        .unwrap();
+        let action = listener.parts().unwrap().action;
+        assert_eq!(action.r#type(), Some(&ActionTypeEnum::Redirect));
+        assert!(action.target_group_arn().is_none());
+        let redirect = action.redirect_config().expect("redirect");
+        assert_eq!(
+            (
+                redirect.protocol(),
+                redirect.port(),
+                redirect.host(),
+                redirect.path(),
+                redirect.query()
+            ),
+            (
+                Some("HTTPS"),
+                Some("5443"),
+                Some("#{host}"),
+                Some("/#{path}"),
+                Some("#{query}")
+            )
+        );
+        assert_eq!(
+            redirect.status_code(),
+            Some(&RedirectActionStatusCodeEnum::Http301)
+        );
+    }
+
+    #[test]
+    fn a_listener_forwards_or_redirects_never_both() {
+        let both: Listener = serde_json::from_value(json!({
+            "load_balancer_arn": "arn:lb", "port": 80, "protocol": "HTTP",
+            "target_group_arn": "arn:tg", "redirect_to_port": 443,
+        }))
+        .unwrap();
+        assert!(both.parts().is_err());
     }
 
     #[test]
@@ -173,7 +273,7 @@ mod tests {
     fn an_https_listener_carries_its_certificate_and_the_tls_policy() {
         let parts = listener("HTTPS", Some("arn:cert")).parts().unwrap();
         assert_eq!(parts.protocol, ProtocolEnum::Https);
-        assert_eq!(parts.ssl_policy.as_deref(), Some(SSL_POLICY));
+        assert_eq!(parts.ssl_policy.as_deref(), Some(POLICY));
         assert_eq!(parts.certificates.map(|c| c.len()), Some(1));
     }
 }

@@ -1,8 +1,10 @@
 //! An internet-facing load balancer: Application (HTTP, HTTPS) by default, or Network (TCP,
-//! UDP); both in the given subnets, behind the given security groups.
+//! UDP); both in the given subnets, behind the given security groups; with its attributes
+//! (deletion protection, invalid headers dropped, cross-zone balancing, access logs).
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    self as elb, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+    self as elb, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
+    LoadBalancerTypeEnum,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,26 @@ pub struct LoadBalancer {
     #[kind(replace)]
     #[serde(default = "application", skip_serializing_if = "is_application")]
     pub load_balancer_type: String,
+    /// `deletion_protection.enabled`: AWS refuses to delete it; a delete here turns it off first.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deletion_protection: bool,
+    /// `routing.http.drop_invalid_header_fields.enabled` (Application only).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub drop_invalid_header_fields: bool,
+    /// `load_balancing.cross_zone.enabled` (Network only: an Application Load Balancer always
+    /// balances across zones).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cross_zone: bool,
+    /// `access_logs.s3.*` (Application only): where its access logs go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_logs: Option<AccessLogs>,
+}
+
+/// An S3 bucket and a prefix in it that Elastic Load Balancing may write to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessLogs {
+    pub bucket: Input<String>,
+    pub prefix: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, Outputs)]
@@ -41,6 +63,72 @@ fn application() -> String {
 
 fn is_application(load_balancer_type: &str) -> bool {
     load_balancer_type == "application"
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+fn attribute(key: &str, value: impl ToString) -> LoadBalancerAttribute {
+    LoadBalancerAttribute::builder()
+        .key(key)
+        .value(value.to_string())
+        .build()
+}
+
+impl LoadBalancer {
+    /// The attributes it sets, each said every time (so that a change back is applied too).
+    fn attributes(&self) -> Result<Vec<LoadBalancerAttribute>, ProviderError> {
+        let mut attributes = vec![attribute(
+            "deletion_protection.enabled",
+            self.deletion_protection,
+        )];
+        if is_application(&self.load_balancer_type) {
+            attributes.push(attribute(
+                "routing.http.drop_invalid_header_fields.enabled",
+                self.drop_invalid_header_fields,
+            ));
+            attributes.push(attribute(
+                "access_logs.s3.enabled",
+                self.access_logs.is_some(),
+            ));
+            if let Some(logs) = &self.access_logs {
+                attributes.push(attribute("access_logs.s3.bucket", logs.bucket.get()?));
+                attributes.push(attribute("access_logs.s3.prefix", &logs.prefix));
+            }
+        } else {
+            attributes.push(attribute(
+                "load_balancing.cross_zone.enabled",
+                self.cross_zone,
+            ));
+        }
+        Ok(attributes)
+    }
+
+    async fn set_attributes(&self, aws: &Aws, arn: &str) -> Result<(), ProviderError> {
+        aws.elbv2
+            .modify_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .set_attributes(Some(self.attributes()?))
+            .send()
+            .await
+            .or_error()?;
+        Ok(())
+    }
+}
+
+/// Turns deletion protection off, so that the load balancer can be deleted; `None` once it is
+/// gone.
+async fn unprotect(aws: &Aws, arn: &str) -> Result<Option<()>, ProviderError> {
+    let done = aws
+        .elbv2
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .attributes(attribute("deletion_protection.enabled", false))
+        .send()
+        .await
+        .or_gone::<LoadBalancer>()?;
+    Ok(done.map(|_| ()))
 }
 
 /// The name and ARN of every load balancer of the account and region.
@@ -138,6 +226,9 @@ impl AwsKind for LoadBalancer {
                 }
             })
             .await?;
+        if !ctx.read_only {
+            self.set_attributes(aws, arn).await?;
+        }
         Ok(LoadBalancerOutputs {
             arn: arn.to_string(),
             name: lb
@@ -163,12 +254,25 @@ impl AwsKind for LoadBalancer {
             set_security_groups,
             resolved(&self.security_group_ids)?
         );
+        self.set_attributes(aws, &current.id).await?;
         Ok(current.outputs.clone())
     }
 
-    /// Deletes it and waits until it is gone: its network interfaces hold the subnets and
-    /// security groups until then.
+    /// Turns deletion protection off (saying so when it was on), deletes it and waits until it
+    /// is gone: its network interfaces hold the subnets and security groups until then.
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
+        let protected = current
+            .inputs
+            .get("deletion_protection")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        if protected {
+            ctx.waiting("turning deletion protection off to delete it");
+        }
+        // Always: protection turned on outside ams-stack would refuse the delete too.
+        if unprotect(aws, &current.id).await?.is_none() {
+            return Ok(());
+        }
         let deleted = aws
             .elbv2
             .delete_load_balancer()
@@ -215,5 +319,53 @@ mod tests {
         let parsed: LoadBalancer = serde_json::from_value(network.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), network);
         assert_eq!(LoadBalancer::replace_on(), ["load_balancer_type"]);
+    }
+
+    fn keys(lb: &LoadBalancer) -> Vec<(String, String)> {
+        lb.attributes()
+            .unwrap()
+            .iter()
+            .map(|a| (a.key().unwrap().to_string(), a.value().unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_application_load_balancer_drops_bad_headers_and_logs_to_its_bucket() {
+        let alb: LoadBalancer = serde_json::from_value(json!({
+            "subnet_ids": [], "security_group_ids": [],
+            "deletion_protection": true, "drop_invalid_header_fields": true,
+            "access_logs": {"bucket": "logs-1", "prefix": "alb"},
+        }))
+        .unwrap();
+        let pairs = keys(&alb);
+        for (key, value) in [
+            ("deletion_protection.enabled", "true"),
+            ("routing.http.drop_invalid_header_fields.enabled", "true"),
+            ("access_logs.s3.enabled", "true"),
+            ("access_logs.s3.bucket", "logs-1"),
+            ("access_logs.s3.prefix", "alb"),
+        ] {
+            assert!(
+                pairs.contains(&(key.into(), value.into())),
+                "{key}: {pairs:?}"
+            );
+        }
+        assert!(!pairs.iter().any(|(k, _)| k.starts_with("load_balancing")));
+    }
+
+    #[test]
+    fn a_network_load_balancer_balances_across_zones_and_sets_no_http_attribute() {
+        let nlb: LoadBalancer = serde_json::from_value(json!({
+            "subnet_ids": [], "security_group_ids": [], "load_balancer_type": "network",
+            "cross_zone": true,
+        }))
+        .unwrap();
+        assert_eq!(
+            keys(&nlb),
+            [
+                ("deletion_protection.enabled".into(), "false".into()),
+                ("load_balancing.cross_zone.enabled".into(), "true".into()),
+            ]
+        );
     }
 }

@@ -1,13 +1,17 @@
 //! Elastic Load Balancing v2: the load balancer (Application for HTTP(S), Network for TCP and
-//! UDP), its target groups and its listeners.
+//! UDP), its target groups, its listeners and their rules, and the TLS policies.
 
 mod listener;
+mod listener_rule;
 mod load_balancer;
 mod target_group;
+mod tls;
 
 pub use listener::{Listener, ListenerOutputs};
-pub use load_balancer::{LoadBalancer, LoadBalancerOutputs};
+pub use listener_rule::{ListenerRule, ListenerRuleOutputs, QueryPair};
+pub use load_balancer::{AccessLogs, LoadBalancer, LoadBalancerOutputs};
 pub use target_group::{HealthTiming, TargetGroup, TargetGroupOutputs};
+pub use tls::{tls_policy, TlsPolicy, DEFAULT_TLS_POLICY, TLS_POLICIES};
 
 use std::collections::BTreeSet;
 
@@ -64,6 +68,15 @@ async fn ours(aws: &Aws, ctx: &StepContext, named: Named) -> Result<Option<Strin
         .filter(|(name, _)| name.starts_with(&prefix))
         .map(|(_, arn)| arn)
         .collect();
+    first_tagged(aws, ctx, &arns).await
+}
+
+/// The first of `arns` that carries this step's tags.
+async fn first_tagged(
+    aws: &Aws,
+    ctx: &StepContext,
+    arns: &[String],
+) -> Result<Option<String>, ProviderError> {
     for chunk in arns.chunks(TAGS_PER_CALL) {
         let out = aws
             .elbv2
