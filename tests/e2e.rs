@@ -130,7 +130,11 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         .filter_map(|s| s.availability_zone())
         .collect();
     zones.sort();
-    assert_eq!(zones, ["ap-south-1a", "ap-south-1b"]);
+    assert_eq!(
+        zones,
+        ["ap-south-1a", "ap-south-1a", "ap-south-1b", "ap-south-1b"],
+        "a public and a private subnet in each zone"
+    );
     let gateways = ec2
         .describe_internet_gateways()
         .filters(tagged("internet-gateway"))

@@ -128,7 +128,8 @@ impl AwsKind for RouteTable {
                     "route table {id}: the default route needs an internet or a NAT gateway"
                 )));
             }
-            aws.ec2
+            let made = aws
+                .ec2
                 .create_route()
                 .route_table_id(id)
                 .destination_cidr_block(DEFAULT_ROUTE)
@@ -136,7 +137,14 @@ impl AwsKind for RouteTable {
                 .set_nat_gateway_id(nat)
                 .send()
                 .await
-                .or_error()?;
+                .or_error();
+            match made {
+                // A retry of a create whose answer was lost: the route is there.
+                Err(e) if e.code.as_deref() == Some("RouteAlreadyExists") => {}
+                other => {
+                    other?;
+                }
+            }
         }
         let mut associations: BTreeMap<String, String> = table
             .associations()

@@ -85,13 +85,31 @@ impl AwsKind for InstanceProfile {
             .instance_profile()
             .ok_or_else(|| missing("the instance profile"))?;
         if profile.roles().is_empty() && !ctx.read_only {
-            aws.iam
+            let role = self.role_name.get()?;
+            let added = aws
+                .iam
                 .add_role_to_instance_profile()
                 .instance_profile_name(name)
-                .role_name(self.role_name.get()?)
+                .role_name(role)
                 .send()
                 .await
-                .or_error()?;
+                .or_error();
+            match added {
+                // A retry of an add whose answer was lost: the profile holds its one role.
+                Err(e) if e.code.as_deref() == Some("LimitExceeded") => {
+                    let again = aws.iam.get_instance_profile().instance_profile_name(name);
+                    let out = again.send().await.or_error()?;
+                    let holds = out
+                        .instance_profile()
+                        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+                    if !holds {
+                        return Err(e);
+                    }
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(InstanceProfileOutputs {
             name: name.to_string(),
