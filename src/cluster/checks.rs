@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use ams_aws::ec2::{Instance, LaunchTemplate, Machine, Rule, SecurityGroup};
+use ams_aws::ec2::{
+    DefaultSecurityGroupRules, Instance, LaunchTemplate, Machine, Rule, SecurityGroup, Subnet, Vpc,
+};
 use ams_aws::elbv2::{tls_policy, Listener, LoadBalancer};
 use ams_engine::{Input, Piece, Program};
 use serde::Serialize;
@@ -87,6 +89,10 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
             load_balancer(&balancer, config)
         } else if let Some(listener) = resource.view::<Listener>() {
             self::listener(&listener, config)
+        } else if let Some(subnet) = resource.view::<Subnet>() {
+            self::subnet(&subnet)
+        } else if resource.view::<Vpc>().is_some() {
+            default_security_group(program)
         } else {
             Vec::new()
         };
@@ -172,6 +178,38 @@ fn security_group(group: &SecurityGroup, config: &StackConfig) -> Vec<Found> {
         }
     }
     found
+}
+
+/// A subnet that gives every instance launched in it a public address (EC2.15): the nodes'
+/// templates ask for one explicitly; nothing else needs one.
+fn subnet(subnet: &Subnet) -> Vec<Found> {
+    if !subnet.map_public_ip_on_launch {
+        return Vec::new();
+    }
+    vec![(
+        "EC2.15",
+        Severity::Medium,
+        "the subnet gives every instance launched in it a public address".into(),
+        None,
+    )]
+}
+
+/// A VPC the stack makes whose default security group keeps AWS's rules (EC2.2): anything
+/// launched without a group would talk to everything else so launched.
+fn default_security_group(program: &Program) -> Vec<Found> {
+    if program
+        .resources()
+        .iter()
+        .any(|r| r.view::<DefaultSecurityGroupRules>().is_some())
+    {
+        return Vec::new();
+    }
+    vec![(
+        "EC2.2",
+        Severity::Medium,
+        "the VPC's default security group keeps AWS's rules (all traffic within the group, all outbound)".into(),
+        None,
+    )]
 }
 
 /// Deletion protection (ELB.6), invalid headers dropped (ELB.4), access logs (ELB.5), and for

@@ -639,3 +639,39 @@ fn turning_a_load_balancer_protection_off_is_a_finding_the_stack_file_accepts() 
         assert!(!finding.blocks());
     }
 }
+
+#[test]
+fn subnets_handing_out_addresses_and_a_default_group_with_rules_are_findings() {
+    let (config, program) = with_stack(|text| text);
+    let findings = checks::check(&program, &config);
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.control != "EC2.15" && f.control != "EC2.2"),
+        "the default stack: {findings:?}"
+    );
+    // A VPC whose default group keeps its rules, and a subnet that maps public addresses.
+    let mut program = Program::new();
+    let vpc = program
+        .add(
+            "vpc",
+            ams_aws::ec2::Vpc {
+                cidr_block: "10.0.0.0/16".into(),
+            },
+        )
+        .expect("vpc");
+    program
+        .add(
+            "subnet",
+            ams_aws::ec2::Subnet {
+                vpc_id: vpc.id().into(),
+                cidr_block: "10.0.0.0/20".into(),
+                availability_zone: "ap-south-1a".into(),
+                map_public_ip_on_launch: true,
+            },
+        )
+        .expect("subnet");
+    let findings = checks::check(&program, &config);
+    let controls: Vec<_> = findings.iter().map(|f| f.control).collect();
+    assert_eq!(controls, ["EC2.2", "EC2.15"], "{findings:?}");
+}

@@ -55,18 +55,19 @@ impl SourceFile<'_> {
         };
         if let Some(mode) = &raw.plain_http {
             let key = "load_balancer.plain_http";
-            config.plain_http =
-                match mode.get_ref().as_str() {
-                    "redirect" => PlainHttp::Redirect,
-                    "forward" => PlainHttp::Forward,
-                    other => return Err(self.error(
+            config.plain_http = match mode.get_ref().as_str() {
+                "redirect" => PlainHttp::Redirect,
+                "forward" => PlainHttp::Forward,
+                other => {
+                    return Err(self.error(
                         key,
                         mode,
                         format!(
                             "`{other}` is not a plain_http mode (use \"redirect\" or \"forward\")"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             lines.insert(key.into(), self.location(key, mode));
         }
         if let Some(name) = &raw.tls_policy {
