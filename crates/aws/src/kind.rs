@@ -93,6 +93,25 @@ pub fn existing(
         .collect()
 }
 
+/// `read` for a kind AWS answers about one resource at a time: the resources for which
+/// `exists(id)` finds something, with their stored arguments.
+pub async fn existing_each<F, Fut>(
+    resources: &[ResourceState],
+    mut exists: F,
+) -> Result<Vec<Option<Json>>, ProviderError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ProviderError>>,
+{
+    let mut live = Vec::new();
+    for resource in resources {
+        if exists(resource.id.clone()).await? {
+            live.push(resource.id.clone());
+        }
+    }
+    Ok(existing(resources, live))
+}
+
 /// A kind's steps on JSON, as the engine hands them over.
 #[async_trait::async_trait]
 trait Handler: Send + Sync {

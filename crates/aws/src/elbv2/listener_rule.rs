@@ -13,7 +13,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::{elb_tags, first_arn, first_tagged};
 use crate::call::{gone, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -146,18 +146,11 @@ impl AwsKind for ListenerRule {
 
     /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
-        let mut live = Vec::new();
-        for resource in resources {
-            let found = aws
-                .elbv2
-                .describe_rules()
-                .rule_arns(&resource.id)
-                .send()
-                .await
-                .or_gone::<Self>()?;
-            live.push(found.map(|_| resource.inputs.clone()));
-        }
-        Ok(live)
+        existing_each(resources, |arn| async move {
+            let found = aws.elbv2.describe_rules().rule_arns(arn).send().await;
+            Ok(found.or_gone::<Self>()?.is_some())
+        })
+        .await
     }
 }
 

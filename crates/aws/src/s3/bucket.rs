@@ -22,7 +22,7 @@ use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
 use super::log_delivery::{log_delivery_statement, partition};
 use crate::call::{missing, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
 use crate::names::{global_prefix, globally_unique_name, is_ours, tags};
 use crate::Aws;
 
@@ -321,18 +321,11 @@ impl AwsKind for Bucket {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let mut live = Vec::new();
-        for resource in resources {
-            let found = aws
-                .s3
-                .head_bucket()
-                .bucket(&resource.id)
-                .send()
-                .await
-                .or_gone::<Self>()?;
-            live.push(found.map(|_| resource.inputs.clone()));
-        }
-        Ok(live)
+        existing_each(resources, |name| async move {
+            let found = aws.s3.head_bucket().bucket(name).send().await;
+            Ok(found.or_gone::<Self>()?.is_some())
+        })
+        .await
     }
 }
 
