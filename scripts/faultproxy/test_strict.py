@@ -291,6 +291,19 @@ class CertificateInUse(StrictCase):
         self.assertEqual(refusal(self.aws.acm.delete_certificate, CertificateArn=cert)[0], "ResourceInUseException")
         retry(self.aws.acm.delete_certificate, {"ResourceInUseException"}, CertificateArn=cert)
 
+    def test_a_protected_load_balancer_is_not_deleted_until_protection_is_off(self):
+        net = self.aws.network()
+        lb = self.aws.load_balancer(net)
+        protect = lambda on: self.aws.elbv2.modify_load_balancer_attributes(
+            LoadBalancerArn=lb, Attributes=[{"Key": "deletion_protection.enabled", "Value": str(on).lower()}])
+        protect(True)
+        code, message, _ = refusal(self.aws.elbv2.delete_load_balancer, LoadBalancerArn=lb)
+        self.assertEqual((code, message), ("OperationNotPermitted", f"Load balancer '{lb}' cannot be deleted because deletion protection is enabled"))
+        self.assertEqual(len(self.aws.elbv2.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"]), 1)
+        protect(False)
+        self.assertIsNone(refusal(self.aws.elbv2.delete_load_balancer, LoadBalancerArn=lb))
+        self.bit("deletion-protection")
+
     def test_unused_certificate_deletes(self):
         cert = self.aws.acm.request_certificate(DomainName=f"free{time.time_ns()}.{ZONE}", ValidationMethod="DNS")["CertificateArn"]
         self.assertIsNone(refusal(self.aws.acm.delete_certificate, CertificateArn=cert))
