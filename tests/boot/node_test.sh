@@ -88,6 +88,16 @@ test_drain_agent_failing_to_start_marks_the_node_unhealthy() {
   expect_not_output 'drain agent started'
 }
 
+test_drain_agent_dying_at_once_marks_the_node_unhealthy() {
+  touch "$T/state/drain-unit.dies"
+  boot
+  expect_rc 1
+  expect_count 1 "$UNHEALTHY"
+  expect_order '^systemctl is-active --quiet ams-drain\.service$' "$UNHEALTHY"
+  expect_output 'ams-drain stopped right after it started'
+  expect_not_output 'drain agent started'
+}
+
 test_mongodb_answering_late_is_waited_for_then_the_node_joins() {
   boot
   expect_rc 0

@@ -17,6 +17,7 @@
 #   imds-down             the instance metadata service does not answer
 #   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
 #   drain-unit.fails      systemctl cannot start ams-drain.service
+#   drain-unit.dies       it starts, and is no longer active a moment later
 # AMS's root REST API on 127.0.0.1:5080/rest/v2 (the web panel's users, kept in MongoDB):
 #   panel.users           "EMAIL ours|other" lines: its users, with the panel password's hash
 #                         (ours) or another password;  panel.down  it never answers
@@ -328,6 +329,7 @@ case $name in
   systemctl)
     case "$*" in
       "enable --now ams-drain.service") [ ! -e "$state/drain-unit.fails" ] ;;
+      "is-active --quiet ams-drain.service") [ ! -e "$state/drain-unit.dies" ] ;;
       "is-active --quiet mongod") [ -e "$state/mongod.active" ] ;;
       "stop mongod") rm -f "$state/mongod.active" ;;
       "enable --now mongod" | "start mongod" | "restart mongod")

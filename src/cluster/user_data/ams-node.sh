@@ -280,5 +280,10 @@ printf '%s\n' '[Unit]' 'Description=ams-stack drain agent' 'Wants=network-online
   >"$ROOT/etc/systemd/system/ams-drain.service"
 systemctl daemon-reload
 systemctl enable --now ams-drain.service
+# A simple unit counts as started once forked: an agent that dies at once (bad settings, no
+# python3) must still fail the boot.
+sleep 5
+systemctl is-active --quiet ams-drain.service ||
+  die "ams-drain stopped right after it started (journalctl -u ams-drain says why)"
 ready=yes
 log "drain agent started"

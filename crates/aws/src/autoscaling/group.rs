@@ -230,11 +230,18 @@ impl AwsKind for Group {
         change_target_groups!(aws, &current.id, attach_load_balancer_target_groups, attach);
         let target_groups = resolved(&self.target_group_arns)?;
         let fleet = self.fleet(&current.id, &target_groups);
-        let previous = current
+        // The version the instances run: the stored one; for a group made before versions were
+        // explicit (it launched `$Default`, which the template's update has just moved on to
+        // the new version), the one before the new version.
+        let stored = current
             .inputs
             .get("launch_template_version")
-            .and_then(Json::as_i64)
-            .map_or("$Default".to_string(), |v| v.to_string());
+            .and_then(Json::as_i64);
+        let previous = match (stored, &self.launch_template_version) {
+            (Some(version), _) => version.to_string(),
+            (None, Some(new)) if *new.get()? > 1 => (new.get()? - 1).to_string(),
+            (None, _) => "$Default".to_string(),
+        };
         // A new version (or the first explicit one): every instance there now is rolled.
         if self.launch_template_version.is_some() && self.version()? != previous {
             let versions = (
@@ -266,6 +273,42 @@ impl AwsKind for Group {
             .send()
             .await
             .or_error()?;
+        // Instances protected from scale-in (an origin with publishers) stay at desired 0: a
+        // termination by hand ignores the protection (the drain hook is deleted before the group).
+        let call = aws
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&current.id);
+        let protected: Vec<String> = first_group(call)
+            .await?
+            .map(|g| {
+                g.instances()
+                    .iter()
+                    .filter(|i| i.protected_from_scale_in() == Some(true))
+                    .filter_map(|i| i.instance_id().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for instance in &protected {
+            ctx.waiting(format!(
+                "terminating {instance}, protected from scale-in, with the group"
+            ));
+            let terminated = aws
+                .autoscaling
+                .terminate_instance_in_auto_scaling_group()
+                .instance_id(instance)
+                .should_decrement_desired_capacity(false)
+                .send()
+                .await
+                .or_error();
+            match terminated {
+                // Already leaving, or gone: nothing to do.
+                Err(e) if e.code.as_deref() == Some("ValidationError") => {}
+                other => {
+                    other?;
+                }
+            }
+        }
         let what = format!("group {} to drain", current.id);
         aws.wait_for(ctx, &what, || async {
             Ok(instance_count(aws, &current.id)

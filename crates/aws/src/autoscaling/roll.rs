@@ -258,10 +258,26 @@ impl Fleet<'_> {
                 self.name,
                 outdated.len()
             ));
+            // What is there before this batch (old instances, and the new ones of the batches
+            // that already serve): a failed batch takes away only what it launched.
+            let before_batch: BTreeSet<String> = group
+                .instances()
+                .iter()
+                .filter(|i| staying(i))
+                .filter_map(|i| i.instance_id().map(String::from))
+                .collect();
             self.resize(aws, up, max.max(up)).await?;
             if let Err(e) = self.serving(aws, ctx, &old, replaced + batch).await {
-                self.back_out(aws, ctx, (template_id, previous), &old, (desired, max))
-                    .await?;
+                let reason = e.message.clone();
+                self.back_out(aws, ctx, (template_id, previous), &before_batch, (desired, max))
+                    .await
+                    .map_err(|b| ProviderError {
+                        code: b.code.clone(),
+                        message: format!(
+                            "the roll of {} onto version {version} stopped ({reason}), and going back failed: {}; the group may still launch version {version}",
+                            self.name, b.message
+                        ),
+                    })?;
                 return Err(ProviderError {
                     code: Some("RollStopped".into()),
                     message: format!(
@@ -312,14 +328,15 @@ impl Fleet<'_> {
         Ok(())
     }
 
-    /// After a failed batch: the new instances (not among `old`) go, with a decrement; the group
-    /// points at `previous` again, its sizes as they were.
+    /// After a failed batch: the group points at `previous` again, the batch's instances (not
+    /// among `kept`: what was there before the batch) go with a decrement, and the sizes are
+    /// as they were before the batch.
     async fn back_out(
         &self,
         aws: &Aws,
         ctx: &Ctx,
         (template_id, previous): (&str, &str),
-        old: &BTreeSet<String>,
+        kept: &BTreeSet<String>,
         (desired, max): (i32, i32),
     ) -> Res<()> {
         ctx.waiting(format!(
@@ -339,7 +356,7 @@ impl Fleet<'_> {
             .iter()
             .filter(|i| staying(i))
             .filter_map(|i| i.instance_id())
-            .filter(|id| !old.contains(*id));
+            .filter(|id| !kept.contains(*id));
         for new in new_ones {
             aws.autoscaling
                 .terminate_instance_in_auto_scaling_group()

@@ -214,7 +214,8 @@ async fn empty(aws: &Aws, bucket: &str) -> Res<usize> {
         }
     }
     for batch in doomed.chunks(DELETE_BATCH) {
-        aws.s3
+        let out = aws
+            .s3
             .delete_objects()
             .bucket(bucket)
             .delete(built(
@@ -226,6 +227,19 @@ async fn empty(aws: &Aws, bucket: &str) -> Res<usize> {
             .send()
             .await
             .or_error()?;
+        // A quiet DeleteObjects answers 200 and lists only what it could not delete.
+        if let Some(failed) = out.errors().first() {
+            return Err(ProviderError {
+                code: failed.code().map(String::from),
+                message: format!(
+                    "could not delete {} from bucket {bucket} ({} of {} refused): {}",
+                    failed.key().unwrap_or("an object"),
+                    out.errors().len(),
+                    batch.len(),
+                    failed.message().unwrap_or("no message")
+                ),
+            });
+        }
     }
     Ok(doomed.len())
 }
@@ -265,7 +279,13 @@ impl AwsKind for Bucket {
         let prefix = global_prefix(ctx, NAME_MAX);
         let out = aws.s3.list_buckets().send().await.or_error()?;
         for bucket in out.buckets() {
-            let Some(name) = bucket.name().filter(|n| n.starts_with(&prefix)) else {
+            // Exactly a name this step makes: the prefix and 16 hex digits (a user's
+            // `STACK-access-logs-archive` starts the same).
+            let Some(name) = bucket.name().filter(|n| {
+                n.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+            }) else {
                 continue;
             };
             let tagging = aws.s3.get_bucket_tagging().bucket(name).send().await;
