@@ -16,12 +16,15 @@ pub struct Ingest {
     pub load_balancer: Ref<LoadBalancer>,
 }
 
+/// An ingest target group, its protocol and its port.
+pub type IngestGroup = (Ref<TargetGroup>, &'static str, i32);
+
 /// Target groups first (the origin group joins them); listeners and the load balancer after.
 pub fn target_groups(
     p: &mut Program,
     config: &StackConfig,
     network: &Network,
-) -> Result<Vec<(Ref<TargetGroup>, &'static str, i32)>, ProgramError> {
+) -> Result<Vec<IngestGroup>, ProgramError> {
     // UDP cannot be health-checked: AMS's HTTP port over TCP says whether the node serves SRT.
     let wanted = [
         (config.ingest.rtmp, "rtmp", "TCP", RTMP_PORT, None),
@@ -65,7 +68,7 @@ pub fn declare(
     config: &StackConfig,
     network: &Network,
     security: &Security,
-    groups: Vec<(Ref<TargetGroup>, &'static str, i32)>,
+    groups: Vec<IngestGroup>,
 ) -> Result<Option<Ingest>, ProgramError> {
     let Some(ingest_sg) = &security.ingest_sg else {
         return Ok(None);
