@@ -78,6 +78,30 @@ async fn calls_that_succeed_but_answer_503_make_nothing_twice() {
     );
 }
 
+/// Every call that makes something answers 503 although it took effect, every time: what was
+/// made is found, never made again (the SDK's own retries meet a refusal, a NAT gateway's
+/// address already taken, and that refusal is not the end of it).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_make_whose_answer_is_lost_is_found_not_made_twice() {
+    let moto = Moto::start();
+    let makes = "Create,Run,Allocate,Request";
+    let proxy = FaultProxy::start(&moto.endpoint, &["--after", "1", "--after-only", makes]);
+    let project = Project::new(Some(&proxy.endpoint));
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(
+        census(&moto.sdk().await).await,
+        whole_cluster(),
+        "{}",
+        up.stderr
+    );
+    project.run(&["destroy", "local", "--yes"]).ok();
+    assert_eq!(census(&moto.sdk().await).await, nothing());
+    let counts = proxy.counts();
+    eprintln!("faults: every make answered 503: {counts:?}");
+    let injected = counts.get("injected:after").copied().unwrap_or(0);
+    assert!(injected >= 40, "only {injected} makes answered 503");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_keeps_the_order_aws_enforces() {
     let moto = Moto::start();

@@ -263,7 +263,19 @@ impl<K: AwsKind> Handler for For<K> {
             match kind.create(aws, ctx).await {
                 Ok(id) => break id,
                 // Whatever the class, as long as the policy goes on.
-                Err(error) => Self::pause(ctx, &mut policy, error, |_| true).await?,
+                Err(error) => {
+                    if let Err(error) = Self::pause(ctx, &mut policy, error, |_| true).await {
+                        // A refusal may answer an SDK retry of a call that took effect (its
+                        // answer lost): what was made is looked for once more before giving up.
+                        return match kind.find(aws, ctx).await {
+                            Ok(Some(id)) if !ctx.is_replaced(&id) => {
+                                self.finish_patiently(aws, ctx, &kind, id, Policy::new(aws))
+                                    .await
+                            }
+                            _ => Err(error),
+                        };
+                    }
+                }
             }
             match kind.find(aws, ctx).await {
                 Ok(Some(id)) if !ctx.is_replaced(&id) => break id,

@@ -71,7 +71,10 @@ impl AwsKind for NatGateway {
         &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+        // Exactly once: moto ignores the client token, and a retried create then meets the
+        // address the first one took (`Resource.AlreadyAssociated`).
         let request = aws
+            .once
             .ec2
             .create_nat_gateway()
             .subnet_id(self.subnet_id.get()?)
