@@ -112,7 +112,7 @@ pub async fn resolve(
 ) -> Result<Images> {
     let file = config.path.display().to_string();
     let explicit = [
-        &config.mongodb.ami,
+        &config.mongodb.instance.ami,
         &config.origin.instance.ami,
         &config.edge.instance.ami,
     ];

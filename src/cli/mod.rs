@@ -184,22 +184,20 @@ pub enum StackCommand {
 pub async fn run(cli: Cli) -> Result<u8> {
     let workspace = Workspace::new(&cli.root);
     let styles = Styles::for_stderr(cli.color);
-    match cli.command {
+    let done = match cli.command {
         Command::Preview {
             plan,
             change,
             exit_code,
-        } => preview::preview(&workspace, &styles, plan, change, exit_code).await,
+        } => return preview::preview(&workspace, &styles, plan, change, exit_code).await,
         Command::Up {
             plan,
             change,
             apply,
-        } => apply::up(&workspace, &styles, plan, change, apply)
-            .await
-            .map(|()| 0),
-        Command::Backup { stack, list, json } => backup::backup(&workspace, stack, list, json)
-            .await
-            .map(|()| 0),
+        } => apply::up(&workspace, &styles, plan, change, apply).await,
+        Command::Backup { stack, list, json } => {
+            backup::backup(&workspace, stack, list, json).await
+        }
         Command::Restore {
             mut args,
             change,
@@ -208,56 +206,39 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let snapshot = args.pop().unwrap_or_default();
             let stack = args.pop();
             let options = backup::restore_options(stack.clone(), change, apply);
-            backup::restore(&workspace, &styles, stack, &snapshot, options)
-                .await
-                .map(|()| 0)
+            backup::restore(&workspace, &styles, stack, &snapshot, options).await
         }
         Command::Refresh { stack, yes, json } => {
-            apply::refresh(&workspace, &styles, stack, yes, json)
-                .await
-                .map(|()| 0)
+            apply::refresh(&workspace, &styles, stack, yes, json).await
         }
         Command::Destroy {
             plan,
             apply,
             skip_final_snapshot,
-        } => apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot)
-            .await
-            .map(|()| 0),
+        } => apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot).await,
         Command::Outputs {
             stack,
             json,
             show_secrets,
-        } => inspect::outputs(&workspace, stack, json, show_secrets)
-            .await
-            .map(|()| 0),
-        Command::State(StateCommand::Export { stack }) => {
-            inspect::export(&workspace, stack).await.map(|()| 0)
-        }
+        } => inspect::outputs(&workspace, stack, json, show_secrets).await,
+        Command::State(StateCommand::Export { stack }) => inspect::export(&workspace, stack).await,
         Command::State(StateCommand::Import { mut args }) => {
             let file = PathBuf::from(args.pop().unwrap_or_default());
-            inspect::import(&workspace, args.pop(), &file)
-                .await
-                .map(|()| 0)
+            inspect::import(&workspace, args.pop(), &file).await
         }
-        Command::Graph { stack } => inspect::graph(&workspace, stack).map(|()| 0),
+        Command::Graph { stack } => inspect::graph(&workspace, stack),
         Command::ForceUnlock { mut args } => {
             let lock_id = args.pop().unwrap_or_default();
-            workspace
-                .force_unlock(args.pop(), &lock_id)
-                .await
-                .map(|()| 0)
+            workspace.force_unlock(args.pop(), &lock_id).await
         }
-        Command::Stack(StackCommand::Select { name }) => workspace.select(&name).map(|()| 0),
-        Command::Stack(StackCommand::Ls) => inspect::list(&workspace).await.map(|()| 0),
+        Command::Stack(StackCommand::Select { name }) => workspace.select(&name),
+        Command::Stack(StackCommand::Ls) => inspect::list(&workspace).await,
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "ams-stack",
-                &mut std::io::stdout(),
-            );
-            Ok(0)
+            let mut out = std::io::stdout();
+            clap_complete::generate(shell, &mut Cli::command(), "ams-stack", &mut out);
+            Ok(())
         }
-    }
+    };
+    // Every command but `preview --exit-code` exits 0 when it succeeds.
+    done.map(|()| 0)
 }

@@ -150,33 +150,24 @@ pub fn cost_lines(program: Option<&Program>, state: &State, region: &str) -> Str
         if change >= 0.0 { "+" } else { "" },
         cost::dollars(change)
     )];
-    let mut unpriced: Vec<&String> = now.unpriced.iter().chain(&then.unpriced).collect();
-    unpriced.dedup();
+    let unpriced = both(&now.unpriced, &then.unpriced);
     if !unpriced.is_empty() {
-        lines.push(format!(
-            "No price for {}: not included.",
-            unpriced
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        lines.push(format!("No price for {unpriced}: not included."));
     }
-    let mut by_use: Vec<&String> = now.by_use.iter().chain(&then.by_use).collect();
-    by_use.sort();
-    by_use.dedup();
+    let by_use = both(&now.by_use, &then.by_use);
     if !by_use.is_empty() {
-        lines.push(format!(
-            "Billed by use, not included: {}.",
-            by_use
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        lines.push(format!("Billed by use, not included: {by_use}."));
     }
     lines.push(format!("Prices: {}.", cost::source()));
     lines.join("\n")
+}
+
+/// The names in `now` and in `then`, each once, in order, joined by commas.
+fn both(now: &[String], then: &[String]) -> String {
+    let mut names: Vec<&str> = now.iter().chain(then).map(String::as_str).collect();
+    names.sort();
+    names.dedup();
+    names.join(", ")
 }
 
 /// What a plan's text is followed by: the notes on its in-place changes, the security findings

@@ -58,8 +58,8 @@ pub fn declare(
             subnet_id: network.database_subnet(),
             machine: Machine {
                 image_id: found.mongodb_ami.clone().into(),
-                instance_type: config.mongodb.instance_type.clone(),
-                key_name: machine.key_name(&config.mongodb.key_name),
+                instance_type: config.mongodb.instance.instance_type.clone(),
+                key_name: machine.key_name(&config.mongodb.instance.key_name),
                 security_group_ids: vec![security.mongodb_sg.id().into()],
                 user_data: fill(
                     include_str!("user_data/mongodb.sh"),
@@ -71,7 +71,7 @@ pub fn declare(
                         ("{DEVICE}", DATA_DEVICE.to_string().into()),
                     ],
                 ),
-                root_volume_gib: config.mongodb.root_volume_gib,
+                root_volume_gib: config.mongodb.instance.root_volume_gib,
                 root_device: ROOT_DEVICE.into(),
                 encrypted: true,
                 http_tokens: "required".into(),

@@ -2,17 +2,15 @@
 
 use toml::Spanned;
 
+use super::nodes::Instance;
 use super::raw::RawMongodb;
 use super::{ConfigError, SourceFile};
 
 /// The MongoDB host and its data.
 #[derive(Clone, Debug)]
 pub struct Mongodb {
-    pub instance_type: String,
-    pub ami: Option<String>,
-    pub key_name: Option<String>,
-    /// Size of the encrypted gp3 root volume (the system; the data has its own volume).
-    pub root_volume_gib: i32,
+    /// Its root volume holds the system; the data has its own volume.
+    pub instance: Instance,
     pub data_volume: DataVolume,
     /// Daily snapshots of the data volume kept by the lifecycle policy; 0: no daily snapshots.
     pub backup_keep: i32,
@@ -65,10 +63,12 @@ impl SourceFile<'_> {
         }
         let backup_keep = self.within("mongodb.backup_keep", &raw.backup_keep, (0, 1000))?;
         Ok(Mongodb {
-            instance_type: raw.instance_type,
-            ami: raw.ami,
-            key_name: raw.key_name,
-            root_volume_gib: self.volume("mongodb", raw.root_volume_gib, 50)?,
+            instance: Instance {
+                instance_type: raw.instance_type,
+                ami: raw.ami,
+                key_name: raw.key_name,
+                root_volume_gib: self.volume("mongodb", raw.root_volume_gib, 50)?,
+            },
             data_volume: DataVolume {
                 gib,
                 iops,

@@ -6,6 +6,7 @@ use toml::Spanned;
 use super::raw::RawNodes;
 use super::{ConfigError, SourceFile};
 
+/// What a machine of a tier runs on (`[origin]`, `[edge]`, `[mongodb]`).
 #[derive(Clone, Debug)]
 pub struct Instance {
     pub instance_type: String,

@@ -21,7 +21,7 @@ fn error_of(text: &str) -> String {
 fn shipped_stacks_are_valid() {
     let prod = parse("prod", Path::new("stacks/prod.toml"), &shipped("prod")).expect("prod");
     assert_eq!(prod.region, "ap-south-1");
-    assert_eq!(prod.mongodb.instance_type, "m5.xlarge");
+    assert_eq!(prod.mongodb.instance.instance_type, "m5.xlarge");
     assert_eq!((prod.origin.max_size, prod.origin.cpu_target), (10, 60.0));
     let local = parse("local", Path::new("stacks/local.toml"), &shipped("local")).expect("local");
     assert_eq!(local.endpoint.as_deref(), Some("http://127.0.0.1:4566"));

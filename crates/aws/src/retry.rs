@@ -140,41 +140,26 @@ mod tests {
 
     #[test]
     fn errors_are_classified_by_kind_and_code() {
-        assert_eq!(
-            classify::<Instance>(&error("RequestLimitExceeded", "")),
-            Class::Transient
-        );
-        assert_eq!(
-            classify::<SecurityGroup>(&error("InvalidGroup.NotFound", "")),
-            Class::NotYetVisible
-        );
-        assert_eq!(
-            classify::<Instance>(&error(
+        let instance: fn(&ProviderError) -> Class = classify::<Instance>;
+        let group: fn(&ProviderError) -> Class = classify::<SecurityGroup>;
+        let cases = [
+            (instance, "RequestLimitExceeded", "", Class::Transient),
+            (group, "InvalidGroup.NotFound", "", Class::NotYetVisible),
+            (
+                instance,
                 "InvalidParameterValue",
-                "Value (x) for parameter iamInstanceProfile.name is invalid"
-            )),
-            Class::NotYetVisible
-        );
-        assert_eq!(
-            classify::<SecurityGroup>(&error("InvalidGroup.Duplicate", "")),
-            Class::AlreadyExists
-        );
-        assert_eq!(
-            classify::<SecurityGroup>(&error("DependencyViolation", "")),
-            Class::Busy
-        );
-        // A user's mistake is not retried.
-        assert_eq!(
-            classify::<Instance>(&error("InvalidKeyPair.NotFound", "")),
-            Class::Final
-        );
-        assert_eq!(
-            classify::<Instance>(&error("InvalidAMIID.NotFound", "")),
-            Class::Final
-        );
-        assert_eq!(
-            classify::<Instance>(&error("UnauthorizedOperation", "")),
-            Class::Final
-        );
+                "Value (x) for parameter iamInstanceProfile.name is invalid",
+                Class::NotYetVisible,
+            ),
+            (group, "InvalidGroup.Duplicate", "", Class::AlreadyExists),
+            (group, "DependencyViolation", "", Class::Busy),
+            // A user's mistake is not retried.
+            (instance, "InvalidKeyPair.NotFound", "", Class::Final),
+            (instance, "InvalidAMIID.NotFound", "", Class::Final),
+            (instance, "UnauthorizedOperation", "", Class::Final),
+        ];
+        for (classify, code, message, class) in cases {
+            assert_eq!(classify(&error(code, message)), class, "{code}: {message}");
+        }
     }
 }

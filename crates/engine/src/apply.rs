@@ -708,6 +708,12 @@ mod tests {
         }
     }
 
+    /// Where `{what}-{i}` stands in `order`.
+    fn place(order: &[String], what: &str, i: usize) -> usize {
+        let name = format!("{what}-{i}");
+        order.iter().position(|n| *n == name).expect(&name)
+    }
+
     #[tokio::test]
     async fn creates_dependencies_first_in_parallel_and_saves_after_every_step() {
         let run = Run::new();
@@ -719,14 +725,7 @@ mod tests {
         assert_eq!(provider.live_count(), 8);
         let order = run.order(StepOp::Create);
         for i in 0..4 {
-            let bucket = order
-                .iter()
-                .position(|n| *n == format!("bucket-{i}"))
-                .expect("bucket");
-            let object = order
-                .iter()
-                .position(|n| *n == format!("object-{i}"))
-                .expect("object");
+            let (bucket, object) = (place(&order, "bucket", i), place(&order, "object", i));
             assert!(bucket < object, "bucket-{i} before object-{i}: {order:?}");
         }
         let max = provider.max_in_flight.load(Ordering::SeqCst);
@@ -835,14 +834,7 @@ mod tests {
         assert!(state.is_empty());
         let order = run.order(StepOp::Delete);
         for i in 0..3 {
-            let object = order
-                .iter()
-                .position(|n| *n == format!("object-{i}"))
-                .expect("object");
-            let bucket = order
-                .iter()
-                .position(|n| *n == format!("bucket-{i}"))
-                .expect("bucket");
+            let (bucket, object) = (place(&order, "bucket", i), place(&order, "object", i));
             assert!(object < bucket, "{order:?}");
         }
     }

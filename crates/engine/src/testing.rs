@@ -58,11 +58,14 @@ pub struct MemoryOutputs {
     pub id: String,
 }
 
+/// What lives in the in-memory cloud: id to (type, name, inputs).
+pub type Live = BTreeMap<String, (String, String, Json)>;
+
 /// Resources held in memory, keyed by id.
 #[derive(Default)]
 pub struct MemoryProvider {
     /// id -> (type, logical name, inputs).
-    pub live: Mutex<BTreeMap<String, (String, String, Json)>>,
+    pub live: Mutex<Live>,
     /// Names whose next create takes effect and then reports a failure (a lost answer).
     pub lose_answer: Mutex<BTreeSet<String>>,
     pub calls: Mutex<Vec<String>>,
@@ -104,11 +107,18 @@ impl MemoryProvider {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Records a call (`create web`, `read t:s:K`).
+    fn record(&self, call: String) {
+        self.calls.lock().map(|mut c| c.push(call)).ok();
+    }
+
+    /// What lives in the cloud: id to (type, name, inputs).
+    fn live(&self) -> Result<std::sync::MutexGuard<'_, Live>, ProviderError> {
+        self.live.lock().map_err(|_| ProviderError::new("poisoned"))
+    }
+
     async fn call(&self, what: &str, ctx: &StepContext) -> Result<(), ProviderError> {
-        self.calls
-            .lock()
-            .map(|mut c| c.push(format!("{what} {}", ctx.name)))
-            .ok();
+        self.record(format!("{what} {}", ctx.name));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         if !self.delay.is_zero() {
@@ -138,14 +148,8 @@ impl Provider for MemoryProvider {
         type_name: &str,
         resources: &[ResourceState],
     ) -> Result<Vec<Option<Json>>, ProviderError> {
-        self.calls
-            .lock()
-            .map(|mut c| c.push(format!("read {type_name}")))
-            .ok();
-        let live = self
-            .live
-            .lock()
-            .map_err(|_| ProviderError::new("poisoned"))?;
+        self.record(format!("read {type_name}"));
+        let live = self.live()?;
         Ok(resources
             .iter()
             .map(|r| live.get(&r.id).map(|(_, _, inputs)| inputs.clone()))
@@ -156,13 +160,10 @@ impl Provider for MemoryProvider {
         self.call("create", ctx).await?;
         let n = self.next_id.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}-{n}", ctx.name);
-        self.live
-            .lock()
-            .map_err(|_| ProviderError::new("poisoned"))?
-            .insert(
-                id.clone(),
-                (ctx.type_name.clone(), ctx.name.clone(), inputs.clone()),
-            );
+        self.live()?.insert(
+            id.clone(),
+            (ctx.type_name.clone(), ctx.name.clone(), inputs.clone()),
+        );
         let lost = self
             .lose_answer
             .lock()
@@ -187,10 +188,7 @@ impl Provider for MemoryProvider {
         inputs: &Json,
     ) -> Result<Json, ProviderError> {
         self.call("update", ctx).await?;
-        let mut live = self
-            .live
-            .lock()
-            .map_err(|_| ProviderError::new("poisoned"))?;
+        let mut live = self.live()?;
         let entry = live
             .get_mut(&current.id)
             .ok_or_else(|| ProviderError::new(format!("{} not found", current.id)))?;
@@ -204,10 +202,7 @@ impl Provider for MemoryProvider {
         current: &ResourceState,
     ) -> Result<(), ProviderError> {
         self.call("delete", ctx).await?;
-        self.live
-            .lock()
-            .map_err(|_| ProviderError::new("poisoned"))?
-            .remove(&current.id);
+        self.live()?.remove(&current.id);
         Ok(())
     }
 
@@ -216,14 +211,8 @@ impl Provider for MemoryProvider {
         ctx: &StepContext,
         _inputs: &Json,
     ) -> Result<Option<Created>, ProviderError> {
-        self.calls
-            .lock()
-            .map(|mut c| c.push(format!("find {}", ctx.name)))
-            .ok();
-        let live = self
-            .live
-            .lock()
-            .map_err(|_| ProviderError::new("poisoned"))?;
+        self.record(format!("find {}", ctx.name));
+        let live = self.live()?;
         Ok(live
             .iter()
             .find(|(_, (type_name, name, _))| *name == ctx.name && *type_name == ctx.type_name)

@@ -60,18 +60,30 @@ impl LocalBackend {
         }
     }
 
-    /// Creates the lock file naming `info`; `false` when there is one already.
-    fn create_lock(&self, info: &LockInfo) -> Result<bool, StateError> {
-        let dir = self.lock_path.parent().unwrap_or(Path::new("."));
-        let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    /// A temporary file in `dir` (named after the stack and `prefix`) holding `text`, flushed
+    /// to disk: moved into place afterwards, nobody ever reads it half written.
+    fn written_temp(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        text: &str,
+    ) -> Result<tempfile::NamedTempFile, StateError> {
         let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.lock.", self.stack))
+            .prefix(&format!(".{}.{prefix}", self.stack))
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(self.io("create a temporary file in", dir))?;
         temp.write_all(text.as_bytes())
             .and_then(|()| temp.as_file().sync_all())
             .map_err(self.io("write", temp.path()))?;
+        Ok(temp)
+    }
+
+    /// Creates the lock file naming `info`; `false` when there is one already.
+    fn create_lock(&self, info: &LockInfo) -> Result<bool, StateError> {
+        let dir = self.lock_path.parent().unwrap_or(Path::new("."));
+        let text = serde_json::to_string_pretty(info).unwrap_or_default();
+        let temp = self.written_temp(dir, "lock.", &text)?;
         // Moving a whole file into place without replacing one is the atomic test-and-set:
         // exactly one run creates the lock, and nobody ever reads it half written.
         match temp.persist_noclobber(&self.lock_path) {
@@ -205,18 +217,10 @@ impl StateBackend for LocalBackend {
     async fn save(&self, state: &State) -> Result<(), StateError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(self.io("create", dir))?;
-        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        let text = serde_json::to_string_pretty(state).unwrap_or_default() + "\n";
         // Temp file in the same directory, flushed to disk, then renamed over the old file: a
         // crash at any point leaves either the old or the new state, never a torn one.
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", self.stack))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(self.io("create a temporary file in", dir))?;
-        temp.write_all(text.as_bytes())
-            .and_then(|()| temp.write_all(b"\n"))
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(self.io("write", temp.path()))?;
+        let temp = self.written_temp(dir, "", &text)?;
         temp.persist(&self.path)
             .map_err(|e| self.io("replace", &self.path)(e.error))?;
         if let Ok(dir) = File::open(dir) {
