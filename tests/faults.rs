@@ -102,6 +102,61 @@ async fn every_make_whose_answer_is_lost_is_found_not_made_twice() {
     assert!(injected >= 40, "only {injected} makes answered 503");
 }
 
+/// Every make answers 503 although it took effect, and the SDK's retry of it is refused with a
+/// code no kind expects: the refusal is looked behind, and what the first call made is adopted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_refused_after_a_lost_answer_adopts_what_was_made() {
+    let moto = Moto::start();
+    let makes = [
+        "CreateVpc",
+        "CreateSubnet",
+        "CreateInternetGateway",
+        "CreateRouteTable",
+        "CreateNatGateway",
+        "AllocateAddress",
+        "CreateSecurityGroup",
+        "CreateLaunchTemplate",
+        "CreateTargetGroup",
+        "CreateLoadBalancer",
+        "CreateListener",
+        "CreateRule",
+        "CreateRole",
+        "CreateInstanceProfile",
+        "CreateAutoScalingGroup",
+        "RequestCertificate",
+        "CreateLifecyclePolicy",
+        "CreateBucket",
+        "RunInstances",
+        "CreateVolume",
+    ]
+    .join(",");
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        &[
+            "--after",
+            "1",
+            "--after-only",
+            &makes,
+            "--then-refuse",
+            "IdempotentParameterMismatch",
+        ],
+    );
+    let project = Project::new(Some(&proxy.endpoint));
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(
+        census(&moto.sdk().await).await,
+        whole_cluster(),
+        "{}",
+        up.stderr
+    );
+    project.run(&["destroy", "local", "--yes"]).ok();
+    assert_eq!(census(&moto.sdk().await).await, nothing());
+    let counts = proxy.counts();
+    eprintln!("faults: retries refused: {counts:?}");
+    let refused = counts.get("injected:then-refuse").copied().unwrap_or(0);
+    assert!(refused >= 5, "only {refused} retries were refused");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_keeps_the_order_aws_enforces() {
     let moto = Moto::start();

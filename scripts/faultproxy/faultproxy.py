@@ -13,6 +13,8 @@ only retries what it can parse.
 
 --after F: forward the call, then answer 503 anyway (the call took effect, the client does not
 know). --after-only Create,Run,...: limit --after to operations with these prefixes.
+--then-refuse CODE: a call sent again after --after took its answer is refused with CODE (400), as
+AWS refuses a second make of what the first one made, under a code the client may not expect.
 --strict: refuse deletes in an order AWS refuses (moto allows them): a security group in use, a
 subnet with instances or a load balancer, a VPC with groups or an attached gateway, a group with
 instances. GET /__proxy/counts returns the calls by operation; --counts writes them on exit.
@@ -49,7 +51,7 @@ from dlm import Dlm
 from dlm import operation as dlm_operation
 
 TOKENS = {"ClientToken", "IdempotencyToken", "CallerReference", "X-Amz-Date", "Signature"}
-STATE = {"seen": {}, "counts": {}, "lock": threading.Lock()}
+STATE = {"seen": {}, "counts": {}, "lost": set(), "lock": threading.Lock()}
 
 
 def service_of(headers):
@@ -159,6 +161,10 @@ def make_handler(options, cloud):
             if options.delay_ms or options.jitter_ms:
                 jitter = random.Random(f"{options.seed}|{key}|{n}|delay").uniform(0, options.jitter_ms)
                 time.sleep((options.delay_ms + jitter) / 1000)
+            if options.then_refuse and n > 0 and key in STATE["lost"]:
+                injected("then-refuse")
+                json_protocol = True if service == "dlm" else None
+                return self.reply(*error_body(service, options.then_refuse, "refused by faultproxy: made already", 400, json_protocol))
             roll = draw(options.seed, key, n)
             if roll < options.throttle:
                 injected("throttle")
@@ -179,7 +185,7 @@ def make_handler(options, cloud):
                     status, headers, data = self.forward(body)
                 else:
                     status, headers, data = dlm.answer(self.command, self.path, self.headers, body, region)
-                return self.answer_after(service, action, roll, status, headers, data)
+                return self.answer_after(key, service, action, roll, status, headers, data)
             call = None
             if cloud is not None:
                 call = Call(service, region, self.command, self.path, self.headers, body)
@@ -198,13 +204,15 @@ def make_handler(options, cloud):
                 if rewritten is not data:
                     headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
                     data = rewritten
-            return self.answer_after(service, action, roll, status, headers, data)
+            return self.answer_after(key, service, action, roll, status, headers, data)
 
-        def answer_after(self, service, action, roll, status, headers, data):
+        def answer_after(self, key, service, action, roll, status, headers, data):
             """The answer, or (--after) a 503 in its place although the call took effect."""
             after_applies = any(action.startswith(p) for p in options.after_only) if options.after_only else True
             if roll < options.after and after_applies and status < 300:
                 injected("after")
+                with STATE["lock"]:
+                    STATE["lost"].add(key)
                 return self.reply(*error(service, "e503", 503))
             return self.reply(status, headers, data)
 
@@ -231,6 +239,7 @@ def main():
     parser.add_argument("--e503", type=float, default=0)
     parser.add_argument("--after", type=float, default=0)
     parser.add_argument("--after-only", type=lambda s: [p for p in s.split(",") if p], default=[])
+    parser.add_argument("--then-refuse", default="", help="refuse a call sent again after --after took its answer, with this code")
     parser.add_argument("--seed", default="1")
     parser.add_argument("--strict", action="store_true", help="refuse deletes in an order AWS refuses (rule delete-order alone)")
     parser.add_argument("--counts")

@@ -413,45 +413,44 @@ mod tests {
 
     #[test]
     fn except_is_refused_where_it_means_nothing() {
-        let not_flattened = derived(syn::parse_quote! {
+        let not_flattened: syn::DeriveInput = syn::parse_quote! {
             #[kind(type_name = "t:s:K", outputs = KOutputs)]
             struct K {
                 #[kind(replace, except("a"))]
                 machine: Machine,
             }
-        });
-        assert!(
-            not_flattened.contains("goes with `replace` on a flattened field"),
-            "{not_flattened}"
-        );
-        let without_replace = derived(syn::parse_quote! {
+        };
+        let without_replace: syn::DeriveInput = syn::parse_quote! {
             #[kind(type_name = "t:s:K", outputs = KOutputs)]
             struct K {
                 #[serde(flatten)]
                 #[kind(except("a"))]
                 machine: Machine,
             }
-        });
-        assert!(
-            without_replace.contains("goes with `replace`"),
-            "{without_replace}"
-        );
-        let empty = derived(syn::parse_quote! {
+        };
+        let empty: syn::DeriveInput = syn::parse_quote! {
             #[kind(type_name = "t:s:K", outputs = KOutputs)]
             struct K {
                 #[serde(flatten)]
                 #[kind(replace, except())]
                 machine: Machine,
             }
-        });
-        assert!(empty.contains("names at least one field"), "{empty}");
-        let unknown = derived(syn::parse_quote! {
+        };
+        let unknown: syn::DeriveInput = syn::parse_quote! {
             #[kind(type_name = "t:s:K", outputs = KOutputs)]
             struct K {
                 #[kind(forever)]
                 machine: Machine,
             }
-        });
-        assert!(unknown.contains("expected `replace`"), "{unknown}");
+        };
+        for (input, refusal) in [
+            (not_flattened, "goes with `replace` on a flattened field"),
+            (without_replace, "goes with `replace`"),
+            (empty, "names at least one field"),
+            (unknown, "expected `replace`"),
+        ] {
+            let out = derived(input);
+            assert!(out.contains(refusal), "{refusal}: {out}");
+        }
     }
 }
