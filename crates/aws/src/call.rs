@@ -89,6 +89,21 @@ pub fn missing(what: &str) -> ProviderError {
     ProviderError::new(format!("AWS answered without {what}"))
 }
 
+/// A text field a response must have (an id, an ARN, a name), owned; else the error saying
+/// that AWS answered without `what`.
+pub fn required(field: Option<&str>, what: &str) -> Result<String, ProviderError> {
+    field.map(String::from).ok_or_else(|| missing(what))
+}
+
+/// Sends a describe (or a head) of one resource of kind `K`: whether it is there, `false` by
+/// `K`'s not-found codes. `exists!(Self, aws.s3.head_bucket().bucket(name))?`.
+macro_rules! exists {
+    ($kind:ty, $call:expr) => {
+        $crate::call::OrError::or_gone::<$kind>($call.send().await).map(|found| found.is_some())
+    };
+}
+pub(crate) use exists;
+
 /// An error and its sources on one line.
 pub(crate) fn first_line(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -120,5 +135,13 @@ mod tests {
             operation_name::<aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError>(),
             "route53:ChangeResourceRecordSets"
         );
+    }
+
+    #[test]
+    fn a_required_field_is_owned_or_said_to_be_missing() {
+        assert_eq!(required(Some("arn:x"), "the ARN").unwrap(), "arn:x");
+        let error = required(None, "the role's ARN").unwrap_err();
+        assert_eq!(error.message, "AWS answered without the role's ARN");
+        assert_eq!(error.code, None);
     }
 }

@@ -115,29 +115,35 @@ impl S3Backend {
         }
     }
 
-    /// The lock object and its ETag, if there is one.
-    async fn read_lock(&self) -> Result<Option<(LockInfo, Option<String>)>, StateError> {
+    /// The object `key`'s bytes and ETag; `None` when there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, StateError> {
         match self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(&self.lock_key)
+            .key(key)
             .send()
             .await
         {
             Ok(out) => {
                 let etag = out.e_tag().map(String::from);
                 let bytes = out.body.collect().await.map_err(|e| StateError::Backend {
-                    location: self.location_of(&self.lock_key),
+                    location: self.location_of(key),
                     message: format!("s3:GetObject: {e}"),
                 })?;
-                let info = serde_json::from_slice(&bytes.into_bytes())
-                    .unwrap_or_else(|_| LockInfo::unreadable());
-                Ok(Some((info, etag)))
+                Ok(Some((bytes.to_vec(), etag)))
             }
             Err(e) if e.as_service_error().is_some_and(not_found) => Ok(None),
-            Err(e) => Err(self.failed(&self.lock_key, "GetObject", &e)),
+            Err(e) => Err(self.failed(key, "GetObject", &e)),
         }
+    }
+
+    /// The lock object and its ETag, if there is one.
+    async fn read_lock(&self) -> Result<Option<(LockInfo, Option<String>)>, StateError> {
+        Ok(self.get(&self.lock_key).await?.map(|(bytes, etag)| {
+            let info = serde_json::from_slice(&bytes).unwrap_or_else(|_| LockInfo::unreadable());
+            (info, etag)
+        }))
     }
 
     /// Deletes the lock object (only if its ETag is still `etag`, when given); `true` when this
@@ -253,35 +259,17 @@ impl StateBackend for S3Backend {
     }
 
     async fn load(&self) -> Result<State, StateError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let etag = out.e_tag().map(String::from);
-                let bytes = out.body.collect().await.map_err(|e| StateError::Backend {
-                    location: self.location(),
-                    message: format!("s3:GetObject: {e}"),
-                })?;
-                let text = String::from_utf8_lossy(&bytes.into_bytes()).into_owned();
-                let state = parse_state(&text, &self.location(), &self.stack)?;
-                if let Ok(mut slot) = self.etag.lock() {
-                    *slot = Some(etag);
-                }
-                Ok(state)
+        let (state, etag) = match self.get(&self.key).await? {
+            Some((bytes, etag)) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                (parse_state(&text, &self.location(), &self.stack)?, etag)
             }
-            Err(e) if e.as_service_error().is_some_and(not_found) => {
-                if let Ok(mut slot) = self.etag.lock() {
-                    *slot = Some(None);
-                }
-                Ok(State::empty(&self.stack))
-            }
-            Err(e) => Err(self.failed(&self.key, "GetObject", &e)),
+            None => (State::empty(&self.stack), None),
+        };
+        if let Ok(mut slot) = self.etag.lock() {
+            *slot = Some(etag);
         }
+        Ok(state)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {

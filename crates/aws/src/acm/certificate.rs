@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{gone, missing, OrError};
+use crate::call::{gone, required, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -44,9 +44,7 @@ async fn request(aws: &Aws, ctx: &Ctx, domain: &str, token: Option<&str>) -> Res
         .send()
         .await
         .or_error()?;
-    out.certificate_arn()
-        .map(String::from)
-        .ok_or_else(|| missing("the certificate's ARN"))
+    required(out.certificate_arn(), "the certificate's ARN")
 }
 
 /// Status and the DNS validation record (name, type, value) once ACM has made it.

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use aws_sdk_dlm::operation::get_lifecycle_policy::builders::GetLifecyclePolicyFluentBuilder;
 use aws_sdk_dlm::types::{
     CreateRule, IntervalUnitValues, PolicyDetails, PolicyTypeValues, ResourceTypeValues,
     RetainRule, Schedule, SettablePolicyStateValues, Tag,
@@ -15,7 +16,7 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{gone, missing, OrError};
+use crate::call::{gone, required, OrError};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -194,6 +195,11 @@ fn live_args(stored: &Json, policy: &aws_sdk_dlm::types::LifecyclePolicy) -> Jso
     args
 }
 
+/// Reads the policy `id`, with its schedule.
+fn get(aws: &Aws, id: &str) -> GetLifecyclePolicyFluentBuilder {
+    aws.dlm.get_lifecycle_policy().policy_id(id)
+}
+
 #[async_trait::async_trait]
 impl AwsKind for LifecyclePolicy {
     const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
@@ -217,9 +223,7 @@ impl AwsKind for LifecyclePolicy {
             .send()
             .await
             .or_error()?;
-        out.policy_id()
-            .map(String::from)
-            .ok_or_else(|| missing("the lifecycle policy's id"))
+        required(out.policy_id(), "the lifecycle policy's id")
     }
 
     /// The policy whose own tags name this stack and resource.
@@ -243,20 +247,11 @@ impl AwsKind for LifecyclePolicy {
     }
 
     async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<LifecyclePolicyOutputs> {
-        let out = aws
-            .dlm
-            .get_lifecycle_policy()
-            .policy_id(id)
-            .send()
-            .await
-            .or_error()?;
-        let arn = out
-            .policy()
-            .and_then(|p| p.policy_arn())
-            .ok_or_else(|| missing("the lifecycle policy's ARN"))?;
+        let out = get(aws, id).send().await.or_error()?;
+        let arn = out.policy().and_then(|p| p.policy_arn());
         Ok(LifecyclePolicyOutputs {
             id: id.to_string(),
-            arn: arn.to_string(),
+            arn: required(arn, "the lifecycle policy's ARN")?,
         })
     }
 
@@ -289,13 +284,7 @@ impl AwsKind for LifecyclePolicy {
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
         let mut live = Vec::with_capacity(resources.len());
         for resource in resources {
-            let out = aws
-                .dlm
-                .get_lifecycle_policy()
-                .policy_id(&resource.id)
-                .send()
-                .await
-                .or_gone::<Self>()?;
+            let out = get(aws, &resource.id).send().await.or_gone::<Self>()?;
             live.push(out.map(|out| match out.policy() {
                 Some(policy) => live_args(&resource.inputs, policy),
                 None => resource.inputs.clone(),

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{elb_tags, first_arn};
+use super::create_tagged;
 use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
@@ -120,7 +120,7 @@ impl AwsKind for Listener {
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
         let parts = self.parts()?;
-        let out = aws
+        let create = aws
             .once
             .elbv2
             .create_listener()
@@ -129,12 +129,8 @@ impl AwsKind for Listener {
             .port(self.port)
             .set_certificates(parts.certificates)
             .set_ssl_policy(parts.ssl_policy)
-            .default_actions(parts.action)
-            .set_tags(elb_tags(ctx))
-            .send()
-            .await
-            .or_error()?;
-        first_arn(out.listeners(), |l| l.listener_arn(), "listener")
+            .default_actions(parts.action);
+        create_tagged!(ctx, create, listeners, listener_arn, "listener")
     }
 
     /// The load balancer's listener on this port (a port has one listener).

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{elb_tags, first_arn, first_tagged};
-use crate::call::{gone, OrError};
+use super::{create_tagged, first_tagged};
+use crate::call::{exists, gone, OrError};
 use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -85,19 +85,15 @@ impl AwsKind for ListenerRule {
     const NOT_YET_VISIBLE: &'static [&'static str] = &["TargetGroupNotFound"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
+        let create = aws
             .once
             .elbv2
             .create_rule()
             .listener_arn(self.listener_arn.get()?)
             .priority(self.priority)
             .set_conditions(Some(self.conditions()?))
-            .set_actions(Some(self.actions()?))
-            .set_tags(elb_tags(ctx))
-            .send()
-            .await
-            .or_error()?;
-        first_arn(out.rules(), |r| r.rule_arn(), "listener rule")
+            .set_actions(Some(self.actions()?));
+        create_tagged!(ctx, create, rules, rule_arn, "listener rule")
     }
 
     /// The listener's rule that carries this step's tags.
@@ -147,8 +143,7 @@ impl AwsKind for ListenerRule {
     /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
         existing_each(resources, |arn| async move {
-            let found = aws.elbv2.describe_rules().rule_arns(arn).send().await;
-            Ok(found.or_gone::<Self>()?.is_some())
+            exists!(Self, aws.elbv2.describe_rules().rule_arns(arn))
         })
         .await
     }

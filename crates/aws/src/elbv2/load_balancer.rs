@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
-use crate::call::{missing, OrError};
+use super::{arns, create_tagged, ours, Named, NAME_MAX};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
@@ -178,7 +178,7 @@ impl AwsKind for LoadBalancer {
     const ALREADY_EXISTS: &'static [&'static str] = &["DuplicateLoadBalancerName"];
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
-        let out = aws
+        let create = aws
             .once
             .elbv2
             .create_load_balancer()
@@ -186,15 +186,13 @@ impl AwsKind for LoadBalancer {
             .r#type(LoadBalancerTypeEnum::from(self.load_balancer_type.as_str()))
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
             .set_subnets(Some(resolved(&self.subnet_ids)?))
-            .set_security_groups(Some(resolved(&self.security_group_ids)?))
-            .set_tags(elb_tags(ctx))
-            .send()
-            .await
-            .or_error()?;
-        first_arn(
-            out.load_balancers(),
-            |l| l.load_balancer_arn(),
-            "load balancer",
+            .set_security_groups(Some(resolved(&self.security_group_ids)?));
+        create_tagged!(
+            ctx,
+            create,
+            load_balancers,
+            load_balancer_arn,
+            "load balancer"
         )
     }
 
@@ -231,14 +229,8 @@ impl AwsKind for LoadBalancer {
         }
         Ok(LoadBalancerOutputs {
             arn: arn.to_string(),
-            name: lb
-                .load_balancer_name()
-                .ok_or_else(|| missing("the load balancer's name"))?
-                .to_string(),
-            dns_name: lb
-                .dns_name()
-                .ok_or_else(|| missing("the load balancer's DNS name"))?
-                .to_string(),
+            name: required(lb.load_balancer_name(), "the load balancer's name")?,
+            dns_name: required(lb.dns_name(), "the load balancer's DNS name")?,
             zone_id: lb
                 .canonical_hosted_zone_id()
                 .unwrap_or_default()

@@ -19,7 +19,7 @@ use aws_sdk_elasticloadbalancingv2::types::Tag;
 
 use ams_engine::{ProviderError, StepContext};
 
-use crate::call::{missing, OrError};
+use crate::call::{required, OrError};
 use crate::names::{is_ours, physical_prefix, tags};
 use crate::Aws;
 
@@ -45,11 +45,20 @@ fn first_arn<T>(
     arn: impl Fn(&T) -> Option<&str>,
     what: &str,
 ) -> Result<String, ProviderError> {
-    made.first()
-        .and_then(arn)
-        .map(String::from)
-        .ok_or_else(|| missing(&format!("the {what}'s ARN")))
+    required(made.first().and_then(arn), &format!("the {what}'s ARN"))
 }
+
+/// Sends the create `$call` with this step's tags (by which `find` knows the resource again) and
+/// answers the ARN of the one `$what` it made: `$arn` of the first of the answer's `$made`.
+/// `create_tagged!(ctx, call, listeners, listener_arn, "listener")`.
+macro_rules! create_tagged {
+    ($ctx:expr, $call:expr, $made:ident, $arn:ident, $what:expr) => {{
+        let sent = $call.set_tags($crate::elbv2::elb_tags($ctx)).send().await;
+        let out = $crate::call::OrError::or_error(sent)?;
+        $crate::elbv2::first_arn(out.$made(), |made| made.$arn(), $what)
+    }};
+}
+use create_tagged;
 
 /// The name and ARN of every load balancer, or every target group, of the account and region.
 type Named = Vec<(String, String)>;

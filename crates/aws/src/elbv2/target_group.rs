@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
-use crate::call::{gone, missing, OrError};
+use super::{arns, create_tagged, ours, Named, NAME_MAX};
+use crate::call::{gone, required, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -226,7 +226,7 @@ impl AwsKind for TargetGroup {
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
         self.check()?;
-        let out = aws
+        let create = aws
             .elbv2
             .create_target_group()
             .name(physical_name(ctx, NAME_MAX))
@@ -244,16 +244,8 @@ impl AwsKind for TargetGroup {
             .health_check_interval_seconds(self.health_timing.interval_seconds)
             .health_check_timeout_seconds(CHECK_TIMEOUT_SECONDS)
             .healthy_threshold_count(self.health_timing.healthy)
-            .unhealthy_threshold_count(self.health_timing.unhealthy)
-            .set_tags(elb_tags(ctx))
-            .send()
-            .await
-            .or_error()?;
-        first_arn(
-            out.target_groups(),
-            |t| t.target_group_arn(),
-            "target group",
-        )
+            .unhealthy_threshold_count(self.health_timing.unhealthy);
+        create_tagged!(ctx, create, target_groups, target_group_arn, "target group")
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
@@ -265,13 +257,10 @@ impl AwsKind for TargetGroup {
             self.set_attributes(aws, arn).await?;
         }
         // arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID
-        let name = arn
-            .split('/')
-            .nth(1)
-            .ok_or_else(|| missing("the target group's name in its ARN"))?;
+        let name = arn.split('/').nth(1);
         Ok(TargetGroupOutputs {
             arn: arn.to_string(),
-            name: name.to_string(),
+            name: required(name, "the target group's name in its ARN")?,
         })
     }
 

@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{iam_tags, ours, PATH};
+use super::{create_ours, ours, PATH};
 use crate::call::{gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
@@ -57,14 +57,8 @@ impl AwsKind for InstanceProfile {
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
         let name = physical_name(ctx, NAME_MAX);
-        aws.iam
-            .create_instance_profile()
-            .instance_profile_name(&name)
-            .path(PATH)
-            .set_tags(Some(iam_tags(ctx)?))
-            .send()
-            .await
-            .or_error()?;
+        let create = aws.iam.create_instance_profile();
+        create_ours!(ctx, create.instance_profile_name(&name))?;
         Ok(name)
     }
 

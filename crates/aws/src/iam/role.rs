@@ -8,8 +8,8 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{iam_tags, ours, PATH};
-use crate::call::{gone, missing, OrError};
+use super::{create_ours, ours, PATH};
+use crate::call::{gone, required, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -160,16 +160,13 @@ impl AwsKind for Role {
 
     async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
         let name = physical_name(ctx, NAME_MAX);
-        aws.iam
+        let create = aws
+            .iam
             .create_role()
             .role_name(&name)
-            .path(PATH)
             .description(&self.description)
-            .assume_role_policy_document(trust_policy(&self.service)?)
-            .set_tags(Some(iam_tags(ctx)?))
-            .send()
-            .await
-            .or_error()?;
+            .assume_role_policy_document(trust_policy(&self.service)?);
+        create_ours!(ctx, create)?;
         Ok(name)
     }
 
@@ -183,13 +180,9 @@ impl AwsKind for Role {
             set_managed(aws, name, &self.managed_policy_arns).await?;
         }
         let out = aws.iam.get_role().role_name(name).send().await.or_error()?;
-        let arn = out
-            .role()
-            .map(|r| r.arn())
-            .ok_or_else(|| missing("the role"))?;
         Ok(RoleOutputs {
             name: name.to_string(),
-            arn: arn.to_string(),
+            arn: required(out.role().map(|r| r.arn()), "the role")?,
         })
     }
 

@@ -21,7 +21,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
 use super::log_delivery::{log_delivery_statement, partition};
-use crate::call::{missing, OrError};
+use crate::call::{exists, required, OrError};
 use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
 use crate::names::{global_prefix, globally_unique_name, is_ours, tags};
 use crate::Aws;
@@ -127,10 +127,8 @@ impl Bucket {
             .await
             .or_error()?;
         let identity = aws.sts.get_caller_identity().send().await.or_error()?;
-        let account = identity
-            .account()
-            .ok_or_else(|| missing("the account id (sts:GetCallerIdentity)"))?;
-        match self.policy(&aws.region, account, name) {
+        let account = required(identity.account(), "the account id (sts:GetCallerIdentity)")?;
+        match self.policy(&aws.region, &account, name) {
             Some(policy) => {
                 s3.put_bucket_policy()
                     .bucket(name)
@@ -323,8 +321,7 @@ impl AwsKind for Bucket {
         ctx.waiting(format!(
             "emptying bucket {name} (it holds only the access logs this stack's load balancer wrote)"
         ));
-        let there = aws.s3.head_bucket().bucket(name).send().await;
-        if there.or_gone::<Self>()?.is_none() {
+        if !exists!(Self, aws.s3.head_bucket().bucket(name))? {
             return Ok(());
         }
         let removed = empty(aws, name).await?;
@@ -342,8 +339,7 @@ impl AwsKind for Bucket {
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
         existing_each(resources, |name| async move {
-            let found = aws.s3.head_bucket().bucket(name).send().await;
-            Ok(found.or_gone::<Self>()?.is_some())
+            exists!(Self, aws.s3.head_bucket().bucket(name))
         })
         .await
     }

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{gone, missing, OrError};
+use crate::call::{gone, required, OrError};
 use crate::kind::{existing, AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -71,13 +71,10 @@ impl AwsKind for SecureParameter {
 
     async fn finish(&self, aws: &Aws, _ctx: &Ctx, name: &str) -> Res<SecureParameterOutputs> {
         let out = get(aws, name, false).send().await.or_error()?;
-        let arn = out
-            .parameter()
-            .and_then(|p| p.arn())
-            .ok_or_else(|| missing("the parameter's ARN"))?;
+        let arn = out.parameter().and_then(|p| p.arn());
         Ok(SecureParameterOutputs {
             name: name.to_string(),
-            arn: arn.to_string(),
+            arn: required(arn, "the parameter's ARN")?,
         })
     }
 
@@ -117,10 +114,8 @@ impl AwsKind for SecureParameter {
 /// The decrypted value of a SecureString parameter, for `outputs --show-secrets`.
 pub async fn reveal(aws: &Aws, name: &str) -> Result<String, ProviderError> {
     let out = get(aws, name, true).send().await.or_error()?;
-    out.parameter()
-        .and_then(|p| p.value())
-        .map(String::from)
-        .ok_or_else(|| missing(&format!("the value of parameter {name}")))
+    let value = out.parameter().and_then(|p| p.value());
+    required(value, &format!("the value of parameter {name}"))
 }
 
 #[cfg(test)]
