@@ -1,4 +1,4 @@
-"""moto in server mode (what `moto_server` runs), with three repairs ams-stack's tests depend on.
+"""moto in server mode (what `moto_server` runs), with four repairs ams-stack's tests depend on.
 
 1. moto 5.2.5 keeps the user data of a launch template version made by CreateLaunchTemplateVersion
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
@@ -16,16 +16,24 @@ reads those from the template when the launch names no interface of its own.
 FIPS ones; AWS has them (describe-ssl-policies), and ams-stack's default TLS policy is one. The
 repair adds them, with the TLS 1.3 and 1.2 AES-GCM ciphers AWS lists. Nothing else changes.
 
+4. moto's server answers requests on several threads, and its S3 conditional writes (PutObject
+with If-None-Match, PutObject or DeleteObject with If-Match) check the condition, then write: two
+at once can both pass. S3 makes each atomic, and the S3 state lock relies on that (of two runs
+taking over one stale lock, exactly one must win). The repair makes every S3 object write and
+delete one at a time.
+
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import sys
+import threading
 
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
 from moto.elbv2.ssl_policies import SSL_POLICIES
+from moto.s3.responses import S3Response
 from moto.server import main
 
 
@@ -78,6 +86,19 @@ for _variant in ["1-3-FIPS-PQ-2025-09", "1-2-FIPS-PQ-2025-09", "1-2-Res-FIPS-PQ-
         "ciphers": _FIPS_CIPHERS + (_FIPS_TLS12_CIPHERS if _tls12 else []),
         "ssl_protocols": ["TLSv1.3", "TLSv1.2"] if _tls12 else ["TLSv1.3"],
     })
+
+_S3_WRITES = threading.Lock()
+
+
+def _one_at_a_time(write):
+    def locked(self):
+        with _S3_WRITES:
+            return write(self)
+    return locked
+
+
+S3Response.put_object = _one_at_a_time(S3Response.put_object)
+S3Response.delete_object = _one_at_a_time(S3Response.delete_object)
 
 if __name__ == "__main__":
     sys.exit(main())
