@@ -264,28 +264,14 @@ impl Volume {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let (set, delete) = tag_changes(old, &wanted, &tags(live.tags()));
-        if !set.is_empty() {
-            let tags = set
-                .into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build());
-            aws.ec2
-                .create_tags()
-                .resources(&id)
-                .set_tags(Some(tags.collect()))
-                .send()
-                .await
-                .or_error()?;
-        }
-        if !delete.is_empty() {
-            let tags = delete.into_iter().map(|k| Tag::builder().key(k).build());
-            aws.ec2
-                .delete_tags()
-                .resources(&id)
-                .set_tags(Some(tags.collect()))
-                .send()
-                .await
-                .or_error()?;
-        }
+        let set = set
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build());
+        let request = aws.ec2.create_tags().resources(&id);
+        send_unless_empty!(request, set_tags, set.collect::<Vec<_>>());
+        let delete = delete.into_iter().map(|k| Tag::builder().key(k).build());
+        let request = aws.ec2.delete_tags().resources(&id);
+        send_unless_empty!(request, set_tags, delete.collect::<Vec<_>>());
         Ok(())
     }
 }
