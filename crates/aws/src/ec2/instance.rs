@@ -391,19 +391,8 @@ mod tests {
         Instance {
             subnet_id: "subnet-1".into(),
             machine: Machine {
-                image_id: "ami-1".into(),
-                instance_type: "t3.medium".into(),
                 key_name: None,
-                security_group_ids: vec!["sg-1".into()],
-                user_data: "#!/bin/sh".into(),
-                root_volume_gib: 20,
-                root_device: "/dev/sda1".into(),
-                encrypted: true,
-                http_tokens: "required".into(),
-                hop_limit: 1,
-                instance_profile_arn: None,
-                public_ip: None,
-                monitoring: true,
+                ..super::super::machine::tests::machine()
             },
         }
     }
