@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::{missing, OrError};
+use crate::call::{gone, missing, OrError};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, physical_prefix};
 use crate::Aws;
@@ -135,14 +135,11 @@ impl AwsKind for CpuPolicy {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let group = super::stored_group(&current.inputs);
-        aws.autoscaling
+        let call = aws
+            .autoscaling
             .delete_policy()
-            .auto_scaling_group_name(group)
-            .policy_name(&current.outputs.name)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+            .auto_scaling_group_name(group);
+        gone!(Self, call.policy_name(&current.outputs.name))
     }
 }
 

@@ -16,6 +16,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::roll::{template, Fleet};
 use crate::call::OrError;
+use crate::ec2::done_already;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::Aws;
@@ -301,13 +302,8 @@ impl AwsKind for Group {
                 .send()
                 .await
                 .or_error();
-            match terminated {
-                // Already leaving, or gone: nothing to do.
-                Err(e) if e.code.as_deref() == Some("ValidationError") => {}
-                other => {
-                    other?;
-                }
-            }
+            // Already leaving, or gone: nothing to do.
+            done_already(terminated, "ValidationError")?;
         }
         let what = format!("group {} to drain", current.id);
         aws.wait_for(ctx, &what, || async {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use crate::call::OrError;
+use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
 
@@ -93,13 +93,10 @@ impl AwsKind for LifecycleHook {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let group = super::stored_group(&current.inputs);
-        aws.autoscaling
+        let call = aws
+            .autoscaling
             .delete_lifecycle_hook()
-            .auto_scaling_group_name(group)
-            .lifecycle_hook_name(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        Ok(())
+            .auto_scaling_group_name(group);
+        gone!(Self, call.lifecycle_hook_name(&current.id))
     }
 }

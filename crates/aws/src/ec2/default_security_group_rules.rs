@@ -69,24 +69,14 @@ async fn group(aws: &Aws, id: &str) -> Res<Ec2SecurityGroup> {
 /// Revokes every rule of `group`, inbound and outbound.
 async fn revoke_all(aws: &Aws, group: &Ec2SecurityGroup) -> Res<()> {
     let id = group.group_id().unwrap_or_default();
-    if !group.ip_permissions().is_empty() {
-        aws.ec2
-            .revoke_security_group_ingress()
-            .group_id(id)
-            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
-            .send()
-            .await
-            .or_error()?;
-    }
-    if !group.ip_permissions_egress().is_empty() {
-        aws.ec2
-            .revoke_security_group_egress()
-            .group_id(id)
-            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
-            .send()
-            .await
-            .or_error()?;
-    }
+    let inbound = aws.ec2.revoke_security_group_ingress().group_id(id);
+    send_unless_empty!(inbound, set_ip_permissions, group.ip_permissions().to_vec());
+    let outbound = aws.ec2.revoke_security_group_egress().group_id(id);
+    send_unless_empty!(
+        outbound,
+        set_ip_permissions,
+        group.ip_permissions_egress().to_vec()
+    );
     Ok(())
 }
 

@@ -1,7 +1,5 @@
 //! An Elastic IP address (in the VPC domain): the fixed public address of the NAT gateway.
 
-use std::collections::BTreeSet;
-
 use aws_sdk_ec2::types::{Address, DomainType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -9,7 +7,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use super::{answered, ec2_tag_pairs, filter, new_id, own_tags};
+use super::{answered, ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::is_ours;
@@ -79,13 +77,8 @@ impl AwsKind for ElasticIp {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let found = addresses(aws, vec![filter("allocation-id", &ids)]).await?;
-        let live: BTreeSet<String> = found
-            .iter()
-            .filter_map(|a| a.allocation_id())
-            .map(String::from)
-            .collect();
-        Ok(crate::kind::existing(resources, &live))
+        let found = addresses(aws, vec![id_filter("allocation-id", resources)]).await?;
+        let live = found.iter().filter_map(|a| a.allocation_id());
+        Ok(crate::kind::existing(resources, live))
     }
 }

@@ -3,8 +3,6 @@
 //! settings replace it. Also the stop and start that other steps need ([`stop`], [`start`]:
 //! a volume attachment moves a data volume between instances).
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::{
     AttributeValue, HttpTokensState, Instance as Ec2Instance, InstanceMetadataEndpointState,
     InstanceStateName, MonitoringState, Reservation,
@@ -15,9 +13,9 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::listing::list_by_filter;
+use super::listing::{find_live_tagged, read_live};
 use super::machine::{machine_not_yet_visible, with_machine};
-use super::{answered, filter, id_filter, live_inputs, new_id, own_tags, Machine};
+use super::{answered, filter, new_id, Machine};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::Aws;
@@ -312,20 +310,10 @@ impl AwsKind for Instance {
     }
 
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        let mut filters = own_tags(ctx);
-        filters.push(filter("instance-state-name", &["pending", "running"]));
-        let out = aws
-            .ec2
-            .describe_instances()
-            .set_filters(Some(filters))
-            .send()
-            .await
-            .or_error()?;
-        // Never the instance a replacement replaces: it carries the same tags.
-        let id = listed(out.reservations())
-            .filter_map(|i| i.instance_id())
-            .find(|id| !ctx.is_replaced(id));
-        Ok(id.map(String::from))
+        let state = filter("instance-state-name", &["pending", "running"]);
+        find_live_tagged!(aws, ctx, describe_instances, state, |out| {
+            listed(out.reservations()).filter_map(|i| i.instance_id())
+        })
     }
 
     /// Waits for the instance to run; its addresses.
@@ -364,38 +352,34 @@ impl AwsKind for Instance {
     /// Which instances are still there (not terminated nor shutting down), with their live
     /// instance type, metadata options and monitoring.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let live: BTreeMap<String, Ec2Instance> = list_by_filter!(
+        read_live!(
             aws,
-            describe_instances,
-            id_filter("instance-id", resources),
+            resources,
+            describe_instances("instance-id"),
             |page| listed(page.reservations()),
-            |instance| {
-                let id = instance.instance_id().filter(|_| !ending(instance))?;
-                Some((id.to_string(), instance.clone()))
+            Ec2Instance::instance_id,
+            ending,
+            |inputs, _, instance| {
+                if let Some(instance_type) = instance.instance_type() {
+                    inputs["instance_type"] = json!(instance_type.as_str());
+                }
+                let options = instance.metadata_options();
+                if let Some(tokens) = options.and_then(|o| o.http_tokens()) {
+                    inputs["http_tokens"] = json!(tokens.as_str());
+                }
+                if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
+                    inputs["hop_limit"] = json!(hops);
+                }
+                // Stored without the key when off (as declared).
+                match (monitored(instance), inputs.as_object_mut()) {
+                    (true, _) => inputs["monitoring"] = json!(true),
+                    (false, Some(object)) => {
+                        object.remove("monitoring");
+                    }
+                    (false, None) => {}
+                }
             }
         )
-        .into_iter()
-        .collect();
-        Ok(live_inputs(resources, &live, |inputs, _, instance| {
-            if let Some(instance_type) = instance.instance_type() {
-                inputs["instance_type"] = json!(instance_type.as_str());
-            }
-            let options = instance.metadata_options();
-            if let Some(tokens) = options.and_then(|o| o.http_tokens()) {
-                inputs["http_tokens"] = json!(tokens.as_str());
-            }
-            if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
-                inputs["hop_limit"] = json!(hops);
-            }
-            // Stored without the key when off (as declared).
-            match (monitored(instance), inputs.as_object_mut()) {
-                (true, _) => inputs["monitoring"] = json!(true),
-                (false, Some(object)) => {
-                    object.remove("monitoring");
-                }
-                (false, None) => {}
-            }
-        }))
     }
 }
 
@@ -407,19 +391,8 @@ mod tests {
         Instance {
             subnet_id: "subnet-1".into(),
             machine: Machine {
-                image_id: "ami-1".into(),
-                instance_type: "t3.medium".into(),
                 key_name: None,
-                security_group_ids: vec!["sg-1".into()],
-                user_data: "#!/bin/sh".into(),
-                root_volume_gib: 20,
-                root_device: "/dev/sda1".into(),
-                encrypted: true,
-                http_tokens: "required".into(),
-                hop_limit: 1,
-                instance_profile_arn: None,
-                public_ip: None,
-                monitoring: true,
+                ..super::super::machine::tests::machine()
             },
         }
     }

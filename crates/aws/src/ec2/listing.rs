@@ -34,6 +34,49 @@ macro_rules! list_by_filter {
 }
 pub(super) use list_by_filter;
 
+/// `read` for a kind listed item by item: one filtered Describe (`$call`, following
+/// pagination) of the resources' ids (the filter `$name`, as "volume-id"); `None` for each
+/// resource not listed or listed but gone or going (`$ending`), else its stored arguments as
+/// `$merge` (`|inputs, resource, item|`) updates them from what is listed. `$items` are the
+/// items of a page, `$id` the id of an item.
+macro_rules! read_live {
+    (
+        $aws:expr, $resources:expr, $call:ident($name:expr),
+        |$page:ident| $items:expr, $id:expr, $ending:expr, $merge:expr
+    ) => {{
+        let live: std::collections::BTreeMap<String, _> = $crate::ec2::listing::list_by_filter!(
+            $aws,
+            $call,
+            $crate::ec2::id_filter($name, $resources),
+            |$page| $items,
+            |item| {
+                let id = $id(item).filter(|_| !$ending(item))?;
+                Some((id.to_string(), item.clone()))
+            }
+        )
+        .into_iter()
+        .collect();
+        Ok($crate::ec2::live_inputs($resources, &live, $merge))
+    }};
+}
+pub(super) use read_live;
+
+/// `find` for a kind whose resources live on after they end (terminated, deleted): the id of
+/// the first that one Describe (`$call`) lists for this step's tags and `$state` (a filter that
+/// keeps those not ending) and that no replacement replaces (it carries the same tags).
+/// `|$out| $ids` are the ids the Describe's answer lists.
+macro_rules! find_live_tagged {
+    ($aws:expr, $ctx:expr, $call:ident, $state:expr, |$out:ident| $ids:expr) => {{
+        let mut filters = $crate::ec2::own_tags($ctx);
+        filters.push($state);
+        let sent = $aws.ec2.$call().set_filters(Some(filters)).send().await;
+        let $out = $crate::call::OrError::or_error(sent)?;
+        let id = $ids.find(|id| !$ctx.is_replaced(id));
+        Ok(id.map(String::from))
+    }};
+}
+pub(super) use find_live_tagged;
+
 /// Declares how EC2 lists each kind named, one a row: `Kind: describe_call(setter of ids) ->
 /// list[id of an item]`. The SDK names a listed item as the kind is named
 /// (`aws_sdk_ec2::types::Vpc` for [`Vpc`]).

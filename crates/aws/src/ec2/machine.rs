@@ -190,13 +190,14 @@ macro_rules! with_machine {
 pub(super) use with_machine;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use aws_sdk_ec2::config::{BehaviorVersion, Region};
     use aws_sdk_ec2::types::RequestLaunchTemplateData;
 
     use super::*;
 
-    fn machine() -> Machine {
+    /// A machine with every setting given, for the tests of the kinds that hold one.
+    pub(in crate::ec2) fn machine() -> Machine {
         Machine {
             image_id: "ami-1".into(),
             instance_type: "t3.medium".into(),

@@ -43,6 +43,18 @@ macro_rules! delete_by_id {
     };
 }
 
+/// Sends `$request` (a call built up to its list argument: the rules to revoke, the tags to
+/// set) with the list `$items`, given by its setter `$set`; sends nothing when the list is
+/// empty, as there is nothing to do.
+macro_rules! send_unless_empty {
+    ($request:expr, $set:ident, $items:expr) => {{
+        let items = $items;
+        if !items.is_empty() {
+            $crate::call::OrError::or_error($request.$set(Some(items)).send().await)?;
+        }
+    }};
+}
+
 mod listing;
 
 mod default_security_group_rules;
@@ -75,6 +87,19 @@ pub use subnet::{Subnet, SubnetOutputs};
 pub use volume::{Volume, VolumeOutputs, GP3_IOPS, GP3_THROUGHPUT};
 pub use volume_attachment::{VolumeAttachment, VolumeAttachmentOutputs};
 pub use vpc::{Vpc, VpcOutputs};
+
+/// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
+/// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
+/// is no error. Also for the calls of other services.
+pub(crate) fn done_already<T>(
+    sent: Result<T, ProviderError>,
+    code: &str,
+) -> Result<(), ProviderError> {
+    match sent {
+        Err(e) if e.code.as_deref() == Some(code) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
 
 /// A filter of an EC2 Describe call (also for the lookups of other modules).
 pub fn filter(name: &str, values: &[&str]) -> Filter {

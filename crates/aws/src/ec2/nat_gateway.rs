@@ -2,8 +2,6 @@
 //! internet for instances in private subnets. Its create waits until it is available; its delete
 //! waits until it is deleted, since until then it holds its subnet and its address.
 
-use std::collections::BTreeSet;
-
 use aws_sdk_ec2::types::{Filter, NatGateway as Ec2NatGateway, NatGatewayState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -11,7 +9,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
-use super::{ec2_tag_pairs, filter, new_id, own_tags};
+use super::{ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::is_ours;
@@ -137,14 +135,11 @@ impl AwsKind for NatGateway {
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
-        let found = listed(aws, vec![filter("nat-gateway-id", &ids)]).await?;
-        let live: BTreeSet<String> = found
-            .iter()
-            .filter(|n| !ending(n))
-            .filter_map(|n| n.nat_gateway_id())
-            .map(String::from)
-            .collect();
-        Ok(crate::kind::existing(resources, &live))
+        let found = listed(aws, vec![id_filter("nat-gateway-id", resources)]).await?;
+        let live = found.iter().filter(|n| !ending(n));
+        Ok(crate::kind::existing(
+            resources,
+            live.filter_map(|n| n.nat_gateway_id()),
+        ))
     }
 }

@@ -9,7 +9,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::listing::{created, describe_one, existing, find_tagged};
-use super::new_id;
+use super::{done_already, new_id};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::resolved;
@@ -138,13 +138,8 @@ impl AwsKind for RouteTable {
                 .send()
                 .await
                 .or_error();
-            match made {
-                // A retry of a create whose answer was lost: the route is there.
-                Err(e) if e.code.as_deref() == Some("RouteAlreadyExists") => {}
-                other => {
-                    other?;
-                }
-            }
+            // A retry of a create whose answer was lost: the route is there.
+            done_already(made, "RouteAlreadyExists")?;
         }
         let mut associations: BTreeMap<String, String> = table
             .associations()

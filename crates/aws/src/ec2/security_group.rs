@@ -10,8 +10,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::listing::{describe_one, find_tagged, Listed};
-use super::{answered, id_filter, live_inputs, new_id};
-use crate::call::OrError;
+use super::{answered, done_already, id_filter, live_inputs, new_id};
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -126,32 +125,21 @@ fn not_in<'a>(rules: &'a [Rule], others: &[Rule]) -> Vec<&'a Rule> {
     rules.iter().filter(|r| !others.contains(r)).collect()
 }
 
-/// Sends an ingress call (authorize or revoke) for `rules` of the group, in one call; none
-/// when there are no rules.
-macro_rules! change_ingress {
-    ($aws:expr, $call:ident, $group_id:expr, $rules:expr) => {{
-        let (group_id, rules): (&str, &[&Rule]) = ($group_id, $rules);
-        if !rules.is_empty() {
-            $aws.ec2
-                .$call()
-                .group_id(group_id)
-                .set_ip_permissions(Some(permissions(group_id, rules)?))
-                .send()
-                .await
-                .or_error()?;
-        }
-        Ok(())
-    }};
-}
-
-/// Adds `rules` to the group, in one call.
+/// Adds `rules` to the group, in one call; none when there are no rules.
 async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
-    change_ingress!(aws, authorize_security_group_ingress, group_id, rules)
+    let request = aws
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id);
+    send_unless_empty!(request, set_ip_permissions, permissions(group_id, rules)?);
+    Ok(())
 }
 
-/// Removes `rules` from the group, in one call.
+/// Removes `rules` from the group, in one call; none when there are no rules.
 async fn revoke(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
-    change_ingress!(aws, revoke_security_group_ingress, group_id, rules)
+    let request = aws.ec2.revoke_security_group_ingress().group_id(group_id);
+    send_unless_empty!(request, set_ip_permissions, permissions(group_id, rules)?);
+    Ok(())
 }
 
 /// Adds the `rules` that the group does not list yet: in one call, or, when AWS says some are
@@ -163,10 +151,7 @@ async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Ru
         other => return other,
     }
     for rule in missing {
-        match authorize(aws, group_id, &[rule]).await {
-            Err(e) if e.code.as_deref() == Some(DUPLICATE_RULE) => {}
-            other => other?,
-        }
+        done_already(authorize(aws, group_id, &[rule]).await, DUPLICATE_RULE)?;
     }
     Ok(())
 }

@@ -14,8 +14,8 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
-use super::listing::list_by_filter;
-use super::{answered, ec2_tags, filter, id_filter, live_inputs, new_id, own_tags};
+use super::listing::{find_live_tagged, read_live};
+use super::{answered, ec2_tags, filter, new_id};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::tags as tags_of;
@@ -264,28 +264,14 @@ impl Volume {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let (set, delete) = tag_changes(old, &wanted, &tags(live.tags()));
-        if !set.is_empty() {
-            let tags = set
-                .into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build());
-            aws.ec2
-                .create_tags()
-                .resources(&id)
-                .set_tags(Some(tags.collect()))
-                .send()
-                .await
-                .or_error()?;
-        }
-        if !delete.is_empty() {
-            let tags = delete.into_iter().map(|k| Tag::builder().key(k).build());
-            aws.ec2
-                .delete_tags()
-                .resources(&id)
-                .set_tags(Some(tags.collect()))
-                .send()
-                .await
-                .or_error()?;
-        }
+        let set = set
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build());
+        let request = aws.ec2.create_tags().resources(&id);
+        send_unless_empty!(request, set_tags, set.collect::<Vec<_>>());
+        let delete = delete.into_iter().map(|k| Tag::builder().key(k).build());
+        let request = aws.ec2.delete_tags().resources(&id);
+        send_unless_empty!(request, set_tags, delete.collect::<Vec<_>>());
         Ok(())
     }
 }
@@ -328,22 +314,10 @@ impl AwsKind for Volume {
 
     /// A volume tagged as this step's, not being deleted.
     async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
-        let mut filters = own_tags(ctx);
-        filters.push(filter("status", &["creating", "available", "in-use"]));
-        let out = aws
-            .ec2
-            .describe_volumes()
-            .set_filters(Some(filters))
-            .send()
-            .await
-            .or_error()?;
-        // Never the volume a replacement replaces: it carries the same tags.
-        let id = out
-            .volumes()
-            .iter()
-            .filter_map(|v| v.volume_id())
-            .find(|id| !ctx.is_replaced(id));
-        Ok(id.map(String::from))
+        let state = filter("status", &["creating", "available", "in-use"]);
+        find_live_tagged!(aws, ctx, describe_volumes, state, |out| {
+            out.volumes().iter().filter_map(|v| v.volume_id())
+        })
     }
 
     /// Waits until the volume can be used: `available`, or `in-use` (a volume found after a
@@ -405,37 +379,33 @@ impl AwsKind for Volume {
 
     /// The live size, IOPS and throughput of the volumes still there, in one batched read.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let live: BTreeMap<String, Ec2Volume> = list_by_filter!(
+        read_live!(
             aws,
-            describe_volumes,
-            id_filter("volume-id", resources),
+            resources,
+            describe_volumes("volume-id"),
             |page| page.volumes(),
-            |volume| {
-                let id = volume.volume_id().filter(|_| !ending(volume))?;
-                Some((id.to_string(), volume.clone()))
-            }
-        )
-        .into_iter()
-        .collect();
-        Ok(live_inputs(resources, &live, |inputs, _, volume| {
-            let declared = |key: &str| inputs.get(key).and_then(Json::as_i64).map(|n| n as i32);
-            let iops = live_setting(declared("iops"), volume.iops(), GP3_IOPS);
-            let throughput =
-                live_setting(declared("throughput"), volume.throughput(), GP3_THROUGHPUT);
-            if let Some(size) = volume.size() {
-                inputs["size_gib"] = json!(size);
-            }
-            for (key, value) in [("iops", iops), ("throughput", throughput)] {
-                match value {
-                    Some(value) => inputs[key] = json!(value),
-                    None => {
-                        if let Some(map) = inputs.as_object_mut() {
-                            map.remove(key);
+            Ec2Volume::volume_id,
+            ending,
+            |inputs, _, volume| {
+                let declared = |key: &str| inputs.get(key).and_then(Json::as_i64).map(|n| n as i32);
+                let iops = live_setting(declared("iops"), volume.iops(), GP3_IOPS);
+                let throughput =
+                    live_setting(declared("throughput"), volume.throughput(), GP3_THROUGHPUT);
+                if let Some(size) = volume.size() {
+                    inputs["size_gib"] = json!(size);
+                }
+                for (key, value) in [("iops", iops), ("throughput", throughput)] {
+                    match value {
+                        Some(value) => inputs[key] = json!(value),
+                        None => {
+                            if let Some(map) = inputs.as_object_mut() {
+                                map.remove(key);
+                            }
                         }
                     }
                 }
             }
-        }))
+        )
     }
 }
 

@@ -593,27 +593,23 @@ mod tests {
         let held = [at("vol-1", "i-old", "/dev/sdf")];
         let holders = [instance("i-old", Some(STACK))];
         let target = instance("i-new", Some(STACK));
-        let other_zone = plan(
-            ("vol-1", "us-east-1b", &held),
-            &target,
-            &[],
-            &holders,
-            "/dev/sdf",
-            STACK,
-        );
-        let message = other_zone.unwrap_err().message;
+        // The move of vol-1, in `zone`, to i-new at `device`.
+        let plan_at = |zone: &str, device: &str| {
+            plan(
+                ("vol-1", zone, &held),
+                &target,
+                &[],
+                &holders,
+                device,
+                STACK,
+            )
+        };
+        let message = plan_at("us-east-1b", "/dev/sdf").unwrap_err().message;
         assert!(
             message.contains("us-east-1b") && message.contains("us-east-1a"),
             "{message}"
         );
-        let root = plan(
-            ("vol-1", "us-east-1a", &held),
-            &target,
-            &[],
-            &holders,
-            "/dev/sda1",
-            STACK,
-        );
+        let root = plan_at("us-east-1a", "/dev/sda1");
         assert!(root.unwrap_err().message.contains("root device"));
     }
 
