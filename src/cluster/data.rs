@@ -123,37 +123,26 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
                 // Snapshots of this stack's data volume only: the volume in the region with the
                 // stack's daily-snapshot tag. The policy targets volumes, so DLM calls
                 // CreateSnapshot; CreateSnapshots (all volumes of an instance) is not needed.
-                Statement {
-                    actions: vec!["ec2:CreateSnapshot".into()],
-                    resource: format!("arn:aws:ec2:{region}:*:volume/*").into(),
-                    condition: Some(daily.clone()),
-                },
+                Statement::allow(
+                    &["ec2:CreateSnapshot"],
+                    format!("arn:aws:ec2:{region}:*:volume/*"),
+                )
+                .when(daily.clone()),
                 // The snapshot a CreateSnapshot makes is a resource of the call too; it has no
                 // tag yet, so no tag condition can apply to it.
-                Statement {
-                    actions: vec!["ec2:CreateSnapshot".into()],
-                    resource: snapshots.clone().into(),
-                    condition: None,
-                },
+                Statement::allow(&["ec2:CreateSnapshot"], snapshots.clone()),
                 // The Describe calls support no resource-level permissions: "*" is the only
                 // resource they take.
-                Statement {
-                    actions: ["DescribeInstances", "DescribeVolumes", "DescribeSnapshots"]
-                        .map(|a| format!("ec2:{a}"))
-                        .to_vec(),
-                    resource: "*".into(),
-                    condition: None,
-                },
-                Statement {
-                    actions: vec!["ec2:CreateTags".into()],
-                    resource: snapshots.clone().into(),
-                    condition: None,
-                },
-                Statement {
-                    actions: vec!["ec2:DeleteSnapshot".into()],
-                    resource: snapshots.into(),
-                    condition: Some(daily),
-                },
+                Statement::allow(
+                    &[
+                        "ec2:DescribeInstances",
+                        "ec2:DescribeVolumes",
+                        "ec2:DescribeSnapshots",
+                    ],
+                    "*",
+                ),
+                Statement::allow(&["ec2:CreateTags"], snapshots.clone()),
+                Statement::allow(&["ec2:DeleteSnapshot"], snapshots).when(daily),
             ],
             service: "dlm.amazonaws.com".into(),
             managed_policy_arns: Vec::new(),

@@ -218,17 +218,9 @@ pub fn declare(
                 "AMS cluster instances: read the MongoDB and panel passwords; a node that cannot join marks itself unhealthy; nodes drain before they leave"
                     .into(),
             statements: vec![
-                Statement {
-                    actions: vec!["ssm:GetParameter".into()],
-                    resource: password.arn().into(),
-                    condition: None,
-                },
+                Statement::allow(&["ssm:GetParameter"], password.arn()),
                 // The nodes claim the panel's first admin with it.
-                Statement {
-                    actions: vec!["ssm:GetParameter".into()],
-                    resource: panel_password.arn().into(),
-                    condition: None,
-                },
+                Statement::allow(&["ssm:GetParameter"], panel_password.arn()),
                 // No kms:Decrypt: the parameter is encrypted with the AWS managed key aws/ssm,
                 // whose key policy lets Parameter Store decrypt for whoever may read it.
                 //
@@ -237,29 +229,24 @@ pub fn declare(
                 // that cannot join the cluster has its group replace it; the drain agent keeps
                 // an origin with publishers from scale-in, sends heartbeats while a leaving node
                 // drains, and completes the termination.
-                Statement {
-                    actions: vec![
-                        "autoscaling:SetInstanceHealth".into(),
-                        "autoscaling:SetInstanceProtection".into(),
-                        "autoscaling:RecordLifecycleActionHeartbeat".into(),
-                        "autoscaling:CompleteLifecycleAction".into(),
+                Statement::allow(
+                    &[
+                        "autoscaling:SetInstanceHealth",
+                        "autoscaling:SetInstanceProtection",
+                        "autoscaling:RecordLifecycleActionHeartbeat",
+                        "autoscaling:CompleteLifecycleAction",
                     ],
-                    resource: format!(
+                    format!(
                         "arn:aws:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
                         config.region, config.name
-                    )
-                    .into(),
-                    condition: Some(serde_json::json!({
-                        "StringEquals": { format!("autoscaling:ResourceTag/{}", ams_aws::TAG_STACK): config.name }
-                    })),
-                },
+                    ),
+                )
+                .when(serde_json::json!({
+                    "StringEquals": { format!("autoscaling:ResourceTag/{}", ams_aws::TAG_STACK): config.name }
+                })),
                 // The drain agent learns its group's name (read only; Describe actions take no
                 // resource but "*").
-                Statement {
-                    actions: vec!["autoscaling:DescribeAutoScalingInstances".into()],
-                    resource: "*".into(),
-                    condition: None,
-                },
+                Statement::allow(&["autoscaling:DescribeAutoScalingInstances"], "*"),
             ],
             service: "ec2.amazonaws.com".into(),
             // Session Manager, where the stack file asks for it: operators reach the nodes

@@ -43,6 +43,16 @@ macro_rules! gone {
 }
 pub(crate) use gone;
 
+/// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
+/// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
+/// is no error.
+pub fn done_already<T>(sent: Result<T, ProviderError>, code: &str) -> Result<(), ProviderError> {
+    match sent {
+        Err(e) if e.code.as_deref() == Some(code) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
 /// `ec2:RunInstances` for `aws_sdk_ec2::operation::run_instances::RunInstancesError`.
 pub fn operation_name<E>() -> String {
     let path = std::any::type_name::<E>();

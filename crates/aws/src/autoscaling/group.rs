@@ -15,8 +15,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::roll::{template, Fleet};
+use crate::call::done_already;
 use crate::call::OrError;
-use crate::ec2::done_already;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::Aws;

@@ -88,19 +88,6 @@ pub use volume::{Volume, VolumeOutputs, GP3_IOPS, GP3_THROUGHPUT};
 pub use volume_attachment::{VolumeAttachment, VolumeAttachmentOutputs};
 pub use vpc::{Vpc, VpcOutputs};
 
-/// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
-/// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
-/// is no error. Also for the calls of other services.
-pub(crate) fn done_already<T>(
-    sent: Result<T, ProviderError>,
-    code: &str,
-) -> Result<(), ProviderError> {
-    match sent {
-        Err(e) if e.code.as_deref() == Some(code) => Ok(()),
-        other => other.map(|_| ()),
-    }
-}
-
 /// A filter of an EC2 Describe call (also for the lookups of other modules).
 pub fn filter(name: &str, values: &[&str]) -> Filter {
     Filter::builder()

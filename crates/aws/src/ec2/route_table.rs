@@ -9,7 +9,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::listing::{created, describe_one, existing, find_tagged};
-use super::{done_already, new_id};
+use super::new_id;
+use crate::call::done_already;
 use crate::call::OrError;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::resolved;

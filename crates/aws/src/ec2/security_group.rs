@@ -10,7 +10,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 
 use super::listing::{describe_one, find_tagged, Listed};
-use super::{answered, done_already, id_filter, live_inputs, new_id};
+use super::{answered, id_filter, live_inputs, new_id};
+use crate::call::done_already;
 use crate::kind::{AwsKind, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;

@@ -56,6 +56,25 @@ pub struct Statement {
     pub condition: Option<Json>,
 }
 
+impl Statement {
+    /// Allows `actions` on `resource`.
+    pub fn allow(actions: &[&str], resource: impl Into<Input<String>>) -> Self {
+        Statement {
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            resource: resource.into(),
+            condition: None,
+        }
+    }
+
+    /// Only when the IAM condition block `condition` holds.
+    pub fn when(self, condition: Json) -> Self {
+        Statement {
+            condition: Some(condition),
+            ..self
+        }
+    }
+}
+
 #[derive(Clone, Serialize, Deserialize, Outputs)]
 pub struct RoleOutputs {
     /// The role's name (physical, `STACK-NAME-xxxx`), which is also its id.
