@@ -4,6 +4,21 @@
 use crate::support::census::{census, nothing, whole_cluster};
 use crate::support::{FaultProxy, Moto, Project};
 
+/// `up` through `endpoint` succeeds and makes exactly the whole cluster, no more; `destroy`
+/// succeeds and leaves nothing.
+async fn up_makes_one_of_everything_and_destroy_leaves_nothing(moto: &Moto, endpoint: &str) {
+    let project = Project::new(Some(endpoint));
+    let up = project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(
+        census(&moto.sdk().await).await,
+        whole_cluster(),
+        "{}",
+        up.stderr
+    );
+    project.run(&["destroy", "local", "--yes"]).ok();
+    assert_eq!(census(&moto.sdk().await).await, nothing());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_and_server_errors_converge_to_the_same_cluster() {
     let moto = Moto::start();
@@ -20,16 +35,7 @@ async fn throttling_and_server_errors_converge_to_the_same_cluster() {
             "7",
         ],
     );
-    let project = Project::new(Some(&proxy.endpoint));
-    let up = project.run(&["up", "local", "--yes"]).ok();
-    assert_eq!(
-        census(&moto.sdk().await).await,
-        whole_cluster(),
-        "{}",
-        up.stderr
-    );
-    project.run(&["destroy", "local", "--yes"]).ok();
-    assert_eq!(census(&moto.sdk().await).await, nothing());
+    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
     let counts = proxy.counts();
     eprintln!("faults: throttling and 5xx: {counts:?}");
     let injected = |kind: &str| {
@@ -86,16 +92,7 @@ async fn every_make_whose_answer_is_lost_is_found_not_made_twice() {
     let moto = Moto::start();
     let makes = "Create,Run,Allocate,Request";
     let proxy = FaultProxy::start(&moto.endpoint, &["--after", "1", "--after-only", makes]);
-    let project = Project::new(Some(&proxy.endpoint));
-    let up = project.run(&["up", "local", "--yes"]).ok();
-    assert_eq!(
-        census(&moto.sdk().await).await,
-        whole_cluster(),
-        "{}",
-        up.stderr
-    );
-    project.run(&["destroy", "local", "--yes"]).ok();
-    assert_eq!(census(&moto.sdk().await).await, nothing());
+    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
     let counts = proxy.counts();
     eprintln!("faults: every make answered 503: {counts:?}");
     let injected = counts.get("injected:after").copied().unwrap_or(0);
@@ -141,16 +138,7 @@ async fn a_retry_refused_after_a_lost_answer_adopts_what_was_made() {
             "IdempotentParameterMismatch",
         ],
     );
-    let project = Project::new(Some(&proxy.endpoint));
-    let up = project.run(&["up", "local", "--yes"]).ok();
-    assert_eq!(
-        census(&moto.sdk().await).await,
-        whole_cluster(),
-        "{}",
-        up.stderr
-    );
-    project.run(&["destroy", "local", "--yes"]).ok();
-    assert_eq!(census(&moto.sdk().await).await, nothing());
+    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
     let counts = proxy.counts();
     eprintln!("faults: retries refused: {counts:?}");
     let refused = counts.get("injected:then-refuse").copied().unwrap_or(0);
