@@ -1,17 +1,18 @@
 #!/bin/bash
 # Ant Media Server {ROLE} node joining the cluster (made by ams-stack): EC2 user data, run once as
 # root by cloud-init at first boot of every origin and edge instance (AMS Enterprise image).
-# 1. Reads the password of MongoDB's user antmedia from SSM Parameter Store through the instance
+# 1. First (once the AWS CLI is there) starts the drain agent (drain-agent.sh, pasted by ams-stack
+#    in place of DRAIN_AGENT) as ams-drain.service: a node without it would be cut off
+#    mid-stream, and one that fails below would wait out the termination hook's whole timeout.
+# 2. Reads the password of MongoDB's user antmedia from SSM Parameter Store through the instance
 #    role. It stays in memory: in mongosh's environment and in change_server_mode.sh's arguments
 #    (see there), never in a file, a log or any other command line.
-# 2. Waits until MongoDB (made at the same time, maybe still installing) accepts that user: an
+# 3. Waits until MongoDB (made at the same time, maybe still installing) accepts that user: an
 #    authenticated ping by mongosh, installed at a pinned release from MongoDB's repository when
 #    the image has none. Every 10 s, for 15 minutes.
-# 3. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
+# 4. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
 #    separate user and password arguments are deprecated, and a bare IP makes it ask a question
 #    nobody answers at boot); tried up to 3 times.
-# 4. Starts the drain agent (drain-agent.sh, pasted by ams-stack in place of DRAIN_AGENT) as
-#    ams-drain.service: a node without it would be cut off mid-stream.
 # 5. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
 #    cannot be claimed or verified, the agent does not start, anything else) marks its own
 #    instance Unhealthy in its Auto Scaling group, which replaces it, and exits non-zero: a node
@@ -128,6 +129,29 @@ log "wrote conf/initialized: the image's init.sh makes no default admin"
 [[ $ADMIN_CIDR =~ ^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$ ]] || die "not a CIDR list: $ADMIN_CIDR"
 
 install_aws_cli
+# Before anything that can fail: a node that never joins is still drained when its group
+# replaces it (AMS answers no streams, or nothing: the agent completes the termination at once
+# instead of after the hook's whole timeout).
+step="start its drain agent"
+mkdir -p "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
+cat >"$ROOT/usr/local/sbin/ams-drain" <<'AMS_DRAIN_AGENT'
+{DRAIN_AGENT}
+AMS_DRAIN_AGENT
+chmod 0755 "$ROOT/usr/local/sbin/ams-drain"
+printf '%s\n' '[Unit]' 'Description=ams-stack drain agent' 'Wants=network-online.target' \
+  'After=network-online.target antmedia.service' '[Service]' 'ExecStart=/usr/local/sbin/ams-drain' \
+  'Restart=on-failure' 'RestartSec=5' '[Install]' 'WantedBy=multi-user.target' \
+  >"$ROOT/etc/systemd/system/ams-drain.service"
+systemctl daemon-reload
+systemctl enable --now ams-drain.service
+# A simple unit counts as started once forked: an agent that dies at once (bad settings, no
+# python3) must still fail the boot.
+sleep 5
+systemctl is-active --quiet ams-drain.service ||
+  die "ams-drain stopped right after it started (journalctl -u ams-drain says why)"
+log "drain agent started"
+step="join the cluster"
+
 read_password "$REGION" "$PARAMETER"
 read_password "$REGION" "$PANEL_PARAMETER" PANEL_PASSWORD
 # What AMS's panel sends for a password: its MD5 in hex (md5sum reads it from a pipe).
@@ -268,22 +292,4 @@ succeeded "$answer" ||
 PANEL_HASH=""
 log "the web panel's admin is $ADMIN_USER, with the password of $PANEL_PARAMETER"
 
-step="start its drain agent"
-mkdir -p "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
-cat >"$ROOT/usr/local/sbin/ams-drain" <<'AMS_DRAIN_AGENT'
-{DRAIN_AGENT}
-AMS_DRAIN_AGENT
-chmod 0755 "$ROOT/usr/local/sbin/ams-drain"
-printf '%s\n' '[Unit]' 'Description=ams-stack drain agent' 'Wants=network-online.target' \
-  'After=network-online.target antmedia.service' '[Service]' 'ExecStart=/usr/local/sbin/ams-drain' \
-  'Restart=on-failure' 'RestartSec=5' '[Install]' 'WantedBy=multi-user.target' \
-  >"$ROOT/etc/systemd/system/ams-drain.service"
-systemctl daemon-reload
-systemctl enable --now ams-drain.service
-# A simple unit counts as started once forked: an agent that dies at once (bad settings, no
-# python3) must still fail the boot.
-sleep 5
-systemctl is-active --quiet ams-drain.service ||
-  die "ams-drain stopped right after it started (journalctl -u ams-drain says why)"
 ready=yes
-log "drain agent started"
