@@ -150,6 +150,8 @@ def make_handler(options, cloud):
                 return self.reply(200, {"Content-Type": "application/json"}, json.dumps({"dlm": "memory"}))
             if self.command == "POST" and self.path.startswith("/moto-api/reset"):
                 dlm.reset()  # and moto resets itself below
+                with STATE["lock"]:
+                    STATE["lost"].clear()
             region, service = scope_of(self.headers)
             action, params = operation_of(service, self.command, self.path, self.headers, body)
             key = f"{service}|{action}|{params}"

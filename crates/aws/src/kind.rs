@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Created, Kind, Provider, ProviderError, StepContext};
 
-use crate::retry::{classify, Class, Policy};
+use crate::retry::{classify, may_follow_a_lost_answer, Class, Policy};
 use crate::Aws;
 
 /// What every step returns.
@@ -267,6 +267,9 @@ impl<K: AwsKind> Handler for For<K> {
                     if let Err(error) = Self::pause(ctx, &mut policy, error, |_| true).await {
                         // A refusal may answer an SDK retry of a call that took effect (its
                         // answer lost): what was made is looked for once more before giving up.
+                        if !may_follow_a_lost_answer(&error) {
+                            return Err(error);
+                        }
                         return match kind.find(aws, ctx).await {
                             Ok(Some(id)) if !ctx.is_replaced(&id) => {
                                 self.finish_patiently(aws, ctx, &kind, id, Policy::new(aws))

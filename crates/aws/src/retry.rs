@@ -49,6 +49,29 @@ const BUSY: &[&str] = &[
     "ResourceInUseException",
 ];
 
+/// Codes by which AWS refuses the caller, not the call: nothing was made.
+const REFUSED_CALLER: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthFailure",
+    "OptInRequired",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+];
+
+/// Whether a create's final `error` may answer an SDK retry of a call that took effect (its
+/// answer lost), so that what it made is worth looking for: an AWS refusal of the call, not an
+/// error of ours (no code: bad arguments found before any call) nor a refusal of the caller.
+pub fn may_follow_a_lost_answer(error: &ProviderError) -> bool {
+    error
+        .code
+        .as_deref()
+        .is_some_and(|code| !REFUSED_CALLER.contains(&code))
+}
+
 /// What `error` means for a step on a resource of kind `K`.
 pub fn classify<K: AwsKind>(error: &ProviderError) -> Class {
     let code = error.code.as_deref().unwrap_or_default();
@@ -135,6 +158,20 @@ mod tests {
         ProviderError {
             code: Some(code.into()),
             message: message.into(),
+        }
+    }
+
+    #[test]
+    fn only_an_aws_refusal_of_the_call_is_looked_behind() {
+        let ours = ProviderError::new("role: \"x\" is not an AWS service principal");
+        assert!(!may_follow_a_lost_answer(&ours));
+        for (code, looked) in [
+            ("AccessDenied", false),
+            ("UnauthorizedOperation", false),
+            ("Resource.AlreadyAssociated", true),
+            ("IdempotentParameterMismatch", true),
+        ] {
+            assert_eq!(may_follow_a_lost_answer(&error(code, "")), looked, "{code}");
         }
     }
 

@@ -129,9 +129,9 @@ log "wrote conf/initialized: the image's init.sh makes no default admin"
 [[ $ADMIN_CIDR =~ ^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$ ]] || die "not a CIDR list: $ADMIN_CIDR"
 
 install_aws_cli
-# Before anything that can fail: a node that never joins is still drained when its group
-# replaces it (AMS answers no streams, or nothing: the agent completes the termination at once
-# instead of after the hook's whole timeout).
+# As soon as the AWS CLI it needs is there, before anything else that can fail: a node that
+# never joins is still drained when its group replaces it (AMS answers no streams, or nothing: the
+# agent completes the termination at once instead of after the hook's whole timeout).
 step="start its drain agent"
 mkdir -p "$ROOT/usr/local/sbin" "$ROOT/etc/systemd/system"
 cat >"$ROOT/usr/local/sbin/ams-drain" <<'AMS_DRAIN_AGENT'
