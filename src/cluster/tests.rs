@@ -396,15 +396,7 @@ fn an_existing_vpc_is_used_as_given() {
             )
             .replace("private_database = true", "");
     let config = crate::config::parse("existing", path, &text).expect("valid");
-    let found = Found {
-        hosted_zone_id: "Z1".into(),
-        mongodb_ami: "ami-u".into(),
-        origin_ami: "ami-a".into(),
-        edge_ami: "ami-a".into(),
-        data_snapshot: None,
-        images: Vec::new(),
-    };
-    let program = declare(&config, &found).expect("declared");
+    let program = declare(&config, &found()).expect("declared");
     for made in [
         "vpc",
         "internet-gateway",
