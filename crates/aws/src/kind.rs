@@ -2,6 +2,7 @@
 //! dispatches each step to the kind named by the resource's type under the one retry policy.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -29,54 +30,74 @@ pub struct Current<K: Kind> {
 /// A kind the AWS provider knows how to make. The struct is the kind's arguments; `create` and
 /// `find` only bring back an id, and `finish` (shared by both) completes the resource and says
 /// its outputs, so that a resource found after a crash ends exactly as a fresh one.
-#[async_trait::async_trait]
+/// Codes by which AWS answers, as a kind lists them.
+pub type Codes = &'static [&'static str];
+
+/// A kind the AWS provider knows how to make. The struct is the kind's arguments; `create` and
+/// `find` only bring back an id, and `finish` (shared by both) completes the resource and says
+/// its outputs, so that a resource found after a crash ends exactly as a fresh one.
+///
+/// A kind writes each step as an `async fn`; the trait asks that its future be `Send`, as the
+/// engine runs steps on many threads.
 pub trait AwsKind: Kind {
     /// Codes by which AWS says this resource is gone (a delete of it has nothing to do).
-    const NOT_FOUND: &'static [&'static str] = &[];
+    const NOT_FOUND: Codes = &[];
     /// Codes by which a create says the resource exists already (an earlier attempt made it).
-    const ALREADY_EXISTS: &'static [&'static str] = &[];
+    const ALREADY_EXISTS: Codes = &[];
     /// Codes meaning that something this resource refers to was just made and is not visible
     /// yet (`Code:text` also asks the message to name `text`).
-    const NOT_YET_VISIBLE: &'static [&'static str] = &[];
+    const NOT_YET_VISIBLE: Codes = &[];
     /// Codes by which a delete is refused while something still holds the resource (beyond
     /// the codes every service uses for it): tried again for the delete patience.
-    const BUSY: &'static [&'static str] = &[];
+    const BUSY: Codes = &[];
 
     /// Makes the resource; its id.
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError>;
+    fn create(&self, aws: &Aws, ctx: &Ctx) -> impl Future<Output = Res<String>> + Send;
 
     /// The id of what an interrupted create made (by tags, name or the token in `ctx`).
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError>;
+    fn find(&self, aws: &Aws, ctx: &Ctx) -> impl Future<Output = Res<Option<String>>> + Send;
 
     /// Brings a resource just made or found to what the arguments ask, and says its outputs.
     /// In a preview (`ctx.read_only`) it changes nothing.
-    async fn finish(
+    fn finish(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         id: &str,
-    ) -> Result<Self::Outputs, ProviderError>;
+    ) -> impl Future<Output = Res<Self::Outputs>> + Send;
 
     /// Changes arguments that do not force a replacement; the new outputs.
-    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
+    fn update(
+        &self,
+        aws: &Aws,
+        ctx: &Ctx,
+        current: &Current<Self>,
+    ) -> impl Future<Output = Res<Self::Outputs>> + Send {
         let _ = aws;
-        Err(ProviderError::new(format!(
+        let refused = ProviderError::new(format!(
             "{} cannot be updated in place: {}",
             ctx.type_name, current.id
-        )))
+        ));
+        std::future::ready(Err(refused))
     }
 
-    async fn delete(
+    fn delete(
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         current: &Current<Self>,
-    ) -> Result<(), ProviderError>;
+    ) -> impl Future<Output = Res<()>> + Send;
 
     /// The live arguments of many resources of this kind, in as few calls as the API allows;
     /// `None` for one that is gone. By default: only what can be compared is the stored value.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    fn read(
+        aws: &Aws,
+        resources: &[ResourceState],
+    ) -> impl Future<Output = Res<Vec<Option<Json>>>> + Send {
         let _ = aws;
-        Ok(resources.iter().map(|r| Some(r.inputs.clone())).collect())
+        std::future::ready(Ok(resources
+            .iter()
+            .map(|r| Some(r.inputs.clone()))
+            .collect()))
     }
 }
 

@@ -3,10 +3,10 @@
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs, ProviderError};
 
 use crate::call::{gone, required, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
 use ams_engine::state::ResourceState;
@@ -85,15 +85,14 @@ async fn list(aws: &Aws, domain: Option<&str>) -> Result<Vec<String>, ProviderEr
         .collect())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Certificate {
-    const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
+    const NOT_FOUND: Codes = &["ResourceNotFoundException"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         request(aws, ctx, &self.domain, ctx.token.as_deref()).await
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         for arn in list(aws, Some(&self.domain)).await? {
             let tags = aws
                 .acm
@@ -118,7 +117,7 @@ impl AwsKind for Certificate {
         }
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<CertificateOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         // Real ACM adds the validation record a few seconds after the request.
         let (name, kind, value) = aws
             .wait_for(ctx, "ACM to publish the DNS validation record", || async {
@@ -137,8 +136,7 @@ impl AwsKind for Certificate {
         gone!(
             Self,
             aws.acm.delete_certificate().certificate_arn(&current.id)
-        )?;
-        Ok(())
+        )
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -5,7 +5,7 @@
 use aws_sdk_acm::types::CertificateStatus;
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::certificate::describe;
 use crate::kind::{AwsKind, Ctx, Current, Res};
@@ -29,18 +29,17 @@ pub struct CertificateValidationOutputs {
     pub certificate_arn: String,
 }
 
-#[async_trait::async_trait]
 impl AwsKind for CertificateValidation {
-    async fn create(&self, _aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, _aws: &Aws, _ctx: &Ctx) -> Res<String> {
         Ok(self.certificate_arn.get()?.clone())
     }
 
-    async fn find(&self, _aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, _aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         // Nothing to find: creating it again only waits again.
         Ok(None)
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<CertificateValidationOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         aws.wait_for(
             ctx,
             "the certificate to be issued (DNS validation)",

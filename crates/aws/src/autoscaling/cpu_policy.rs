@@ -5,10 +5,10 @@ use aws_sdk_autoscaling::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs};
 
 use crate::call::{gone, missing, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, physical_prefix};
 use crate::Aws;
 
@@ -80,21 +80,20 @@ fn name_in_arn(arn: &str) -> Option<&str> {
     arn.rsplit_once(":policyName/").map(|(_, name)| name)
 }
 
-#[async_trait::async_trait]
 impl AwsKind for CpuPolicy {
     /// Deleting a policy whose group is gone (and the policy with it) is a ValidationError.
-    const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
+    const NOT_FOUND: Codes = &["ValidationError"];
     /// The group was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["ValidationError:not found"];
+    const NOT_YET_VISIBLE: Codes = &["ValidationError:not found"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         // Policy names are per group in AWS but global in moto: make them unique anyway.
         let name = physical_name(ctx, NAME_MAX);
         put_policy(aws, self.group_name.get()?, &name, self.target_cpu_percent).await
     }
 
     /// The group's policy whose name has this step's prefix.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let prefix = physical_prefix(ctx, NAME_MAX);
         Ok(policies(aws, self.group_name.get()?, None)
             .await?
@@ -105,7 +104,7 @@ impl AwsKind for CpuPolicy {
     }
 
     /// Its name, from its ARN, or else from the group's policies.
-    async fn finish(&self, aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<CpuPolicyOutputs> {
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         let name = match name_in_arn(arn) {
             Some(name) => name.to_string(),
             None => policies(aws, self.group_name.get()?, None)

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::roll::{template, Fleet};
 use crate::call::done_already;
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::Aws;
 
@@ -132,18 +132,17 @@ fn stored_target_groups(inputs: &Json) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Group {
-    const ALREADY_EXISTS: &'static [&'static str] = &["AlreadyExists", "AlreadyExistsFault"];
+    const ALREADY_EXISTS: Codes = &["AlreadyExists", "AlreadyExistsFault"];
     /// The instance profile of the launch template, or a target group, just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &[
+    const NOT_YET_VISIBLE: Codes = &[
         "ValidationError:iamInstanceProfile",
         "ValidationError:TargetGroup",
         "ValidationError:Target Groups",
         "InvalidParameterValue:iamInstanceProfile",
     ];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = physical_name(ctx, NAME_MAX);
         let group_tags = tags(ctx)
             .into_iter()
@@ -177,7 +176,7 @@ impl AwsKind for Group {
     }
 
     /// The group tagged with this step's stack and name.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let filter = |key: &str, value: &str| {
             Filter::builder()
                 .name(format!("tag:{key}"))
@@ -195,7 +194,7 @@ impl AwsKind for Group {
     }
 
     /// Waits until the group has its desired count InService and healthy in its target groups.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<GroupOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             let target_groups = resolved(&self.target_group_arns)?;
             self.fleet(name, &target_groups)
@@ -210,7 +209,7 @@ impl AwsKind for Group {
     /// Changes the sizes, template version, subnets and health check; detaches the target groups
     /// no longer asked for and attaches the new ones; rolls the instances onto a new template
     /// version; ends when the desired count serves.
-    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<GroupOutputs> {
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         aws.autoscaling
             .update_auto_scaling_group()
             .auto_scaling_group_name(&current.id)

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs};
 
 use crate::call::{gone, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 /// The transition a termination hook holds.
@@ -50,20 +50,19 @@ impl LifecycleHook {
     }
 }
 
-#[async_trait::async_trait]
 impl AwsKind for LifecycleHook {
     /// Deleting a hook whose group is gone (and the hook with it) is a ValidationError.
-    const NOT_FOUND: &'static [&'static str] = &["ValidationError"];
+    const NOT_FOUND: Codes = &["ValidationError"];
     /// The group was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["ValidationError:not found"];
+    const NOT_YET_VISIBLE: Codes = &["ValidationError:not found"];
 
-    async fn create(&self, aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, _ctx: &Ctx) -> Res<String> {
         self.put(aws).await?;
         Ok(self.name.clone())
     }
 
     /// The group's hook of this name: hook names are the group's, so the name finds it.
-    async fn find(&self, aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let out = aws
             .autoscaling
             .describe_lifecycle_hooks()
@@ -80,7 +79,7 @@ impl AwsKind for LifecycleHook {
         }))
     }
 
-    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<LifecycleHookOutputs> {
+    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         Ok(LifecycleHookOutputs {
             name: name.to_string(),
         })

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use crate::call::{gone, required, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
 
@@ -200,15 +200,14 @@ fn get(aws: &Aws, id: &str) -> GetLifecyclePolicyFluentBuilder {
     aws.dlm.get_lifecycle_policy().policy_id(id)
 }
 
-#[async_trait::async_trait]
 impl AwsKind for LifecyclePolicy {
-    const NOT_FOUND: &'static [&'static str] = &["ResourceNotFoundException"];
+    const NOT_FOUND: Codes = &["ResourceNotFoundException"];
     /// A role made a moment ago may not be assumable by DLM yet (Terraform retries this too).
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["InvalidRequestException:role"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidRequestException:role"];
 
     /// Made exactly once (the call takes no idempotency token): a lost answer is looked for by
     /// the policy's tags before anything is made again.
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         self.check()?;
         let policy_tags: HashMap<String, String> = tags(ctx).into_iter().collect();
         let out = aws
@@ -227,7 +226,7 @@ impl AwsKind for LifecyclePolicy {
     }
 
     /// The policy whose own tags name this stack and resource.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let listed = aws
             .dlm
             .get_lifecycle_policies()
@@ -246,7 +245,7 @@ impl AwsKind for LifecyclePolicy {
         Ok(ours.and_then(|p| p.policy_id()).map(String::from))
     }
 
-    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<LifecyclePolicyOutputs> {
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let out = get(aws, id).send().await.or_error()?;
         let arn = out.policy().and_then(|p| p.policy_arn());
         Ok(LifecyclePolicyOutputs {
@@ -276,8 +275,7 @@ impl AwsKind for LifecyclePolicy {
         gone!(
             Self,
             aws.dlm.delete_lifecycle_policy().policy_id(&current.id)
-        )?;
-        Ok(())
+        )
     }
 
     /// One call per policy (DLM lists summaries only): the live schedule, retention and role.

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{filter, id_filter, live_inputs};
 use crate::call::{missing, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -80,15 +80,13 @@ async fn revoke_all(aws: &Aws, group: &Ec2SecurityGroup) -> Res<()> {
     Ok(())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for DefaultSecurityGroupRules {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidGroup.NotFound"];
     /// The VPC (and so its default group) was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidVpcID.NotFound", "InvalidGroup.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVpcID.NotFound", "InvalidGroup.NotFound"];
 
     /// Nothing to make: the VPC has its default group already; its id.
-    async fn create(&self, aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, _ctx: &Ctx) -> Res<String> {
         let vpc_id = self.vpc_id.get()?;
         let found = default_group(aws, vpc_id).await?;
         let id = found.as_ref().and_then(|g| g.group_id()).map(String::from);
@@ -98,18 +96,13 @@ impl AwsKind for DefaultSecurityGroupRules {
         })
     }
 
-    async fn find(&self, aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let found = default_group(aws, self.vpc_id.get()?).await?;
         Ok(found.and_then(|g| g.group_id().map(String::from)))
     }
 
     /// Removes every rule the group has.
-    async fn finish(
-        &self,
-        aws: &Aws,
-        ctx: &Ctx,
-        id: &str,
-    ) -> Res<DefaultSecurityGroupRulesOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             revoke_all(aws, &group(aws, id).await?).await?;
         }
@@ -117,12 +110,7 @@ impl AwsKind for DefaultSecurityGroupRules {
     }
 
     /// Removes the rules someone put back.
-    async fn update(
-        &self,
-        aws: &Aws,
-        _ctx: &Ctx,
-        current: &Current<Self>,
-    ) -> Res<DefaultSecurityGroupRulesOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         revoke_all(aws, &group(aws, &current.id).await?).await?;
         Ok(current.outputs.clone())
     }

@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs};
 
 use super::{answered, ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::is_ours;
 use crate::Aws;
 
@@ -37,21 +37,20 @@ async fn addresses(aws: &Aws, filters: Vec<aws_sdk_ec2::types::Filter>) -> Res<V
     Ok(out.addresses().to_vec())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for ElasticIp {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidAllocationID.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidAllocationID.NotFound"];
     /// Just allocated, not listed yet.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["InvalidAllocationID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidAllocationID.NotFound"];
     /// Released while still associated (with a NAT gateway being deleted).
-    const BUSY: &'static [&'static str] = &["InvalidIPAddress.InUse"];
+    const BUSY: Codes = &["InvalidIPAddress.InUse"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.allocate_address().domain(DomainType::Vpc);
         let out = create_tagged!(ctx, ElasticIp, request);
         new_id(out.allocation_id(), "Elastic IP address")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let found = addresses(aws, own_tags(ctx)).await?;
         Ok(found
             .iter()
@@ -60,7 +59,7 @@ impl AwsKind for ElasticIp {
             .map(String::from))
     }
 
-    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<ElasticIpOutputs> {
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let found = addresses(aws, vec![filter("allocation-id", &[id])]).await?;
         let address = found.first();
         Ok(ElasticIpOutputs {

@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{find_live_tagged, read_live};
 use super::machine::{machine_not_yet_visible, with_machine};
 use super::{answered, filter, new_id, Machine};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 /// A standalone instance. Of its machine's settings, `instance_type`, `http_tokens`, `hop_limit`
@@ -283,13 +283,12 @@ impl Instance {
     }
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Instance {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidInstanceID.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidInstanceID.NotFound"];
     /// What the machine refers to may have just been made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = machine_not_yet_visible!();
+    const NOT_YET_VISIBLE: Codes = machine_not_yet_visible!();
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws
             .once
             .ec2
@@ -309,7 +308,7 @@ impl AwsKind for Instance {
         new_id(id, "instance")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let state = filter("instance-state-name", &["pending", "running"]);
         find_live_tagged!(aws, ctx, describe_instances, state, |out| {
             listed(out.reservations()).filter_map(|i| i.instance_id())
@@ -317,7 +316,7 @@ impl AwsKind for Instance {
     }
 
     /// Waits for the instance to run; its addresses.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InstanceOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let instance = wait_running(aws, ctx, id).await?;
         outputs_of(id, &instance)
     }
@@ -326,7 +325,7 @@ impl AwsKind for Instance {
     /// start: MongoDB is down meanwhile). A new `user_data` changes nothing in the cloud: EC2
     /// runs user data only at first boot, so the new script is only recorded, for the next
     /// replacement. Compared with what EC2 says, so a retry redoes only what is left.
-    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<InstanceOutputs> {
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let id = &current.id;
         let live = describe(aws, id)
             .await?

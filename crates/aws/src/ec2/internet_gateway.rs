@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs};
 
 use super::listing::{created, describe_one, existing, find_tagged};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -23,28 +23,25 @@ pub struct InternetGatewayOutputs {
     pub id: String,
 }
 
-#[async_trait::async_trait]
 impl AwsKind for InternetGateway {
     /// Gone, or (when detaching) no longer attached.
-    const NOT_FOUND: &'static [&'static str] =
-        &["InvalidInternetGatewayID.NotFound", "Gateway.NotAttached"];
+    const NOT_FOUND: Codes = &["InvalidInternetGatewayID.NotFound", "Gateway.NotAttached"];
     /// The VPC to attach to was just made, and so was the gateway.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidVpcID.NotFound", "InvalidInternetGatewayID.NotFound"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["Resource.AlreadyAssociated"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVpcID.NotFound", "InvalidInternetGatewayID.NotFound"];
+    const ALREADY_EXISTS: Codes = &["Resource.AlreadyAssociated"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_internet_gateway();
         let out = create_tagged!(ctx, InternetGateway, request);
         created::<Self>(out.internet_gateway(), "internet gateway")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
     /// Attaches the gateway to the VPC unless it is attached already.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<InternetGatewayOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let gateway = describe_one::<Self>(aws, id, "internet gateway").await?;
         if gateway.attachments().is_empty() && !ctx.read_only {
             aws.ec2

@@ -13,7 +13,7 @@ use super::listing::{created, describe_one, existing_in, find_tagged};
 use super::machine::{machine_not_yet_visible, with_machine};
 use super::{answered, ec2_tags, filter, Machine};
 use crate::call::{missing, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, TAG_NAME};
 use crate::Aws;
 
@@ -46,17 +46,14 @@ fn template_data(
     Ok(with_machine!(data, machine, template_parts).build())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for LaunchTemplate {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidLaunchTemplateId.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidLaunchTemplateId.NotFound"];
     /// What the machine refers to, and the template itself right after its create, may not be
     /// visible yet.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        machine_not_yet_visible!("InvalidLaunchTemplateId.NotFound");
-    const ALREADY_EXISTS: &'static [&'static str] =
-        &["InvalidLaunchTemplateName.AlreadyExistsException"];
+    const NOT_YET_VISIBLE: Codes = machine_not_yet_visible!("InvalidLaunchTemplateId.NotFound");
+    const ALREADY_EXISTS: Codes = &["InvalidLaunchTemplateName.AlreadyExistsException"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws
             .ec2
             .create_launch_template()
@@ -67,12 +64,12 @@ impl AwsKind for LaunchTemplate {
         created::<Self>(out.launch_template(), "launch template")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
     /// Reads the template's name and latest version.
-    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<LaunchTemplateOutputs> {
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let template = describe_one::<Self>(aws, id, "launch template").await?;
         Ok(LaunchTemplateOutputs {
             id: id.to_string(),
@@ -89,7 +86,7 @@ impl AwsKind for LaunchTemplate {
         aws: &Aws,
         ctx: &StepContext,
         current: &Current<Self>,
-    ) -> Result<LaunchTemplateOutputs, ProviderError> {
+    ) -> Res<Self::Outputs> {
         let out = aws
             .ec2
             .create_launch_template_version()

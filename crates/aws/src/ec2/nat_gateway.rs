@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::is_ours;
 use crate::Aws;
 
@@ -60,15 +60,12 @@ fn ending(gateway: &Ec2NatGateway) -> bool {
     )
 }
 
-#[async_trait::async_trait]
 impl AwsKind for NatGateway {
-    const NOT_FOUND: &'static [&'static str] =
-        &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+    const NOT_FOUND: Codes = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
     /// The subnet or the address was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         // Exactly once: moto ignores the client token, and a retried create then meets the
         // address the first one took (`Resource.AlreadyAssociated`).
         let request = aws
@@ -85,7 +82,7 @@ impl AwsKind for NatGateway {
         )
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         // Tags checked here too: not every emulator filters NAT gateways by tag.
         let found = listed(aws, own_tags(ctx)).await?;
         Ok(found
@@ -97,7 +94,7 @@ impl AwsKind for NatGateway {
     }
 
     /// Waits until the gateway is available; one that failed is an error with AWS's reason.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<NatGatewayOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let what = format!("NAT gateway {id} to be available");
         aws.wait_for(ctx, &what, || async {
             let Some(gateway) = state_of(aws, id).await? else {

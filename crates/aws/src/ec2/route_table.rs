@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing, find_tagged};
 use super::new_id;
 use crate::call::done_already;
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::resolved;
 use crate::Aws;
 
@@ -79,14 +79,13 @@ async fn disassociate(
     Ok(())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for RouteTable {
-    const NOT_FOUND: &'static [&'static str] = &[
+    const NOT_FOUND: Codes = &[
         "InvalidRouteTableID.NotFound",
         "InvalidAssociationID.NotFound",
     ];
     /// The VPC, the gateway, the subnets or the table itself were just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &[
+    const NOT_YET_VISIBLE: Codes = &[
         "InvalidVpcID.NotFound",
         "InvalidRouteTableID.NotFound",
         "InvalidInternetGatewayID.NotFound",
@@ -95,21 +94,20 @@ impl AwsKind for RouteTable {
         "InvalidSubnetID.NotFound",
     ];
     /// An earlier attempt made the route or the association.
-    const ALREADY_EXISTS: &'static [&'static str] =
-        &["RouteAlreadyExists", "Resource.AlreadyAssociated"];
+    const ALREADY_EXISTS: Codes = &["RouteAlreadyExists", "Resource.AlreadyAssociated"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_route_table();
         let out = create_tagged!(ctx, RouteTable, request.vpc_id(self.vpc_id.get()?));
         created::<Self>(out.route_table(), "route table")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
     /// Adds the default route and the associations the table does not have yet.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<RouteTableOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let table = describe_one::<Self>(aws, id, "route table").await?;
         let routed = table
             .routes()
@@ -165,12 +163,7 @@ impl AwsKind for RouteTable {
         })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        _ctx: &Ctx,
-        current: &Current<Self>,
-    ) -> Res<RouteTableOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let wanted = resolved(&self.subnet_ids)?;
         let existing = &current.outputs.associations;
         disassociate(aws, existing, &wanted).await?;

@@ -12,7 +12,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
 use super::listing::{describe_one, find_tagged, Listed};
 use super::{answered, id_filter, live_inputs, new_id};
 use crate::call::done_already;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -174,16 +174,14 @@ fn in_stored_order(stored: &[Rule], live: &[Rule]) -> Vec<Rule> {
     kept.chain(not_in(live, stored)).cloned().collect()
 }
 
-#[async_trait::async_trait]
 impl AwsKind for SecurityGroup {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidGroup.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidGroup.NotFound"];
     /// The VPC, or a source group, was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidGroup.NotFound", "InvalidVpcID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidGroup.NotFound", "InvalidVpcID.NotFound"];
     /// An earlier attempt made the group, or added the rules.
-    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidGroup.Duplicate", DUPLICATE_RULE];
+    const ALREADY_EXISTS: Codes = &["InvalidGroup.Duplicate", DUPLICATE_RULE];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws
             .ec2
             .create_security_group()
@@ -194,12 +192,12 @@ impl AwsKind for SecurityGroup {
         new_id(out.group_id(), "security group")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
     /// Adds the inbound rules the group does not have yet.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SecurityGroupOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let group = describe_one::<Self>(aws, id, "security group").await?;
         if !ctx.read_only {
             let live = live_rules(id, group.ip_permissions());
@@ -219,7 +217,7 @@ impl AwsKind for SecurityGroup {
         aws: &Aws,
         ctx: &StepContext,
         current: &Current<Self>,
-    ) -> Result<SecurityGroupOutputs, ProviderError> {
+    ) -> Res<Self::Outputs> {
         let old = stored_rules(&current.inputs).map_err(|e| {
             ProviderError::new(format!("stored rules of {} are unreadable: {e}", ctx.name))
         })?;

@@ -4,11 +4,11 @@ use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{created, existing, find_tagged};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -46,16 +46,14 @@ impl Subnet {
     }
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Subnet {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidSubnetID.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidSubnetID.NotFound"];
     /// The VPC was just made, or the subnet itself (its attribute is set right after).
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound"];
     /// The block is taken: by the subnet an earlier attempt made.
-    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidSubnet.Conflict"];
+    const ALREADY_EXISTS: Codes = &["InvalidSubnet.Conflict"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws
             .ec2
             .create_subnet()
@@ -66,18 +64,18 @@ impl AwsKind for Subnet {
         created::<Self>(out.subnet(), "subnet")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<SubnetOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             self.set_public_ip(aws, id).await?;
         }
         Ok(SubnetOutputs { id: id.to_string() })
     }
 
-    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<SubnetOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         self.set_public_ip(aws, &current.id).await?;
         Ok(current.outputs.clone())
     }

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{find_live_tagged, read_live};
 use super::{answered, ec2_tags, filter, new_id};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::tags as tags_of;
 use crate::Aws;
 
@@ -279,16 +279,14 @@ impl Volume {
 /// AWS's code for a volume that is attached (to delete) or not available (to attach).
 pub const IN_USE: &str = "VolumeInUse";
 
-#[async_trait::async_trait]
 impl AwsKind for Volume {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidVolume.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidVolume.NotFound"];
     /// DeleteVolume's refusal while the volume is still attached.
-    const BUSY: &'static [&'static str] = &[IN_USE];
+    const BUSY: Codes = &[IN_USE];
     /// The volume itself right after its create; a snapshot just taken.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidVolume.NotFound", "InvalidSnapshot.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVolume.NotFound", "InvalidSnapshot.NotFound"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let tags = TagSpecification::builder()
             .resource_type(ResourceType::Volume)
             .set_tags(Some(all_tags(ec2_tags(ctx), &self.tags)))
@@ -313,7 +311,7 @@ impl AwsKind for Volume {
     }
 
     /// A volume tagged as this step's, not being deleted.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let state = filter("status", &["creating", "available", "in-use"]);
         find_live_tagged!(aws, ctx, describe_volumes, state, |out| {
             out.volumes().iter().filter_map(|v| v.volume_id())
@@ -322,7 +320,7 @@ impl AwsKind for Volume {
 
     /// Waits until the volume can be used: `available`, or `in-use` (a volume found after a
     /// crash may be attached already).
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<VolumeOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let what = format!("volume {id} to be available");
         let volume = aws
             .wait_for(ctx, &what, || async {
@@ -352,7 +350,7 @@ impl AwsKind for Volume {
 
     /// Grows the volume and changes its IOPS and throughput (ModifyVolume; a smaller size is
     /// refused, naming both sizes), and its extra tags.
-    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<VolumeOutputs> {
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let id = &current.id;
         let live = describe(aws, id)
             .await?

@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::instance::{self, settled};
 use super::listing::list_by_filter;
 use super::{filter, volume};
 use crate::call::{gone, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::TAG_STACK;
 use crate::Aws;
 
@@ -350,22 +350,20 @@ impl VolumeAttachment {
     }
 }
 
-#[async_trait::async_trait]
 impl AwsKind for VolumeAttachment {
     /// The volume, the instance or the attachment is gone; a volume that is not attached
     /// (`IncorrectState`) has nothing to detach.
-    const NOT_FOUND: &'static [&'static str] = &[
+    const NOT_FOUND: Codes = &[
         "InvalidVolume.NotFound",
         "InvalidInstanceID.NotFound",
         "InvalidAttachment.NotFound",
         "IncorrectState",
     ];
     /// The volume or the instance was just made.
-    const NOT_YET_VISIBLE: &'static [&'static str] =
-        &["InvalidVolume.NotFound", "InvalidInstanceID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVolume.NotFound", "InvalidInstanceID.NotFound"];
 
     /// Moves the volume to the instance (see the module's documentation); its id.
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let (volume_id, instance_id) = self.ids()?;
         // Neither the volume nor the instance between two states.
         let what = format!("volume {volume_id} to be available");
@@ -410,7 +408,7 @@ impl AwsKind for VolumeAttachment {
     }
 
     /// The volume attached to the instance at the device.
-    async fn find(&self, aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let (volume_id, instance_id) = self.ids()?;
         let Some(volume) = volume::describe(aws, &volume_id).await? else {
             return Ok(None);
@@ -422,7 +420,7 @@ impl AwsKind for VolumeAttachment {
     }
 
     /// Waits until the volume is attached, and the instance runs.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<VolumeAttachmentOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         let (volume_id, instance_id) = parse_attachment_id(id)
             .ok_or_else(|| ProviderError::new(format!("`{id}` is no volume attachment's id")))?;
         self.wait_attached(aws, ctx, volume_id, instance_id).await?;

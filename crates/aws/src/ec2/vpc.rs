@@ -4,11 +4,11 @@ use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs};
 
 use super::listing::{created, existing, find_tagged};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -23,23 +23,22 @@ pub struct VpcOutputs {
     pub id: String,
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Vpc {
-    const NOT_FOUND: &'static [&'static str] = &["InvalidVpcID.NotFound"];
+    const NOT_FOUND: Codes = &["InvalidVpcID.NotFound"];
     /// The attribute is set right after the create, which AWS may not show yet.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["InvalidVpcID.NotFound"];
+    const NOT_YET_VISIBLE: Codes = &["InvalidVpcID.NotFound"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_vpc();
         let out = create_tagged!(ctx, Vpc, request.cidr_block(self.cidr_block.get()?));
         created::<Self>(out.vpc(), "VPC")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         find_tagged::<Self>(aws, ctx).await
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<VpcOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             aws.ec2
                 .modify_vpc_attribute()

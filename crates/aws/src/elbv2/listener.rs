@@ -9,11 +9,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::create_tagged;
 use crate::call::{gone, OrError};
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -108,17 +108,16 @@ fn https_redirect(port: i32) -> RedirectActionConfig {
         .build()
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Listener {
-    const NOT_FOUND: &'static [&'static str] = &["ListenerNotFound"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["DuplicateListener"];
-    const NOT_YET_VISIBLE: &'static [&'static str] = &[
+    const NOT_FOUND: Codes = &["ListenerNotFound"];
+    const ALREADY_EXISTS: Codes = &["DuplicateListener"];
+    const NOT_YET_VISIBLE: Codes = &[
         "TargetGroupNotFound",
         "CertificateNotFound",
         "LoadBalancerNotFound",
     ];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let parts = self.parts()?;
         let create = aws
             .once
@@ -134,7 +133,7 @@ impl AwsKind for Listener {
     }
 
     /// The load balancer's listener on this port (a port has one listener).
-    async fn find(&self, aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let out = aws
             .elbv2
             .describe_listeners()
@@ -150,7 +149,7 @@ impl AwsKind for Listener {
             .map(String::from))
     }
 
-    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<ListenerOutputs> {
+    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         Ok(ListenerOutputs {
             arn: arn.to_string(),
         })
@@ -158,7 +157,7 @@ impl AwsKind for Listener {
 
     /// The protocol is sent only when it changes (moto refuses a `ModifyListener` that names
     /// UDP, which AWS accepts), so that a UDP listener can move to another target group.
-    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<ListenerOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let parts = self.parts()?;
         let changed =
             current.inputs.get("protocol").and_then(Json::as_str) != Some(self.protocol.as_str());
@@ -177,8 +176,7 @@ impl AwsKind for Listener {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.elbv2.delete_listener().listener_arn(&current.id))?;
-        Ok(())
+        gone!(Self, aws.elbv2.delete_listener().listener_arn(&current.id))
     }
 }
 

@@ -9,11 +9,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_tagged, first_tagged};
 use crate::call::{exists, gone, OrError};
-use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -78,13 +78,12 @@ impl ListenerRule {
     }
 }
 
-#[async_trait::async_trait]
 impl AwsKind for ListenerRule {
-    const NOT_FOUND: &'static [&'static str] = &["RuleNotFound", "ListenerNotFound"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["PriorityInUse"];
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["TargetGroupNotFound"];
+    const NOT_FOUND: Codes = &["RuleNotFound", "ListenerNotFound"];
+    const ALREADY_EXISTS: Codes = &["PriorityInUse"];
+    const NOT_YET_VISIBLE: Codes = &["TargetGroupNotFound"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let create = aws
             .once
             .elbv2
@@ -97,7 +96,7 @@ impl AwsKind for ListenerRule {
     }
 
     /// The listener's rule that carries this step's tags.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let Some(out) = aws
             .elbv2
             .describe_rules()
@@ -117,7 +116,7 @@ impl AwsKind for ListenerRule {
         first_tagged(aws, ctx, &arns).await
     }
 
-    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<ListenerRuleOutputs> {
+    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         Ok(ListenerRuleOutputs {
             arn: arn.to_string(),
         })
@@ -136,8 +135,7 @@ impl AwsKind for ListenerRule {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.elbv2.delete_rule().rule_arn(&current.id))?;
-        Ok(())
+        gone!(Self, aws.elbv2.delete_rule().rule_arn(&current.id))
     }
 
     /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.

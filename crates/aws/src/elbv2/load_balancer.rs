@@ -9,11 +9,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, create_tagged, ours, Named, NAME_MAX};
 use crate::call::{required, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
 
@@ -172,12 +172,11 @@ async fn describe(aws: &Aws, arn: &str) -> Result<Option<elb::LoadBalancer>, Pro
     Ok(out.and_then(|o| o.load_balancers().first().cloned()))
 }
 
-#[async_trait::async_trait]
 impl AwsKind for LoadBalancer {
-    const NOT_FOUND: &'static [&'static str] = &["LoadBalancerNotFound"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["DuplicateLoadBalancerName"];
+    const NOT_FOUND: Codes = &["LoadBalancerNotFound"];
+    const ALREADY_EXISTS: Codes = &["DuplicateLoadBalancerName"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let create = aws
             .once
             .elbv2
@@ -196,12 +195,12 @@ impl AwsKind for LoadBalancer {
         )
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         ours(aws, ctx, all_named(aws).await?).await
     }
 
     /// Waits until it is active (a preview only looks once) and reads its DNS name.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<LoadBalancerOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         // arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID
         let what = format!(
             "load balancer {} to be active",

@@ -6,11 +6,11 @@ use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, 
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, create_tagged, ours, Named, NAME_MAX};
 use crate::call::{gone, required, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -219,12 +219,11 @@ async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
         .collect())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for TargetGroup {
-    const NOT_FOUND: &'static [&'static str] = &["TargetGroupNotFound"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["DuplicateTargetGroupName"];
+    const NOT_FOUND: Codes = &["TargetGroupNotFound"];
+    const ALREADY_EXISTS: Codes = &["DuplicateTargetGroupName"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         self.check()?;
         let create = aws
             .elbv2
@@ -248,11 +247,11 @@ impl AwsKind for TargetGroup {
         create_tagged!(ctx, create, target_groups, target_group_arn, "target group")
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         ours(aws, ctx, all_named(aws).await?).await
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<TargetGroupOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             self.set_attributes(aws, arn).await?;
         }
@@ -291,8 +290,7 @@ impl AwsKind for TargetGroup {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let deletion = aws.elbv2.delete_target_group();
-        gone!(Self, deletion.target_group_arn(&current.id))?;
-        Ok(())
+        gone!(Self, deletion.target_group_arn(&current.id))
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -4,11 +4,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_ours, ours, PATH};
 use crate::call::{gone, missing, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -43,31 +43,30 @@ async fn our_profiles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
         .collect())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for InstanceProfile {
-    const NOT_FOUND: &'static [&'static str] = &["NoSuchEntity"];
+    const NOT_FOUND: Codes = &["NoSuchEntity"];
     /// A profile holds one role: adding it again (a retried call whose first attempt did it)
     /// says the quota is reached.
-    const ALREADY_EXISTS: &'static [&'static str] = &[
+    const ALREADY_EXISTS: Codes = &[
         "EntityAlreadyExists",
         "LimitExceeded:InstanceSessionsPerInstanceProfile",
     ];
     /// A role made a moment ago may not be visible to IAM yet.
-    const NOT_YET_VISIBLE: &'static [&'static str] = &["NoSuchEntity"];
+    const NOT_YET_VISIBLE: Codes = &["NoSuchEntity"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = physical_name(ctx, NAME_MAX);
         let create = aws.iam.create_instance_profile();
         create_ours!(ctx, create.instance_profile_name(&name))?;
         Ok(name)
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         Ok(ours(ctx, NAME_MAX, our_profiles(aws).await?))
     }
 
     /// Puts the role in the profile unless it holds one already.
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<InstanceProfileOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         let out = aws
             .iam
             .get_instance_profile()
@@ -117,8 +116,7 @@ impl AwsKind for InstanceProfile {
             gone!(Self, removal.instance_profile_name(&current.id))?;
         }
         let deletion = aws.iam.delete_instance_profile();
-        gone!(Self, deletion.instance_profile_name(&current.id))?;
-        Ok(())
+        gone!(Self, deletion.instance_profile_name(&current.id))
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_ours, ours, PATH};
 use crate::call::{gone, required, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -172,12 +172,11 @@ async fn set_managed(aws: &Aws, role: &str, wanted: &[String]) -> Result<(), Pro
     Ok(())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Role {
-    const NOT_FOUND: &'static [&'static str] = &["NoSuchEntity"];
-    const ALREADY_EXISTS: &'static [&'static str] = &["EntityAlreadyExists"];
+    const NOT_FOUND: Codes = &["NoSuchEntity"];
+    const ALREADY_EXISTS: Codes = &["EntityAlreadyExists"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = physical_name(ctx, NAME_MAX);
         let create = aws
             .iam
@@ -189,11 +188,11 @@ impl AwsKind for Role {
         Ok(name)
     }
 
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         Ok(ours(ctx, NAME_MAX, our_roles(aws).await?))
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<RoleOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             put_policy(aws, name, &self.statements).await?;
             set_managed(aws, name, &self.managed_policy_arns).await?;
@@ -206,7 +205,7 @@ impl AwsKind for Role {
     }
 
     /// The inline policy, and the trust policy when the service changed.
-    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<RoleOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         if stored_service(&current.inputs) != self.service {
             aws.iam
                 .update_assume_role_policy()
@@ -239,8 +238,7 @@ impl AwsKind for Role {
         }
         let policy = aws.iam.delete_role_policy().policy_name(POLICY_NAME);
         gone!(Self, policy.role_name(&current.id))?;
-        gone!(Self, aws.iam.delete_role().role_name(&current.id))?;
-        Ok(())
+        gone!(Self, aws.iam.delete_role().role_name(&current.id))
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Output, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Output, Outputs, ProviderError};
 
 use super::conflict::Claim;
 use super::listed::{fqdn, records_at, zone_records, Held, Listed};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Clone, Serialize, Deserialize, Kind)]
@@ -247,16 +247,15 @@ fn live(resource: &ResourceState, zones: &BTreeMap<String, Option<Vec<Listed>>>)
     Some(inputs)
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Record {
     /// Gone already (moto says `InvalidInput`), or its whole zone is.
-    const NOT_FOUND: &'static [&'static str] = &["InvalidInput", "NoSuchHostedZone"];
+    const NOT_FOUND: Codes = &["InvalidInput", "NoSuchHostedZone"];
     /// A CREATE that an earlier attempt made already: `find` judges what is there.
-    const ALREADY_EXISTS: &'static [&'static str] = &["InvalidChangeBatch:already exists"];
+    const ALREADY_EXISTS: Codes = &["InvalidChangeBatch:already exists"];
 
     /// An upsert record takes its name over; any other creates, after it looked: a record that
     /// holds its value already is adopted, any other record at its name refused.
-    async fn create(&self, aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, _ctx: &Ctx) -> Res<String> {
         if self.upsert {
             self.change(aws, ChangeAction::Upsert).await?;
             return self.id();
@@ -271,7 +270,7 @@ impl AwsKind for Record {
 
     /// An upsert record: one of its name and type is made what the program asks, whatever it
     /// held. Any other: adopted only when it holds the wanted value, refused otherwise.
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         if !self.upsert {
             return match self.existing(aws).await? {
                 Existing::Foreign(conflict) => Err(conflict.error()),
@@ -291,13 +290,13 @@ impl AwsKind for Record {
         Ok(Some(self.id()?))
     }
 
-    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, _id: &str) -> Res<RecordOutputs> {
+    async fn finish(&self, _aws: &Aws, _ctx: &Ctx, _id: &str) -> Res<Self::Outputs> {
         Ok(RecordOutputs {
             fqdn: fqdn(self.name.get()?),
         })
     }
 
-    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<RecordOutputs> {
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         self.change(aws, ChangeAction::Upsert).await?;
         Ok(current.outputs.clone())
     }

@@ -22,7 +22,7 @@ use ams_engine::{Kind, Outputs, ProviderError, StepContext};
 
 use super::log_delivery::{log_delivery_statement, partition};
 use crate::call::{exists, required, OrError};
-use crate::kind::{existing_each, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{global_prefix, globally_unique_name, is_ours, tags};
 use crate::Aws;
 
@@ -242,16 +242,14 @@ async fn empty(aws: &Aws, bucket: &str) -> Res<usize> {
     Ok(doomed.len())
 }
 
-#[async_trait::async_trait]
 impl AwsKind for Bucket {
-    const NOT_FOUND: &'static [&'static str] = &["NoSuchBucket", "NotFound"];
+    const NOT_FOUND: Codes = &["NoSuchBucket", "NotFound"];
     /// `BucketAlreadyExists`: someone else's name; the next try draws another one.
-    const ALREADY_EXISTS: &'static [&'static str] =
-        &["BucketAlreadyOwnedByYou", "BucketAlreadyExists"];
+    const ALREADY_EXISTS: Codes = &["BucketAlreadyOwnedByYou", "BucketAlreadyExists"];
     /// Logs delivered while it was being emptied: emptied again.
-    const BUSY: &'static [&'static str] = &["BucketNotEmpty"];
+    const BUSY: Codes = &["BucketNotEmpty"];
 
-    async fn create(&self, aws: &Aws, ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = globally_unique_name(ctx, NAME_MAX);
         // us-east-1 is the one region a location constraint must not name.
         let location = (aws.region != "us-east-1").then(|| {
@@ -273,7 +271,7 @@ impl AwsKind for Bucket {
 
     /// The account's bucket named for this step and tagged for it (or not tagged yet: a create
     /// interrupted before its tags).
-    async fn find(&self, aws: &Aws, ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let prefix = global_prefix(ctx, NAME_MAX);
         let out = aws.s3.list_buckets().send().await.or_error()?;
         for bucket in out.buckets() {
@@ -301,7 +299,7 @@ impl AwsKind for Bucket {
         Ok(None)
     }
 
-    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<BucketOutputs> {
+    async fn finish(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         if !ctx.read_only {
             self.configure(aws, ctx, name).await?;
         }

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs, ProviderError};
 
 use crate::call::{gone, required, OrError};
-use crate::kind::{existing, AwsKind, Ctx, Current, Res};
+use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -43,14 +43,13 @@ fn get(aws: &Aws, name: &str, decrypt: bool) -> GetParameterFluentBuilder {
     aws.ssm.get_parameter().name(name).with_decryption(decrypt)
 }
 
-#[async_trait::async_trait]
 impl AwsKind for SecureParameter {
-    const NOT_FOUND: &'static [&'static str] = &["ParameterNotFound"];
+    const NOT_FOUND: Codes = &["ParameterNotFound"];
     /// Made by a run that died before recording it: it is found and kept with its value, so
     /// that a password never changes under a running cluster.
-    const ALREADY_EXISTS: &'static [&'static str] = &["ParameterAlreadyExists"];
+    const ALREADY_EXISTS: Codes = &["ParameterAlreadyExists"];
 
-    async fn create(&self, aws: &Aws, _ctx: &StepContext) -> Result<String, ProviderError> {
+    async fn create(&self, aws: &Aws, _ctx: &Ctx) -> Res<String> {
         aws.ssm
             .put_parameter()
             .name(&self.name)
@@ -64,12 +63,12 @@ impl AwsKind for SecureParameter {
         Ok(self.name.clone())
     }
 
-    async fn find(&self, aws: &Aws, _ctx: &StepContext) -> Result<Option<String>, ProviderError> {
+    async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let found = get(aws, &self.name, false).send().await.or_gone::<Self>()?;
         Ok(found.map(|_| self.name.clone()))
     }
 
-    async fn finish(&self, aws: &Aws, _ctx: &Ctx, name: &str) -> Res<SecureParameterOutputs> {
+    async fn finish(&self, aws: &Aws, _ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
         let out = get(aws, name, false).send().await.or_error()?;
         let arn = out.parameter().and_then(|p| p.arn());
         Ok(SecureParameterOutputs {
@@ -85,8 +84,7 @@ impl AwsKind for SecureParameter {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.ssm.delete_parameter().name(&current.id))?;
-        Ok(())
+        gone!(Self, aws.ssm.delete_parameter().name(&current.id))
     }
 
     /// Ten names a call, as `GetParameters` allows.
