@@ -45,7 +45,7 @@ pub struct Converge {
 /// Brings the stack to what the program declares, under its lock: `prepare` adjusts the loaded
 /// state first (`restore` names the snapshot the data volume is made from).
 pub async fn converge(
-    (name, config, aws, backend): &Opened,
+    opened: &Opened,
     styles: &Styles,
     operation: &str,
     options: Converge,
@@ -56,6 +56,7 @@ pub async fn converge(
         change,
         apply: ApplyArgs { yes, parallel },
     } = options;
+    let (name, config, aws, backend) = opened;
     let backend = backend.as_ref();
     let result = locked(backend, operation, async {
         let mut state = load_resolved(backend, aws, styles).await?;
@@ -88,16 +89,7 @@ pub async fn converge(
             confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
             super::preflight::images_launchable(aws, &plan).await?;
             backup::before_losses(aws, &plan, &state, "replaced").await?;
-            run(
-                &plan,
-                &mut state,
-                aws.clone(),
-                backend,
-                parallel,
-                styles,
-                args.json,
-            )
-            .await?;
+            run(&plan, &mut state, opened, parallel, styles, args.json).await?;
             if on_root && plan.losses().iter().any(|s| s.name == cluster::MONGODB) {
                 // The new instance keeps its data on the data volume.
                 state.lookups.remove(DATA_ON_ROOT);
@@ -137,7 +129,8 @@ pub async fn destroy(
     ApplyArgs { yes, parallel }: ApplyArgs,
     skip_final_snapshot: bool,
 ) -> Result<()> {
-    let (name, config, aws, backend) = open(workspace, args.stack.clone()).await?;
+    let opened = &open(workspace, args.stack.clone()).await?;
+    let (name, config, aws, backend) = opened;
     let backend = backend.as_ref();
     let result = locked(backend, "destroy", async {
         let mut state = load_resolved(backend, &aws, styles).await?;
@@ -163,16 +156,7 @@ pub async fn destroy(
         if !skip_final_snapshot {
             backup::before_losses(&aws, &plan, &state, "final").await?;
         }
-        run(
-            &plan,
-            &mut state,
-            aws.clone(),
-            backend,
-            parallel,
-            styles,
-            args.json,
-        )
-        .await?;
+        run(&plan, &mut state, opened, parallel, styles, args.json).await?;
         if state.is_empty() {
             // Gone: a new stack of this name looks its images up afresh.
             state.lookups.clear();
@@ -300,11 +284,11 @@ fn confirm(question: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
+/// Applies `plan` to the opened stack's cloud, saving `state` to its backend as steps finish.
 async fn run(
     plan: &Plan,
     state: &mut State,
-    aws: Arc<Aws>,
-    backend: &dyn StateBackend,
+    (_, _, aws, backend): &Opened,
     parallel: usize,
     styles: &Styles,
     json: bool,
@@ -337,8 +321,8 @@ async fn run(
     if !json {
         render::err("");
     }
-    let provider = Arc::new(AwsProvider::new(aws));
-    let report = ams_engine::apply(plan, state, provider, backend, events, &options).await;
+    let provider = Arc::new(AwsProvider::new(aws.clone()));
+    let report = ams_engine::apply(plan, state, provider, backend.as_ref(), events, &options).await;
     interrupt.abort();
     progress.finish();
     let report = report?;

@@ -3,99 +3,93 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawStack {
-    pub region: Spanned<String>,
-    pub endpoint: Option<Spanned<String>>,
-    pub network: RawNetwork,
-    pub dns: RawDns,
-    pub mongodb: RawMongodb,
-    pub origin: RawNodes,
-    pub edge: RawNodes,
-    pub state: Option<RawState>,
-    pub security: Option<RawSecurity>,
-    pub ingest: Option<RawIngest>,
-    pub load_balancer: Option<RawLoadBalancer>,
+/// Sections of the stack file: each refuses a key it does not know (a misspelt setting is an
+/// error naming its line, never silently ignored).
+macro_rules! sections {
+    ($(struct $name:ident { $($fields:tt)* })+) => {$(
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct $name { $($fields)* }
+    )+};
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLoadBalancer {
-    pub plain_http: Option<Spanned<String>>,
-    pub tls_policy: Option<Spanned<String>>,
-    pub deletion_protection: Option<Spanned<bool>>,
-    pub access_log_days: Option<Spanned<i32>>,
-}
+sections! {
+    struct RawStack {
+        pub region: Spanned<String>,
+        pub endpoint: Option<Spanned<String>>,
+        pub network: RawNetwork,
+        pub dns: RawDns,
+        pub mongodb: RawMongodb,
+        pub origin: RawNodes,
+        pub edge: RawNodes,
+        pub state: Option<RawState>,
+        pub security: Option<RawSecurity>,
+        pub ingest: Option<RawIngest>,
+        pub load_balancer: Option<RawLoadBalancer>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawIngest {
-    pub rtmp: Option<bool>,
-    pub srt: Option<bool>,
-}
+    struct RawLoadBalancer {
+        pub plain_http: Option<Spanned<String>>,
+        pub tls_policy: Option<Spanned<String>>,
+        pub deletion_protection: Option<Spanned<bool>>,
+        pub access_log_days: Option<Spanned<i32>>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawState {
-    pub backend: Spanned<String>,
-    pub bucket: Option<Spanned<String>>,
-    pub prefix: Option<String>,
-    pub region: Option<String>,
-}
+    struct RawIngest {
+        pub rtmp: Option<bool>,
+        pub srt: Option<bool>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSecurity {
-    #[serde(default)]
-    pub accept: Vec<Spanned<String>>,
-    pub imds_hop_limit: Option<Spanned<i32>>,
-    pub ssh: Option<bool>,
-    pub session_manager: Option<bool>,
-}
+    struct RawState {
+        pub backend: Spanned<String>,
+        pub bucket: Option<Spanned<String>>,
+        pub prefix: Option<String>,
+        pub region: Option<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawNetwork {
-    pub vpc_cidr: Option<Spanned<String>>,
-    pub availability_zones: Spanned<Vec<String>>,
-    pub admin_cidr: Spanned<String>,
-    pub vpc_id: Option<Spanned<String>>,
-    pub subnet_ids: Option<Spanned<Vec<String>>>,
-    pub private_database: Option<Spanned<bool>>,
-}
+    struct RawSecurity {
+        #[serde(default)]
+        pub accept: Vec<Spanned<String>>,
+        pub imds_hop_limit: Option<Spanned<i32>>,
+        pub ssh: Option<bool>,
+        pub session_manager: Option<bool>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDns {
-    pub domain: Spanned<String>,
-    pub hosted_zone: Spanned<String>,
-}
+    struct RawNetwork {
+        pub vpc_cidr: Option<Spanned<String>>,
+        pub availability_zones: Spanned<Vec<String>>,
+        pub admin_cidr: Spanned<String>,
+        pub vpc_id: Option<Spanned<String>>,
+        pub subnet_ids: Option<Spanned<Vec<String>>>,
+        pub private_database: Option<Spanned<bool>>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawMongodb {
-    pub instance_type: String,
-    pub ami: Option<String>,
-    pub key_name: Option<String>,
-    pub root_volume_gib: Option<Spanned<i32>>,
-    pub data_volume_gib: Option<Spanned<i32>>,
-    pub data_volume_iops: Option<Spanned<i32>>,
-    pub data_volume_throughput: Option<Spanned<i32>>,
-    pub backup_keep: Option<Spanned<i32>>,
-}
+    struct RawDns {
+        pub domain: Spanned<String>,
+        pub hosted_zone: Spanned<String>,
+    }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawNodes {
-    pub instance_type: String,
-    pub ami: Option<String>,
-    pub key_name: Option<String>,
-    pub root_volume_gib: Option<Spanned<i32>>,
-    pub min_size: Spanned<u32>,
-    pub max_size: Spanned<u32>,
-    pub cpu_target: Option<Spanned<f64>>,
-    pub max_batch: Option<Spanned<u32>>,
-    pub health_timeout: Option<Spanned<String>>,
-    pub drain_timeout: Option<Spanned<String>>,
+    struct RawMongodb {
+        pub instance_type: String,
+        pub ami: Option<String>,
+        pub key_name: Option<String>,
+        pub root_volume_gib: Option<Spanned<i32>>,
+        pub data_volume_gib: Option<Spanned<i32>>,
+        pub data_volume_iops: Option<Spanned<i32>>,
+        pub data_volume_throughput: Option<Spanned<i32>>,
+        pub backup_keep: Option<Spanned<i32>>,
+    }
+
+    struct RawNodes {
+        pub instance_type: String,
+        pub ami: Option<String>,
+        pub key_name: Option<String>,
+        pub root_volume_gib: Option<Spanned<i32>>,
+        pub min_size: Spanned<u32>,
+        pub max_size: Spanned<u32>,
+        pub cpu_target: Option<Spanned<f64>>,
+        pub max_batch: Option<Spanned<u32>>,
+        pub health_timeout: Option<Spanned<String>>,
+        pub drain_timeout: Option<Spanned<String>>,
+    }
 }

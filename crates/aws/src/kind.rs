@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Created, Kind, Provider, ProviderError, StepContext};
+use ams_engine::{Created, Kind, Provider, ProviderError};
 
 use crate::retry::{classify, may_follow_a_lost_answer, Class, Policy};
 use crate::Aws;
@@ -144,26 +144,21 @@ trait Handler: Send + Sync {
     async fn find(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         inputs: &Json,
     ) -> Result<Option<Created>, ProviderError>;
-    async fn create(
-        &self,
-        aws: &Aws,
-        ctx: &StepContext,
-        inputs: &Json,
-    ) -> Result<Created, ProviderError>;
+    async fn create(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Result<Created, ProviderError>;
     async fn update(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         current: &ResourceState,
         inputs: &Json,
     ) -> Result<Json, ProviderError>;
     async fn delete(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         current: &ResourceState,
     ) -> Result<(), ProviderError>;
 }
@@ -201,7 +196,7 @@ impl<K: AwsKind> For<K> {
     async fn finish_patiently(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         kind: &K,
         id: String,
         mut policy: Policy,
@@ -218,7 +213,7 @@ impl<K: AwsKind> For<K> {
     /// Tries `attempt` until it succeeds, or until it fails with an error whose class `retried`
     /// refuses or on which the policy gives up; that error is then the answer.
     async fn retrying<T, Fut>(
-        ctx: &StepContext,
+        ctx: &Ctx,
         policy: &mut Policy,
         retried: impl Fn(Class) -> bool,
         mut attempt: impl FnMut() -> Fut,
@@ -237,7 +232,7 @@ impl<K: AwsKind> For<K> {
     /// Waits before another try after `error`, saying why in the progress line; or gives `error`
     /// back when its class is not `retried` or the policy gives up.
     async fn pause(
-        ctx: &StepContext,
+        ctx: &Ctx,
         policy: &mut Policy,
         error: ProviderError,
         retried: impl Fn(Class) -> bool,
@@ -315,7 +310,7 @@ impl<K: AwsKind> Handler for For<K> {
     async fn update(
         &self,
         aws: &Aws,
-        ctx: &StepContext,
+        ctx: &Ctx,
         state: &ResourceState,
         inputs: &Json,
     ) -> Result<Json, ProviderError> {
@@ -401,7 +396,7 @@ impl Provider for AwsProvider {
             .await
     }
 
-    async fn create(&self, ctx: &StepContext, inputs: &Json) -> Result<Created, ProviderError> {
+    async fn create(&self, ctx: &Ctx, inputs: &Json) -> Result<Created, ProviderError> {
         self.kind(&ctx.type_name)?
             .create(&self.aws, ctx, inputs)
             .await

@@ -53,12 +53,11 @@ pub enum LookupError {
 }
 
 /// An image as the stack pins it: its id, and its name and creation date where AWS says them.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Image {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
 }
 

@@ -27,18 +27,16 @@ const NAME_MAX: usize = 255;
 /// How many groups one `DescribeAutoScalingGroups` call may name.
 const GROUPS_PER_CALL: usize = 50;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:autoscaling:Group", outputs = GroupOutputs)]
 pub struct Group {
     pub launch_template_id: Input<String>,
     /// The template version the group launches; `None` (stacks made before): `$Default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_template_version: Option<Input<i64>>,
     /// How long a new instance may take to be InService and healthy (default 15 minutes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_timeout_seconds: Option<u64>,
     /// How many instances a roll replaces at a time (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch: Option<u32>,
     pub min_size: i32,
     pub max_size: i32,

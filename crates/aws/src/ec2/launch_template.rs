@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing_in, find_tagged};
 use super::machine::{machine_not_yet_visible, with_machine};
@@ -34,10 +34,7 @@ pub struct LaunchTemplateOutputs {
 }
 
 /// What every instance launched from the template gets.
-fn template_data(
-    ctx: &StepContext,
-    machine: &Machine,
-) -> Result<RequestLaunchTemplateData, ProviderError> {
+fn template_data(ctx: &Ctx, machine: &Machine) -> Result<RequestLaunchTemplateData, ProviderError> {
     let tags = LaunchTemplateTagSpecificationRequest::builder()
         .resource_type(ResourceType::Instance)
         .set_tags(Some(ec2_tags(ctx)))
@@ -81,12 +78,7 @@ impl AwsKind for LaunchTemplate {
         })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Res<Self::Outputs> {
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let out = aws
             .ec2
             .create_launch_template_version()

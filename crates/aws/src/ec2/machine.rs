@@ -9,11 +9,11 @@ use ams_engine::{Fields, Input, ProviderError};
 use crate::names::resolved;
 
 /// Settings shared by a standalone instance and a launch template (flattened into both).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Serialize, Deserialize, Fields)]
 pub struct Machine {
     pub image_id: Input<String>,
     pub instance_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_name: Option<String>,
     pub security_group_ids: Vec<Input<String>>,
     /// The boot script, as text; base64 is the provider's business.
@@ -27,12 +27,10 @@ pub struct Machine {
     pub http_tokens: String,
     pub hop_limit: i32,
     /// The instance profile the machine runs with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_profile_arn: Option<Input<String>>,
     /// Whether the machine's first network interface gets a public address: asked for
     /// explicitly (its security groups then go in that interface's spec, as EC2 refuses them at
     /// the top level beside an interface), or, when `None`, as its subnet says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<bool>,
     /// Detailed (one-minute) CloudWatch monitoring.
     #[serde(default, skip_serializing_if = "is_false")]

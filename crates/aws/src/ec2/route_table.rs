@@ -19,6 +19,7 @@ use crate::Aws;
 /// Where the default route goes.
 const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:ec2:RouteTable", outputs = RouteTableOutputs)]
 pub struct RouteTable {
@@ -26,11 +27,9 @@ pub struct RouteTable {
     pub vpc_id: Input<String>,
     /// Where the default route goes: an internet gateway, or
     #[kind(replace)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internet_gateway_id: Option<Input<String>>,
     /// a NAT gateway.
     #[kind(replace)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway_id: Option<Input<String>>,
     pub subnet_ids: Vec<Input<String>>,
 }

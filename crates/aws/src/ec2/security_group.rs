@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{describe_one, find_tagged, Listed};
 use super::{answered, id_filter, live_inputs, new_id};
@@ -30,6 +30,7 @@ pub struct SecurityGroup {
 }
 
 /// One inbound rule.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rule {
     /// `tcp` or `udp`.
@@ -37,9 +38,7 @@ pub struct Rule {
     pub from_port: i32,
     pub to_port: i32,
     /// Exactly one source: a CIDR block, another group, or this group itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_group: Option<Input<String>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub from_self: bool,
@@ -212,12 +211,7 @@ impl AwsKind for SecurityGroup {
         })
     }
 
-    async fn update(
-        &self,
-        aws: &Aws,
-        ctx: &StepContext,
-        current: &Current<Self>,
-    ) -> Res<Self::Outputs> {
+    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let old = stored_rules(&current.inputs).map_err(|e| {
             ProviderError::new(format!("stored rules of {} are unreadable: {e}", ctx.name))
         })?;

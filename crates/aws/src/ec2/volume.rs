@@ -25,6 +25,7 @@ use crate::Aws;
 pub const GP3_IOPS: i32 = 3000;
 pub const GP3_THROUGHPUT: i32 = 125;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:ec2:Volume", outputs = VolumeOutputs)]
 pub struct Volume {
@@ -33,16 +34,13 @@ pub struct Volume {
     /// Grows in place (ModifyVolume); EBS never shrinks a volume.
     pub size_gib: i32,
     /// `None`: gp3's baseline ([`GP3_IOPS`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iops: Option<i32>,
     /// MiB/s; `None`: gp3's baseline ([`GP3_THROUGHPUT`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i32>,
     #[kind(replace)]
     pub encrypted: bool,
     /// The snapshot the volume is restored from.
     #[kind(replace)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
     /// Tags beyond the stack's own (a backup policy's target tag, say); the stack's own keys
     /// cannot be overridden here.

@@ -16,6 +16,7 @@ use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:elbv2:Listener", outputs = ListenerOutputs)]
 pub struct Listener {
@@ -25,16 +26,12 @@ pub struct Listener {
     /// `HTTP` or `HTTPS` on an Application Load Balancer; `TCP` or `UDP` on a Network one.
     pub protocol: String,
     /// HTTPS only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_arn: Option<Input<String>>,
     /// The TLS security policy of an HTTPS listener (`tls::TLS_POLICIES`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_policy: Option<String>,
     /// Where it forwards; absent when it redirects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_group_arn: Option<Input<String>>,
     /// The HTTPS port a plain-HTTP listener redirects to (301, same host, path and query).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_to_port: Option<i32>,
 }
 

@@ -17,6 +17,7 @@ use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:elbv2:LoadBalancer", outputs = LoadBalancerOutputs)]
 pub struct LoadBalancer {
@@ -37,7 +38,6 @@ pub struct LoadBalancer {
     #[serde(default, skip_serializing_if = "is_false")]
     pub cross_zone: bool,
     /// `access_logs.s3.*` (Application only): where its access logs go.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_logs: Option<AccessLogs>,
 }
 

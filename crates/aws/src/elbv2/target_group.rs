@@ -47,6 +47,7 @@ impl Default for HealthTiming {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:elbv2:TargetGroup", outputs = TargetGroupOutputs)]
 pub struct TargetGroup {
@@ -60,25 +61,19 @@ pub struct TargetGroup {
     #[serde(default = "http", skip_serializing_if = "is_http")]
     pub protocol: String,
     /// The path of HTTP(S) health checks (AWS's default `/` when absent); none for TCP checks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_path: Option<String>,
     /// `HTTP`, `HTTPS` or `TCP`; by default HTTP for an HTTP(S) group, TCP for the others. UDP
     /// cannot be health-checked: a UDP group is checked over TCP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_protocol: Option<String>,
     /// The port of the health check (`traffic-port` when absent); a UDP group needs another
     /// port, where the targets answer TCP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_port: Option<String>,
     /// `least_outstanding_requests` or `round_robin`: HTTP(S) groups only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
     /// Load-balancer cookie stickiness, in seconds; none when absent. HTTP(S) groups only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky_seconds: Option<i32>,
     /// How long a leaving target keeps its connections before the load balancer closes them
     /// (0-3600 s; AWS's 300 when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistration_delay_seconds: Option<i32>,
     /// The health checks' timing (changed in place); left out of the JSON when it is the
     /// timing groups had before it was a setting.

@@ -47,12 +47,12 @@ fn is_ec2(service: &str) -> bool {
 }
 
 /// One statement of the role's inline policy.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Statement {
     pub actions: Vec<String>,
     pub resource: Input<String>,
     /// An IAM condition block, as AWS writes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Json>,
 }
 

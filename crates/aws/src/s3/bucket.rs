@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Kind, Outputs, ProviderError, StepContext};
+use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::log_delivery::{log_delivery_statement, partition};
 use crate::call::{exists, required, OrError};
@@ -31,12 +31,12 @@ const NAME_MAX: usize = 63;
 /// How many keys one `DeleteObjects` takes.
 const DELETE_BATCH: usize = 1000;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:s3:Bucket", outputs = BucketOutputs)]
 pub struct Bucket {
     /// Elastic Load Balancing may write access logs under `PREFIX/AWSLogs/ACCOUNT/`: the
     /// bucket policy grants that to the region's log delivery.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elb_log_prefix: Option<String>,
     /// Objects (and old versions) expire this many days after they are written.
     pub expire_days: i32,
@@ -67,7 +67,7 @@ impl Bucket {
 
     /// Brings the bucket `name` to what the arguments ask: tags, encryption, public access
     /// block, ownership, policy, lifecycle. Every call says the whole setting.
-    async fn configure(&self, aws: &Aws, ctx: &StepContext, name: &str) -> Res<()> {
+    async fn configure(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
         let s3 = &aws.s3;
         let tag_set = tags(ctx)
             .into_iter()
