@@ -133,7 +133,7 @@ pub async fn destroy(
     let (name, config, aws, backend) = opened;
     let backend = backend.as_ref();
     let result = locked(backend, "destroy", async {
-        let mut state = load_resolved(backend, &aws, styles).await?;
+        let mut state = load_resolved(backend, aws, styles).await?;
         if state.is_empty() {
             render::err(&format!(
                 "Stack `{name}` has no resources: nothing to destroy."
@@ -154,7 +154,7 @@ pub async fn destroy(
         }
         confirm(&format!("Delete these resources of stack `{name}`?"), yes)?;
         if !skip_final_snapshot {
-            backup::before_losses(&aws, &plan, &state, "final").await?;
+            backup::before_losses(aws, &plan, &state, "final").await?;
         }
         run(&plan, &mut state, opened, parallel, styles, args.json).await?;
         if state.is_empty() {
@@ -166,7 +166,7 @@ pub async fn destroy(
         Ok(())
     })
     .await;
-    write_call_log(&aws);
+    write_call_log(aws);
     result
 }
 
