@@ -34,11 +34,21 @@ where
     }
 }
 
+/// Sends a call about one resource of kind `K`: AWS's answer, or `None` where AWS answers with
+/// one of `K`'s not-found codes (gone).
+/// `unless_gone!(Volume, aws.ec2.describe_volumes().volume_ids(id))?`.
+macro_rules! unless_gone {
+    ($kind:ty, $call:expr) => {
+        $crate::call::OrError::or_gone::<$kind>($call.send().await)
+    };
+}
+pub(crate) use unless_gone;
+
 /// Sends a delete (or a detach) of a resource of kind `K`: done, or already gone by `K`'s
 /// not-found codes. `gone!(Self, aws.acm.delete_certificate().certificate_arn(id))?`.
 macro_rules! gone {
     ($kind:ty, $call:expr) => {
-        $crate::call::OrError::or_gone::<$kind>($call.send().await).map(|_| ())
+        $crate::call::unless_gone!($kind, $call).map(|_| ())
     };
 }
 pub(crate) use gone;
@@ -109,7 +119,7 @@ pub fn required(field: Option<&str>, what: &str) -> Result<String, ProviderError
 /// `K`'s not-found codes. `exists!(Self, aws.s3.head_bucket().bucket(name))?`.
 macro_rules! exists {
     ($kind:ty, $call:expr) => {
-        $crate::call::OrError::or_gone::<$kind>($call.send().await).map(|found| found.is_some())
+        $crate::call::unless_gone!($kind, $call).map(|found| found.is_some())
     };
 }
 pub(crate) use exists;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs};
 
-use crate::call::{gone, OrError};
+use crate::call::{gone, unless_gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -63,14 +63,9 @@ impl AwsKind for LifecycleHook {
 
     /// The group's hook of this name: hook names are the group's, so the name finds it.
     async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
-        let out = aws
-            .autoscaling
-            .describe_lifecycle_hooks()
-            .auto_scaling_group_name(self.group_name.get()?)
-            .lifecycle_hook_names(&self.name)
-            .send()
-            .await
-            .or_gone::<Self>()?;
+        let hooks = aws.autoscaling.describe_lifecycle_hooks();
+        let ours = hooks.auto_scaling_group_name(self.group_name.get()?);
+        let out = unless_gone!(Self, ours.lifecycle_hook_names(&self.name))?;
         Ok(out.and_then(|o| {
             o.lifecycle_hooks()
                 .iter()

@@ -16,7 +16,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError};
 use super::listing::{find_live_tagged, read_live};
 use super::machine::{machine_not_yet_visible, with_machine};
 use super::{answered, filter, new_id, Machine};
-use crate::call::OrError;
+use crate::call::{unless_gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -60,13 +60,7 @@ fn listed(reservations: &[Reservation]) -> impl Iterator<Item = &Ec2Instance> {
 
 /// The instance `id` as EC2 describes it; `None` while EC2 does not know it (yet).
 pub(super) async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Instance>> {
-    let out = aws
-        .ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .or_gone::<Instance>()?;
+    let out = unless_gone!(Instance, aws.ec2.describe_instances().instance_ids(id))?;
     Ok(out.and_then(|o| listed(o.reservations()).next().cloned()))
 }
 

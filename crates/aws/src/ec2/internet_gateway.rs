@@ -7,7 +7,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs};
 
 use super::listing::{created, describe_one, existing, find_tagged};
-use crate::call::OrError;
+use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -57,13 +57,8 @@ impl AwsKind for InternetGateway {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         if let Some(vpc_id) = current.inputs.get("vpc_id").and_then(Json::as_str) {
-            aws.ec2
-                .detach_internet_gateway()
-                .internet_gateway_id(&current.id)
-                .vpc_id(vpc_id)
-                .send()
-                .await
-                .or_gone::<Self>()?;
+            let detach = aws.ec2.detach_internet_gateway().vpc_id(vpc_id);
+            gone!(Self, detach.internet_gateway_id(&current.id))?;
         }
         delete_by_id!(
             aws,

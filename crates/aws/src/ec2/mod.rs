@@ -39,7 +39,7 @@ macro_rules! create_tagged {
 /// disassociate), by the call and its setter of the id; what is gone already needs nothing.
 macro_rules! delete_by_id {
     ($aws:expr, $kind:ty, $call:ident, $ids:ident, $id:expr) => {
-        $crate::call::OrError::or_gone::<$kind>($aws.ec2.$call().$ids($id).send().await).map(|_| ())
+        $crate::call::gone!($kind, $aws.ec2.$call().$ids($id))
     };
 }
 

@@ -16,7 +16,7 @@ use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{find_live_tagged, read_live};
 use super::{answered, ec2_tags, filter, new_id};
-use crate::call::OrError;
+use crate::call::{unless_gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::tags as tags_of;
 use crate::Aws;
@@ -57,13 +57,7 @@ pub struct VolumeOutputs {
 
 /// The volume `id` as EC2 describes it; `None` when it is gone.
 pub(super) async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Volume>> {
-    let out = aws
-        .ec2
-        .describe_volumes()
-        .volume_ids(id)
-        .send()
-        .await
-        .or_gone::<Volume>()?;
+    let out = unless_gone!(Volume, aws.ec2.describe_volumes().volume_ids(id))?;
     Ok(out.and_then(|o| o.volumes().first().cloned()))
 }
 

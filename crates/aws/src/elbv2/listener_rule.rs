@@ -12,7 +12,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_tagged, first_tagged};
-use crate::call::{exists, gone, OrError};
+use crate::call::{exists, gone, unless_gone, OrError};
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -97,14 +97,8 @@ impl AwsKind for ListenerRule {
 
     /// The listener's rule that carries this step's tags.
     async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
-        let Some(out) = aws
-            .elbv2
-            .describe_rules()
-            .listener_arn(self.listener_arn.get()?)
-            .send()
-            .await
-            .or_gone::<Self>()?
-        else {
+        let rules = aws.elbv2.describe_rules();
+        let Some(out) = unless_gone!(Self, rules.listener_arn(self.listener_arn.get()?))? else {
             return Ok(None);
         };
         let arns: Vec<String> = out

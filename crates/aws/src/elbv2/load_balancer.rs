@@ -12,7 +12,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, create_tagged, ours, Named, NAME_MAX};
-use crate::call::{required, OrError};
+use crate::call::{required, unless_gone, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
@@ -120,14 +120,14 @@ impl LoadBalancer {
 /// Turns deletion protection off, so that the load balancer can be deleted; `None` once it is
 /// gone.
 async fn unprotect(aws: &Aws, arn: &str) -> Result<Option<()>, ProviderError> {
-    let done = aws
+    let call = aws
         .elbv2
         .modify_load_balancer_attributes()
-        .load_balancer_arn(arn)
-        .attributes(attribute("deletion_protection.enabled", false))
-        .send()
-        .await
-        .or_gone::<LoadBalancer>()?;
+        .load_balancer_arn(arn);
+    let done = unless_gone!(
+        LoadBalancer,
+        call.attributes(attribute("deletion_protection.enabled", false))
+    )?;
     Ok(done.map(|_| ()))
 }
 
@@ -162,13 +162,8 @@ macro_rules! set_list {
 
 /// The load balancer `arn`, or `None` once it is gone.
 async fn describe(aws: &Aws, arn: &str) -> Result<Option<elb::LoadBalancer>, ProviderError> {
-    let out = aws
-        .elbv2
-        .describe_load_balancers()
-        .load_balancer_arns(arn)
-        .send()
-        .await
-        .or_gone::<LoadBalancer>()?;
+    let call = aws.elbv2.describe_load_balancers();
+    let out = unless_gone!(LoadBalancer, call.load_balancer_arns(arn))?;
     Ok(out.and_then(|o| o.load_balancers().first().cloned()))
 }
 
@@ -264,14 +259,8 @@ impl AwsKind for LoadBalancer {
         if unprotect(aws, &current.id).await?.is_none() {
             return Ok(());
         }
-        let deleted = aws
-            .elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(&current.id)
-            .send()
-            .await
-            .or_gone::<Self>()?;
-        if deleted.is_none() {
+        let delete = aws.elbv2.delete_load_balancer();
+        if unless_gone!(Self, delete.load_balancer_arn(&current.id))?.is_none() {
             return Ok(());
         }
         let what = format!("load balancer {} to be deleted", current.id);
