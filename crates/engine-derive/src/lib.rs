@@ -31,16 +31,17 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, LitStr, Type};
 
 #[proc_macro_derive(Kind, attributes(kind))]
 pub fn derive_kind(input: TokenStream) -> TokenStream {
-    let input = parse_macro_input!(input as DeriveInput);
-    kind(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    expand(parse_macro_input!(input as DeriveInput), kind)
 }
 
 #[proc_macro_derive(Outputs, attributes(kind))]
 pub fn derive_outputs(input: TokenStream) -> TokenStream {
-    let input = parse_macro_input!(input as DeriveInput);
-    outputs(&input)
+    expand(parse_macro_input!(input as DeriveInput), outputs)
+}
+
+/// The code `derive` writes for `input`, or its error where the compiler shows it.
+fn expand(input: DeriveInput, derive: fn(&DeriveInput) -> syn::Result<Tokens>) -> TokenStream {
+    derive(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -667,6 +667,12 @@ mod tests {
         events: Arc<Mutex<Vec<Event>>>,
     }
 
+    /// A run, an empty in-memory cloud and an empty state.
+    fn fresh() -> (Run, Arc<MemoryProvider>, State) {
+        let provider = Arc::new(MemoryProvider::default());
+        (Run::new(), provider, State::empty("test"))
+    }
+
     impl Run {
         fn new() -> Self {
             let dir = tempfile::tempdir().expect("dir");
@@ -750,10 +756,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_stops_new_work_and_keeps_what_was_done() {
-        let run = Run::new();
-        let provider = Arc::new(MemoryProvider::default());
+        let (run, provider, mut state) = fresh();
         provider.fail("bucket-1");
-        let mut state = State::empty("test");
         let plan = plan(&program(2, "eu"), &state).expect("plan");
         let report = run.apply(&plan, &mut state, &provider, 1).await;
         assert_eq!(report.failures.len(), 1);
@@ -775,9 +779,7 @@ mod tests {
 
     #[tokio::test]
     async fn replacement_creates_first_then_deletes_the_old_one() {
-        let run = Run::new();
-        let provider = Arc::new(MemoryProvider::default());
-        let mut state = State::empty("test");
+        let (run, provider, mut state) = fresh();
         let first = plan(&program(1, "eu"), &state).expect("plan");
         run.apply(&first, &mut state, &provider, 4).await;
         let old_bucket = state.get("bucket-0").expect("bucket").id.clone();
@@ -811,9 +813,7 @@ mod tests {
 
     #[tokio::test]
     async fn destroy_deletes_dependents_first_and_empties_the_state() {
-        let run = Run::new();
-        let provider = Arc::new(MemoryProvider::default());
-        let mut state = State::empty("test");
+        let (run, provider, mut state) = fresh();
         run.apply(
             &plan(&program(3, "eu"), &state).expect("plan"),
             &mut state,
@@ -841,10 +841,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_answer_is_adopted_on_the_next_run_not_made_twice() {
-        let run = Run::new();
-        let provider = Arc::new(MemoryProvider::default());
+        let (run, provider, mut state) = fresh();
         provider.lose_answer("bucket-0");
-        let mut state = State::empty("test");
         let program = program(1, "eu");
         let report = run
             .apply(
@@ -894,9 +892,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelling_starts_nothing_new() {
-        let run = Run::new();
-        let provider = Arc::new(MemoryProvider::default());
-        let mut state = State::empty("test");
+        let (run, provider, mut state) = fresh();
         let plan = plan(&program(2, "eu"), &state).expect("plan");
         let options = ApplyOptions {
             parallel: 1,

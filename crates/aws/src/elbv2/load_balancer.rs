@@ -57,13 +57,7 @@ pub struct LoadBalancerOutputs {
     pub zone_id: String,
 }
 
-fn application() -> String {
-    "application".to_string()
-}
-
-fn is_application(load_balancer_type: &str) -> bool {
-    load_balancer_type == "application"
-}
+super::text_default!(application, is_application, "application");
 
 fn is_false(value: &bool) -> bool {
     !value

@@ -60,6 +60,22 @@ macro_rules! create_tagged {
 }
 use create_tagged;
 
+/// A text argument's default, for serde: `$default()` gives it, and `$is_default(value)` leaves
+/// it out of the stored arguments, so that a resource stored before the argument existed reads
+/// unchanged.
+macro_rules! text_default {
+    ($default:ident, $is_default:ident, $text:literal) => {
+        fn $default() -> String {
+            $text.to_string()
+        }
+
+        fn $is_default(value: &str) -> bool {
+            value == $text
+        }
+    };
+}
+use text_default;
+
 /// The name and ARN of every load balancer, or every target group, of the account and region.
 type Named = Vec<(String, String)>;
 

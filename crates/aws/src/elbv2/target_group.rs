@@ -87,13 +87,7 @@ pub struct TargetGroupOutputs {
     pub name: String,
 }
 
-fn http() -> String {
-    "HTTP".to_string()
-}
-
-fn is_http(protocol: &str) -> bool {
-    protocol == "HTTP"
-}
+super::text_default!(http, is_http, "HTTP");
 
 fn attribute(key: &str, value: impl ToString) -> TargetGroupAttribute {
     TargetGroupAttribute::builder()

@@ -80,18 +80,27 @@ pub fn log_delivery_statement(region: &str, account: &str, bucket: &str, prefix:
 mod tests {
     use super::*;
 
+    /// A region older than August 2022 grants its own Elastic Load Balancing account, named in
+    /// the region's partition.
     #[test]
-    fn an_older_region_grants_its_elb_account() {
-        let statement = log_delivery_statement("ap-south-1", "111122223333", "logs", "alb");
-        assert_eq!(
-            statement["Principal"]["AWS"],
-            "arn:aws:iam::718504428378:root"
-        );
-        assert_eq!(statement["Action"], "s3:PutObject");
-        assert_eq!(
-            statement["Resource"],
-            "arn:aws:s3:::logs/alb/AWSLogs/111122223333/*"
-        );
+    fn an_older_region_grants_its_elb_account_in_its_partition() {
+        for (region, principal, resource) in [
+            (
+                "ap-south-1",
+                "arn:aws:iam::718504428378:root",
+                "arn:aws:s3:::logs/alb/AWSLogs/111122223333/*",
+            ),
+            (
+                "us-gov-west-1",
+                "arn:aws-us-gov:iam::048591011584:root",
+                "arn:aws-us-gov:s3:::logs/alb/AWSLogs/111122223333/*",
+            ),
+        ] {
+            let statement = log_delivery_statement(region, "111122223333", "logs", "alb");
+            assert_eq!(statement["Principal"]["AWS"], principal, "{region}");
+            assert_eq!(statement["Action"], "s3:PutObject", "{region}");
+            assert_eq!(statement["Resource"], resource, "{region}");
+        }
     }
 
     #[test]
@@ -104,18 +113,5 @@ mod tests {
                 "{region}"
             );
         }
-    }
-
-    #[test]
-    fn govcloud_names_its_partition() {
-        let statement = log_delivery_statement("us-gov-west-1", "111122223333", "logs", "alb");
-        assert_eq!(
-            statement["Principal"]["AWS"],
-            "arn:aws-us-gov:iam::048591011584:root"
-        );
-        assert_eq!(
-            statement["Resource"],
-            "arn:aws-us-gov:s3:::logs/alb/AWSLogs/111122223333/*"
-        );
     }
 }
