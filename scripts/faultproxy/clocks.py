@@ -20,6 +20,7 @@ failed scaling activity (marketplace-opt-in).
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import xml.etree.ElementTree as ET
@@ -27,6 +28,24 @@ import xml.etree.ElementTree as ET
 from awswire import child, child_text, edit_xml, find_all, set_child
 
 STATE_CODES = {"pending": "0", "running": "16", "shutting-down": "32", "terminated": "48", "stopping": "64", "stopped": "80"}
+
+
+def needs(rule):
+    """For a rewrite method: moto's answer goes through untouched while rule is off."""
+
+    def wrap(rewrite):
+        @functools.wraps(rewrite)
+        def checked(self, call, data):
+            return rewrite(self, call, data) if self.on(rule) else data
+
+        return checked
+
+    return wrap
+
+
+def edit_members(data, list_name, edit):
+    """Rewrite an XML answer: edit(member) runs on each member of every list_name list and says whether it changed it."""
+    return edit_xml(data, lambda root: any([edit(member) for members in find_all(root, list_name) for member in list(members)]))
 
 
 class Clocks:
@@ -126,87 +145,72 @@ class Clocks:
 
         return edit_xml(data, edit)
 
+    @needs("clocks")
     def load_balancers(self, call, data):
-        if not self.on("clocks"):
-            return data
+        def edit(lb):
+            state = child(lb, "State")
+            if state is None or child_text(state, "Code") != "active" or not self.within(self.since("lb", child_text(lb, "LoadBalancerArn")), self.t.lb_provisioning):
+                return False
+            set_child(state, "Code", "provisioning")
+            return True
 
-        def edit(root):
-            changed = False
-            for lbs in find_all(root, "LoadBalancers"):
-                for lb in lbs:
-                    state = child(lb, "State")
-                    if state is not None and child_text(state, "Code") == "active" and self.within(self.since("lb", child_text(lb, "LoadBalancerArn")), self.t.lb_provisioning):
-                        set_child(state, "Code", "provisioning")
-                        changed = True
-            return changed
+        return edit_members(data, "LoadBalancers", edit)
 
-        return edit_xml(data, edit)
-
+    @needs("clocks")
     def target_health(self, call, data):
-        if not self.on("clocks"):
-            return data
         group = call.get("TargetGroupArn")
 
-        def edit(root):
-            changed = False
-            for descriptions in find_all(root, "TargetHealthDescriptions"):
-                for description in descriptions:
-                    target, health = child(description, "Target"), child(description, "TargetHealth")
-                    if target is None or health is None or child_text(health, "State") != "healthy":
-                        continue
-                    instance = child_text(target, "Id")
-                    if self.cloud.never_healthy and self.cloud.image_of(call, instance) in self.cloud.never_healthy:
-                        set_child(health, "State", "unhealthy")
-                        set_child(health, "Reason", "Target.ResponseCodeMismatch")
-                        set_child(health, "Description", "Health checks failed with these codes: [404]")
-                        changed = True
-                        continue
-                    with self.cloud.lock:
-                        starts = [s for s in (self.cloud.targets.get((group, instance)), self.cloud.born.get(("instance", instance))) if s is not None]
-                    if starts and self.within(max(starts), self.t.target_initial):
-                        set_child(health, "State", "initial")
-                        set_child(health, "Reason", "Elb.RegistrationInProgress")
-                        set_child(health, "Description", "Target registration is in progress")
-                        changed = True
-            return changed
+        def edit(description):
+            target, health = child(description, "Target"), child(description, "TargetHealth")
+            if target is None or health is None or child_text(health, "State") != "healthy":
+                return False
+            instance = child_text(target, "Id")
+            if self.cloud.never_healthy and self.cloud.image_of(call, instance) in self.cloud.never_healthy:
+                set_child(health, "State", "unhealthy")
+                set_child(health, "Reason", "Target.ResponseCodeMismatch")
+                set_child(health, "Description", "Health checks failed with these codes: [404]")
+                return True
+            with self.cloud.lock:
+                starts = [s for s in (self.cloud.targets.get((group, instance)), self.cloud.born.get(("instance", instance))) if s is not None]
+            if not (starts and self.within(max(starts), self.t.target_initial)):
+                return False
+            set_child(health, "State", "initial")
+            set_child(health, "Reason", "Elb.RegistrationInProgress")
+            set_child(health, "Description", "Target registration is in progress")
+            return True
 
-        return edit_xml(data, edit)
+        return edit_members(data, "TargetHealthDescriptions", edit)
 
-    def pending_members(self, members):
-        changed = False
-        for member in members:
-            if child_text(member, "LifecycleState") == "InService" and self.within(self.since("asg", child_text(member, "InstanceId")), self.t.asg_pending):
-                set_child(member, "LifecycleState", "Pending")
-                changed = True
-        return changed
+    def pending_member(self, member):
+        """An auto-scaling group's instance still Pending while young; True if it changed it."""
+        if child_text(member, "LifecycleState") != "InService" or not self.within(self.since("asg", child_text(member, "InstanceId")), self.t.asg_pending):
+            return False
+        set_child(member, "LifecycleState", "Pending")
+        return True
 
     def groups(self, call, data):
-        def edit(root):
+        def edit(group):
             changed = False
-            for groups in find_all(root, "AutoScalingGroups"):
-                for group in groups:
-                    with self.cloud.lock:
-                        starved = self.cloud.starved.get(child_text(group, "AutoScalingGroupName"))
-                    if starved and self.on("marketplace-opt-in"):
-                        for param, value in starved["sizes"].items():
-                            set_child(group, param, value)
-                        changed = True
-                    instances = child(group, "Instances")
-                    if instances is not None and self.on("clocks"):
-                        changed = self.pending_members(list(instances)) or changed
+            with self.cloud.lock:
+                starved = self.cloud.starved.get(child_text(group, "AutoScalingGroupName"))
+            if starved and self.on("marketplace-opt-in"):
+                for param, value in starved["sizes"].items():
+                    set_child(group, param, value)
+                changed = True
+            instances = child(group, "Instances")
+            if instances is not None and self.on("clocks"):
+                changed = any([self.pending_member(member) for member in instances]) or changed
             return changed
 
-        return edit_xml(data, edit)
+        return edit_members(data, "AutoScalingGroups", edit)
 
+    @needs("clocks")
     def group_instances(self, call, data):
-        if not self.on("clocks"):
-            return data
-        return edit_xml(data, lambda root: any([self.pending_members(list(members)) for members in find_all(root, "AutoScalingInstances")]))
+        return edit_members(data, "AutoScalingInstances", self.pending_member)
 
+    @needs("marketplace-opt-in")
     def activities(self, call, data):
         """moto keeps no scaling activities; a group starved of its Marketplace image gets a failed one."""
-        if not self.on("marketplace-opt-in"):
-            return data
         asked = set(call.values("AutoScalingGroupName") or ([call.get("AutoScalingGroupName")] if call.get("AutoScalingGroupName") else []))
         with self.cloud.lock:
             starved = {name: dict(s) for name, s in self.cloud.starved.items() if (not asked or name in asked)}

@@ -279,40 +279,43 @@ class Cloud(CreatingRules, DeletingRules):
             self.start_shutting([h for h in call.memo["group_holdings"] if h["id"] in terminated])
 
 
-# (service, action) -> [(rule, method)], checked in order before forwarding.
-BEFORE = {
-    ("ec2", "DeleteSecurityGroup"): [("delete-order", "delete_order"), ("lingering-enis", "lingering_enis")],
-    ("ec2", "DeleteSubnet"): [("delete-order", "delete_order"), ("lingering-enis", "lingering_enis")],
-    ("ec2", "DeleteVpc"): [("delete-order", "delete_order"), ("lingering-enis", "lingering_enis")],
-    ("autoscaling", "DeleteAutoScalingGroup"): [("delete-order", "delete_order")],
-    ("elasticloadbalancing", "CreateLoadBalancer"): [("igw-before-lb", "igw_before_lb")],
-    ("ec2", "DetachInternetGateway"): [("mapped-public-addresses", "mapped_public_addresses")],
-    ("acm", "DeleteCertificate"): [("certificate-in-use", "certificate_in_use")],
-    ("elasticloadbalancing", "DeleteLoadBalancer"): [("deletion-protection", "deletion_protection")],
-    ("ec2", "AuthorizeSecurityGroupIngress"): [("eventual-consistency", "consistency_groups")],
-    ("ec2", "AuthorizeSecurityGroupEgress"): [("eventual-consistency", "consistency_groups")],
-    ("ec2", "RunInstances"): [("marketplace-opt-in", "marketplace_run"), ("eventual-consistency", "consistency_profile")],
-    ("autoscaling", "CreateAutoScalingGroup"): [
-        ("eventual-consistency", "consistency_profile"),
-        ("eventual-consistency", "consistency_target_groups"),
-        ("marketplace-opt-in", "marketplace_group"),
-    ],
-    ("autoscaling", "UpdateAutoScalingGroup"): [("eventual-consistency", "consistency_profile"), ("marketplace-opt-in", "marketplace_group")],
-    ("autoscaling", "SetDesiredCapacity"): [("marketplace-opt-in", "marketplace_group")],
-    ("autoscaling", "AttachLoadBalancerTargetGroups"): [("eventual-consistency", "consistency_target_groups")],
-    ("elasticloadbalancing", "CreateListener"): [("eventual-consistency", "consistency_target_groups"), ("*", "listener_certificates")],
-    ("elasticloadbalancing", "ModifyListener"): [("eventual-consistency", "consistency_target_groups"), ("*", "listener_certificates")],
-    ("elasticloadbalancing", "AddListenerCertificates"): [("*", "listener_certificates")],
-    ("elasticloadbalancing", "CreateRule"): [("eventual-consistency", "consistency_target_groups")],
-    ("elasticloadbalancing", "ModifyRule"): [("eventual-consistency", "consistency_target_groups")],
-    ("elasticloadbalancing", "RegisterTargets"): [("eventual-consistency", "consistency_target_groups")],
-    ("route53", "ChangeResourceRecordSets"): [("route53", "route53")],
-    ("ec2", "DescribeInstances"): [("*", "clocks_state_filter")],
-    ("ec2", "ModifyInstanceAttribute"): [("instance-type-stopped", "instance_type_stopped")],
-    ("ec2", "ModifyVolume"): [("volume-no-shrink", "volume_no_shrink")],
-    ("ec2", "AttachVolume"): [("attach-volume", "attach_volume")],
-    ("acm", "ListCertificates"): [("*", "clocks_certificate_filter")],
-}
+def by_call(table):
+    """{(service, action): [(rule, method)]} from a table of checks, kept in the table's order."""
+    checks = {}
+    for line in table.strip().splitlines():
+        rule, method, service, *actions = line.split()
+        if (rule != "*" and rule not in RULES) or not hasattr(Cloud, method) or not actions:
+            raise ValueError(f"bad check: {line}")
+        for action in actions:
+            checks.setdefault((service, action), []).append((rule, method))
+    return checks
+
+
+# Checks before forwarding, in the order they run on a call: rule ("*": the method serves several
+# rules and checks them itself), method, service, and the service's actions it checks.
+BEFORE = by_call("""
+delete-order             delete_order               ec2                   DeleteSecurityGroup DeleteSubnet DeleteVpc
+delete-order             delete_order               autoscaling           DeleteAutoScalingGroup
+lingering-enis           lingering_enis             ec2                   DeleteSecurityGroup DeleteSubnet DeleteVpc
+mapped-public-addresses  mapped_public_addresses    ec2                   DetachInternetGateway
+certificate-in-use       certificate_in_use         acm                   DeleteCertificate
+deletion-protection      deletion_protection        elasticloadbalancing  DeleteLoadBalancer
+igw-before-lb            igw_before_lb              elasticloadbalancing  CreateLoadBalancer
+marketplace-opt-in       marketplace_run            ec2                   RunInstances
+eventual-consistency     consistency_groups         ec2                   AuthorizeSecurityGroupIngress AuthorizeSecurityGroupEgress
+eventual-consistency     consistency_profile        ec2                   RunInstances
+eventual-consistency     consistency_profile        autoscaling           CreateAutoScalingGroup UpdateAutoScalingGroup
+eventual-consistency     consistency_target_groups  autoscaling           CreateAutoScalingGroup AttachLoadBalancerTargetGroups
+eventual-consistency     consistency_target_groups  elasticloadbalancing  CreateListener ModifyListener CreateRule ModifyRule RegisterTargets
+marketplace-opt-in       marketplace_group          autoscaling           CreateAutoScalingGroup UpdateAutoScalingGroup SetDesiredCapacity
+*                        listener_certificates      elasticloadbalancing  CreateListener ModifyListener AddListenerCertificates
+route53                  route53                    route53               ChangeResourceRecordSets
+instance-type-stopped    instance_type_stopped      ec2                   ModifyInstanceAttribute
+volume-no-shrink         volume_no_shrink           ec2                   ModifyVolume
+attach-volume            attach_volume              ec2                   AttachVolume
+*                        clocks_state_filter        ec2                   DescribeInstances
+*                        clocks_certificate_filter  acm                   ListCertificates
+""")
 # Before forwarding, when watching: what a call's after-step needs to know.
 PREPARE = {
     ("elasticloadbalancing", "DeleteLoadBalancer"): ["prepare_delete_load_balancer"],
