@@ -53,6 +53,16 @@ macro_rules! gone {
 }
 pub(crate) use gone;
 
+/// Every item a listing call (`request`, built up to its filters) answers, following its
+/// pages. `every_item!(aws.iam.list_roles().path_prefix(PATH))?`.
+macro_rules! every_item {
+    ($request:expr) => {{
+        let pages = $request.into_paginator().items().send();
+        $crate::call::OrError::or_error(pages.try_collect().await)
+    }};
+}
+pub(crate) use every_item;
+
 /// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
 /// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
 /// is no error.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use crate::call::{gone, required, OrError};
+use crate::call::{every_item, gone, required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -76,8 +76,7 @@ pub(super) async fn describe(
 /// The ARNs of every certificate of the account and region whose domain is `domain` (all of
 /// them when `None`).
 async fn list(aws: &Aws, domain: Option<&str>) -> Result<Vec<String>, ProviderError> {
-    let list = aws.acm.list_certificates().into_paginator();
-    let all = list.items().send().try_collect().await.or_error()?;
+    let all = every_item!(aws.acm.list_certificates())?;
     Ok(all
         .iter()
         .filter(|c| domain.is_none_or(|d| c.domain_name() == Some(d)))

@@ -15,8 +15,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::roll::{template, Fleet};
-use crate::call::done_already;
 use crate::call::OrError;
+use crate::call::{done_already, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::Aws;
@@ -335,12 +335,8 @@ impl AwsKind for Group {
         let mut live = std::collections::BTreeMap::new();
         for chunk in resources.chunks(GROUPS_PER_CALL) {
             let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
-            let list = aws
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .set_auto_scaling_group_names(Some(names))
-                .into_paginator();
-            for group in list.items().send().try_collect().await.or_error()? {
+            let call = aws.autoscaling.describe_auto_scaling_groups();
+            for group in every_item!(call.set_auto_scaling_group_names(Some(names)))? {
                 if let Some(name) = group.auto_scaling_group_name() {
                     live.insert(name.to_string(), (group.min_size(), group.max_size()));
                 }

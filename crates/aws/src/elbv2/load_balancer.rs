@@ -12,7 +12,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, create_tagged, ours, Named, NAME_MAX};
-use crate::call::{required, unless_gone, OrError};
+use crate::call::{every_item, required, unless_gone, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
@@ -127,8 +127,7 @@ async fn unprotect(aws: &Aws, arn: &str) -> Result<Option<()>, ProviderError> {
 
 /// The name and ARN of every load balancer of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let list = aws.elbv2.describe_load_balancers().into_paginator();
-    let all = list.items().send().try_collect().await.or_error()?;
+    let all = every_item!(aws.elbv2.describe_load_balancers())?;
     Ok(all
         .iter()
         .filter_map(|l| {

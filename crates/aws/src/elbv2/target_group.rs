@@ -9,7 +9,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, create_tagged, ours, Named, NAME_MAX};
-use crate::call::{gone, required, OrError};
+use crate::call::{every_item, gone, required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -200,8 +200,7 @@ impl TargetGroup {
 
 /// The name and ARN of every target group of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let list = aws.elbv2.describe_target_groups().into_paginator();
-    let all = list.items().send().try_collect().await.or_error()?;
+    let all = every_item!(aws.elbv2.describe_target_groups())?;
     Ok(all
         .iter()
         .filter_map(|t| Some((t.target_group_name()?.into(), t.target_group_arn()?.into())))

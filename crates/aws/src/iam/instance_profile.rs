@@ -7,7 +7,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_ours, ours, PATH};
-use crate::call::{gone, missing, OrError};
+use crate::call::{every_item, gone, missing, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -31,12 +31,7 @@ pub struct InstanceProfileOutputs {
 
 /// The name of every instance profile under ams-stack's path (following pagination).
 async fn our_profiles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let list = aws
-        .iam
-        .list_instance_profiles()
-        .path_prefix(PATH)
-        .into_paginator();
-    let profiles = list.items().send().try_collect().await.or_error()?;
+    let profiles = every_item!(aws.iam.list_instance_profiles().path_prefix(PATH))?;
     Ok(profiles
         .iter()
         .map(|p| p.instance_profile_name().to_string())

@@ -9,7 +9,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{create_ours, ours, PATH};
-use crate::call::{gone, required, OrError};
+use crate::call::{every_item, gone, required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -126,8 +126,7 @@ pub fn policy_document(statements: &[Statement]) -> Result<String, ProviderError
 
 /// The name of every role under ams-stack's path (following pagination).
 async fn our_roles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let list = aws.iam.list_roles().path_prefix(PATH).into_paginator();
-    let roles = list.items().send().try_collect().await.or_error()?;
+    let roles = every_item!(aws.iam.list_roles().path_prefix(PATH))?;
     Ok(roles.iter().map(|r| r.role_name().to_string()).collect())
 }
 
@@ -146,12 +145,7 @@ async fn put_policy(aws: &Aws, role: &str, statements: &[Statement]) -> Result<(
 
 /// The ARNs of the managed policies attached to `role`.
 async fn attached(aws: &Aws, role: &str) -> Result<Vec<String>, ProviderError> {
-    let list = aws
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .into_paginator();
-    let policies = list.items().send().try_collect().await.or_error()?;
+    let policies = every_item!(aws.iam.list_attached_role_policies().role_name(role))?;
     Ok(policies
         .iter()
         .filter_map(|p| p.policy_arn().map(String::from))
