@@ -63,12 +63,7 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
-fn attribute(key: &str, value: impl ToString) -> LoadBalancerAttribute {
-    LoadBalancerAttribute::builder()
-        .key(key)
-        .value(value.to_string())
-        .build()
-}
+super::attribute_builder!(LoadBalancerAttribute);
 
 impl LoadBalancer {
     /// The attributes it sets, each said every time (so that a change back is applied too).

@@ -76,6 +76,20 @@ macro_rules! text_default {
 }
 use text_default;
 
+/// `attribute(key, value)`: one of the key-value attributes ELB sets on a load balancer or a
+/// target group (`$attribute`, the SDK's type of them).
+macro_rules! attribute_builder {
+    ($attribute:ident) => {
+        fn attribute(key: &str, value: impl ToString) -> $attribute {
+            $attribute::builder()
+                .key(key)
+                .value(value.to_string())
+                .build()
+        }
+    };
+}
+use attribute_builder;
+
 /// The name and ARN of every load balancer, or every target group, of the account and region.
 type Named = Vec<(String, String)>;
 

@@ -89,12 +89,7 @@ pub struct TargetGroupOutputs {
 
 super::text_default!(http, is_http, "HTTP");
 
-fn attribute(key: &str, value: impl ToString) -> TargetGroupAttribute {
-    TargetGroupAttribute::builder()
-        .key(key)
-        .value(value.to_string())
-        .build()
-}
+super::attribute_builder!(TargetGroupAttribute);
 
 impl TargetGroup {
     /// Whether the group is an Application Load Balancer's (HTTP or HTTPS).
