@@ -65,17 +65,22 @@ fn named_fields(input: &DeriveInput) -> syn::Result<&syn::FieldsNamed> {
 fn kind(input: &DeriveInput) -> syn::Result<Tokens> {
     let mut type_name: Option<LitStr> = None;
     let mut outputs_type: Option<Type> = None;
+    // `immutable`: no argument changes in place; every change replaces the resource.
+    let mut immutable = false;
     for attribute in input.attrs.iter().filter(|a| a.path().is_ident("kind")) {
         attribute.parse_nested_meta(|meta| {
             if meta.path.is_ident("type_name") {
                 type_name = Some(meta.value()?.parse()?);
-                Ok(())
             } else if meta.path.is_ident("outputs") {
                 outputs_type = Some(meta.value()?.parse()?);
-                Ok(())
+            } else if meta.path.is_ident("immutable") {
+                immutable = true;
             } else {
-                Err(meta.error("expected `type_name = \"...\"` or `outputs = Type`"))
+                return Err(
+                    meta.error("expected `type_name = \"...\"`, `outputs = Type` or `immutable`")
+                );
             }
+            Ok(())
         })?;
     }
     let ident = &input.ident;
@@ -94,7 +99,16 @@ fn kind(input: &DeriveInput) -> syn::Result<Tokens> {
     let generic = !input.generics.params.is_empty();
     for field in &named_fields(input)?.named {
         let Some(name) = &field.ident else { continue };
-        let marks = field_marks(field)?;
+        let mut marks = field_marks(field)?;
+        if immutable {
+            if marks.replace {
+                return Err(syn::Error::new_spanned(
+                    name,
+                    "the kind is `immutable`: every field is replaced on a change already",
+                ));
+            }
+            marks.replace = true;
+        }
         let flattened = is_flattened(field);
         if !marks.except.is_empty() && (!flattened || !marks.replace) {
             return Err(syn::Error::new_spanned(
@@ -234,10 +248,7 @@ fn except_check(ty: &Type, except: &[LitStr], generic: bool) -> Tokens {
 /// `#[derive(Fields)]`: the top-level names of a struct that kinds flatten into theirs.
 #[proc_macro_derive(Fields)]
 pub fn derive_fields(input: TokenStream) -> TokenStream {
-    let input = parse_macro_input!(input as DeriveInput);
-    fields(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    expand(parse_macro_input!(input as DeriveInput), fields)
 }
 
 fn fields(input: &DeriveInput) -> syn::Result<Tokens> {
@@ -372,6 +383,34 @@ mod tests {
         assert!(out.contains("[\"password\"]"), "{out}");
         assert!(!out.contains("\"free\""), "{out}");
         assert!(!out.contains("const _"), "{out}");
+    }
+
+    #[test]
+    fn an_immutable_kind_is_replaced_on_a_change_of_any_field() {
+        let out = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs, immutable)]
+            struct K {
+                #[serde(rename = "cidr")]
+                block: String,
+                #[kind(secret)]
+                password: String,
+            }
+        });
+        let replace_on =
+            &out[out.find("fn replace_on").expect(&out)..out.find("fn secret").expect(&out)];
+        assert!(replace_on.contains("[\"cidr\"]"), "{out}");
+        assert!(replace_on.contains("[\"password\"]"), "{out}");
+        let redundant = derived(syn::parse_quote! {
+            #[kind(type_name = "t:s:K", outputs = KOutputs, immutable)]
+            struct K {
+                #[kind(replace)]
+                block: String,
+            }
+        });
+        assert!(
+            redundant.starts_with("error: the kind is `immutable`"),
+            "{redundant}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub trait Kind: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// What the cloud says of a resource once made; each field is a typed output.
     type Outputs: Outputs;
     /// Top-level argument names whose change cannot be applied in place (`#[kind(replace)]`;
-    /// on a flattened struct, every field of it).
+    /// on a flattened struct, every field of it; every argument of an `immutable` kind).
     fn replace_on() -> Vec<&'static str>;
     /// Top-level argument names whose values are secret: never shown, always `[secret]`.
     fn secret() -> Vec<&'static str> {

@@ -12,9 +12,8 @@ use crate::Aws;
 use ams_engine::state::ResourceState;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:acm:Certificate", outputs = CertificateOutputs)]
+#[kind(type_name = "aws:acm:Certificate", outputs = CertificateOutputs, immutable)]
 pub struct Certificate {
-    #[kind(replace)]
     pub domain: String,
 }
 

@@ -12,9 +12,8 @@ use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:InternetGateway", outputs = InternetGatewayOutputs)]
+#[kind(type_name = "aws:ec2:InternetGateway", outputs = InternetGatewayOutputs, immutable)]
 pub struct InternetGateway {
-    #[kind(replace)]
     pub vpc_id: Input<String>,
 }
 

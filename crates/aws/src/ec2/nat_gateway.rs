@@ -16,13 +16,11 @@ use crate::names::is_ours;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:NatGateway", outputs = NatGatewayOutputs)]
+#[kind(type_name = "aws:ec2:NatGateway", outputs = NatGatewayOutputs, immutable)]
 pub struct NatGateway {
     /// The public subnet it sits in.
-    #[kind(replace)]
     pub subnet_id: Input<String>,
     /// The Elastic IP address's allocation id.
-    #[kind(replace)]
     pub allocation_id: Input<String>,
 }
 

@@ -28,15 +28,12 @@ use crate::names::TAG_STACK;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:VolumeAttachment", outputs = VolumeAttachmentOutputs)]
+#[kind(type_name = "aws:ec2:VolumeAttachment", outputs = VolumeAttachmentOutputs, immutable)]
 pub struct VolumeAttachment {
-    #[kind(replace)]
     pub volume_id: Input<String>,
-    #[kind(replace)]
     pub instance_id: Input<String>,
     /// The device name given to EC2 (`/dev/sdf`); on Nitro instances the kernel names the disk
     /// otherwise (NVMe), which the boot script finds by the volume's id.
-    #[kind(replace)]
     pub device: String,
 }
 

@@ -12,9 +12,8 @@ use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:Vpc", outputs = VpcOutputs)]
+#[kind(type_name = "aws:ec2:Vpc", outputs = VpcOutputs, immutable)]
 pub struct Vpc {
-    #[kind(replace)]
     pub cidr_block: Input<String>,
 }
 

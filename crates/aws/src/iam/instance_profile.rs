@@ -16,9 +16,8 @@ use crate::Aws;
 const NAME_MAX: usize = 128;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:iam:InstanceProfile", outputs = InstanceProfileOutputs)]
+#[kind(type_name = "aws:iam:InstanceProfile", outputs = InstanceProfileOutputs, immutable)]
 pub struct InstanceProfile {
-    #[kind(replace)]
     pub role_name: Input<String>,
 }
 
