@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs};
 
-use crate::call::{gone, missing, OrError};
+use crate::call::{missing, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, physical_prefix};
 use crate::Aws;
@@ -133,12 +133,13 @@ impl AwsKind for CpuPolicy {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let group = super::stored_group(&current.inputs);
-        let call = aws
-            .autoscaling
-            .delete_policy()
-            .auto_scaling_group_name(group);
-        gone!(Self, call.policy_name(&current.outputs.name))
+        delete_from_group!(
+            aws,
+            Self,
+            current,
+            delete_policy,
+            policy_name(&current.outputs.name)
+        )
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs};
 
-use crate::call::{gone, unless_gone, OrError};
+use crate::call::{unless_gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -86,11 +86,13 @@ impl AwsKind for LifecycleHook {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let group = super::stored_group(&current.inputs);
-        let call = aws
-            .autoscaling
-            .delete_lifecycle_hook()
-            .auto_scaling_group_name(group);
-        gone!(Self, call.lifecycle_hook_name(&current.id))
+        let name = &current.id;
+        delete_from_group!(
+            aws,
+            Self,
+            current,
+            delete_lifecycle_hook,
+            lifecycle_hook_name(name)
+        )
     }
 }

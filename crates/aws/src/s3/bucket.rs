@@ -53,6 +53,49 @@ fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ProviderErr
     result.map_err(|e| ProviderError::new(format!("S3 request cannot be built: {e}")))
 }
 
+/// The stack's tags, as S3 takes them.
+fn tagging(ctx: &Ctx) -> Res<Tagging> {
+    let tag_set = tags(ctx)
+        .into_iter()
+        .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
+        .collect::<Result<Vec<_>, _>>()?;
+    built(Tagging::builder().set_tag_set(Some(tag_set)).build())
+}
+
+/// Encryption at rest with S3-managed keys (SSE-S3).
+fn encryption_at_rest() -> Res<ServerSideEncryptionConfiguration> {
+    let algorithm =
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256);
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(built(algorithm.build())?);
+    built(
+        ServerSideEncryptionConfiguration::builder()
+            .rules(rule.build())
+            .build(),
+    )
+}
+
+/// No public access, by ACL or by policy, whatever is asked later.
+fn no_public_access() -> PublicAccessBlockConfiguration {
+    PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build()
+}
+
+/// Every object belongs to the bucket's owner: ACLs are off.
+fn owner_owns() -> Res<OwnershipControls> {
+    let rule =
+        OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced);
+    built(
+        OwnershipControls::builder()
+            .rules(built(rule.build())?)
+            .build(),
+    )
+}
+
 impl Bucket {
     /// The bucket policy: ELB log delivery where asked. (No deny of plain-HTTP requests: the
     /// emulator the tests run against is plain HTTP and enforces bucket policies, so it could
@@ -65,67 +108,44 @@ impl Bucket {
         }))
     }
 
+    /// Objects, and versions no longer current, expire after `expire_days`.
+    fn lifecycle(&self) -> Res<BucketLifecycleConfiguration> {
+        let rule = built(
+            LifecycleRule::builder()
+                .id("expire")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .days(self.expire_days)
+                        .build(),
+                )
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(self.expire_days)
+                        .build(),
+                )
+                .build(),
+        )?;
+        built(BucketLifecycleConfiguration::builder().rules(rule).build())
+    }
+
     /// Brings the bucket `name` to what the arguments ask: tags, encryption, public access
     /// block, ownership, policy, lifecycle. Every call says the whole setting.
     async fn configure(&self, aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
         let s3 = &aws.s3;
-        let tag_set = tags(ctx)
-            .into_iter()
-            .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
-            .collect::<Result<Vec<_>, _>>()?;
-        s3.put_bucket_tagging()
-            .bucket(name)
-            .tagging(built(
-                Tagging::builder().set_tag_set(Some(tag_set)).build(),
-            )?)
-            .send()
-            .await
-            .or_error()?;
-        let sse = built(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build(),
-        )?;
-        s3.put_bucket_encryption()
-            .bucket(name)
-            .server_side_encryption_configuration(built(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(sse)
-                            .build(),
-                    )
-                    .build(),
-            )?)
-            .send()
-            .await
-            .or_error()?;
-        s3.put_public_access_block()
-            .bucket(name)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .or_error()?;
-        let owner_enforced = built(
-            OwnershipControlsRule::builder()
-                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                .build(),
-        )?;
-        s3.put_bucket_ownership_controls()
-            .bucket(name)
-            .ownership_controls(built(
-                OwnershipControls::builder().rules(owner_enforced).build(),
-            )?)
-            .send()
-            .await
-            .or_error()?;
+        let tagging = s3.put_bucket_tagging().tagging(tagging(ctx)?);
+        tagging.bucket(name).send().await.or_error()?;
+        let encryption = s3.put_bucket_encryption();
+        let encryption = encryption.server_side_encryption_configuration(encryption_at_rest()?);
+        encryption.bucket(name).send().await.or_error()?;
+        let block = s3.put_public_access_block();
+        let block = block.public_access_block_configuration(no_public_access());
+        block.bucket(name).send().await.or_error()?;
+        let ownership = s3
+            .put_bucket_ownership_controls()
+            .ownership_controls(owner_owns()?);
+        ownership.bucket(name).send().await.or_error()?;
         let identity = aws.sts.get_caller_identity().send().await.or_error()?;
         let account = required(identity.account(), "the account id (sts:GetCallerIdentity)")?;
         match self.policy(&aws.region, &account, name) {
@@ -145,31 +165,9 @@ impl Bucket {
                     .or_error()?;
             }
         }
-        let rule = built(
-            LifecycleRule::builder()
-                .id("expire")
-                .status(ExpirationStatus::Enabled)
-                .filter(LifecycleRuleFilter::builder().prefix("").build())
-                .expiration(
-                    LifecycleExpiration::builder()
-                        .days(self.expire_days)
-                        .build(),
-                )
-                .noncurrent_version_expiration(
-                    NoncurrentVersionExpiration::builder()
-                        .noncurrent_days(self.expire_days)
-                        .build(),
-                )
-                .build(),
-        )?;
-        s3.put_bucket_lifecycle_configuration()
-            .bucket(name)
-            .lifecycle_configuration(built(
-                BucketLifecycleConfiguration::builder().rules(rule).build(),
-            )?)
-            .send()
-            .await
-            .or_error()?;
+        let lifecycle = s3.put_bucket_lifecycle_configuration();
+        let lifecycle = lifecycle.lifecycle_configuration(self.lifecycle()?);
+        lifecycle.bucket(name).send().await.or_error()?;
         Ok(())
     }
 }
