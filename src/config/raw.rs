@@ -4,13 +4,28 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// Sections of the stack file: each refuses a key it does not know (a misspelt setting is an
-/// error naming its line, never silently ignored).
+/// error naming its line, never silently ignored). A section that starts with `machine,` also
+/// takes the keys of the machine its tier runs on (`nodes::Instance`), declared here once.
 macro_rules! sections {
-    ($(struct $name:ident { $($fields:tt)* })+) => {$(
+    () => {};
+    (struct $name:ident { machine, $($fields:tt)* } $($rest:tt)*) => {
+        sections! {
+            struct $name {
+                pub instance_type: String,
+                pub ami: Option<String>,
+                pub key_name: Option<String>,
+                pub root_volume_gib: Option<Spanned<i32>>,
+                $($fields)*
+            }
+            $($rest)*
+        }
+    };
+    (struct $name:ident { $($fields:tt)* } $($rest:tt)*) => {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         pub(super) struct $name { $($fields)* }
-    )+};
+        sections! { $($rest)* }
+    };
 }
 
 sections! {
@@ -70,10 +85,7 @@ sections! {
     }
 
     struct RawMongodb {
-        pub instance_type: String,
-        pub ami: Option<String>,
-        pub key_name: Option<String>,
-        pub root_volume_gib: Option<Spanned<i32>>,
+        machine,
         pub data_volume_gib: Option<Spanned<i32>>,
         pub data_volume_iops: Option<Spanned<i32>>,
         pub data_volume_throughput: Option<Spanned<i32>>,
@@ -81,10 +93,7 @@ sections! {
     }
 
     struct RawNodes {
-        pub instance_type: String,
-        pub ami: Option<String>,
-        pub key_name: Option<String>,
-        pub root_volume_gib: Option<Spanned<i32>>,
+        machine,
         pub min_size: Spanned<u32>,
         pub max_size: Spanned<u32>,
         pub cpu_target: Option<Spanned<f64>>,

@@ -63,6 +63,15 @@ macro_rules! every_item {
 }
 pub(crate) use every_item;
 
+/// Sends `call`, whose refusal with AWS's `code` means that what it asks is done already (see
+/// [`done_already`]). `done!(aws.ec2.create_route().route_table_id(id), "RouteAlreadyExists")?`.
+macro_rules! done {
+    ($call:expr, $code:expr) => {
+        $crate::call::done_already($crate::call::OrError::or_error($call.send().await), $code)
+    };
+}
+pub(crate) use done;
+
 /// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
 /// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
 /// is no error.

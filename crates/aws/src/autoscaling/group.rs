@@ -16,7 +16,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::roll::{template, Fleet};
 use crate::call::OrError;
-use crate::call::{done_already, every_item};
+use crate::call::{done, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::Aws;
@@ -291,16 +291,10 @@ impl AwsKind for Group {
             ctx.waiting(format!(
                 "terminating {instance}, protected from scale-in, with the group"
             ));
-            let terminated = aws
-                .autoscaling
-                .terminate_instance_in_auto_scaling_group()
-                .instance_id(instance)
-                .should_decrement_desired_capacity(false)
-                .send()
-                .await
-                .or_error();
+            let terminate = aws.autoscaling.terminate_instance_in_auto_scaling_group();
+            let terminate = terminate.should_decrement_desired_capacity(false);
             // Already leaving, or gone: nothing to do.
-            done_already(terminated, "ValidationError")?;
+            done!(terminate.instance_id(instance), "ValidationError")?;
         }
         let what = format!("group {} to drain", current.id);
         aws.wait_for(ctx, &what, || async {

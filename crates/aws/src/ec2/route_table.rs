@@ -10,7 +10,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing, find_tagged};
 use super::new_id;
-use crate::call::done_already;
+use crate::call::done;
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::resolved;
@@ -126,18 +126,10 @@ impl AwsKind for RouteTable {
                     "route table {id}: the default route needs an internet or a NAT gateway"
                 )));
             }
-            let made = aws
-                .ec2
-                .create_route()
-                .route_table_id(id)
-                .destination_cidr_block(DEFAULT_ROUTE)
-                .set_gateway_id(gateway)
-                .set_nat_gateway_id(nat)
-                .send()
-                .await
-                .or_error();
+            let route = aws.ec2.create_route().destination_cidr_block(DEFAULT_ROUTE);
+            let route = route.set_gateway_id(gateway).set_nat_gateway_id(nat);
             // A retry of a create whose answer was lost: the route is there.
-            done_already(made, "RouteAlreadyExists")?;
+            done!(route.route_table_id(id), "RouteAlreadyExists")?;
         }
         let mut associations: BTreeMap<String, String> = table
             .associations()
