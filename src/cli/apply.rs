@@ -396,18 +396,12 @@ fn summary_json(plan: &Plan, report: &ApplyReport, state: &State) -> serde_json:
 }
 
 /// `refresh`: reads the live state, reports drift, saves it with --yes (or a terminal's yes).
-pub async fn refresh(
-    workspace: &Workspace,
-    styles: &Styles,
-    stack: Option<String>,
-    yes: bool,
-    json: bool,
-) -> Result<()> {
-    let (name, _config, aws, backend) = open(workspace, stack).await?;
+pub async fn refresh(opened: &Opened, styles: &Styles, yes: bool, json: bool) -> Result<()> {
+    let (name, _config, aws, backend) = opened;
     let backend = backend.as_ref();
     let result = locked(backend, "refresh", async {
         let mut state = backend.load().await?;
-        let drift = session::refresh(&aws, &mut state, styles, json).await?;
+        let drift = session::refresh(aws, &mut state, styles, json).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&drift)?);
         }
@@ -424,6 +418,6 @@ pub async fn refresh(
         Ok(())
     })
     .await;
-    write_call_log(&aws);
+    write_call_log(aws);
     result
 }

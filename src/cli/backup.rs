@@ -9,7 +9,7 @@
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 
-use super::apply::{converge, locked, open, Converge};
+use super::apply::{converge, locked, open, Converge, Opened};
 use super::session::DATA_SNAPSHOT;
 use super::{ApplyArgs, ChangeArgs, PlanArgs, Workspace};
 use crate::render::{self, Styles};
@@ -92,16 +92,10 @@ fn data_volumes(state: &State) -> Vec<&ResourceState> {
 }
 
 /// `backup [STACK]`: a snapshot of MongoDB's data volume now; `--list`: the stack's snapshots.
-pub async fn backup(
-    workspace: &Workspace,
-    stack: Option<String>,
-    list: bool,
-    json: bool,
-) -> Result<()> {
-    let (name, _config, aws, backend) = open(workspace, stack).await?;
+pub async fn backup((name, _config, aws, backend): &Opened, list: bool, json: bool) -> Result<()> {
     if list {
-        let snapshots = snapshot::list(&aws, TAG_STACK, &name).await?;
-        print_list(&name, &snapshots, json);
+        let snapshots = snapshot::list(aws, TAG_STACK, name).await?;
+        print_list(name, &snapshots, json);
         return Ok(());
     }
     let backend = backend.as_ref();
@@ -113,7 +107,7 @@ pub async fn backup(
         }
         let mut taken = Vec::new();
         for volume in volumes {
-            let id = take(&aws, &name, volume, "manual").await?;
+            let id = take(aws, name, volume, "manual").await?;
             taken.push(json!({ "snapshot": id, "volume": volume.id, "name": volume.name }));
             if !json {
                 render::err(&format!(

@@ -196,7 +196,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             apply,
         } => apply::up(&workspace, &styles, plan, change, apply).await,
         Command::Backup { stack, list, json } => {
-            backup::backup(&workspace, stack, list, json).await
+            backup::backup(&apply::open(&workspace, stack).await?, list, json).await
         }
         Command::Restore {
             mut args,
@@ -209,7 +209,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             backup::restore(&workspace, &styles, stack, &snapshot, options).await
         }
         Command::Refresh { stack, yes, json } => {
-            apply::refresh(&workspace, &styles, stack, yes, json).await
+            apply::refresh(&apply::open(&workspace, stack).await?, &styles, yes, json).await
         }
         Command::Destroy {
             plan,
