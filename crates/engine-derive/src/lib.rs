@@ -407,10 +407,8 @@ mod tests {
                 block: String,
             }
         });
-        assert!(
-            redundant.starts_with("error: the kind is `immutable`"),
-            "{redundant}"
-        );
+        let refusal = "error: the kind is `immutable`";
+        assert!(redundant.starts_with(refusal), "{redundant}");
     }
 
     #[test]

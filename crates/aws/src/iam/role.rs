@@ -246,17 +246,14 @@ mod tests {
 
     #[test]
     fn outputs_are_the_name_and_arn() {
-        let mut program = ams_engine::Program::new();
-        let role = program
-            .add(
-                "instance-role",
-                Role {
-                    description: String::new(),
-                    statements: Vec::new(),
-                    service: ec2(),
-                    managed_policy_arns: Vec::new(),
-                },
-            )
+        let args = Role {
+            description: String::new(),
+            statements: Vec::new(),
+            service: ec2(),
+            managed_policy_arns: Vec::new(),
+        };
+        let role = ams_engine::Program::new()
+            .add("instance-role", args)
             .unwrap();
         assert_eq!(role.logical_name(), "instance-role");
         assert_eq!(format!("{:?}", role.name()), "instance-role.name");
