@@ -24,9 +24,6 @@ use crate::Aws;
 /// The longest name of an auto-scaling group.
 const NAME_MAX: usize = 255;
 
-/// How many groups one `DescribeAutoScalingGroups` call may name.
-const GROUPS_PER_CALL: usize = 50;
-
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:autoscaling:Group", outputs = GroupOutputs)]
@@ -326,6 +323,8 @@ impl AwsKind for Group {
 
     /// The live sizes of the groups (which scaling changes), in one call per 50 groups.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        /// How many groups one `DescribeAutoScalingGroups` call may name.
+        const GROUPS_PER_CALL: usize = 50;
         let mut live = std::collections::BTreeMap::new();
         for chunk in resources.chunks(GROUPS_PER_CALL) {
             let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();

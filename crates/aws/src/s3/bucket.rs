@@ -28,8 +28,6 @@ use crate::Aws;
 
 /// The longest bucket name S3 accepts.
 const NAME_MAX: usize = 63;
-/// How many keys one `DeleteObjects` takes.
-const DELETE_BATCH: usize = 1000;
 
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
@@ -209,6 +207,8 @@ async fn empty(aws: &Aws, bucket: &str) -> Res<usize> {
             break;
         }
     }
+    /// How many keys one `DeleteObjects` takes.
+    const DELETE_BATCH: usize = 1000;
     for batch in doomed.chunks(DELETE_BATCH) {
         let out = aws
             .s3
