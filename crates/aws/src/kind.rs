@@ -27,9 +27,6 @@ pub struct Current<K: Kind> {
     pub inputs: Json,
 }
 
-/// A kind the AWS provider knows how to make. The struct is the kind's arguments; `create` and
-/// `find` only bring back an id, and `finish` (shared by both) completes the resource and says
-/// its outputs, so that a resource found after a crash ends exactly as a fresh one.
 /// Codes by which AWS answers, as a kind lists them.
 pub type Codes = &'static [&'static str];
 

@@ -23,6 +23,7 @@ pub mod iam;
 pub mod kind;
 pub mod lookup;
 pub mod names;
+pub mod outputs;
 pub mod retry;
 pub mod route53;
 pub mod s3;

@@ -4,16 +4,18 @@
 //!
 //! ```text
 //! #[derive(Serialize, Deserialize, Kind)]
-//! #[kind(type_name = "aws:ec2:Vpc", outputs = VpcOutputs)]
-//! pub struct Vpc {
+//! #[kind(type_name = "aws:ec2:Subnet", outputs = IdOutputs)]
+//! pub struct Subnet {
 //!     #[kind(replace)]
 //!     pub cidr_block: Input<String>,
+//!     pub map_public_ip_on_launch: bool,
 //! }
 //! ```
 //!
 //! implements `ams_engine::Kind`: the type name, the outputs type, and the arguments whose
 //! change forces a replacement (`#[kind(replace)]`) or whose value is secret (`#[kind(secret)]`),
 //! taken from the fields that carry them, so no list of names is kept apart from the fields.
+//! `#[kind(..., immutable)]` on the struct makes every argument force a replacement.
 //!
 //! On a flattened struct (`#[serde(flatten)]`, whose type derives `Fields`), `#[kind(replace)]`
 //! names every field of it; `#[kind(replace, except("instance_type", "user_data"))]` names all
@@ -22,7 +24,7 @@
 //! `Fields::NAMES`).
 //!
 //! `#[derive(Outputs)]` on a kind's outputs struct makes a typed accessor per field: a
-//! `Ref<Vpc>` then offers `vpc.id()`, an `Output<String>` whose key is the field's name.
+//! `Ref<Subnet>` then offers `subnet.id()`, an `Output<String>` whose key is the field's name.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;

@@ -29,8 +29,8 @@
 # - claims the first admin (user ADMIN_USER, password from SSM parameter PANEL_PARAMETER) if AMS
 #   says nobody has, then logs in with it: a panel whose admin is not ours fails the boot.
 #   The password, MD5-hashed as AMS's panel sends it, goes to curl on its standard input only.
-# log, die, wait_for, apt_get, add_mongodb_repo, install_aws_cli, read_password and instance_id
-# come from common.sh, pasted in by ams-stack in place of the COMMON placeholder below.
+# log, die, apt_get, add_mongodb_repo, install_aws_cli, read_password and instance_id come from
+# common.sh, pasted in by ams-stack in place of the COMMON placeholder below.
 # Set by tests only (tests/boot/); production uses the defaults:
 #   AMS_ROOT            prefix of the files this script reads and writes itself (default: none)
 #   AMS_ANTMEDIA_DIR    where AMS is installed (default: /usr/local/antmedia)
@@ -208,7 +208,11 @@ ping_mongodb() {
   answer=${out##*$'\n'}
   return 1
 }
-wait_for "$MONGODB_WAIT_S" 10 "MongoDB at $host" "accept user antmedia" ping_mongodb
+log "waiting up to $MONGODB_WAIT_S s for MongoDB at $host to accept user antmedia"
+answer=""
+not_yet() { log "MongoDB at $host does not accept user antmedia yet: ${answer:-no answer}"; }
+poll "$MONGODB_WAIT_S" 10 not_yet ping_mongodb ||
+  die "MongoDB at $host did not accept user antmedia within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
 log "MongoDB at $host accepts user antmedia"
 
 # The panel's settings, read by AMS at the restart change_server_mode.sh makes.
@@ -265,17 +269,13 @@ rest() {
 succeeded() { [[ $1 =~ \"success\"[[:space:]]*:[[:space:]]*true ]]; }
 credentials() { printf '{"email":"%s","password":"%s"%s}' "$ADMIN_USER" "$PANEL_HASH" "${1:-}"; }
 first_login=""
-# Succeeds when AMS's REST API on this node says whether the panel's admin is claimed (its answer
-# in $first_login); its answer otherwise in $answer.
 panel_status() {
-  if first_login=$(rest GET first-login-status 2>&1) &&
-    [[ $first_login =~ \"success\"[[:space:]]*:[[:space:]]*(true|false) ]]; then
-    return 0
-  fi
-  answer=$(redact "$first_login")
-  return 1
+  first_login=$(rest GET first-login-status 2>&1) && [[ $first_login =~ \"success\"[[:space:]]*:[[:space:]]*(true|false) ]]
 }
-wait_for "$PANEL_WAIT_S" 10 "AMS's REST API" answer panel_status "the panel's admin is unclaimed"
+panel_not_yet() { log "AMS's REST API does not answer yet: $(redact "${first_login:-no answer}")"; }
+log "waiting up to $PANEL_WAIT_S s for AMS's REST API on this node"
+poll "$PANEL_WAIT_S" 10 panel_not_yet panel_status ||
+  die "AMS's REST API did not answer within $PANEL_WAIT_S s (last answer: $(redact "${first_login:-none}")): the panel's admin is unclaimed"
 if succeeded "$first_login"; then
   answer=$(credentials ',"userType":"ADMIN","scope":"system"' | rest POST users/initial) || answer=""
   if succeeded "$answer"; then

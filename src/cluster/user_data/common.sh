@@ -3,7 +3,6 @@
 # in place of each script's COMMON placeholder, right after `set -Eeuo pipefail`. It holds no
 # placeholder itself. It defines, for the script, which sets BOOT_NAME (the messages' prefix):
 #   log MSG, die MSG       a message on stdout; an error on stderr, then exit 1
-#   wait_for ...           a check retried until it succeeds, an error at a deadline (see below)
 #   apt_get ARGS           apt-get -y, waiting for apt's lock (unattended-upgrades runs at boot too)
 #   add_mongodb_repo CODE  MongoDB's $MONGODB_SERIES apt repository for Ubuntu CODE, key checked
 #   install_aws_cli        AWS CLI v2 at a pinned release from AWS, when `aws` is absent
@@ -22,21 +21,17 @@ die() {
   exit 1
 }
 
-# wait_for WAIT_S INTERVAL SUBJECT VERB CHECK [THEN]: waits until CHECK (a command, run every
-# INTERVAL seconds) succeeds, saying "SUBJECT does not VERB yet" at the first miss, then once a
-# minute; after WAIT_S seconds, dies, THEN (what is left undone) ending the error. CHECK may put
-# why it failed in $answer, shown in both messages.
-wait_for() {
-  local wait_s=$1 interval=$2 subject=$3 verb=$4 check=$5 then=${6:-}
+# poll WAIT_S INTERVAL NOTE CHECK...: runs CHECK every INTERVAL seconds until it succeeds; fails
+# (returns 1) after WAIT_S seconds. NOTE, a command, says why it still waits: at the first miss,
+# then once a minute.
+poll() {
+  local wait_s=$1 interval=$2 note=$3
+  shift 3
   local deadline=$((SECONDS + wait_s)) next_note=0
-  answer=""
-  log "waiting up to $wait_s s for $subject to $verb"
-  until "$check"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      die "$subject did not $verb within $wait_s s${answer:+ (last answer: $answer)}${then:+: $then}"
-    fi
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
     if [ "$SECONDS" -ge "$next_note" ]; then
-      log "$subject does not $verb yet${answer:+: $answer}"
+      "$note"
       next_note=$((SECONDS + 60))
     fi
     sleep "$interval"

@@ -10,8 +10,8 @@
 #    need that mount on every boot, and grows the filesystem when the volume grows.
 # 4. Creates the user (or, on data from an earlier instance, updates it), then turns on
 #    authorization.
-# log, die, wait_for, apt_get, add_mongodb_repo, install_aws_cli and read_password come from
-# common.sh, pasted in by ams-stack in place of the COMMON placeholder below.
+# log, die, apt_get, add_mongodb_repo, install_aws_cli and read_password come from common.sh,
+# pasted in by ams-stack in place of the COMMON placeholder below.
 # Set by tests only (tests/boot/); production uses the defaults:
 #   AMS_ROOT           prefix of the files and device links this script reads and writes itself
 #                      (default: none); paths written inside files and given to mount, chown and
@@ -88,9 +88,11 @@ find_device() {
   done
   return 1
 }
+log "waiting up to $DEVICE_WAIT_S s for EBS volume $VOLUME at one of: ${candidates[*]}"
 device=""
-wait_for "$DEVICE_WAIT_S" 5 "EBS volume $VOLUME" appear find_device \
-  "looked for ${candidates[*]}; mongod not started"
+still_waiting() { log "still waiting for EBS volume $VOLUME"; }
+poll "$DEVICE_WAIT_S" 5 still_waiting find_device ||
+  die "EBS volume $VOLUME did not appear within $DEVICE_WAIT_S s (looked for ${candidates[*]}); mongod not started"
 log "EBS volume $VOLUME is $device"
 
 # Format only a volume that holds nothing at all (blkid exit 2): never one with data.

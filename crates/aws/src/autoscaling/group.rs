@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::roll::{template, Fleet};
 use crate::call::OrError;
 use crate::call::{done, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
+use crate::outputs::NameOutputs;
 use crate::Aws;
 
 /// The longest name of an auto-scaling group.
@@ -26,7 +27,7 @@ const NAME_MAX: usize = 255;
 
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:autoscaling:Group", outputs = GroupOutputs)]
+#[kind(type_name = "aws:autoscaling:Group", outputs = NameOutputs)]
 pub struct Group {
     pub launch_template_id: Input<String>,
     /// The template version the group launches; `None` (stacks made before): `$Default`.
@@ -41,12 +42,6 @@ pub struct Group {
     /// Changed in place: the group is attached to the new ones and detached from the old.
     pub target_group_arns: Vec<Input<String>>,
     pub health_check_grace_seconds: i32,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct GroupOutputs {
-    /// The group's physical name (`group.name()`; the CPU policy refers to it).
-    pub name: String,
 }
 
 impl Group {
@@ -196,9 +191,7 @@ impl AwsKind for Group {
                 .serving_desired(aws, ctx)
                 .await?;
         }
-        Ok(GroupOutputs {
-            name: name.to_string(),
-        })
+        Ok(NameOutputs::of(name))
     }
 
     /// Changes the sizes, template version, subnets and health check; detaches the target groups
@@ -375,7 +368,7 @@ mod tests {
 
     #[test]
     fn the_group_name_is_an_output() {
-        let outputs: GroupOutputs =
+        let outputs: NameOutputs =
             serde_json::from_value(json!({ "name": "s-origin-1a2b" })).unwrap();
         assert_eq!(
             serde_json::to_value(&outputs).unwrap(),

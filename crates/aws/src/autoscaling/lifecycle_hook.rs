@@ -3,17 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Input, Kind, Outputs};
+use ams_engine::{Input, Kind};
 
 use crate::call::{unless_gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::NameOutputs;
 use crate::Aws;
 
 /// The transition a termination hook holds.
 pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:autoscaling:LifecycleHook", outputs = LifecycleHookOutputs)]
+#[kind(type_name = "aws:autoscaling:LifecycleHook", outputs = NameOutputs)]
 pub struct LifecycleHook {
     #[kind(replace)]
     pub group_name: Input<String>,
@@ -26,11 +27,6 @@ pub struct LifecycleHook {
     pub heartbeat_seconds: i32,
     /// `CONTINUE` or `ABANDON`, when the heartbeat timeout passes.
     pub default_result: String,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct LifecycleHookOutputs {
-    pub name: String,
 }
 
 impl LifecycleHook {
@@ -75,9 +71,7 @@ impl AwsKind for LifecycleHook {
     }
 
     async fn finish(&self, _aws: &Aws, _ctx: &Ctx, name: &str) -> Res<Self::Outputs> {
-        Ok(LifecycleHookOutputs {
-            name: name.to_string(),
-        })
+        Ok(NameOutputs::of(name))
     }
 
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {

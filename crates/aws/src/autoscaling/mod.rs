@@ -17,8 +17,8 @@ mod lifecycle_hook;
 mod roll;
 
 pub use cpu_policy::{CpuPolicy, CpuPolicyOutputs};
-pub use group::{Group, GroupOutputs};
-pub use lifecycle_hook::{LifecycleHook, LifecycleHookOutputs, TERMINATING};
+pub use group::Group;
+pub use lifecycle_hook::{LifecycleHook, TERMINATING};
 
 /// The group a stored policy or hook belongs to (its `group_name` input).
 fn stored_group(inputs: &serde_json::Value) -> &str {

@@ -13,26 +13,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::{filter, id_filter, live_inputs};
 use crate::call::{missing, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::IdOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:DefaultSecurityGroupRules", outputs = DefaultSecurityGroupRulesOutputs)]
+#[kind(type_name = "aws:ec2:DefaultSecurityGroupRules", outputs = IdOutputs)]
 pub struct DefaultSecurityGroupRules {
     #[kind(replace)]
     pub vpc_id: Input<String>,
     /// How many rules (inbound and outbound) the group keeps: declared 0; a refresh counts them.
     pub rules: usize,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct DefaultSecurityGroupRulesOutputs {
-    /// The default group's id, also the resource's id.
-    pub id: String,
 }
 
 /// How many rules `group` has, inbound and outbound.
@@ -106,7 +101,7 @@ impl AwsKind for DefaultSecurityGroupRules {
         if !ctx.read_only {
             revoke_all(aws, &group(aws, id).await?).await?;
         }
-        Ok(DefaultSecurityGroupRulesOutputs { id: id.to_string() })
+        Ok(IdOutputs::of(id))
     }
 
     /// Removes the rules someone put back.

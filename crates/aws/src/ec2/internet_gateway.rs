@@ -4,22 +4,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs};
+use ams_engine::{Input, Kind};
 
 use super::listing::{created, describe_one, existing, find_tagged};
 use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::IdOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:InternetGateway", outputs = InternetGatewayOutputs, immutable)]
+#[kind(type_name = "aws:ec2:InternetGateway", outputs = IdOutputs, immutable)]
 pub struct InternetGateway {
     pub vpc_id: Input<String>,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct InternetGatewayOutputs {
-    pub id: String,
 }
 
 impl AwsKind for InternetGateway {
@@ -51,7 +47,7 @@ impl AwsKind for InternetGateway {
                 .await
                 .or_error()?;
         }
-        Ok(InternetGatewayOutputs { id: id.to_string() })
+        Ok(IdOutputs::of(id))
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {

@@ -72,21 +72,19 @@ mod volume;
 mod volume_attachment;
 mod vpc;
 
-pub use default_security_group_rules::{
-    DefaultSecurityGroupRules, DefaultSecurityGroupRulesOutputs,
-};
+pub use default_security_group_rules::DefaultSecurityGroupRules;
 pub use elastic_ip::{ElasticIp, ElasticIpOutputs};
 pub use instance::{Instance, InstanceOutputs};
-pub use internet_gateway::{InternetGateway, InternetGatewayOutputs};
+pub use internet_gateway::InternetGateway;
 pub use launch_template::{LaunchTemplate, LaunchTemplateOutputs};
 pub use machine::Machine;
-pub use nat_gateway::{NatGateway, NatGatewayOutputs};
+pub use nat_gateway::NatGateway;
 pub use route_table::{RouteTable, RouteTableOutputs};
 pub use security_group::{Rule, SecurityGroup, SecurityGroupOutputs};
-pub use subnet::{Subnet, SubnetOutputs};
+pub use subnet::Subnet;
 pub use volume::{Volume, VolumeOutputs, GP3_IOPS, GP3_THROUGHPUT};
 pub use volume_attachment::{VolumeAttachment, VolumeAttachmentOutputs};
-pub use vpc::{Vpc, VpcOutputs};
+pub use vpc::Vpc;
 
 /// A filter of an EC2 Describe call (also for the lookups of other modules).
 pub fn filter(name: &str, values: &[&str]) -> Filter {

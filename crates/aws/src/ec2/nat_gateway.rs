@@ -7,26 +7,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::{ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::is_ours;
+use crate::outputs::IdOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:NatGateway", outputs = NatGatewayOutputs, immutable)]
+#[kind(type_name = "aws:ec2:NatGateway", outputs = IdOutputs, immutable)]
 pub struct NatGateway {
     /// The public subnet it sits in.
     pub subnet_id: Input<String>,
     /// The Elastic IP address's allocation id.
     pub allocation_id: Input<String>,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct NatGatewayOutputs {
-    pub id: String,
 }
 
 /// The NAT gateways EC2 lists for `filters`.
@@ -112,7 +108,7 @@ impl AwsKind for NatGateway {
             }
         })
         .await?;
-        Ok(NatGatewayOutputs { id: id.to_string() })
+        Ok(IdOutputs::of(id))
     }
 
     /// Deletes, then waits until EC2 says it is deleted: until then it holds its subnet's

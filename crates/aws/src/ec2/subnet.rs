@@ -4,15 +4,16 @@ use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::listing::{created, existing, find_tagged};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::IdOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:Subnet", outputs = SubnetOutputs)]
+#[kind(type_name = "aws:ec2:Subnet", outputs = IdOutputs)]
 pub struct Subnet {
     #[kind(replace)]
     pub vpc_id: Input<String>,
@@ -23,25 +24,15 @@ pub struct Subnet {
     pub map_public_ip_on_launch: bool,
 }
 
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct SubnetOutputs {
-    pub id: String,
-}
-
 impl Subnet {
     /// Whether instances launched in the subnet get a public address, as asked.
     async fn set_public_ip(&self, aws: &Aws, id: &str) -> Result<(), ProviderError> {
-        aws.ec2
+        let public = AttributeBooleanValue::builder().value(self.map_public_ip_on_launch);
+        let call = aws
+            .ec2
             .modify_subnet_attribute()
-            .subnet_id(id)
-            .map_public_ip_on_launch(
-                AttributeBooleanValue::builder()
-                    .value(self.map_public_ip_on_launch)
-                    .build(),
-            )
-            .send()
-            .await
-            .or_error()?;
+            .map_public_ip_on_launch(public.build());
+        call.subnet_id(id).send().await.or_error()?;
         Ok(())
     }
 }
@@ -72,7 +63,7 @@ impl AwsKind for Subnet {
         if !ctx.read_only {
             self.set_public_ip(aws, id).await?;
         }
-        Ok(SubnetOutputs { id: id.to_string() })
+        Ok(IdOutputs::of(id))
     }
 
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {

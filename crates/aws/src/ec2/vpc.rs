@@ -4,22 +4,18 @@ use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs};
+use ams_engine::{Input, Kind};
 
 use super::listing::{created, existing, find_tagged};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::IdOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:ec2:Vpc", outputs = VpcOutputs, immutable)]
+#[kind(type_name = "aws:ec2:Vpc", outputs = IdOutputs, immutable)]
 pub struct Vpc {
     pub cidr_block: Input<String>,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct VpcOutputs {
-    pub id: String,
 }
 
 impl AwsKind for Vpc {
@@ -47,7 +43,7 @@ impl AwsKind for Vpc {
                 .await
                 .or_error()?;
         }
-        Ok(VpcOutputs { id: id.to_string() })
+        Ok(IdOutputs::of(id))
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {

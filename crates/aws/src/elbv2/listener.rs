@@ -9,16 +9,17 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::create_tagged;
 use crate::call::{gone, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::ArnOutputs;
 use crate::Aws;
 
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:elbv2:Listener", outputs = ListenerOutputs)]
+#[kind(type_name = "aws:elbv2:Listener", outputs = ArnOutputs)]
 pub struct Listener {
     #[kind(replace)]
     pub load_balancer_arn: Input<String>,
@@ -33,11 +34,6 @@ pub struct Listener {
     pub target_group_arn: Option<Input<String>>,
     /// The HTTPS port a plain-HTTP listener redirects to (301, same host, path and query).
     pub redirect_to_port: Option<i32>,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct ListenerOutputs {
-    pub arn: String,
 }
 
 /// What a create and an update both send.
@@ -147,9 +143,7 @@ impl AwsKind for Listener {
     }
 
     async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
-        Ok(ListenerOutputs {
-            arn: arn.to_string(),
-        })
+        Ok(ArnOutputs::of(arn))
     }
 
     /// The protocol is sent only when it changes (moto refuses a `ModifyListener` that names

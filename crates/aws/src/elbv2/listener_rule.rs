@@ -9,15 +9,16 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
-use ams_engine::{Input, Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, ProviderError};
 
 use super::{create_tagged, first_tagged};
 use crate::call::{exists, gone, unless_gone, OrError};
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
+use crate::outputs::ArnOutputs;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
-#[kind(type_name = "aws:elbv2:ListenerRule", outputs = ListenerRuleOutputs)]
+#[kind(type_name = "aws:elbv2:ListenerRule", outputs = ArnOutputs)]
 pub struct ListenerRule {
     #[kind(replace)]
     pub listener_arn: Input<String>,
@@ -35,11 +36,6 @@ pub struct ListenerRule {
 pub struct QueryPair {
     pub key: String,
     pub value: String,
-}
-
-#[derive(Clone, Serialize, Deserialize, Outputs)]
-pub struct ListenerRuleOutputs {
-    pub arn: String,
 }
 
 impl ListenerRule {
@@ -111,9 +107,7 @@ impl AwsKind for ListenerRule {
     }
 
     async fn finish(&self, _aws: &Aws, _ctx: &Ctx, arn: &str) -> Res<Self::Outputs> {
-        Ok(ListenerRuleOutputs {
-            arn: arn.to_string(),
-        })
+        Ok(ArnOutputs::of(arn))
     }
 
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {

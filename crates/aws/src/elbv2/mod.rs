@@ -7,8 +7,8 @@ mod load_balancer;
 mod target_group;
 mod tls;
 
-pub use listener::{Listener, ListenerOutputs};
-pub use listener_rule::{ListenerRule, ListenerRuleOutputs, QueryPair};
+pub use listener::Listener;
+pub use listener_rule::{ListenerRule, QueryPair};
 pub use load_balancer::{AccessLogs, LoadBalancer, LoadBalancerOutputs};
 pub use target_group::{HealthTiming, TargetGroup, TargetGroupOutputs};
 pub use tls::{tls_policy, TlsPolicy, DEFAULT_TLS_POLICY, TLS_POLICIES};
