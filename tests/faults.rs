@@ -4,6 +4,18 @@
 use crate::support::census::{census, nothing, whole_cluster};
 use crate::support::{FaultProxy, Moto, Project};
 
+/// Up then destroy behind a fault proxy started with `args`, exact as
+/// [`up_makes_one_of_everything_and_destroy_leaves_nothing`] asks; how many faults of `counter`
+/// the proxy injected.
+async fn exact_behind(args: &[&str], counter: &str) -> u64 {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint, args);
+    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
+    let counts = proxy.counts();
+    eprintln!("faults: {counter}: {counts:?}");
+    counts.get(counter).copied().unwrap_or(0)
+}
+
 /// `up` through `endpoint` succeeds and makes exactly the whole cluster, no more; `destroy`
 /// succeeds and leaves nothing.
 async fn up_makes_one_of_everything_and_destroy_leaves_nothing(moto: &Moto, endpoint: &str) {
@@ -89,13 +101,9 @@ async fn calls_that_succeed_but_answer_503_make_nothing_twice() {
 /// address already taken, and that refusal is not the end of it).
 #[tokio::test(flavor = "multi_thread")]
 async fn every_make_whose_answer_is_lost_is_found_not_made_twice() {
-    let moto = Moto::start();
     let makes = "Create,Run,Allocate,Request";
-    let proxy = FaultProxy::start(&moto.endpoint, &["--after", "1", "--after-only", makes]);
-    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
-    let counts = proxy.counts();
-    eprintln!("faults: every make answered 503: {counts:?}");
-    let injected = counts.get("injected:after").copied().unwrap_or(0);
+    let args = ["--after", "1", "--after-only", makes];
+    let injected = exact_behind(&args, "injected:after").await;
     assert!(injected >= 40, "only {injected} makes answered 503");
 }
 
@@ -103,7 +111,6 @@ async fn every_make_whose_answer_is_lost_is_found_not_made_twice() {
 /// code no kind expects: the refusal is looked behind, and what the first call made is adopted.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_refused_after_a_lost_answer_adopts_what_was_made() {
-    let moto = Moto::start();
     let makes = [
         "CreateVpc",
         "CreateSubnet",
@@ -127,21 +134,9 @@ async fn a_retry_refused_after_a_lost_answer_adopts_what_was_made() {
         "CreateVolume",
     ]
     .join(",");
-    let proxy = FaultProxy::start(
-        &moto.endpoint,
-        &[
-            "--after",
-            "1",
-            "--after-only",
-            &makes,
-            "--then-refuse",
-            "IdempotentParameterMismatch",
-        ],
-    );
-    up_makes_one_of_everything_and_destroy_leaves_nothing(&moto, &proxy.endpoint).await;
-    let counts = proxy.counts();
-    eprintln!("faults: retries refused: {counts:?}");
-    let refused = counts.get("injected:then-refuse").copied().unwrap_or(0);
+    let refuse = ["--then-refuse", "IdempotentParameterMismatch"];
+    let args = ["--after", "1", "--after-only", &makes, refuse[0], refuse[1]];
+    let refused = exact_behind(&args, "injected:then-refuse").await;
     assert!(refused >= 5, "only {refused} retries were refused");
 }
 
