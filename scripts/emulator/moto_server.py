@@ -13,8 +13,11 @@ says (the security groups of a template with a network interface can only be in 
 reads those from the template when the launch names no interface of its own.
 
 3. moto's list of ELB security policies (which ModifyListener checks names against) predates the
-FIPS ones; AWS has them (describe-ssl-policies), and ams-stack's default TLS policy is one. The
-repair adds them, with the TLS 1.3 and 1.2 AES-GCM ciphers AWS lists. Nothing else changes.
+FIPS ones, the RFC 9151 (CNSA) ones and four of the forward-secrecy ones; AWS has them
+(describe-ssl-policies), ams-stack's default TLS policy is one, and a stack file may name any.
+The repair adds every policy of crates/aws/src/elbv2/tls.rs that moto lacks, with the TLS
+versions its name says and AES-GCM ciphers (AES-256 only for RFC 9151; the ECDHE suites of
+moto's own lists for forward secrecy). Nothing else changes.
 
 4. moto's server answers requests on several threads, and its S3 conditional writes (PutObject
 with If-None-Match, PutObject or DeleteObject with If-Match) check the condition, then write: two
@@ -73,18 +76,50 @@ def _run_instances_as_template_says(self, image_id, count, user_data, security_g
 
 
 InstanceBackend.run_instances = _run_instances_as_template_says
-_FIPS_CIPHERS = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"]
-_FIPS_TLS12_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-                       "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"]
-for _variant in ["1-3-FIPS-PQ-2025-09", "1-2-FIPS-PQ-2025-09", "1-2-Res-FIPS-PQ-2025-09", "1-2-Ext0-FIPS-PQ-2025-09",
-                 "1-2-Ext1-FIPS-PQ-2025-09", "1-2-Ext2-FIPS-PQ-2025-09", "1-3-FIPS-2023-04", "1-2-FIPS-2023-04",
-                 "1-2-Res-FIPS-2023-04", "1-2-Ext0-FIPS-2023-04", "1-2-Ext1-FIPS-2023-04", "1-2-Ext2-FIPS-2023-04"]:
-    _name = f"ELBSecurityPolicy-TLS13-{_variant}"
-    _tls12 = not _variant.startswith("1-3")
+_TLS_VERSIONS = ["TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1"]
+# (TLS 1.3 ciphers, TLS 1.2 and older ciphers) of each kind of policy; forward secrecy has no TLS 1.3.
+_FIPS = (["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"],
+         ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+          "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"])
+_CNSA = tuple([c for c in ciphers if "AES_256" in c or "AES256" in c] for ciphers in _FIPS)
+_FS = ([], [c for c in SSL_POLICIES["ELBSecurityPolicy-TLS13-1-0-2021-06"]["ciphers"] if c.startswith("ECDHE-")])
+_FS_RES = ([], [c for c in _FS[1] if not c.endswith("-SHA")])
+# Each policy moto lacks (after "ELBSecurityPolicy-"), the oldest TLS version it takes, its ciphers.
+_MISSING_TLS_POLICIES = [
+    ("TLS13-1-3-FIPS-PQ-2025-09", "TLSv1.3", _FIPS),
+    ("TLS13-1-2-FIPS-PQ-2025-09", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Res-FIPS-PQ-2025-09", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext0-FIPS-PQ-2025-09", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext1-FIPS-PQ-2025-09", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext2-FIPS-PQ-2025-09", "TLSv1.2", _FIPS),
+    ("TLS13-1-0-FIPS-PQ-2025-09", "TLSv1", _FIPS),
+    ("TLS13-1-3-FIPS-2023-04", "TLSv1.3", _FIPS),
+    ("TLS13-1-2-FIPS-2023-04", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Res-FIPS-2023-04", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext0-FIPS-2023-04", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext1-FIPS-2023-04", "TLSv1.2", _FIPS),
+    ("TLS13-1-2-Ext2-FIPS-2023-04", "TLSv1.2", _FIPS),
+    ("TLS13-1-1-FIPS-2023-04", "TLSv1.1", _FIPS),
+    ("TLS13-1-0-FIPS-2023-04", "TLSv1", _FIPS),
+    ("TLS13-1-3-RFC9151-FIPS-2023-07", "TLSv1.3", _CNSA),
+    ("TLS13-1-2-RFC9151-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("TLS13-1-2-Ext0-RFC9151-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("TLS13-1-2-RFC9151-INTEROP1-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("TLS13-1-2-RFC9151-INTEROP2-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("TLS13-1-2-RFC9151-INTEROP3-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("TLS13-1-2-RFC9151-INTEROP4-FIPS-2023-07", "TLSv1.2", _CNSA),
+    ("FS-1-2-Res-2019-08", "TLSv1.2", _FS_RES),
+    ("FS-1-2-2019-08", "TLSv1.2", _FS),
+    ("FS-1-1-2019-08", "TLSv1.1", _FS),
+    ("FS-2018-06", "TLSv1", _FS),
+]
+for _suffix, _oldest, (_tls13, _older) in _MISSING_TLS_POLICIES:
+    _name = f"ELBSecurityPolicy-{_suffix}"
+    _versions = _TLS_VERSIONS[(0 if _tls13 else 1):_TLS_VERSIONS.index(_oldest) + 1]
     SSL_POLICIES.setdefault(_name, {
         "name": _name,
-        "ciphers": _FIPS_CIPHERS + (_FIPS_TLS12_CIPHERS if _tls12 else []),
-        "ssl_protocols": ["TLSv1.3", "TLSv1.2"] if _tls12 else ["TLSv1.3"],
+        "ciphers": _tls13 + (_older if _oldest != "TLSv1.3" else []),
+        "ssl_protocols": _versions,
     })
 
 _S3_WRITES = threading.Lock()

@@ -108,7 +108,8 @@ pub fn declare(
 /// snapshots.
 fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramError> {
     let region = &config.region;
-    let snapshots = format!("arn:aws:ec2:{region}::snapshot/*");
+    let partition = ams_aws::partition(region);
+    let snapshots = format!("arn:{partition}:ec2:{region}::snapshot/*");
     let daily = serde_json::json!({
         "StringEquals": { format!("aws:ResourceTag/{DAILY_TAG}"): config.name }
     });
@@ -125,7 +126,7 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
                 // CreateSnapshot; CreateSnapshots (all volumes of an instance) is not needed.
                 Statement::allow(
                     &["ec2:CreateSnapshot"],
-                    format!("arn:aws:ec2:{region}:*:volume/*"),
+                    format!("arn:{partition}:ec2:{region}:*:volume/*"),
                 )
                 .when(daily.clone()),
                 // The snapshot a CreateSnapshot makes is a resource of the call too; it has no

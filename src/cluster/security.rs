@@ -11,8 +11,9 @@ use super::ports::{
 };
 use crate::config::StackConfig;
 
-/// AWS's managed policy that lets Session Manager reach an instance.
-const SESSION_MANAGER_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+/// AWS's managed policy that lets Session Manager reach an instance
+/// (`arn:PARTITION:iam::aws:policy/NAME`).
+const SESSION_MANAGER_POLICY: &str = "AmazonSSMManagedInstanceCore";
 
 /// Length of the generated MongoDB password.
 const PASSWORD_LENGTH: usize = 32;
@@ -211,6 +212,7 @@ pub fn declare(
         "panel-password",
         "Password of the first admin of the web panel",
     )?;
+    let partition = ams_aws::partition(&config.region);
     let role = p.add(
         "instance-role",
         Role {
@@ -237,7 +239,7 @@ pub fn declare(
                         "autoscaling:CompleteLifecycleAction",
                     ],
                     format!(
-                        "arn:aws:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
+                        "arn:{partition}:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
                         config.region, config.name
                     ),
                 )
@@ -252,7 +254,7 @@ pub fn declare(
             // Session Manager, where the stack file asks for it: operators reach the nodes
             // without SSH.
             managed_policy_arns: if config.security.session_manager {
-                vec![SESSION_MANAGER_POLICY.to_string()]
+                vec![format!("arn:{partition}:iam::aws:policy/{SESSION_MANAGER_POLICY}")]
             } else {
                 Vec::new()
             },

@@ -42,6 +42,21 @@ impl Default for LoadBalancerConfig {
 /// S3 lifecycle expirations: 1 day to 10 years (0 turns logs off).
 const LOG_DAYS: (i32, i32) = (0, 3650);
 
+/// Policies ELB once had that Application Load Balancers no longer take (they are not in AWS's
+/// table of ALB security policies: `ELBSecurityPolicy-2015-05` is in the Network Load
+/// Balancer's only, `ELBSecurityPolicy-TLS-1-0-2015-04` in neither), each with the listed
+/// policy for the clients it kept: both accepted TLS 1.0, and had no TLS 1.3.
+const RETIRED_TLS_POLICIES: [(&str, &str); 2] = [
+    (
+        "ELBSecurityPolicy-2015-05",
+        "ELBSecurityPolicy-TLS13-1-0-PQ-2025-09",
+    ),
+    (
+        "ELBSecurityPolicy-TLS-1-0-2015-04",
+        "ELBSecurityPolicy-TLS13-1-0-PQ-2025-09",
+    ),
+];
+
 impl SourceFile<'_> {
     /// `[load_balancer]`; each key written is recorded in `lines` for the checks.
     pub(super) fn load_balancer(
@@ -72,6 +87,18 @@ impl SourceFile<'_> {
         }
         if let Some(name) = &raw.tls_policy {
             let key = "load_balancer.tls_policy";
+            if let Some((retired, instead)) = RETIRED_TLS_POLICIES
+                .iter()
+                .find(|(retired, _)| retired == name.get_ref())
+            {
+                return Err(self.error(
+                    key,
+                    name,
+                    format!(
+                        "`{retired}` is no longer accepted by Application Load Balancers; use the default `{DEFAULT_TLS_POLICY}`, or `{instead}` for clients that still need TLS 1.0"
+                    ),
+                ));
+            }
             let Some(policy) = tls_policy(name.get_ref()) else {
                 let near = ams_aws::elbv2::TLS_POLICIES
                     .iter()

@@ -393,6 +393,37 @@ fn an_unknown_tls_policy_is_refused_with_the_nearest_name() {
 }
 
 #[test]
+fn every_listed_tls_policy_is_accepted_and_a_near_miss_of_the_newest_names_it() {
+    for policy in ams_aws::elbv2::TLS_POLICIES {
+        let (text, _) = with_load_balancer(&format!("tls_policy = \"{}\"", policy.name));
+        let config = parse("t", Path::new("stacks/t.toml"), &text).expect(policy.name);
+        assert_eq!(config.load_balancer.tls_policy, policy.name);
+    }
+    let (text, line) =
+        with_load_balancer("tls_policy = \"ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025\"");
+    let message = error_of(&text);
+    assert!(
+        message.starts_with(&format!("stacks/t.toml:{line}:14: `load_balancer.tls_policy`: `ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025` is not an Application Load Balancer security policy (did you mean `ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09`?")),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tls_policy_alb_no_longer_takes_is_refused_with_what_to_use() {
+    for retired in [
+        "ELBSecurityPolicy-2015-05",
+        "ELBSecurityPolicy-TLS-1-0-2015-04",
+    ] {
+        assert!(ams_aws::elbv2::tls_policy(retired).is_none(), "{retired}");
+        let (text, line) = with_load_balancer(&format!("tls_policy = \"{retired}\""));
+        assert_eq!(
+            error_of(&text),
+            format!("stacks/t.toml:{line}:14: `load_balancer.tls_policy`: `{retired}` is no longer accepted by Application Load Balancers; use the default `ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09`, or `ELBSecurityPolicy-TLS13-1-0-PQ-2025-09` for clients that still need TLS 1.0")
+        );
+    }
+}
+
+#[test]
 fn access_log_days_are_zero_to_ten_years() {
     let (text, line) = with_load_balancer("access_log_days = 3651");
     assert_eq!(

@@ -33,7 +33,7 @@ pub mod ssm;
 pub use call::OrError;
 pub use client::{Aws, CallLog, Clients, CredentialsError};
 pub use kind::{AwsKind, AwsProvider, Current};
-pub use names::{TAG_NAME, TAG_STACK};
+pub use names::{partition, TAG_NAME, TAG_STACK};
 pub use s3_state::S3Backend;
 
 /// Every kind the provider makes. A new kind is one line here (and its own file).

@@ -1,10 +1,34 @@
-//! How the stack names and tags what it makes, so that nothing it made is ever unfindable.
+//! How the stack names and tags what it makes, so that nothing it made is ever unfindable; and
+//! the ARN partition of a region, which every ARN the program writes starts with.
 
 use ams_engine::{ProviderError, StepContext};
 
 /// Tag keys every resource carries.
 pub const TAG_STACK: &str = "ams-stack:stack";
 pub const TAG_NAME: &str = "ams-stack:name";
+
+/// The partitions other than `aws`, by the start of their regions' names, the more specific
+/// first (`us-isob-` before `us-iso-`). Source: the partition table the AWS SDKs resolve
+/// endpoints with (`partitions.json`, version 1.1): each partition's `regionRegex`.
+const PARTITIONS: [(&str, &str); 7] = [
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("eusc-", "aws-eusc"),
+];
+
+/// The ARN partition of a region: `aws`, `aws-us-gov` (GovCloud), `aws-cn` (China), ... Every
+/// ARN the program builds (`arn:PARTITION:...`) takes it from here; an ARN in the wrong
+/// partition names nothing, and IAM grants on it allow nothing.
+pub fn partition(region: &str) -> &'static str {
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| *partition)
+}
 
 /// A unique physical name for a resource that needs one: `STACK-NAME-xxxx`, at most `max` long.
 pub fn physical_name(ctx: &StepContext, max: usize) -> String {
@@ -58,4 +82,29 @@ pub fn resolved(inputs: &[ams_engine::Input<String>]) -> Result<Vec<String>, Pro
         .iter()
         .map(|i| i.get().cloned())
         .collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_region_is_in_its_partition() {
+        for (region, expected) in [
+            ("us-east-1", "aws"),
+            ("ap-south-1", "aws"),
+            ("il-central-1", "aws"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(partition(region), expected, "{region}");
+        }
+    }
 }

@@ -5,7 +5,11 @@
 //!
 //! Source: AWS, Elastic Load Balancing, Application Load Balancers, "Security policies for your
 //! Application Load Balancer" (`aws elbv2 describe-ssl-policies`), as of the 2025-09
-//! post-quantum policies.
+//! post-quantum policies: the TLS 1.3 (2021-06), FIPS (2023-04), RFC 9151 (CNSA 1.0, 2023-07),
+//! post-quantum and FIPS post-quantum (2025-09), forward secrecy and older TLS policies.
+//! `ELBSecurityPolicy-2015-05` (in the Network Load Balancer's table only) and
+//! `ELBSecurityPolicy-TLS-1-0-2015-04` (in neither) are not ALB policies: a stack file naming
+//! one is refused with the policy to use instead (`src/config/load_balancer.rs`).
 
 /// The default: hybrid post-quantum key exchange (X25519MLKEM768, SecP256r1MLKEM768,
 /// SecP384r1MLKEM1024, and classical ECDHE for clients without ML-KEM), FIPS-validated
@@ -54,13 +58,14 @@ const fn policy(name: &'static str, min_tls: &'static str) -> TlsPolicy {
 }
 
 /// Every predefined ALB security policy.
-pub const TLS_POLICIES: [TlsPolicy; 38] = [
+pub const TLS_POLICIES: [TlsPolicy; 44] = [
     policy("ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09", "1.3"),
     policy("ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-PQ-2025-09", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-PQ-2025-09", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-PQ-2025-09", "1.2"),
+    policy("ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09", "1.0"),
     policy("ELBSecurityPolicy-TLS13-1-3-PQ-2025-09", "1.3"),
     policy("ELBSecurityPolicy-TLS13-1-2-PQ-2025-09", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09", "1.2"),
@@ -75,6 +80,28 @@ pub const TLS_POLICIES: [TlsPolicy; 38] = [
     policy("ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-2023-04", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-1-FIPS-2023-04", "1.1"),
     policy("ELBSecurityPolicy-TLS13-1-0-FIPS-2023-04", "1.0"),
+    policy("ELBSecurityPolicy-TLS13-1-3-RFC9151-FIPS-2023-07", "1.3"),
+    policy("ELBSecurityPolicy-TLS13-1-2-RFC9151-FIPS-2023-07", "1.2"),
+    policy(
+        "ELBSecurityPolicy-TLS13-1-2-Ext0-RFC9151-FIPS-2023-07",
+        "1.2",
+    ),
+    policy(
+        "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP1-FIPS-2023-07",
+        "1.2",
+    ),
+    policy(
+        "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP2-FIPS-2023-07",
+        "1.2",
+    ),
+    policy(
+        "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP3-FIPS-2023-07",
+        "1.2",
+    ),
+    policy(
+        "ELBSecurityPolicy-TLS13-1-2-RFC9151-INTEROP4-FIPS-2023-07",
+        "1.2",
+    ),
     policy("ELBSecurityPolicy-TLS13-1-3-2021-06", "1.3"),
     policy("ELBSecurityPolicy-TLS13-1-2-2021-06", "1.2"),
     policy("ELBSecurityPolicy-TLS13-1-2-Res-2021-06", "1.2"),
@@ -91,8 +118,6 @@ pub const TLS_POLICIES: [TlsPolicy; 38] = [
     policy("ELBSecurityPolicy-TLS-1-2-2017-01", "1.2"),
     policy("ELBSecurityPolicy-TLS-1-1-2017-01", "1.1"),
     policy("ELBSecurityPolicy-2016-08", "1.0"),
-    policy("ELBSecurityPolicy-TLS-1-0-2015-04", "1.0"),
-    policy("ELBSecurityPolicy-2015-05", "1.0"),
 ];
 
 /// The policy named `name`, if ELB has one by that name.
@@ -125,6 +150,31 @@ mod tests {
             ]
         );
         assert!(tls_policy("ELBSecurityPolicy-Made-Up").is_none());
+    }
+
+    #[test]
+    fn the_fips_post_quantum_policies_are_listed_down_to_tls_1_0() {
+        let fips_pq: Vec<_> = TLS_POLICIES
+            .iter()
+            .filter(|p| p.fips() && p.post_quantum())
+            .map(|p| (p.name, p.min_tls))
+            .collect();
+        assert_eq!(
+            fips_pq,
+            [
+                ("ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09", "1.3"),
+                ("ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09", "1.2"),
+                ("ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09", "1.2"),
+                ("ELBSecurityPolicy-TLS13-1-2-Ext0-FIPS-PQ-2025-09", "1.2"),
+                ("ELBSecurityPolicy-TLS13-1-2-Ext1-FIPS-PQ-2025-09", "1.2"),
+                ("ELBSecurityPolicy-TLS13-1-2-Ext2-FIPS-PQ-2025-09", "1.2"),
+                ("ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09", "1.0"),
+            ]
+        );
+        let oldest = tls_policy("ELBSecurityPolicy-TLS13-1-0-FIPS-PQ-2025-09").expect("listed");
+        assert_eq!(oldest.weaknesses(), ["accepts TLS older than 1.2"]);
+        let cnsa = tls_policy("ELBSecurityPolicy-TLS13-1-2-RFC9151-FIPS-2023-07").expect("listed");
+        assert_eq!(cnsa.weaknesses(), ["no post-quantum key exchange"]);
     }
 
     #[test]

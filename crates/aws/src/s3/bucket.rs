@@ -20,10 +20,10 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use super::log_delivery::{log_delivery_statement, partition};
+use super::log_delivery::log_delivery_statement;
 use crate::call::{exists, required, OrError};
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
-use crate::names::{global_prefix, globally_unique_name, is_ours, tags};
+use crate::names::{global_prefix, globally_unique_name, is_ours, partition, tags};
 use crate::Aws;
 
 /// The longest bucket name S3 accepts.

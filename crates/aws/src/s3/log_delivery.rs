@@ -4,11 +4,14 @@
 //! Source: AWS, Elastic Load Balancing, Application Load Balancers, "Enable access logs for
 //! your Application Load Balancer", step "Attach a policy to your S3 bucket": in regions
 //! available before August 2022 the principal is the region's Elastic Load Balancing account
-//! (`arn:aws:iam::ELB_ACCOUNT:root`); in later regions it is the log delivery service
-//! principal `logdelivery.elasticloadbalancing.amazonaws.com`. Either may `s3:PutObject` under
+//! (`arn:aws:iam::ELB_ACCOUNT:root`, in the region's partition: `names::partition`); in later
+//! regions it is the log delivery service principal
+//! `logdelivery.elasticloadbalancing.amazonaws.com`. Either may `s3:PutObject` under
 //! `PREFIX/AWSLogs/ACCOUNT/` only.
 
 use serde_json::{json, Value as Json};
+
+use crate::names::partition;
 
 /// The Elastic Load Balancing account of each region available before August 2022.
 const ELB_ACCOUNTS: [(&str, &str); 24] = [
@@ -47,17 +50,6 @@ pub fn elb_account(region: &str) -> Option<&'static str> {
         .iter()
         .find(|(r, _)| *r == region)
         .map(|(_, account)| *account)
-}
-
-/// The ARN partition of a region.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("cn-") {
-        "aws-cn"
-    } else {
-        "aws"
-    }
 }
 
 /// The statement that lets the region's ELB log delivery write `bucket/prefix/AWSLogs/account/*`.
