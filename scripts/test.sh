@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 scripts/emulator.sh install
 scripts/test-boot.sh
 .venv/bin/python scripts/faultproxy/test_strict.py
+.venv/bin/python scripts/faultproxy/test_scaling.py
+.venv/bin/python scripts/faultproxy/test_ec2_rules.py
 .venv/bin/python scripts/faultproxy/test_dlm.py
 .venv/bin/python scripts/audit/test_findings.py
 cargo test --locked --workspace "$@"

@@ -54,6 +54,15 @@ class Refused(Exception):
         self.rule, self.code, self.message, self.status = rule, code, message, status
 
 
+class Answered(Exception):
+    """The strict cloud answers a call itself, successfully (a call moto lacks): reply is (status,
+    headers, body). Not a Refused: not counted as a refusal, never forwarded."""
+
+    def __init__(self, reply):
+        super().__init__("answered by the strict cloud")
+        self.reply = reply
+
+
 class Call:
     """One request as the rules see it."""
 

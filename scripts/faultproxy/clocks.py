@@ -65,10 +65,12 @@ class Clocks:
 
     # ---- states --------------------------------------------------------------------------------------
     def instance_state(self, instance, moto_state):
-        if moto_state == "terminated" and self.on("lingering-enis"):
+        if moto_state == "terminated":
             with self.cloud.lock:
                 held = self.cloud.shutting.get(instance)
-            if held and self.cloud.now() < held["until"]:
+            if held and self.cloud.now() < held.get("running_until", 0):
+                return "running"  # leaving its auto-scaling group: runs until Terminating:Proceed (scaling.py)
+            if held and self.on("lingering-enis") and self.cloud.now() < held["until"]:
                 return "shutting-down"
         if moto_state == "running" and self.on("clocks") and self.within(self.since("instance", instance), self.t.instance_pending):
             return "pending"
@@ -84,13 +86,14 @@ class Clocks:
 
     def widen_state_filter(self, call):
         """An instance-state-name filter asks moto for the states it may hold for ours, then filters again."""
-        if not (self.on("clocks") or self.on("lingering-enis")):
+        if not (self.on("clocks") or self.on("lingering-enis") or self.on("deregistration-phase")):
             return
         for index, (name, values) in call.filters().items():
             if name != "instance-state-name":
                 continue
             call.memo["state_filter"] = set(values)
-            extra = [moto for ours, moto in (("pending", "running"), ("shutting-down", "terminated")) if ours in values and moto not in values]
+            ours_in_moto = (("pending", "running"), ("shutting-down", "terminated"), ("running", "terminated"))
+            extra = list(dict.fromkeys(moto for ours, moto in ours_in_moto if ours in values and moto not in values))
             for n, value in enumerate(extra, start=len(values) + 1):
                 call.query.append((f"Filter.{index}.Value.{n}", value))
             if extra:
@@ -114,6 +117,9 @@ class Clocks:
             ("autoscaling", "DescribeScalingActivities"): self.activities,
             ("acm", "DescribeCertificate"): self.certificate,
             ("acm", "ListCertificates"): self.certificates,
+            # Rule volume-modification (creating.py): modifying -> optimizing -> completed.
+            ("ec2", "ModifyVolume"): self.cloud.volume_modification_answer,
+            ("ec2", "DescribeVolumesModifications"): self.cloud.volume_modifications_answer,
         }.get((call.service, call.action))
         return method(call, data) if method else data
 

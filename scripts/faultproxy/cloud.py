@@ -6,8 +6,11 @@ clocks, rewrites what moto answers. To know what exists the proxy watches the ca
 through it and asks moto directly. All times are monotonic seconds. Modules:
   cloud.py     rule names, --rules parsing, the state, dispatch tables, what successful calls made
   creating.py  igw-before-lb, eventual-consistency, route53, marketplace-opt-in, and the changes of
-               instances and volumes: instance-type-stopped, volume-no-shrink, attach-volume
+               instances and volumes: instance-type-stopped, volume-no-shrink, attach-volume,
+               volume-modification; no-capacity; access-log-race
   deleting.py  delete-order, mapped-public-addresses, lingering-enis, certificate-in-use
+  scaling.py   Auto Scaling: idle-scale-in, decrement-at-min, deregistration-phase,
+               scaling-activity, launch-hook (what Auto Scaling does on its own, done before each call)
   clocks.py    clocks (and the shutting-down / starved-group views), rewriting moto's answers
   upstream.py  boto3 questions to moto;  awswire.py  requests and error formats per protocol
 
@@ -26,6 +29,16 @@ Rules (name: what; source)
   instance-type-stopped    ModifyInstanceAttribute of the instance type on an instance not stopped
   volume-no-shrink         ModifyVolume to a smaller size
   attach-volume            AttachVolume across zones, at a device in use, of a volume not available
+  volume-modification      ModifyVolume before the volume's last modification completed, or a 5th in a day
+  no-capacity              RunInstances / StartInstances of a type named by --no-capacity (none by default)
+  access-log-race          ALB access logs on, just after the bucket's policy was put, or without one
+  idle-scale-in            a target-tracking policy scales a quiet group in (oldest template version
+                           first) every alarm period after the warm-up, unless AlarmNotification is suspended
+  decrement-at-min         TerminateInstanceInAutoScalingGroup with decrement at desired == min
+  deregistration-phase     a leaving instance drains (Terminating), then waits for its termination
+                           hooks (Terminating:Wait), then goes; heartbeat / complete outside a wait
+  scaling-activity         group size changes, terminations and deletes while an activity is in progress
+  launch-hook              a launch hook holds new instances in Pending:Wait, out of the target groups
 (DeleteVolume of an attached volume, VolumeInUse, needs no rule: moto refuses it itself.)
 """
 
@@ -39,6 +52,7 @@ from awswire import Refused, child_text, find_all, parse_xml
 from clocks import Clocks
 from creating import CreatingRules
 from deleting import DeletingRules
+from scaling import ScalingRules
 
 # name: (summary, sources). The sources are repeated at each rule's code below.
 RULES = {
@@ -55,6 +69,15 @@ RULES = {
     "instance-type-stopped": "ModifyInstanceAttribute InstanceType of an instance not stopped: IncorrectInstanceState",
     "volume-no-shrink": "ModifyVolume to a smaller size: InvalidParameterValue",
     "attach-volume": "AttachVolume across zones / at a device in use / of a volume not available: InvalidVolume.ZoneMismatch, InvalidParameterValue, VolumeInUse",
+    "volume-modification": "ModifyVolume while the last modification is not completed / a 5th in 24 h: IncorrectModificationState, VolumeModificationRateExceeded",
+    "no-capacity": "RunInstances / StartInstances of a type without capacity (--no-capacity): InsufficientInstanceCapacity (500)",
+    "access-log-race": "ALB access logs on just after the bucket policy was put, or not allowed by it: InvalidConfigurationRequest",
+    # scaling.py; the counts of the rules that act on their own are the times they acted.
+    "idle-scale-in": "a target-tracking policy scales a quiet group in once the warm-up is over (acts; AlarmNotification suspended stops it)",
+    "decrement-at-min": "TerminateInstanceInAutoScalingGroup with decrement while desired == min: ValidationError",
+    "deregistration-phase": "a leaving instance drains, then waits in Terminating:Wait (acts); heartbeat / complete outside a wait: ValidationError",
+    "scaling-activity": "size change / terminate / delete of a group while its scaling activity is in progress: ScalingActivityInProgress",
+    "launch-hook": "a launch hook holds new instances in Pending:Wait until completed or timed out (acts)",
 }
 ALIASES = {
     "deletes": "delete-order", "igw": "igw-before-lb", "mapped": "mapped-public-addresses",
@@ -62,6 +85,9 @@ ALIASES = {
     "cert-in-use": "certificate-in-use", "protection": "deletion-protection", "consistency": "eventual-consistency", "apex": "route53",
     "dns": "route53", "marketplace": "marketplace-opt-in", "opt-in": "marketplace-opt-in", "clock": "clocks",
     "instance-type": "instance-type-stopped", "shrink": "volume-no-shrink", "attach": "attach-volume",
+    "volume-modifications": "volume-modification", "capacity": "no-capacity", "access-logs": "access-log-race",
+    "scale-in": "idle-scale-in", "decrement": "decrement-at-min", "deregistration": "deregistration-phase", "draining": "deregistration-phase",
+    "activity": "scaling-activity", "launch-hooks": "launch-hook",
 }
 
 
@@ -82,8 +108,8 @@ def parse_rules(spec):
     return enabled
 
 
-class Cloud(CreatingRules, DeletingRules):
-    """The rules' state and dispatch; the rules themselves are in creating.py and deleting.py."""
+class Cloud(CreatingRules, DeletingRules, ScalingRules):
+    """The rules' state and dispatch; the rules themselves are in creating.py, deleting.py and scaling.py."""
 
     def __init__(self, upstream, enabled, timing, not_subscribed=(), product_code="", legacy_strict=False):
         from upstream import Upstream  # boto3: only when a cloud is asked for
@@ -156,6 +182,8 @@ class Cloud(CreatingRules, DeletingRules):
     # ---- before forwarding ---------------------------------------------------------------------
     def before(self, call):
         """Raise Refused for a call AWS would refuse; else prepare call.memo and maybe rewrite the call."""
+        if self.watching:
+            self.scaling_tick(call)  # scaling.py: first what Auto Scaling did on its own since the last call
         key = (call.service, call.action)
         if call.service == "route53":
             key = ("route53", "ChangeResourceRecordSets") if call.method == "POST" and re.search(r"/hostedzone/[^/]+/rrset/?$", call.path.split("?")[0]) else None
@@ -184,7 +212,7 @@ class Cloud(CreatingRules, DeletingRules):
                     print(f"faultproxy: recording {call.action} failed: {e!r}", file=sys.stderr, flush=True)
         if status < 300:
             try:
-                return self.clocks.rewrite(call, data)
+                return self.rewrite_scaling(call, self.clocks.rewrite(call, data))  # scaling.py's phases after the clocks
             except Exception as e:  # noqa: BLE001 - moto's answer as it was, rather than none
                 print(f"faultproxy: rewriting {call.action} failed: {e!r}", file=sys.stderr, flush=True)
         return data
@@ -313,6 +341,14 @@ route53                  route53                    route53               Change
 instance-type-stopped    instance_type_stopped      ec2                   ModifyInstanceAttribute
 volume-no-shrink         volume_no_shrink           ec2                   ModifyVolume
 attach-volume            attach_volume              ec2                   AttachVolume
+volume-modification      volume_modification        ec2                   ModifyVolume
+volume-modification      volume_modification_filter ec2                   DescribeVolumesModifications
+no-capacity              no_capacity_check          ec2                   RunInstances StartInstances
+access-log-race          access_log_race            elasticloadbalancing  ModifyLoadBalancerAttributes
+decrement-at-min         decrement_at_min           autoscaling           TerminateInstanceInAutoScalingGroup
+deregistration-phase     leaving_group_delete       autoscaling           DeleteAutoScalingGroup
+scaling-activity         scaling_activity           autoscaling           UpdateAutoScalingGroup SetDesiredCapacity TerminateInstanceInAutoScalingGroup DeleteAutoScalingGroup
+*                        lifecycle_action           autoscaling           CompleteLifecycleAction RecordLifecycleActionHeartbeat
 *                        clocks_state_filter        ec2                   DescribeInstances
 *                        clocks_certificate_filter  acm                   ListCertificates
 """)
@@ -335,6 +371,8 @@ RECORD = {
     ("elasticloadbalancing", "CreateListener"): ["record_listener_certificates"],
     ("elasticloadbalancing", "AddListenerCertificates"): ["record_listener_certificates"],
     ("ec2", "TerminateInstances"): ["record_terminate"],
+    ("ec2", "ModifyVolume"): ["record_volume_modification"],
+    ("s3", None): ["record_bucket_policy"],  # S3 (REST) calls have no Action: the method finds PutBucketPolicy
 }
 for _key in [("ec2", "CreateSecurityGroup"), ("iam", "CreateInstanceProfile"), ("iam", "AddRoleToInstanceProfile"),
              ("elasticloadbalancing", "CreateTargetGroup"), ("elasticloadbalancing", "CreateLoadBalancer"), ("ec2", "RunInstances"),
@@ -343,3 +381,10 @@ for _key in [("ec2", "CreateSecurityGroup"), ("iam", "CreateInstanceProfile"), (
     RECORD.setdefault(_key, []).append("record_created")
 for _action in GROUP_CHANGES:
     RECORD[("autoscaling", _action)] = ["record_group_change"] + (["record_created"] if _action == "DeleteAutoScalingGroup" else [])
+# scaling.py: the group before a change, then (after cloud.py's own bookkeeping) what it launched and terminated.
+for _action in GROUP_CHANGES:
+    PREPARE[("autoscaling", _action)].append("prepare_scaling")
+    RECORD[("autoscaling", _action)].append("record_scaling")
+for _action in ("PutScalingPolicy", "DeletePolicy"):
+    RECORD.setdefault(("autoscaling", _action), []).append("record_policy")
+RECORD.setdefault(("autoscaling", "DeleteLifecycleHook"), []).append("record_hook_deleted")

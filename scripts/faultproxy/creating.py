@@ -1,11 +1,17 @@
 """The strict cloud's rules about creating (real-aws.md, "Creating"): igw-before-lb,
-eventual-consistency, route53, marketplace-opt-in; and about changing instances and EBS volumes:
-instance-type-stopped, volume-no-shrink, attach-volume. Mixed into cloud.Cloud.
+eventual-consistency, route53, marketplace-opt-in; about changing instances and EBS volumes:
+instance-type-stopped, volume-no-shrink, attach-volume, volume-modification; about capacity:
+no-capacity; and about load balancer access logs: access-log-race. Mixed into cloud.Cloud.
 """
 
+import datetime
+import fnmatch
+import json
+import re
 import time
+import urllib.parse
 
-from awswire import Refused, child, child_text, find_all, parse_xml
+from awswire import Refused, child, child_text, edit_xml, find_all, parse_xml, set_child
 
 MARKETPLACE = "In order to use this AWS Marketplace product you need to accept terms and subscribe. To do so please visit https://aws.amazon.com/marketplace/pp?sku={sku}"
 
@@ -308,8 +314,372 @@ class CreatingRules:
         except FAILED:
             return []
 
+    # ---- flags and state of the rules below ------------------------------------------------------
+    # faultproxy.py hands them over through configure_creating; until it does, nothing bites.
+    # The state is made at first use (creating_state), so that cloud.Cloud.__init__ needs no line.
+    no_capacity = {}  # instance type -> zones without capacity (None: every zone), from --no-capacity
+
+    def configure_creating(self, options):
+        """--no-capacity, --volume-modification-s, --volume-modifications-per-day, --volume-modification-day-s, --bucket-policy-s."""
+        self.no_capacity = parse_no_capacity(options.no_capacity)
+        for name in CREATING_TIMES:
+            setattr(self.t, name, getattr(options, name))
+
+    def creating_time(self, name):
+        return getattr(self.t, name, CREATING_TIMES[name])
+
+    def creating_state(self, name):
+        """A dict of the rules below, per cloud (setdefault is atomic; use it under self.lock)."""
+        return self.__dict__.setdefault("_" + name, {})
+
+    def dry_run(self, call):
+        return (call.get("DryRun") or "").lower() == "true"
+
+    # =================================================================================================
+    # no-capacity. RunInstances of an instance type AWS has no capacity for in the zone asked, and
+    # StartInstances of a stopped instance of that type (a stopped instance starts again in its own
+    # zone, on new hardware, and needs capacity like a launch), are refused with
+    # "InsufficientInstanceCapacity: We currently do not have sufficient t3.large capacity in the
+    # Availability Zone you requested (us-east-1a). Our system will be working on provisioning
+    # additional capacity. You can currently get t3.large capacity by not specifying an Availability
+    # Zone in your request or choosing us-east-1b, us-east-1c." with HTTP 500 (a server error: the
+    # SDKs retry it a few times, then give up). Bites only for the types named by --no-capacity TYPE
+    # (every zone) or TYPE@ZONE (that zone); the default names none. A dry run is not refused (it
+    # checks permissions, not capacity). A launch that names no zone is refused only when no zone has
+    # the type (AWS would pick one that has it). moto has no notion of capacity: it launches and starts
+    # anything.
+    # Sources: EC2 error codes, server errors (InsufficientInstanceCapacity, "There is not enough
+    # capacity to fulfill your request"), https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html ;
+    # EC2 user guide, "Troubleshoot instance launch issues: Insufficient instance capacity" (and for
+    # stopped instances: "If you get this error when you try to start an instance..."),
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-capacity
+    # =================================================================================================
+    def lacks_capacity(self, kind, zone):
+        zones = self.no_capacity.get(kind, ())
+        return zones is None or (zone is not None and zone in zones)
+
+    def no_capacity_check(self, call):
+        if not self.no_capacity or self.dry_run(call):
+            return
+        if call.action == "RunInstances":
+            data = self.launch_data(call)
+            kind = call.get("InstanceType") or data.get("InstanceType") or "m1.small"  # AWS's default type
+            if kind not in self.no_capacity:
+                return
+            zone = self.launch_zone(call, data)
+            if self.lacks_capacity(kind, zone):
+                raise self.insufficient_capacity(call, kind, zone)
+            return
+        ids = sorted(set(call.values("InstanceId")))
+        for reservation in self.ec2_items(call, "describe_instances", "Reservations", InstanceIds=ids) if ids else []:
+            for instance in reservation["Instances"]:
+                kind, zone = instance.get("InstanceType"), instance.get("Placement", {}).get("AvailabilityZone")
+                if instance["State"]["Name"] == "stopped" and self.lacks_capacity(kind, zone):
+                    raise self.insufficient_capacity(call, kind, zone)
+
+    def launch_zone(self, call, data):
+        """The zone a RunInstances asks for (its placement or subnet, or its template's), or None."""
+        zone = call.get("Placement.AvailabilityZone") or data.get("Placement", {}).get("AvailabilityZone")
+        subnet = call.get("SubnetId") or call.get("NetworkInterface.1.SubnetId")
+        subnet = subnet or next((n.get("SubnetId") for n in data.get("NetworkInterfaces", []) if n.get("SubnetId")), None)
+        if not zone and subnet:
+            found = self.ec2_items(call, "describe_subnets", "Subnets", SubnetIds=[subnet])
+            zone = found[0].get("AvailabilityZone") if found else None
+        return zone
+
+    def insufficient_capacity(self, call, kind, zone):
+        if zone is None:
+            return Refused("no-capacity", "InsufficientInstanceCapacity", "Insufficient capacity.", status=500)
+        with self.lock:
+            zones = self.creating_state("zones").get(call.region)
+        if zones is None:
+            zones = sorted(z["ZoneName"] for z in self.ec2_items(call, "describe_availability_zones", "AvailabilityZones"))
+            with self.lock:
+                self.creating_state("zones")[call.region] = zones
+        others = [z for z in zones if z != zone and not self.lacks_capacity(kind, z)]
+        message = (f"We currently do not have sufficient {kind} capacity in the Availability Zone you requested ({zone}). "
+                   "Our system will be working on provisioning additional capacity.")
+        if others:
+            message += f" You can currently get {kind} capacity by not specifying an Availability Zone in your request or choosing {', '.join(others)}."
+        return Refused("no-capacity", "InsufficientInstanceCapacity", message, status=500)
+
+    # =================================================================================================
+    # volume-modification. A ModifyVolume starts a modification that goes modifying -> optimizing ->
+    # completed; until it is completed the volume cannot be modified again: "IncorrectModificationState:
+    # Volume vol-... cannot be modified in modification state MODIFYING" (or OPTIMIZING). And a volume
+    # is modified at most 4 times in a rolling 24 hours (the old rule was one modification per 6 hours):
+    # "VolumeModificationRateExceeded" (the code AWS answers; AWS's message under the 2026 limits is not
+    # documented, so ours says what the limit is). moto completes every modification at once, lists
+    # all of a volume's modifications, and ignores a modification-state filter (it matches nothing).
+    # Here a modification the proxy saw is modifying for the first half of --volume-modification-s,
+    # optimizing for the second half (Progress climbing to 100), then completed; ModifyVolume's and
+    # DescribeVolumesModifications' answers say so, the latter lists only each volume's most recent
+    # modification (as AWS does), and a modification-state filter is applied by the proxy.
+    # Sources: API ModifyVolume ("you must wait for that modification to reach the completed state
+    # before you can initiate another modification for the same volume. You can modify a volume up to
+    # four times within a rolling 24-hour period"), https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyVolume.html ;
+    # EBS user guide, "Requirements for Amazon EBS volume modifications",
+    # https://docs.aws.amazon.com/ebs/latest/userguide/modify-volume-requirements.html ; "Monitor the
+    # progress of volume modifications" (modifying, optimizing, completed),
+    # https://docs.aws.amazon.com/ebs/latest/userguide/monitoring-volume-modifications.html ;
+    # API DescribeVolumesModifications ("Describes the most recent volume modification request for the
+    # specified EBS volumes"), https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVolumesModifications.html ;
+    # the codes as AWS answered them: sodafoundation/strato#1120 (IncorrectModificationState ...
+    # "cannot be modified in modification state MODIFYING", 400), #1094 (VolumeModificationRateExceeded, 400).
+    # =================================================================================================
+    def volume_changes(self, call, volume):
+        with self.lock:
+            return list(self.creating_state("volume_changes").get((call.account, call.region, volume), []))
+
+    def volume_change_state(self, change):
+        """(state, progress) of a modification the proxy saw start."""
+        elapsed, total = self.now() - change["at"], self.creating_time("volume_modification_s")
+        if elapsed >= total:
+            return "completed", 100
+        return ("modifying" if elapsed < total / 2 else "optimizing"), int(100 * elapsed / total)
+
+    def volume_modification(self, call):
+        volume = call.get("VolumeId")
+        if not volume or self.dry_run(call):
+            return
+        changes = self.volume_changes(call, volume)
+        if changes:
+            state, _ = self.volume_change_state(changes[-1])
+            if state != "completed":
+                raise Refused("volume-modification", "IncorrectModificationState", f"Volume {volume} cannot be modified in modification state {state.upper()}")
+        limit, window = self.creating_time("volume_modifications_per_day"), self.creating_time("volume_modification_day_s")
+        if len([c for c in changes if self.now() < c["at"] + window]) >= limit:
+            raise Refused("volume-modification", "VolumeModificationRateExceeded",
+                          f"You've reached the maximum modification rate per volume limit. You can modify a volume up to {limit} times within a rolling 24-hour period.")
+
+    def record_volume_modification(self, call, data):
+        volume = call.get("VolumeId")
+        if volume and not self.dry_run(call):
+            with self.lock:
+                self.creating_state("volume_changes").setdefault((call.account, call.region, volume), []).append({"at": self.now(), "wall": time.time()})
+
+    def volume_modification_filter(self, call):
+        """A modification-state filter is the proxy's to apply (moto's matches nothing): taken out of the call."""
+        filters = call.filters()
+        wanted = [values for name, values in filters.values() if name == "modification-state"]
+        if not wanted:
+            return
+        call.memo["modification_states"] = {v for values in wanted for v in values}
+        kept = [f for _, f in sorted(filters.items()) if f[0] != "modification-state"]
+        call.query = [(k, v) for k, v in call.query if not k.startswith("Filter.")]
+        for n, (name, values) in enumerate(kept, start=1):
+            call.query.append((f"Filter.{n}.Name", name))
+            call.query += [(f"Filter.{n}.Value.{m}", value) for m, value in enumerate(values, start=1)]
+        call.body = call.encoded()
+
+    def edit_volume_change(self, call, item):
+        """Write the proxy's clock into one VolumeModification element; True if it changed it."""
+        changes = self.volume_changes(call, child_text(item, "volumeId"))
+        if not changes:
+            return False  # not made through the proxy: as moto says
+        state, progress = self.volume_change_state(changes[-1])
+        set_child(item, "modificationState", state)
+        set_child(item, "progress", str(progress))
+        end = child(item, "endTime")
+        if state != "completed":
+            if end is not None:
+                item.remove(end)
+        else:
+            finished = datetime.datetime.fromtimestamp(changes[-1]["wall"] + self.creating_time("volume_modification_s"), datetime.timezone.utc)
+            set_child(item, "endTime", finished.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        return True
+
+    def volume_modification_answer(self, call, data):
+        """ModifyVolume's answer: the modification it started is modifying, not completed."""
+        if "volume-modification" not in self.on:
+            return data
+        return edit_xml(data, lambda root: any([self.edit_volume_change(call, item) for item in find_all(root, "volumeModification")]))
+
+    def volume_modifications_answer(self, call, data):
+        """DescribeVolumesModifications: each volume's most recent modification, on the proxy's clock."""
+        if "volume-modification" not in self.on:
+            return data
+        wanted = call.memo.get("modification_states")
+
+        def edit(root):
+            changed = False
+            for listing in find_all(root, "volumeModificationSet"):
+                items = list(listing)
+                newest = {child_text(item, "volumeId"): item for item in items}  # moto lists them oldest first
+                for item in items:
+                    if newest[child_text(item, "volumeId")] is not item:
+                        listing.remove(item)
+                        changed = True
+                        continue
+                    changed = self.edit_volume_change(call, item) or changed
+                    if wanted is not None and child_text(item, "modificationState") not in wanted:
+                        listing.remove(item)
+                        changed = True
+            return changed
+
+        return edit_xml(data, edit)
+
+    # =================================================================================================
+    # access-log-race. Turning an Application Load Balancer's access logs on
+    # (ModifyLoadBalancerAttributes access_logs.s3.enabled=true) makes Elastic Load Balancing check
+    # that it may write to the bucket; just after the bucket's policy was put, the new policy is not
+    # visible to it yet, and the call fails: "InvalidConfigurationRequest: Access Denied for bucket:
+    # BUCKET. Please check S3bucket permission" (400). Here: within --bucket-policy-s of a
+    # PutBucketPolicy on that bucket seen through the proxy. The same answer, at any time, when the
+    # bucket does not exist, has no policy, or its policy does not let the region's log delivery put
+    # objects under PREFIX/AWSLogs/ACCOUNT/ (the region's Elastic Load Balancing account in regions
+    # available before August 2022, or the service principal logdelivery.elasticloadbalancing.amazonaws.com,
+    # taken in every region here), or denies it. Application Load Balancers only. moto checks neither:
+    # it takes any bucket name.
+    # Sources: ELB user guide, "Enable access logs for your Application Load Balancer" (bucket
+    # requirements, "Attach a policy to your S3 bucket"),
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html ;
+    # the race: hashicorp/terraform-provider-aws#12010 ("ALB logging fails dependency on bucket
+    # policy": retried, it goes through after tens of seconds), aws/copilot-cli#4169 ; the answer:
+    # aws/aws-cdk#5758, widdix/aws-cf-templates#349, kubernetes-sigs/aws-load-balancer-controller#1956.
+    # =================================================================================================
+    def access_log_race(self, call):
+        attributes = {}
+        for key, value in call.pairs():
+            m = re.match(r"Attributes\.(?:member\.)?(\d+)\.(Key|Value)$", key)
+            if m:
+                attributes.setdefault(m.group(1), {})[m.group(2)] = value
+        attributes = {a.get("Key"): a.get("Value", "") for a in attributes.values()}
+        if (attributes.get("access_logs.s3.enabled") or "").lower() != "true":
+            return
+        found = self.up.load_balancers(call, [call.get("LoadBalancerArn")]) if call.get("LoadBalancerArn") else []
+        if not found or found[0].get("Type") != "application":
+            return  # a Network Load Balancer's logs are delivered by another principal: not checked here
+        bucket, prefix = attributes.get("access_logs.s3.bucket"), attributes.get("access_logs.s3.prefix")
+        if bucket is None or prefix is None:
+            current = self.lb_attributes(call, call.get("LoadBalancerArn"))
+            bucket = current.get("access_logs.s3.bucket", "") if bucket is None else bucket
+            prefix = current.get("access_logs.s3.prefix", "") if prefix is None else prefix
+        if not bucket:
+            return  # AWS refuses that otherwise: moto answers
+        denied = Refused("access-log-race", "InvalidConfigurationRequest", f"Access Denied for bucket: {bucket}. Please check S3bucket permission")
+        with self.lock:
+            put = self.creating_state("bucket_policies").get((call.account, bucket))
+        if put is not None and self.now() < put + self.creating_time("bucket_policy_s"):
+            raise denied
+        policy = self.bucket_policy(call, bucket)
+        if policy is not None and not log_delivery_allowed(policy, call.region, call.account or MOTO_ACCOUNT, bucket, prefix or ""):
+            raise denied
+
+    def lb_attributes(self, call, arn):
+        from upstream import FAILED  # boto3: only when a cloud is asked for
+
+        try:
+            found = self.up.of("elbv2", call).describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+        except FAILED:
+            return {}
+        return {a["Key"]: a.get("Value", "") for a in found}
+
+    def bucket_policy(self, call, bucket):
+        """The bucket's policy text; "" when it has none or does not exist; None when moto cannot be asked."""
+        from upstream import FAILED  # boto3: only when a cloud is asked for
+
+        try:
+            return self.up.of("s3", call).get_bucket_policy(Bucket=bucket)["Policy"]
+        except FAILED as e:
+            code = getattr(e, "response", {}).get("Error", {}).get("Code")
+            return "" if code in ("NoSuchBucket", "NoSuchBucketPolicy") else None
+
+    def record_bucket_policy(self, call, data):
+        """S3 is REST: its calls carry no Action, so every S3 call comes here; a PUT ?policy is PutBucketPolicy."""
+        if call.method != "PUT" or "policy" not in dict(call.url_query):
+            return
+        bucket = s3_bucket(call)
+        if bucket:
+            with self.lock:
+                self.creating_state("bucket_policies")[(call.account, bucket)] = self.now()
+
 
 def attachment_point(device):
     """/dev/sdf, sdf, /dev/xvdf: one attachment point."""
     name = device.removeprefix("/dev/")
     return "sd" + name[3:] if name.startswith("xvd") else name
+
+
+CREATING_TIMES = {  # options of faultproxy.py (seconds, and a count) -> their defaults
+    "volume_modification_s": 1.0, "volume_modifications_per_day": 4, "volume_modification_day_s": 86400.0, "bucket_policy_s": 1.0,
+}
+MOTO_ACCOUNT = "123456789012"  # moto's default account, when a call names none
+# The Elastic Load Balancing account that writes access logs, in regions available before August 2022
+# (ELB user guide, "Enable access logs for your Application Load Balancer", "Attach a policy to your S3 bucket").
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980", "us-west-2": "797873946194",
+    "af-south-1": "098369216593", "ap-east-1": "754344448648", "ap-southeast-3": "589379963580", "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331", "ap-northeast-2": "600734575887", "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266", "ap-northeast-1": "582318560864", "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928", "eu-west-1": "156460612806", "eu-west-2": "652711504416", "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667", "eu-north-1": "897822967062", "me-south-1": "076674570225", "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584", "us-gov-east-1": "190560391635",
+}
+LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+def parse_no_capacity(entries):
+    """--no-capacity t3.large,c5.xlarge@us-east-1a -> {type: zones without it (None: every zone)}."""
+    out = {}
+    for entry in entries or ():
+        kind, _, zone = entry.partition("@")
+        if not zone:
+            out[kind] = None
+        elif out.get(kind, set()) is not None:
+            out.setdefault(kind, set()).add(zone)
+    return out
+
+
+def partition_of(region):
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws-cn" if region.startswith("cn-") else "aws"
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def log_delivery_allowed(policy, region, account, bucket, prefix):
+    """Whether a bucket policy (JSON text) lets the region's ELB log delivery put an access log, and denies it not.
+    Statements are matched on Principal, Action and Resource (with IAM's * and ? wildcards); NotPrincipal,
+    NotAction and NotResource statements match nothing here."""
+    try:
+        statements = as_list(json.loads(policy).get("Statement"))
+    except (ValueError, AttributeError):
+        return False
+    partition = partition_of(region)
+    target = f"arn:{partition}:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/elasticloadbalancing/{region}/access.log.gz"
+    elb = ELB_LOG_ACCOUNTS.get(region)
+    writers = {"*"} | ({f"arn:{partition}:iam::{elb}:root", elb} if elb else set())
+
+    def matches(statement):
+        principal = statement.get("Principal")
+        if principal == "*":
+            named = True
+        elif isinstance(principal, dict):
+            named = bool(writers & set(as_list(principal.get("AWS")))) or LOG_DELIVERY_SERVICE in as_list(principal.get("Service"))
+        else:
+            named = False
+        acts = any(fnmatch.fnmatchcase("s3:putobject", a.lower()) for a in as_list(statement.get("Action")) if isinstance(a, str))
+        covers = any(fnmatch.fnmatchcase(target, r) for r in as_list(statement.get("Resource")) if isinstance(r, str))
+        return named and acts and covers
+
+    allowed = denied = False
+    for statement in statements:
+        if isinstance(statement, dict) and matches(statement):
+            allowed |= statement.get("Effect") == "Allow"
+            # Conditions are not evaluated: an Allow with one counts, a Deny with one does not (a
+            # TLS-only Deny, aws:SecureTransport false, spares log delivery, which writes over TLS).
+            denied |= statement.get("Effect") == "Deny" and not statement.get("Condition")
+    return allowed and not denied
+
+
+def s3_bucket(call):
+    """The bucket of a path-style S3 request (/bucket/key), else of a virtual-hosted one (bucket.s3...)."""
+    path = urllib.parse.urlparse(call.path).path
+    first = path.lstrip("/").split("/", 1)[0]
+    if first:
+        return urllib.parse.unquote(first)
+    host = (call.headers.get("Host") or "").split(":")[0]
+    label = host.split(".", 1)[0]
+    return label if "." in host and not label.isdigit() and label not in ("s3", "localhost") else None

@@ -19,7 +19,7 @@ AWS refuses a second make of what the first one made, under a code the client ma
 subnet with instances or a load balancer, a VPC with groups or an attached gateway, a group with
 instances. GET /__proxy/counts returns the calls by operation; --counts writes them on exit.
 --cloud strict: a "strict cloud" that also enforces the AWS rules moto forgives, each with its source
-in the code (cloud.py, creating.py, deleting.py, clocks.py) and each switchable with --rules
+in the code (cloud.py, creating.py, deleting.py, scaling.py, clocks.py) and each switchable with --rules
 (default all; "-route53,-clocks" = all but those; "none,igw-before-lb" = only that one):
   delete-order, igw-before-lb, mapped-public-addresses, lingering-enis, certificate-in-use,
   eventual-consistency, route53, marketplace-opt-in, clocks.
@@ -29,6 +29,8 @@ DLM (Data Lifecycle Manager), which moto lacks, is answered from memory by dlm.p
 faults included: it stores policies and takes no snapshots. Without fault or cloud flags the proxy
 only forwards (and answers DLM): scripts/emulator.sh and the tests put it in front of every moto.
 In front of such a proxy (GET /__proxy/dlm says so), a proxy forwards DLM calls like any other.
+So with EC2's default EBS key (GetEbsDefaultKmsKeyId, ModifyEbsDefaultKmsKeyId,
+ResetEbsDefaultKmsKeyId), which moto lacks too: answered from memory by ebsdefault.py.
 Standard library only, plus boto3 (which moto brings) for --strict, --cloud strict and DLM's roles.
 """
 
@@ -45,10 +47,12 @@ import types
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from awswire import Call, Refused, error_body, scope_of
+from awswire import Answered, Call, Refused, error_body, scope_of
 from cloud import RULES
 from dlm import Dlm
 from dlm import operation as dlm_operation
+from ebsdefault import ACTIONS as EBS_DEFAULT_ACTIONS
+from ebsdefault import EbsDefaultKey
 
 TOKENS = {"ClientToken", "IdempotencyToken", "CallerReference", "X-Amz-Date", "Signature"}
 STATE = {"seen": {}, "counts": {}, "lost": set(), "lock": threading.Lock()}
@@ -104,6 +108,7 @@ def draw(seed, key, n):
 def make_handler(options, cloud):
     upstream = urllib.parse.urlparse(options.upstream)
     dlm = Dlm(options.upstream)
+    ebs_default = EbsDefaultKey(options.upstream)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -150,6 +155,7 @@ def make_handler(options, cloud):
                 return self.reply(200, {"Content-Type": "application/json"}, json.dumps({"dlm": "memory"}))
             if self.command == "POST" and self.path.startswith("/moto-api/reset"):
                 dlm.reset()  # and moto resets itself below
+                ebs_default.reset()
                 with STATE["lock"]:
                     STATE["lost"].clear()
             region, service = scope_of(self.headers)
@@ -188,6 +194,14 @@ def make_handler(options, cloud):
                 else:
                     status, headers, data = dlm.answer(self.command, self.path, self.headers, body, region)
                 return self.answer_after(key, service, action, roll, status, headers, data)
+            if service == "ec2" and action in EBS_DEFAULT_ACTIONS:
+                # moto lacks EC2's default EBS key (ebsdefault.py): answered from memory, in every
+                # mode, by the proxy nearest moto (an upstream that answers DLM answers these too).
+                if dlm.forwarded():
+                    status, headers, data = self.forward(body)
+                else:
+                    status, headers, data = ebs_default.answer(action, body, self.headers, region)
+                return self.answer_after(key, service, action, roll, status, headers, data)
             call = None
             if cloud is not None:
                 call = Call(service, region, self.command, self.path, self.headers, body)
@@ -197,6 +211,8 @@ def make_handler(options, cloud):
                     # "injected:strict" is what the delete-order checks (--strict) always counted.
                     injected("strict" if refused.rule == "delete-order" else refused.rule, "injected" if refused.rule == "delete-order" else "refused")
                     return self.reply(*error_body(service, refused.code, refused.message, refused.status, call.json_protocol))
+                except Answered as answered:  # a call moto lacks, answered by the cloud (scaling.py: lifecycle actions)
+                    return self.answer_after(key, service, action, roll, *answered.reply)
                 except Exception as e:  # noqa: BLE001 - a rule that cannot tell lets moto answer
                     print(f"faultproxy: rule check for {service}:{action} failed: {e!r}", file=sys.stderr, flush=True)
                 body = call.body
@@ -266,8 +282,31 @@ def main():
     cloud_flags.add_argument("--asg-pending-s", type=seconds, default=1.0, help="group instance Pending before InService (default 1)")
     cloud_flags.add_argument("--never-healthy", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
                              help="images (ami-ID list) whose instances never pass a load balancer's health checks: a node that never serves")
+    # Rules no-capacity, volume-modification, access-log-race (creating.py).
+    cloud_flags.add_argument("--no-capacity", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+                             help="instance types AWS has no capacity for: TYPE (every zone) or TYPE@ZONE; RunInstances and StartInstances "
+                                  "of them answer InsufficientInstanceCapacity (500) (default: none)")
+    cloud_flags.add_argument("--volume-modification-s", type=seconds, default=1.0,
+                             help="a volume modification is modifying, then optimizing, for this long before completed; ModifyVolume waits for it (default 1)")
+    cloud_flags.add_argument("--volume-modifications-per-day", type=int, default=4, help="modifications of one volume within --volume-modification-day-s (default 4, as AWS)")
+    cloud_flags.add_argument("--volume-modification-day-s", type=seconds, default=86400.0, help="the rolling window of that limit (default 86400: a day, unscaled)")
+    cloud_flags.add_argument("--bucket-policy-s", type=seconds, default=1.0,
+                             help="a just-put bucket policy is not yet seen by Elastic Load Balancing: access logs to the bucket are refused (default 1)")
     cloud_flags.add_argument("--cert-pending-s", type=seconds, default=0.0,
                              help="certificate PENDING_VALIDATION for this long after the request, on top of moto's own MOTO_ACM_VALIDATION_WAIT (default 0)")
+    # Rules idle-scale-in, deregistration-phase, scaling-activity, launch-hook (scaling.py).
+    cloud_flags.add_argument("--scale-in-warmup-s", type=seconds, default=1.5,
+                             help="after a group's capacity increase, its target-tracking policy holds scale-in off this long (default 1.5; AWS: the 300 s warm-up)")
+    cloud_flags.add_argument("--alarm-period-s", type=seconds, default=1.0,
+                             help="a quiet group's scale-in alarm invokes Auto Scaling again this often while it stays in ALARM (default 1; AWS: a minute)")
+    cloud_flags.add_argument("--lifecycle-scale", type=seconds, default=0.01,
+                             help="deregistration delays and lifecycle hooks' heartbeat timeouts are AWS's values times this (default 0.01: 900 s -> 9 s)")
+    cloud_flags.add_argument("--activity-s", type=seconds, default=0.5,
+                             help="a group's scaling activity is in progress this long after it launched or terminated an instance (default 0.5)")
+    cloud_flags.add_argument("--node-ready-s", type=seconds, default=1.0,
+                             help="a new instance held by a launch hook completes it (CONTINUE) this long after its wait began: the node's boot (default 1)")
+    cloud_flags.add_argument("--never-ready", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+                             help="images (ami-ID list) whose instances complete their launch hook with ABANDON: a node whose boot failed")
     options = parser.parse_args()
     cloud = None
     if options.strict or options.cloud == "strict":
@@ -288,6 +327,8 @@ def main():
         )
         cloud = Cloud(options.upstream, enabled, timing, options.not_subscribed, options.product_code, legacy_strict=options.strict)
         cloud.never_healthy = set(options.never_healthy)
+        cloud.configure_creating(options)  # creating.py: --no-capacity, --volume-modification*, --bucket-policy-s
+        cloud.configure_scaling(options)  # scaling.py: --scale-in-warmup-s, --alarm-period-s, --lifecycle-scale, --activity-s, --node-ready-s, --never-ready
     server = ThreadingHTTPServer(("127.0.0.1", options.listen), make_handler(options, cloud))
     server.daemon_threads = True
 
