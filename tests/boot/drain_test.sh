@@ -18,6 +18,11 @@ UNPROTECT="^aws autoscaling set-instance-protection --instance-ids $INSTANCE --n
 HOOK="--lifecycle-hook-name ams-stack-drain --instance-id $INSTANCE $GROUP"
 HEARTBEAT="^aws autoscaling record-lifecycle-action-heartbeat $HOOK\$"
 COMPLETE="^aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE $HOOK\$"
+# Auto Scaling's answers (tests/boot/stub.sh), and the completion it accepted.
+TERMINATING=$'^aws: answered: ams-stack-origins\tTerminating$'
+TERMINATING_WAIT=$'^aws: answered: ams-stack-origins\tTerminating:Wait$'
+COMPLETED='^aws: drain action completed: CONTINUE'
+LIST='127\.0\.0\.1:5080/WebRTCAppEE/rest/v2/broadcasts/list/0/50$'
 TOOLS=(bash cat mkdir)
 STUBBED=(aws curl sleep)
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
@@ -176,6 +181,84 @@ test_completion_refused_five_times_fails_for_systemd_to_restart() {
   expect_rc 1
   expect_count 5 "$COMPLETE"
   [ ! -e "$T/root/var/lib/ams-drain/completed" ] || fail "marker written without completion"
+}
+
+# AWS deregisters a terminating instance from its target groups before its hook's action exists.
+test_deregistration_is_waited_out_then_drained_from_terminating_wait() {
+  echo 1 >"$T/state/lifecycle.terminated-at"
+  echo 3 >"$T/state/asg.deregistering-s"
+  echo "1 1 0" >"$T/state/ams.viewers"
+  RUN_ENV=(AMS_DRAIN_MAX_POLLS=2000 AMS_DRAIN_HEARTBEAT_S=0)
+  drain
+  expect_rc 0
+  [ "$(grep -cxF "$(printf 'aws: answered: ams-stack-origins\tTerminating')" "$T/log")" -ge 2 ] ||
+    fail "Auto Scaling not asked again while Terminating"
+  # Nothing counted, no heartbeat, no completion before Terminating:Wait.
+  expect_order "$TERMINATING" "$TERMINATING_WAIT"
+  expect_order "$TERMINATING_WAIT" "$LIST"
+  expect_order "$TERMINATING_WAIT" "$HEARTBEAT"
+  expect_count 2 "$HEARTBEAT"
+  expect_count 1 "$COMPLETE"
+  expect_count 1 "$COMPLETED"
+  expect_not_output 'No active Lifecycle Action found'
+  [ "$(grep -c 'ams-drain: waiting for the deregistration from the target groups to end' "$T/out")" = 1 ] ||
+    fail "the wait for the deregistration not said once"
+  expect_output 'ams-drain: Auto Scaling: Terminating$'
+  expect_output 'ams-drain: Auto Scaling: Terminating:Wait$'
+  expect_file /var/lib/ams-drain/completed "^$INSTANCE\$"
+}
+
+test_no_active_lifecycle_action_means_not_yet_and_completes_later() {
+  echo 1 >"$T/state/lifecycle.terminated-at"
+  # Refused: the 2 heartbeats, then 6 completions (more than the 5 tries a refusal gets).
+  echo 8 >"$T/state/no-action.refusals"
+  echo "1 1 0" >"$T/state/ams.viewers"
+  RUN_ENV=(AMS_DRAIN_MAX_POLLS=2000 AMS_DRAIN_HEARTBEAT_S=0)
+  drain
+  expect_rc 0
+  expect_count 2 "$HEARTBEAT"
+  expect_count 7 "$COMPLETE"
+  expect_count 1 "$COMPLETED"
+  expect_output 'ams-drain: heartbeat: no active lifecycle action yet'
+  expect_output 'ams-drain: completion: no active lifecycle action yet'
+  expect_not_output 'refused \([0-9] of 5\)'
+  expect_file /var/lib/ams-drain/completed "^$INSTANCE\$"
+}
+
+test_drain_timeout_counts_from_terminating_wait() {
+  agent ROLE=edge DRAIN_TIMEOUT_S=3
+  echo 1 >"$T/state/lifecycle.terminated-at"
+  echo 4 >"$T/state/asg.deregistering-s"
+  echo 1 >"$T/state/ams.viewers"
+  RUN_ENV=(AMS_DRAIN_MAX_POLLS=2000)
+  drain
+  expect_rc 0
+  expect_count 1 "$COMPLETE"
+  expect_output 'ams-drain: drain timeout reached \(0 1\)'
+  # 3 s of draining once in Terminating:Wait (bash counts whole seconds: over 2 s), not 3 s from
+  # Terminated (over already when the wait began, 4 s later).
+  expect_called "$COMPLETED, ([2-9]|[1-9][0-9]+) s into Terminating:Wait\$"
+}
+
+test_instance_past_terminating_wait_exits_without_completing() {
+  echo 1 >"$T/state/lifecycle.terminated-at"
+  echo Terminating:Proceed >"$T/state/asg.state"
+  drain
+  expect_rc 0
+  expect_not_called 'lifecycle-action'
+  expect_not_called "$LIST"
+  expect_output 'ams-drain: Auto Scaling: Terminating:Proceed$'
+  expect_output 'ams-drain: no lifecycle action to complete'
+}
+
+test_instance_in_no_group_any_more_exits_without_completing() {
+  echo 1 >"$T/state/lifecycle.terminated-at"
+  echo gone >"$T/state/asg.state"
+  drain
+  expect_rc 0
+  expect_not_called 'lifecycle-action'
+  expect_output 'ams-drain: Auto Scaling: in no group$'
+  expect_output 'ams-drain: no lifecycle action to complete'
 }
 
 test_not_in_a_group_does_nothing() {

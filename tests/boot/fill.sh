@@ -24,6 +24,7 @@ declare -A values=(
   [MONGODB_HOST]=10.0.1.23
   [ROLE]=origin
   [HOOK]=ams-stack-drain
+  [READY_HOOK]=ams-stack-ready
   [DRAIN_TIMEOUT_S]=900
 )
 for pair in "$@"; do

@@ -37,7 +37,7 @@ machine_setup() {
   printf '%s\n' 'PRETTY_NAME="Ubuntu 24.04.3 LTS"' 'VERSION_CODENAME=noble' >"$T/root/etc/os-release"
   printf '%s' "$SECRET" >"$T/secret/password"
   printf '%s' "$PANEL_SECRET" >"$T/secret/panel-password"
-  touch "$T/state/ssm-readable" "$T/log"
+  touch "$T/state/ssm-readable" "$T/log" "$T/out"
   local tool
   for tool in "${TOOLS[@]}"; do ln -s "$(command -v "$tool")" "$T/sys/$tool"; done
   for tool in "${STUBBED[@]}"; do ln -s "$HERE/stub.sh" "$T/bin/$tool"; done
@@ -93,9 +93,9 @@ expect_password_nowhere() {
 # Each placeholder named appears once in $TEMPLATE (a ${NAME}-like use would be filled too), none
 # in common.sh (pasted in), none is left in the filled script.
 expect_placeholders() {
-  local p n any='\{(COMMON|REGION|PARAMETER|PANEL_PARAMETER|ADMIN_CIDR|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE|HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT)\}'
+  local p n any='\{(COMMON|REGION|PARAMETER|PANEL_PARAMETER|ADMIN_CIDR|VOLUME_ID|DEVICE|MONGODB_HOST|ROLE|HOOK|READY_HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT)\}'
   for p in "$@"; do
-    n=$(grep -o "{$p}" "$TEMPLATE" | wc -l)
+    n=$(grep -o "{$p}" "$TEMPLATE" | wc -l || true)
     [ "$n" = 1 ] || fail "{$p} appears $n times"
   done
   if grep -Eq "$any" "${BOOT_COMMON:-$HERE/../../src/cluster/user_data/common.sh}"; then

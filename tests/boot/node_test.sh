@@ -16,6 +16,10 @@ INSTANCE="i-0123456789abcdef0"
 URI="mongodb://antmedia:<password>@$MONGODB_HOST:27017/?authSource=admin"
 UNHEALTHY="^aws autoscaling set-instance-health --instance-id $INSTANCE --health-status Unhealthy --no-should-respect-grace-period --region eu-west-1\$"
 MODE_CHANGE='^change_server_mode.sh cluster '
+# The launch lifecycle action, completed (or not) in the instance's group (tests/boot/stub.sh).
+READY="--lifecycle-hook-name ams-stack-ready --instance-id $INSTANCE --auto-scaling-group-name ams-stack-origins --region eu-west-1"
+CONTINUE="^aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE $READY\$"
+ABANDON="^aws autoscaling complete-lifecycle-action --lifecycle-action-result ABANDON $READY\$"
 # The plain tools the script and the stubs may use from the real system.
 TOOLS=(bash cat chmod cut dirname grep head ln md5sum mkdir mktemp readlink rm sed seq timeout touch tr uname)
 STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap systemctl unzip)
@@ -47,17 +51,30 @@ setup() {
   "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin >"$T/boot.sh"
 }
 
-# The node did not join, and said so: marked Unhealthy through IMDSv2's instance id, exit 1.
-expect_unhealthy() {
+# The node completed its launch action with CONTINUE, once, and nothing else.
+expect_ready() {
+  expect_rc 0
+  expect_count 1 "$CONTINUE"
+  expect_called '^aws: launch action completed: CONTINUE$'
+  expect_not_called "$ABANDON|set-instance-health"
+}
+# The node failed, and said so: its launch abandoned (through IMDSv2's instance id), exit 1.
+expect_abandoned() {
   expect_rc 1
-  expect_count 1 "$UNHEALTHY"
+  expect_count 1 "$ABANDON"
+  expect_called '^aws: launch action completed: ABANDON$'
+  expect_not_called '^aws: launch action completed: CONTINUE$|set-instance-health'
   expect_order '^curl .*-X PUT .*/latest/api/token$' '^curl .*X-aws-ec2-metadata-token: .*/meta-data/instance-id$'
+  expect_output "ams-node: error: abandoned its launch: Auto Scaling terminates and replaces it"
+}
+# ... when it did not join.
+expect_unjoined() {
+  expect_abandoned
   expect_output "ams-node: error: this node did not join the cluster"
-  expect_output "ams-node: error: marked instance $INSTANCE Unhealthy: its Auto Scaling group replaces it"
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE DRAIN_AGENT
+  expect_placeholders COMMON REGION PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE READY_HOOK DRAIN_AGENT
 }
 
 test_joined_node_installs_and_starts_the_drain_agent() {
@@ -78,22 +95,20 @@ test_joined_node_installs_and_starts_the_drain_agent() {
   expect_output 'ams-node: drain agent started'
 }
 
-test_drain_agent_failing_to_start_marks_the_node_unhealthy() {
+test_drain_agent_failing_to_start_abandons_the_launch() {
   touch "$T/state/drain-unit.fails"
   boot
-  expect_rc 1
-  expect_count 1 "$UNHEALTHY"
-  expect_order "$ENABLE" "$UNHEALTHY"
+  expect_abandoned
+  expect_order "$ENABLE" "$ABANDON"
   expect_output 'ams-node: error: this node did not start its drain agent'
   expect_not_output 'drain agent started'
 }
 
-test_drain_agent_dying_at_once_marks_the_node_unhealthy() {
+test_drain_agent_dying_at_once_abandons_the_launch() {
   touch "$T/state/drain-unit.dies"
   boot
-  expect_rc 1
-  expect_count 1 "$UNHEALTHY"
-  expect_order '^systemctl is-active --quiet ams-drain\.service$' "$UNHEALTHY"
+  expect_abandoned
+  expect_order '^systemctl is-active --quiet ams-drain\.service$' "$ABANDON"
   expect_output 'ams-drain stopped right after it started'
   expect_not_output 'drain agent started'
 }
@@ -106,42 +121,42 @@ test_mongodb_answering_late_is_waited_for_then_the_node_joins() {
   expect_called "${MODE_CHANGE}$(printf '%s' "$URI" | sed 's/[.?]/\\&/g')\$"
   expect_called "^change_server_mode.sh: run in $T/ams\$"
   expect_order '^mongosh: authenticated ping answered$' "$MODE_CHANGE"
-  expect_not_called '^aws autoscaling'
+  expect_ready
   expect_not_called '^(apt-get|unzip|install)'
   expect_output "waiting up to 30 s for MongoDB at $MONGODB_HOST:27017 to accept user antmedia"
   expect_output 'does not accept user antmedia yet: MongoServerSelectionError: connect ECONNREFUSED'
   expect_output "ams-node: joined the cluster"
 }
 
-test_mongodb_never_answering_marks_the_node_unhealthy() {
+test_mongodb_never_answering_abandons_the_launch() {
   rm "$T/state/mongodb.answers-at"
   WAIT_S=1 boot
-  expect_unhealthy
+  expect_unjoined
   expect_not_called "$MODE_CHANGE"
   # Its agent runs, so that the termination its group starts is drained at once, not after the
   # hook's whole timeout.
   [ -x "$T/root/usr/local/sbin/ams-drain" ] || fail "no drain agent on a node that did not join"
   expect_order "$ENABLE" '^mongosh --nodb '
-  expect_order "$ENABLE" "$UNHEALTHY"
+  expect_order "$ENABLE" "$ABANDON"
   expect_output "error: MongoDB at $MONGODB_HOST:27017 did not accept user antmedia within 1 s \\(last answer: MongoServerSelectionError"
 }
 
-test_mongodb_refusing_the_user_marks_the_node_unhealthy() {
+test_mongodb_refusing_the_user_abandons_the_launch() {
   echo 1 >"$T/state/mongodb.answers-at"
   touch "$T/state/mongodb.auth-refused"
   WAIT_S=1 boot
-  expect_unhealthy
+  expect_unjoined
   expect_not_called "$MODE_CHANGE"
   expect_output 'last answer: MongoServerError: Authentication failed'
 }
 
-test_failing_mode_change_is_retried_then_the_node_marked_unhealthy() {
+test_failing_mode_change_is_retried_then_the_launch_abandoned() {
   echo 99 >"$T/state/mode-change.fails"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_count 3 "$MODE_CHANGE"
   expect_output 'error: change_server_mode.sh failed 3 times'
-  expect_order "$MODE_CHANGE" "$UNHEALTHY"
+  expect_order "$MODE_CHANGE" "$ABANDON"
 }
 
 test_mode_change_failing_once_is_retried() {
@@ -149,7 +164,7 @@ test_mode_change_failing_once_is_retried() {
   boot
   expect_rc 0
   expect_count 2 "$MODE_CHANGE"
-  expect_not_called '^aws autoscaling'
+  expect_ready
 }
 
 test_missing_aws_cli_is_installed_at_the_pinned_version() {
@@ -181,16 +196,16 @@ test_mongosh_missing_on_an_unknown_release_fails_loudly() {
   rm "$T/bin/mongosh"
   printf '%s\n' 'PRETTY_NAME="Debian GNU/Linux 12"' 'VERSION_CODENAME=bookworm' >"$T/root/etc/os-release"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_output "error: no mongosh, and MongoDB 8.0 has no packages for Ubuntu 'bookworm'"
   expect_not_called "$MODE_CHANGE"
 }
 
-test_any_other_failure_marks_the_node_unhealthy() {
+test_any_other_failure_abandons_the_launch() {
   rm "$T/bin/mongosh"
   touch "$T/state/apt-fails"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_output 'ams-node: error: line [0-9]+: apt-get -y .* \(exit 100\)'
   expect_not_called "$MODE_CHANGE"
 }
@@ -213,26 +228,26 @@ test_password_is_only_in_the_mode_change_arguments() {
   [ -z "$left" ] || fail "left in TMPDIR: $left"
 }
 
-test_unreadable_password_marks_the_node_unhealthy() {
+test_unreadable_password_abandons_the_launch() {
   rm "$T/state/ssm-readable"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_output 'error: could not read SSM parameter /ams-stack/test/mongodb-password in eu-west-1 after 30 attempts'
   expect_count 30 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password '
   expect_not_called '^mongosh'
   expect_not_called "$MODE_CHANGE"
 }
 
-test_missing_ams_marks_the_node_unhealthy() {
+test_missing_ams_abandons_the_launch() {
   rm "$T/ams/change_server_mode.sh"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_output "error: no $T/ams/change_server_mode.sh: is this an AMS image\\?"
 }
 
 test_refused_health_report_is_retried_and_said() {
   rm "$T/state/mongodb.answers-at"
-  touch "$T/state/asg-refuses"
+  touch "$T/state/launch-hook.absent" "$T/state/asg-refuses"
   WAIT_S=1 boot
   expect_rc 1
   expect_count 5 "$UNHEALTHY"
@@ -245,6 +260,7 @@ test_no_instance_id_is_said() {
   WAIT_S=1 boot
   expect_rc 1
   expect_not_called '^aws autoscaling'
+  expect_output 'ams-node: no instance id from IMDSv2: cannot complete the launch lifecycle action'
   expect_output 'error: no instance id from IMDSv2: cannot mark this instance Unhealthy'
 }
 
@@ -284,18 +300,16 @@ test_admin_claimed_by_another_node_meanwhile_is_accepted() {
   expect_count 1 "$CLAIM"
   expect_count 1 "$LOGIN"
   expect_output 'another node claimed the web panel.s admin first \(\{"success":false'
-  expect_not_called '^aws autoscaling'
+  expect_ready
 }
 
-test_admin_that_is_not_ours_marks_the_node_unhealthy() {
+test_admin_that_is_not_ours_abandons_the_launch() {
   # The Marketplace image's default: JamesBond, made before ams-stack could stop it.
   echo "JamesBond other" >"$T/state/panel.users"
   boot
-  expect_rc 1
-  expect_count 1 "$UNHEALTHY"
+  expect_abandoned
   expect_not_called "$CLAIM"
-  expect_order "$LOGIN" "$UNHEALTHY"
-  expect_order "$ENABLE" "$UNHEALTHY"
+  expect_order "$LOGIN" "$ABANDON"
   expect_output "ams-node: error: AMS refuses admin with the password of /ams-stack/test/panel-password"
   expect_output "ams-node: error: this node did not claim the web panel's admin"
   expect_password_nowhere
@@ -310,14 +324,12 @@ test_ams_rest_answering_late_is_waited_for() {
   expect_output "AMS's REST API does not answer yet: curl: \(7\)"
 }
 
-test_ams_rest_never_answering_marks_the_node_unhealthy() {
+test_ams_rest_never_answering_abandons_the_launch() {
   touch "$T/state/panel.down"
   echo 1 >"$T/state/mongodb.answers-at"
   WAIT_S=1 boot
-  expect_rc 1
-  expect_count 1 "$UNHEALTHY"
+  expect_abandoned
   expect_not_called "$CLAIM"
-  expect_order "$ENABLE" "$UNHEALTHY"
   expect_output "error: AMS's REST API did not answer within 1 s \(last answer: curl: \(7\).*the panel's admin is unclaimed"
   expect_output "ams-node: error: this node did not claim the web panel's admin"
 }
@@ -326,7 +338,7 @@ test_default_admin_is_prevented_first() {
   # Even a node failing at its first step leaves conf/initialized: the image's init.sh stays idle.
   rm "$T/state/ssm-readable"
   boot
-  expect_unhealthy
+  expect_unjoined
   [ -f "$T/ams/conf/initialized" ] || fail "no conf/initialized"
   expect_output 'ams-node: wrote conf/initialized'
 }
@@ -360,9 +372,77 @@ test_missing_dashboard_setting_is_added() {
 test_bad_admin_cidr_fails_loudly() {
   "$HERE/fill.sh" "$TEMPLATE" ADMIN_CIDR='0.0.0.0/0 x' >"$T/boot.sh"
   boot
-  expect_unhealthy
+  expect_unjoined
   expect_output "error: not a CIDR list: 0\.0\.0\.0/0 x"
   expect_not_called "$MODE_CHANGE"
+}
+
+test_ready_node_completes_its_launch_action_last() {
+  boot
+  expect_ready
+  expect_called "^aws autoscaling describe-auto-scaling-instances --instance-ids $INSTANCE --output text --query AutoScalingInstances\\[0\\]\\.AutoScalingGroupName --region eu-west-1\$"
+  expect_order '^aws autoscaling describe-auto-scaling-instances ' "$CONTINUE"
+  expect_order "$LOGIN" "$CONTINUE"
+  [ "$(tail -n 1 "$T/log")" = 'aws: launch action completed: CONTINUE' ] || fail "something ran after the completion"
+  expect_output 'ams-node: launch lifecycle action completed \(CONTINUE\): its group puts this node in service'
+}
+
+test_failed_node_without_launch_action_marks_itself_unhealthy() {
+  # A group made before ams-stack had the launch hook; or an instance in service already.
+  rm "$T/state/mongodb.answers-at"
+  touch "$T/state/launch-hook.absent"
+  WAIT_S=1 boot
+  expect_rc 1
+  expect_count 1 "$ABANDON"
+  expect_not_called '^aws: launch action completed'
+  expect_count 1 "$UNHEALTHY"
+  expect_order "$ABANDON" "$UNHEALTHY"
+  expect_output 'No active Lifecycle Action found with instance ID'
+  expect_output 'ams-node: no launch lifecycle action to abandon \(launched before its group had hook ams-stack-ready, or in service already\)'
+  expect_output "ams-node: error: marked instance $INSTANCE Unhealthy: its Auto Scaling group replaces it"
+  expect_not_output 'abandoned its launch'
+}
+
+test_failed_node_whose_abandon_is_refused_marks_itself_unhealthy() {
+  rm "$T/state/mongodb.answers-at"
+  echo 99 >"$T/state/complete.fails"
+  WAIT_S=1 boot
+  expect_rc 1
+  expect_count 5 "$ABANDON"
+  expect_count 1 "$UNHEALTHY"
+  expect_output 'launch lifecycle action ABANDON refused \(attempt 5 of 5\)'
+  expect_output 'ams-node: could not abandon its launch'
+  expect_output "ams-node: error: marked instance $INSTANCE Unhealthy"
+}
+
+test_node_launched_before_its_group_had_the_hook_is_ready_all_the_same() {
+  touch "$T/state/launch-hook.absent"
+  boot
+  expect_rc 0
+  expect_count 1 "$CONTINUE"
+  expect_not_called "$ABANDON|set-instance-health"
+  expect_output 'ams-node: no launch lifecycle action to complete: this instance was launched before its group had hook ams-stack-ready; ready all the same'
+}
+
+test_refused_continue_is_retried() {
+  echo 2 >"$T/state/complete.fails"
+  boot
+  expect_rc 0
+  expect_count 3 "$CONTINUE"
+  expect_called '^aws: launch action completed: CONTINUE$'
+  expect_not_called "$ABANDON|set-instance-health"
+  expect_output 'Rate exceeded'
+  expect_output 'launch lifecycle action CONTINUE refused \(attempt 2 of 5\)'
+}
+
+test_continue_refused_five_times_fails_the_boot() {
+  echo 5 >"$T/state/complete.fails"
+  boot
+  expect_count 5 "$CONTINUE"
+  expect_abandoned
+  expect_order "$CONTINUE" "$ABANDON"
+  expect_output 'ams-node: error: could not complete the launch lifecycle action \(hook ams-stack-ready\)'
+  expect_output 'ams-node: error: this node did not complete its launch lifecycle action'
 }
 
 main "$@"

@@ -32,7 +32,22 @@
 #                         a stream of another origin, with the viewers;  ams-lists  reads so far
 #   ams.down              AMS's REST does not answer;  ams.no-liveapp  LiveApp is not deployed
 #   protection-refuses    SetInstanceProtection is refused
-#   complete.fails N      CompleteLifecycleAction fails its first N calls;  completes  calls
+# Auto Scaling's side (describe-auto-scaling-instances answers the instance's group,
+# ams-stack-origins, and its lifecycle state; lifecycle actions are refused as AWS refuses them,
+# with "No active Lifecycle Action found with instance ID ...", when none is active; each
+# accepted completion is noted in the log):
+#   asg.deregistering-s S once IMDS said Terminated (first at terminated-since), the instance is
+#                         Terminating for S seconds (the deregistration delay; absent: 0), then
+#                         Terminating:Wait, where the drain hook's action is active; before
+#                         Terminated: InService
+#   asg.state STATE       its lifecycle state instead, fixed (gone: in no group)
+#   no-action.refusals N  the drain hook's first N heartbeats and completions in Terminating:Wait
+#                         are refused all the same (Auto Scaling lagging behind its own answer)
+#   launch-hook.absent    the ready hook (ams-stack-ready) has no active launch action (a group
+#                         made before ams-stack had it);  launch.completed  it was completed
+#                         (a second completion is refused)
+#   complete.fails N      CompleteLifecycleAction (any hook) fails its first N calls, throttled;
+#                         completes  calls
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
 # BOOT_PANEL_SECRET_FILE (the panel's password), BOOT_PANEL_HASH (its MD5, as AMS's panel sends
 # it), AMS_ANTMEDIA_DIR (AMS's directory),
@@ -70,6 +85,47 @@ if [ "$name" != mongosh ]; then
     fi
   done
 fi
+# The value of option $1 in the arguments that follow it.
+option() {
+  local want=$1
+  shift
+  while [ $# -gt 1 ]; do
+    if [ "$1" = "$want" ]; then
+      echo "$2"
+      return 0
+    fi
+    shift
+  done
+}
+# Auto Scaling's lifecycle state of the instance now (see asg.* above).
+asg_state() {
+  local since wait_us
+  if [ -e "$state/asg.state" ]; then
+    cat "$state/asg.state"
+  elif [ ! -e "$state/terminated-since" ]; then
+    echo InService
+  else
+    since=$(<"$state/terminated-since")
+    wait_us=$(($(cat "$state/asg.deregistering-s" 2>/dev/null || echo 0) * 1000000))
+    if [ $((${EPOCHREALTIME/./} - since)) -lt "$wait_us" ]; then echo Terminating; else echo Terminating:Wait; fi
+  fi
+}
+# Microseconds since the instance entered Terminating:Wait.
+into_wait_us() {
+  echo $((${EPOCHREALTIME/./} - $(<"$state/terminated-since") - $(cat "$state/asg.deregistering-s" 2>/dev/null || echo 0) * 1000000))
+}
+# Refuses the call (operation $1) as AWS does when no lifecycle action is active.
+no_action() {
+  echo "An error occurred (ValidationError) when calling the $1 operation: No active Lifecycle Action found with instance ID $instance" >&2
+  exit 254
+}
+# The drain hook's action (operation $1): refused unless active.
+drain_action() {
+  [ "$(asg_state)" = Terminating:Wait ] || no_action "$1"
+  if [ -e "$state/no-action.refusals" ] && [ "$(count no-action-calls)" -le "$(<"$state/no-action.refusals")" ]; then
+    no_action "$1"
+  fi
+}
 data_mounted() { grep -q ' /var/lib/mongodb$' "$state/mounts" 2>/dev/null; }
 
 case $name in
@@ -116,12 +172,16 @@ case $name in
         autoscaling/target-lifecycle-state)
           n=$(count lifecycle-reads)
           if [ -e "$state/lifecycle.terminated-at" ] && [ "$n" -ge "$(<"$state/lifecycle.terminated-at")" ]; then
-            echo Terminated
+            answer=Terminated
           elif [ -e "$state/lifecycle-state" ]; then
-            cat "$state/lifecycle-state"
+            answer=$(<"$state/lifecycle-state")
           else
             exit 22
           fi
+          if [ "$answer" = Terminated ] && [ ! -e "$state/terminated-since" ]; then
+            echo "${EPOCHREALTIME/./}" >"$state/terminated-since"
+          fi
+          echo "$answer"
           ;;
         *) exit 22 ;;
       esac
@@ -234,6 +294,7 @@ case $name in
     ln -sf "$BOOT_STUB" "$BOOT_BIN/aws"
     ;;
   aws)
+    instance=$(option --instance-id "$@")
     case "$1 $2" in
       "ssm get-parameter")
         if [ ! -e "$state/ssm-readable" ]; then
@@ -248,19 +309,50 @@ case $name in
           exit 254
         fi
         ;;
-      "autoscaling describe-auto-scaling-instances") echo ams-stack-origins ;;
+      "autoscaling describe-auto-scaling-instances")
+        [ "$(option --instance-ids "$@")" = i-0123456789abcdef0 ] || {
+          echo "aws (stub): not this instance: $*" >&2
+          exit 252
+        }
+        lifecycle=$(asg_state)
+        group=ams-stack-origins
+        query=$(option --query "$@")
+        case $query in
+          'AutoScalingInstances[0].AutoScalingGroupName') answer=$group ;;
+          'AutoScalingInstances[0].[AutoScalingGroupName,LifecycleState]') answer="$group"$'\t'"$lifecycle" ;;
+          *)
+            echo "aws (stub): query not expected: $query" >&2
+            exit 252
+            ;;
+        esac
+        # As the AWS CLI prints a null in text.
+        if [ "$lifecycle" = gone ]; then answer=None; fi
+        note "answered: $answer"
+        echo "$answer"
+        ;;
       "autoscaling set-instance-protection")
         if [ -e "$state/protection-refuses" ]; then
           echo "An error occurred (AccessDenied) when calling the SetInstanceProtection operation" >&2
           exit 254
         fi
         ;;
-      "autoscaling record-lifecycle-action-heartbeat") ;;
+      "autoscaling record-lifecycle-action-heartbeat") drain_action RecordLifecycleActionHeartbeat ;;
       "autoscaling complete-lifecycle-action")
         n=$(count completes)
         if [ -e "$state/complete.fails" ] && [ "$n" -le "$(<"$state/complete.fails")" ]; then
-          echo "An error occurred (ValidationError) when calling the CompleteLifecycleAction operation" >&2
+          echo "An error occurred (Throttling) when calling the CompleteLifecycleAction operation (reached max retries: 2): Rate exceeded" >&2
           exit 254
+        fi
+        result=$(option --lifecycle-action-result "$@")
+        if [ "$(option --lifecycle-hook-name "$@")" = ams-stack-ready ]; then
+          if [ -e "$state/launch-hook.absent" ] || [ -e "$state/launch.completed" ]; then
+            no_action CompleteLifecycleAction
+          fi
+          touch "$state/launch.completed"
+          note "launch action completed: $result"
+        else
+          drain_action CompleteLifecycleAction
+          note "drain action completed: $result, $(($(into_wait_us) / 1000000)) s into Terminating:Wait"
         fi
         ;;
       *)

@@ -13,10 +13,20 @@
 # 4. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
 #    separate user and password arguments are deprecated, and a bare IP makes it ask a question
 #    nobody answers at boot); tried up to 3 times.
-# 5. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
-#    cannot be claimed or verified, the agent does not start, anything else) marks its own
-#    instance Unhealthy in its Auto Scaling group, which replaces it, and exits non-zero: a node
-#    left standalone, or serving a panel whose admin is not ours, must never pass health checks.
+# 5. Last, once really ready (the panel's admin verified, below: AMS answers the load balancers'
+#    health check before that), completes its launch lifecycle action (hook READY_HOOK, in the
+#    group that describe-auto-scaling-instances names) with CONTINUE: only then does the group
+#    register it with its target groups and put it in service. Refused as "No active Lifecycle
+#    Action found": launched before its group had the hook (a group made by an older ams-stack),
+#    said, and the node is ready all the same. Other refusals: 5 tries, 10 s apart, then 6.
+# 6. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
+#    cannot be claimed or verified, the agent does not start, the launch action cannot be
+#    completed, anything else) completes its launch action with ABANDON: Auto Scaling terminates
+#    and replaces it. Where no launch action is active (launched before the hook) or ABANDON is
+#    refused, marks its own instance Unhealthy instead, which its group replaces too. Exits
+#    non-zero: a node left standalone, or serving a panel whose admin is not ours, must never
+#    pass health checks. (The instance role may complete lifecycle actions, send their
+#    heartbeats and set the health of the stack's groups' instances.)
 # The web panel (before the join, whose restart makes AMS read it; after the join, through AMS's
 # REST API on localhost):
 # - writes conf/initialized first: the Marketplace image's conf/init.sh, which creates the
@@ -43,6 +53,7 @@ REGION="{REGION}"
 PARAMETER="{PARAMETER}"
 PANEL_PARAMETER="{PANEL_PARAMETER}"
 ADMIN_CIDR="{ADMIN_CIDR}"
+READY_HOOK="{READY_HOOK}"
 ADMIN_USER="admin"
 AMS_REST=http://127.0.0.1:5080/rest/v2
 MONGOSH_VERSION=2.5.6
@@ -96,14 +107,50 @@ mark_unhealthy() {
   return 1
 }
 
+# launch_action RESULT: completes this instance's launch lifecycle action (hook READY_HOOK) with
+# RESULT; 5 tries, 10 s apart. Fails 3 when Auto Scaling has no such action active, else 1.
+launch_action() {
+  local id group out attempt
+  [[ $READY_HOOK =~ ^[A-Za-z0-9_./-]+$ ]] || { log "not a lifecycle hook name: $READY_HOOK"; return 1; }
+  command -v aws >/dev/null || { log "no AWS CLI: cannot complete the launch lifecycle action"; return 1; }
+  id=$(instance_id) || { log "no instance id from IMDSv2: cannot complete the launch lifecycle action"; return 1; }
+  for attempt in 1 2 3 4 5; do
+    if group=$(aws autoscaling describe-auto-scaling-instances --instance-ids "$id" --output text \
+      --query 'AutoScalingInstances[0].AutoScalingGroupName' --region "$REGION") &&
+      [[ $group =~ ^[^[:space:]]+$ && $group != None ]]; then
+      out=$(aws autoscaling complete-lifecycle-action --lifecycle-action-result "$1" \
+        --lifecycle-hook-name "$READY_HOOK" --instance-id "$id" --auto-scaling-group-name "$group" \
+        --region "$REGION" 2>&1 >/dev/null) && return 0
+      printf '%s\n' "$out" >&2
+      [[ $out != *"No active Lifecycle Action found"* ]] || return 3
+      log "launch lifecycle action $1 refused (attempt $attempt of 5)"
+    else
+      log "no Auto Scaling group found for instance $id (attempt $attempt of 5)"
+    fi
+    [ "$attempt" = 5 ] || sleep 10
+  done
+  return 1
+}
+
 on_exit() {
-  local rc=$?
+  local rc=$? result
   trap - ERR
   set +e
   if [ -n "$scratch" ]; then rm -rf "$scratch"; fi
   if [ -z "$ready" ]; then
     printf '%s: error: this node did not %s (exit %s)\n' "$BOOT_NAME" "$step" "$rc" >&2
-    mark_unhealthy
+    launch_action ABANDON
+    result=$?
+    if [ "$result" = 0 ]; then
+      printf '%s: error: abandoned its launch: Auto Scaling terminates and replaces it\n' "$BOOT_NAME" >&2
+    else
+      if [ "$result" = 3 ]; then
+        log "no launch lifecycle action to abandon (launched before its group had hook $READY_HOOK, or in service already)"
+      else
+        log "could not abandon its launch"
+      fi
+      mark_unhealthy
+    fi
     [ "$rc" != 0 ] || rc=1
   fi
   exit "$rc"
@@ -292,4 +339,12 @@ succeeded "$answer" ||
 PANEL_HASH=""
 log "the web panel's admin is $ADMIN_USER, with the password of $PANEL_PARAMETER"
 
+step="complete its launch lifecycle action"
+result=0
+launch_action CONTINUE || result=$?
+case $result in
+  0) log "launch lifecycle action completed (CONTINUE): its group puts this node in service" ;;
+  3) log "no launch lifecycle action to complete: this instance was launched before its group had hook $READY_HOOK; ready all the same" ;;
+  *) die "could not complete the launch lifecycle action (hook $READY_HOOK)" ;;
+esac
 ready=yes

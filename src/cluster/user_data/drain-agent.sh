@@ -5,10 +5,19 @@
 # every 5 s.
 # - InService, origins only: protects the instance from scale-in while it holds live publishers,
 #   clears that when they are gone (a call only on a change, and once at start; retried if refused).
-# - Terminated: waits while AMS (REST on localhost) has publishers or WebRTC viewers on this node,
-#   with a hook heartbeat at most every 60 s, for DRAIN_TIMEOUT_S at most, or until AMS fails to
-#   answer 3 polls in a row (a dead AMS serves nobody); then completes the lifecycle action
-#   (CONTINUE, tried 5 times), writes a marker (a restart then only says so) and exits 0.
+# - Terminated: IMDS says so from the start, but Auto Scaling first deregisters the instance from
+#   its target groups and waits out the deregistration delay; only then does it put it in
+#   Terminating:Wait, where the hook's lifecycle action exists (before, AWS refuses heartbeats and
+#   completions: "No active Lifecycle Action found"). So the agent asks Auto Scaling for its own
+#   lifecycle state (every 15 s; it says once that it waits for the deregistration to end) and
+#   acts only in Terminating:Wait: it waits while AMS (REST on localhost) has publishers or WebRTC
+#   viewers on this node, with a hook heartbeat at most every 60 s, for DRAIN_TIMEOUT_S at most
+#   (counted from the first Terminating:Wait it sees), or until AMS fails to answer 3 polls in a
+#   row (a dead AMS serves nobody); then completes the lifecycle action (CONTINUE; tried 5 times,
+#   then exit 1 for systemd to restart it), writes a marker (a restart then only says so) and exits
+#   0. A heartbeat or completion refused as "No active Lifecycle Action found" means "not yet": it
+#   goes back to waiting for Terminating:Wait (not a failed try). Already Terminating:Proceed,
+#   Terminated or in no group: nothing to complete, it says so and exits 0.
 # Counted in each app of APPS (the apps' list needs the panel's login; AMS_DRAIN_APPS overrides):
 # broadcasts "broadcasting" whose originAdress is this node's address, and the WebRTC clients of
 # broadcasting streams on this node (webrtc-client-stats: 50 a page, enough to know "some").
@@ -68,12 +77,25 @@ count() {
   done
   echo "$p $v"
 }
-# asg ACTION ARGS: aws autoscaling ACTION for this instance's group (looked up once).
+# lookup: this instance's group in GROUP and its lifecycle state in Auto Scaling in LS ("in no
+# group": GROUP empty); fails if Auto Scaling does not answer.
+lookup() {
+  local o
+  o=$(aws autoscaling describe-auto-scaling-instances --instance-ids "$ID" --output text \
+    --query 'AutoScalingInstances[0].[AutoScalingGroupName,LifecycleState]' --region "$REGION") || return 1
+  IFS=$'\t' read -r GROUP LS <<<"$o"
+  [[ $GROUP =~ ^[^[:space:]]+$ && $GROUP != None ]] || GROUP="" LS="in no group"
+}
+# asg ACTION ARGS: aws autoscaling ACTION for this instance's group (looked up once); fails 3 if
+# AWS finds no active lifecycle action for it, else 1.
 asg() {
-  [ -n "$GROUP" ] || GROUP=$(aws autoscaling describe-auto-scaling-instances --instance-ids "$ID" \
-    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text --region "$REGION") || GROUP=""
-  [[ $GROUP =~ ^[^[:space:]]+$ && $GROUP != None ]] || { GROUP="" && log "no group found" && return 1; }
-  aws autoscaling "$@" --auto-scaling-group-name "$GROUP" --region "$REGION"
+  local e
+  [ -n "$GROUP" ] || lookup || true
+  [ -n "$GROUP" ] || { log "no group found" && return 1; }
+  e=$(aws autoscaling "$@" --auto-scaling-group-name "$GROUP" --region "$REGION" 2>&1 >/dev/null) && return 0
+  echo "$e" >&2
+  [[ $e != *"No active Lifecycle Action found"* ]] || return 3
+  return 1
 }
 guard() {
   local c want=yes
@@ -85,9 +107,10 @@ guard() {
     protected=$want && log "${c% *} publishers: scale-in protection $want"
   else log "scale-in protection $want refused: retrying"; fi
 }
+# Terminating:Wait: returns when AWS says that no lifecycle action is active yet.
 drain() {
-  local end=$((SECONDS + TIMEOUT_S)) beat=$SECONDS dead=0 c last="" i hook=(--lifecycle-hook-name "$HOOK" --instance-id "$ID")
-  log "draining for up to $TIMEOUT_S s"
+  local beat=$SECONDS dead=0 c last="" i=0 rc hook=(--lifecycle-hook-name "$HOOK" --instance-id "$ID")
+  [ -n "$END" ] || { END=$((SECONDS + TIMEOUT_S)) && log "draining for up to $TIMEOUT_S s"; }
   while :; do
     if c=$(count all); then
       dead=0
@@ -99,23 +122,46 @@ drain() {
       log "no answer from AMS ($dead of 3)"
       [ $dead -lt 3 ] || { log "AMS is down: nothing to drain" && break; }
     fi
+    [ $SECONDS -lt "$END" ] || { log "drain timeout reached ($c)" && break; }
     if [ $SECONDS -ge "$beat" ]; then
-      if asg record-lifecycle-action-heartbeat "${hook[@]}"; then
-        beat=$((SECONDS + BEAT_S)) && log "heartbeat sent"
-      else log "heartbeat refused: retrying"; fi
+      rc=0
+      asg record-lifecycle-action-heartbeat "${hook[@]}" || rc=$?
+      case $rc in
+        0) beat=$((SECONDS + BEAT_S)) && log "heartbeat sent" ;;
+        3) log "heartbeat: no active lifecycle action yet" && return 0 ;;
+        *) log "heartbeat refused: retrying" ;;
+      esac
     fi
-    [ $SECONDS -lt $end ] || { log "drain timeout reached ($c)" && break; }
     sleep "$POLL_S"
   done
-  for i in 1 2 3 4 5; do
-    if asg complete-lifecycle-action --lifecycle-action-result CONTINUE "${hook[@]}"; then
+  while :; do
+    rc=0
+    asg complete-lifecycle-action --lifecycle-action-result CONTINUE "${hook[@]}" || rc=$?
+    if [ $rc = 0 ]; then
       mkdir -p "${MARK%/*}" && echo "$ID" >"$MARK"
       log "lifecycle action completed: CONTINUE" && exit 0
     fi
-    log "completion refused ($i of 5)"
+    [ $rc != 3 ] || { log "completion: no active lifecycle action yet" && return 0; }
+    i=$((i + 1)) && log "completion refused ($i of 5)"
+    [ $i -lt 5 ] || exit 1
     sleep "$POLL_S"
   done
-  exit 1
+}
+# Terminated: drains once Auto Scaling has the instance in Terminating:Wait (see above).
+terminating() {
+  local s="no answer"
+  if lookup; then s=$LS; fi
+  [ "$s" = "$seen" ] || log "Auto Scaling: $s"
+  seen=$s
+  case $s in
+    Terminating:Wait) drain ;;
+    Terminating:Proceed | Terminated | "in no group") log "no lifecycle action to complete" && exit 0 ;;
+    *)
+      [ -n "$waiting" ] || log "waiting for the deregistration from the target groups to end (Terminating:Wait)"
+      waiting=yes
+      ;;
+  esac
+  sleep $((2 * POLL_S))
 }
 
 until ID=$(imds instance-id) && [[ $ID =~ ^i-[0-9a-f]+$ ]] && ADDRS=$(imds local-ipv4); do
@@ -124,12 +170,12 @@ done
 ADDRS+=" $(imds public-ipv4 2>/dev/null || true)"
 [ "$(cat "$MARK" 2>/dev/null)" != "$ID" ] || { log "lifecycle action completed already" && exit 0; }
 log "$ROLE $ID $ADDRS"
-GROUP="" protected="" rest="" last=- polls=0
+GROUP="" LS="" protected="" rest="" last=- polls=0 seen="" waiting="" END=""
 while :; do
   state=$(imds autoscaling/target-lifecycle-state 2>/dev/null) || state=""
   [ "$state" = "$last" ] || log "state: ${state:-none}"
   last=$state
-  if [ "$state" = Terminated ]; then drain; fi
+  if [ "$state" = Terminated ]; then terminating; fi
   if [ "$state" = InService ] && [ $ROLE = origin ]; then guard; fi
   polls=$((polls + 1))
   [ $polls != "$MAX_POLLS" ] || exit 0
