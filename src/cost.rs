@@ -257,6 +257,8 @@ mod tests {
             subnet_ids: Vec::new(),
             target_group_arns: Vec::new(),
             health_check_grace_seconds: 300,
+            launch_hook: None,
+            suspended_processes: Vec::new(),
         });
         let alb = json(&load_balancer("application"));
         let nlb = json(&load_balancer("network"));

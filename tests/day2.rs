@@ -87,7 +87,17 @@ async fn snapshots(ec2: &aws_sdk_ec2::Client, why: &str) -> Vec<(String, String)
 #[tokio::test(flavor = "multi_thread")]
 async fn mongodb_keeps_its_data_through_day_two() {
     let moto = Moto::start();
-    let cloud = FaultProxy::strict(&moto.endpoint, &[]);
+    // AWS has no m5.4xlarge capacity in the zone today; a volume modification takes 20 s
+    // (modifying for 10, optimizing for 10) before EBS takes another.
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &[
+            "--no-capacity",
+            "m5.4xlarge",
+            "--volume-modification-s",
+            "20",
+        ],
+    );
     let project = Project::new(Some(&cloud.endpoint));
     let sdk = moto.sdk().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
@@ -180,6 +190,54 @@ async fn mongodb_keeps_its_data_through_day_two() {
         (instance.clone(), "m5.2xlarge".to_string())
     );
 
+    // A type AWS has no capacity for: MongoDB goes back to the type it had and runs again; the
+    // change stays in the plan.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\ninstance_type = \"m5.2xlarge\"",
+        "[mongodb]\ninstance_type = \"m5.4xlarge\"",
+    );
+    let refused = project.run(&["up", "local", "--yes"]).fails();
+    for expected in [
+        "InsufficientInstanceCapacity",
+        "changed back to m5.2xlarge and runs again as before",
+    ] {
+        assert!(
+            refused.stderr.contains(expected),
+            "{expected}: {}",
+            refused.stderr
+        );
+    }
+    assert_eq!(
+        mongodb(&ec2).await,
+        (instance.clone(), "m5.2xlarge".to_string())
+    );
+    let state = ec2
+        .describe_instances()
+        .instance_ids(&instance)
+        .send()
+        .await
+        .expect("instance");
+    let running = state
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.state().and_then(|s| s.name()))
+        .map(|s| s.as_str().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(running, ["running"], "MongoDB runs");
+    let preview = project.run(&["preview", "local"]).ok();
+    assert!(
+        preview.stderr.contains("m5.2xlarge -> m5.4xlarge"),
+        "the change is still to be made: {}",
+        preview.stderr
+    );
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\ninstance_type = \"m5.4xlarge\"",
+        "[mongodb]\ninstance_type = \"m5.2xlarge\"",
+    );
+
     // Growth in place; shrinking refused at preview.
     project.edit(
         "stacks/local.toml",
@@ -189,9 +247,23 @@ async fn mongodb_keeps_its_data_through_day_two() {
     project.run(&["up", "local", "--yes"]).ok();
     assert_eq!(data_volumes(&ec2).await[0].0, volume, "the same volume");
     assert_eq!(data_volumes(&ec2).await[0].1, 150);
+    // Again at once: EBS takes a new modification only after the last one completed, so the
+    // second one waits for it instead of failing.
     project.edit(
         "stacks/local.toml",
         "data_volume_gib = 150",
+        "data_volume_gib = 160",
+    );
+    let grown = project.run(&["up", "local", "--yes"]).ok();
+    assert!(
+        grown.stderr.contains("last modification to complete"),
+        "{}",
+        grown.stderr
+    );
+    assert_eq!(data_volumes(&ec2).await[0].1, 160);
+    project.edit(
+        "stacks/local.toml",
+        "data_volume_gib = 160",
         "data_volume_gib = 120",
     );
     let shrink = project.run(&["preview", "local"]).fails();
@@ -199,7 +271,7 @@ async fn mongodb_keeps_its_data_through_day_two() {
     project.edit(
         "stacks/local.toml",
         "data_volume_gib = 120",
-        "data_volume_gib = 150",
+        "data_volume_gib = 160",
     );
 
     // Replacing MongoDB: refused without consent, nothing changed; with it, the volume moves.

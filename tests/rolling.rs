@@ -1,6 +1,8 @@
 //! Day 2 without dropping streams, on the emulator through the strict cloud (instances that take
-//! time to start and to pass health checks): a new AMS image rolls the groups launch before
-//! terminate, never below their healthy count.
+//! time to start and to pass health checks, a CPU policy that scales an idle group back in, new
+//! nodes held until they say they are ready, leaving ones deregistered before their hook): a new
+//! AMS image rolls the groups launch before terminate, never below their healthy count, and
+//! leaves no process of theirs suspended whichever way the roll ends.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -45,6 +47,22 @@ async fn origin(asg: &aws_sdk_autoscaling::Client) -> (String, Vec<(String, Stri
             .to_string(),
         instances,
     )
+}
+
+/// The processes the group `name` has suspended.
+async fn suspended(asg: &aws_sdk_autoscaling::Client, name: &str) -> Vec<String> {
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .expect("groups");
+    groups
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.suspended_processes())
+        .filter_map(|p| p.process_name().map(String::from))
+        .collect()
 }
 
 /// How many of the origin group's instances are InService and healthy in its HTTP target group.
@@ -127,14 +145,25 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
             )
         })
         .collect();
+    let mut hooks = hooks;
+    hooks.sort();
     assert_eq!(
         hooks,
-        [(
-            "ams-stack-drain".to_string(),
-            "autoscaling:EC2_INSTANCE_TERMINATING".to_string(),
-            Some(900),
-            "CONTINUE".to_string()
-        )]
+        [
+            (
+                "ams-stack-drain".to_string(),
+                "autoscaling:EC2_INSTANCE_TERMINATING".to_string(),
+                Some(900),
+                "CONTINUE".to_string()
+            ),
+            // New nodes wait in Pending:Wait until their boot script says they are ready.
+            (
+                "ams-stack-ready".to_string(),
+                "autoscaling:EC2_INSTANCE_LAUNCHING".to_string(),
+                Some(3600),
+                "ABANDON".to_string()
+            )
+        ]
     );
 
     // A different AMS image (the newest withdrawn: moto cannot publish as the Marketplace).
@@ -178,7 +207,7 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
     .expect("up runs");
     done.store(true, Ordering::SeqCst);
     watcher.await.expect("watcher");
-    let (up, _project) = up;
+    let (up, project) = up;
     let up = up.ok();
     assert!(
         least.load(Ordering::SeqCst) >= 1,
@@ -195,15 +224,73 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
         up.stderr
     );
     assert_ne!(live[0].1, before[0].1, "of the new template version");
-    let launch = calls
+    let at = |name: &str| {
+        calls
+            .iter()
+            .position(|c| c.ends_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {calls:?}"))
+    };
+    let suspend = at("SuspendProcesses");
+    let terminate = at("TerminateInstanceInAutoScalingGroup");
+    let launch = suspend
+        + calls[suspend..]
+            .iter()
+            .position(|c| c.ends_with("UpdateAutoScalingGroup"))
+            .expect("the group grew");
+    assert!(
+        launch < terminate,
+        "suspended, then launch before terminate: {calls:?}"
+    );
+    let resume = calls
         .iter()
-        .position(|c| c.ends_with("UpdateAutoScalingGroup"))
-        .expect("the group grew");
-    let terminate = calls
-        .iter()
-        .position(|c| c.ends_with("TerminateInstanceInAutoScalingGroup"))
-        .expect("an old instance was terminated");
-    assert!(launch < terminate, "launch before terminate: {calls:?}");
+        .rposition(|c| c.ends_with("ResumeProcesses"))
+        .expect("resumed");
+    assert!(terminate < resume, "resumed after the roll: {calls:?}");
+    assert_eq!(
+        suspended(&asg, &group).await,
+        Vec::<String>::new(),
+        "nothing left suspended"
+    );
+    // The idle group's CPU policy never scaled it in: the roll had suspended its alarm.
+    let acted = cloud.refusals();
+    assert_eq!(
+        acted.get("idle-scale-in").copied().unwrap_or_default(),
+        0,
+        "{acted:?}"
+    );
+
+    // A roll that a crash (or a kill) left unfinished leaves the processes suspended: the next
+    // plan shows them, and `up` resumes them.
+    asg.suspend_processes()
+        .auto_scaling_group_name(&group)
+        .scaling_processes("AlarmNotification")
+        .scaling_processes("ScheduledActions")
+        .send()
+        .await
+        .expect("suspended");
+    let preview = project.run(&["preview", "local"]).ok();
+    assert!(
+        preview
+            .stderr
+            .contains("Left suspended by an unfinished roll")
+            && preview
+                .stderr
+                .contains("AlarmNotification, ScheduledActions suspended"),
+        "{}",
+        preview.stderr
+    );
+    assert!(
+        preview.stderr.contains("suspended_processes"),
+        "the plan shows them going: {}",
+        preview.stderr
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(suspended(&asg, &group).await, Vec::<String>::new());
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(0),
+        "and then nothing to change"
+    );
 }
 
 /// The launch template version the origin group launches.
@@ -275,5 +362,11 @@ async fn a_new_image_that_never_serves_stops_the_roll_and_the_old_instances_keep
         origin_version(&asg).await,
         version,
         "the group points back at the old version"
+    );
+    let (group, _) = origin(&asg).await;
+    assert_eq!(
+        suspended(&asg, &group).await,
+        Vec::<String>::new(),
+        "a failed roll leaves no process suspended"
     );
 }

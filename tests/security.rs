@@ -327,3 +327,52 @@ async fn ssh_open_to_the_world_stops_up_until_the_control_is_accepted() {
         up.stderr
     );
 }
+
+/// A key of the account's own in KMS, made with the emulator's boto3 (the tests have no KMS
+/// client); its ARN.
+fn customer_key(moto: &Moto) -> String {
+    let made = std::process::Command::new(crate::support::repo().join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import boto3, sys; kms = boto3.client('kms', endpoint_url=sys.argv[1], region_name='ap-south-1', aws_access_key_id='test', aws_secret_access_key='test'); print(kms.create_key(Description='ours')['KeyMetadata']['Arn'])",
+            &moto.endpoint,
+        ])
+        .output()
+        .expect("python runs");
+    assert!(made.status.success(), "{made:?}");
+    String::from_utf8_lossy(&made.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_managed_ebs_key_is_named_with_what_its_policy_must_grant() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk().await);
+
+    // AWS's managed key: nothing to say.
+    let preview = project.run(&["preview", "local"]).ok();
+    assert!(
+        !preview.stderr.contains("customer-managed key"),
+        "{}",
+        preview.stderr
+    );
+
+    // The account encrypts new volumes with a key of its own: its policy must let Auto Scaling
+    // (and DLM) use it, or launches fail long after `up` began.
+    let key = customer_key(&moto);
+    ec2.modify_ebs_default_kms_key_id()
+        .kms_key_id(&key)
+        .send()
+        .await
+        .expect("the default key changed");
+    let preview = project.run(&["preview", "local"]).ok();
+    for expected in [
+        format!("with the customer-managed key {key}"),
+        "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling".to_string(),
+        "\"kms:CreateGrant\"".to_string(),
+        "\"kms:GrantIsForAWSResource\": true".to_string(),
+        "backup-role".to_string(),
+    ] {
+        assert!(preview.stderr.contains(&expected), "{expected}: {}", preview.stderr);
+    }
+}

@@ -11,9 +11,21 @@ use crate::support::{FaultProxy, Moto, Project};
 async fn the_whole_cluster_goes_up_and_away_through_the_strict_cloud() {
     let moto = Moto::start();
     // A deleted load balancer's interfaces keep its groups and subnets busy for over a minute,
-    // so a patience shorter than AWS's cannot pass.
-    let cloud = FaultProxy::strict(&moto.endpoint, &["--linger-s", "65"]);
+    // so a patience shorter than AWS's cannot pass. Nodes may drain for an hour, and a leaving
+    // node is first deregistered for its target groups' delay (an hour, scaled to 3 minutes,
+    // longer than a group's drain may take): destroy waits for no stream.
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &["--linger-s", "65", "--lifecycle-scale", "0.05"],
+    );
     let project = Project::new(Some(&cloud.endpoint));
+    for tier in ["[origin]\n", "[edge]\n"] {
+        project.edit(
+            "stacks/local.toml",
+            tier,
+            &format!("{tier}drain_timeout = \"1h\"\n"),
+        );
+    }
 
     project.run(&["up", "local", "--yes"]).ok();
     assert_eq!(census(&moto.sdk().await).await, whole_cluster());

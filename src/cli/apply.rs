@@ -60,6 +60,7 @@ pub async fn converge(
     let backend = backend.as_ref();
     let result = locked(backend, operation, async {
         let mut state = load_resolved(backend, aws, styles).await?;
+        session::left_suspended(aws, &mut state, styles).await?;
         if args.refresh {
             session::refresh(aws, &mut state, styles, args.json).await?;
         }
@@ -86,6 +87,9 @@ pub async fn converge(
         if plan.has_changes() {
             refuse_blocking(&findings)?;
             super::preflight::foreign_records(aws, &program, &state).await?;
+            if let Some(note) = super::preflight::ebs_key_note(aws, &plan, &state).await {
+                render::err(&note);
+            }
             confirm(&format!("Apply these changes to stack `{name}`?"), yes)?;
             super::preflight::images_launchable(aws, &plan).await?;
             backup::before_losses(aws, &plan, &state, "replaced").await?;

@@ -1,16 +1,19 @@
 //! Checks made after planning and before anything is created: no record at the stack's names
-//! belongs to someone else, and every image the plan would launch can be launched by this
-//! account (Marketplace terms accepted).
+//! belongs to someone else, every image the plan would launch can be launched by this account
+//! (Marketplace terms accepted), and what a customer-managed EBS key asks of its policy.
 
 use std::collections::BTreeSet;
 
 use anyhow::Result;
 use futures_util::future::join_all;
 
-use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
+use ams_aws::ec2::{Instance, LaunchTemplate, Machine, Volume};
+use ams_aws::iam::RoleOutputs;
 use ams_aws::{lookup, Aws};
 use ams_engine::state::State;
-use ams_engine::{view, Input, Op, Plan, Program};
+use ams_engine::{view, Input, Kind, Op, Plan, Program};
+
+use crate::cluster;
 
 /// A DNS record at one of the stack's names that this stack did not make (a user's record)
 /// stops everything, naming the record and its value: it is never overwritten.
@@ -57,4 +60,73 @@ pub async fn images_launchable(aws: &Aws, plan: &Plan) -> Result<()> {
     } else {
         anyhow::bail!("{}", refusals.join("\n"))
     }
+}
+
+/// Where the plan launches or makes encrypted volumes and the account's default EBS key is a
+/// customer-managed one: what its key policy must grant, or launches fail with
+/// `Client.InternalError` long after `up` began (Auto Scaling user guide, "Required AWS KMS key
+/// policy for use with encrypted volumes"), and DLM cannot snapshot MongoDB's data. A note: the
+/// policy may grant it already, and only KMS can say (ams-stack does not read key policies).
+/// A failed look-up is a note too: it never stops a plan.
+pub async fn ebs_key_note(aws: &Aws, plan: &Plan, state: &State) -> Option<String> {
+    let encrypts = plan.steps.iter().any(|step| {
+        matches!(step.op, Op::Create | Op::Replace | Op::Update)
+            && [
+                <Instance as Kind>::TYPE,
+                <LaunchTemplate as Kind>::TYPE,
+                <Volume as Kind>::TYPE,
+            ]
+            .contains(&step.type_name.as_str())
+    });
+    if !encrypts {
+        return None;
+    }
+    let (key, account) = match lookup::customer_ebs_key(aws).await {
+        Ok(found) => found?,
+        Err(e) => {
+            return Some(format!(
+                "Note: could not read the account's default EBS key ({e}): if it is a customer-managed key, its policy must let Auto Scaling and DLM use it"
+            ))
+        }
+    };
+    let partition = ams_aws::partition(&aws.region);
+    let auto_scaling = format!(
+        "arn:{partition}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    );
+    let backup_role = state
+        .resources
+        .iter()
+        .find(|r| r.name == cluster::BACKUP_ROLE)
+        .and_then(|r| serde_json::from_value::<RoleOutputs>(r.outputs.clone()).ok())
+        .map(|o| o.arn);
+    let principals: Vec<&str> = std::iter::once(auto_scaling.as_str())
+        .chain(backup_role.as_deref())
+        .collect();
+    let policy = serde_json::json!([
+        {
+            "Sid": "ams-stack: Auto Scaling and DLM use the key for encrypted volumes",
+            "Effect": "Allow",
+            "Principal": { "AWS": principals },
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": "*"
+        },
+        {
+            "Sid": "ams-stack: Auto Scaling and DLM attach persistent resources",
+            "Effect": "Allow",
+            "Principal": { "AWS": principals },
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": { "Bool": { "kms:GrantIsForAWSResource": true } }
+        }
+    ]);
+    let later = if backup_role.is_none() {
+        "\n  The stack's DLM role (backup-role) is made by the first `up`: add its ARN as a principal too (a preview after it names it)."
+    } else {
+        ""
+    };
+    Some(format!(
+        "Note: EBS encrypts new volumes in {region} with the customer-managed key {key} (GetEbsDefaultKmsKeyId).\n  Unless its key policy already grants it, Auto Scaling cannot launch the nodes (Client.InternalError, after `up` began)\n  and DLM cannot snapshot MongoDB's data. Add these statements to the key policy (Auto Scaling user guide,\n  \"Required AWS KMS key policy for use with encrypted volumes\"):\n{statements}{later}",
+        region = aws.region,
+        statements = serde_json::to_string_pretty(&policy).unwrap_or_default(),
+    ))
 }

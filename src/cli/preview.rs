@@ -3,7 +3,8 @@
 use anyhow::Result;
 
 use super::session::{
-    below_plan, connect, program, refresh, resolve_pending, restrict, write_call_log,
+    below_plan, connect, left_suspended, program, refresh, resolve_pending, restrict,
+    write_call_log,
 };
 use super::{guard, images, ChangeArgs, PlanArgs, Workspace};
 use crate::cluster::{self, checks};
@@ -23,6 +24,7 @@ pub async fn preview(
     let aws = connect(&config).await?;
     let mut state = workspace.backend(&config, Some(&aws)).await?.load().await?;
     resolve_pending(&aws, &mut state, styles, true).await?;
+    left_suspended(&aws, &mut state, styles).await?;
     if args.refresh {
         refresh(&aws, &mut state, styles, args.json).await?;
     }
@@ -34,11 +36,12 @@ pub async fn preview(
         // What `up` would refuse before creating anything, the preview says too.
         super::preflight::foreign_records(&aws, &program, &state).await?;
         super::preflight::images_launchable(&aws, &plan).await?;
-        anyhow::Ok((program, plan))
+        let key_note = super::preflight::ebs_key_note(&aws, &plan, &state).await;
+        anyhow::Ok((program, plan, key_note))
     }
     .await;
     write_call_log(&aws);
-    let (program, plan) = planned?;
+    let (program, plan, key_note) = planned?;
     let findings = checks::check(&program, &config);
     if args.json {
         let mut object = render::plan_json(&plan);
@@ -50,6 +53,9 @@ pub async fn preview(
     } else {
         show(&plan, styles, false);
         below_plan(&plan, &program, &findings, &state, &config.region, styles);
+    }
+    if let Some(note) = key_note {
+        crate::render::err(&note);
     }
     // What `up` would refuse, the preview refuses too, after showing the plan.
     guard::refuse(&plan, &change.allow_replace)?;

@@ -296,6 +296,28 @@ pub async fn resolve_pending(
     Ok(())
 }
 
+/// Groups that a roll which did not finish left with processes suspended (the CPU policy's
+/// alarms, scheduled actions): their stored arguments get the live list, so the plan shows
+/// them going and `up` resumes them; said on stderr.
+pub async fn left_suspended(aws: &Aws, state: &mut State, styles: &Styles) -> Result<()> {
+    let lines = ams_aws::autoscaling::left_suspended(aws, state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the stack's auto-scaling groups: {e}"))?;
+    if !lines.is_empty() {
+        render::err(&format!(
+            "{}",
+            styles
+                .bold
+                .apply_to("Left suspended by an unfinished roll:")
+        ));
+        for line in lines {
+            render::err(&format!("  {line}"));
+        }
+        render::err("");
+    }
+    Ok(())
+}
+
 /// Reads the live state of every resource into `state`; prints the drift unless `quiet`.
 pub async fn refresh(
     aws: &Arc<Aws>,

@@ -26,6 +26,9 @@ const ROOT_DEVICE: &str = "/dev/sda1";
 const COMMON_SCRIPT: &str = include_str!("user_data/common.sh");
 /// The names of MongoDB's instance and of its data volume.
 pub use data::{MONGODB, MONGODB_DATA};
+
+/// The role Data Lifecycle Manager snapshots MongoDB's data with (declared in `data.rs`).
+pub const BACKUP_ROLE: &str = "backup-role";
 /// Marks an output whose value is a SecureString parameter's name: shown as `[secret]`,
 /// revealed by `outputs --show-secrets`.
 pub const SECRET_OUTPUT_PREFIX: &str = "ssm-secure:";

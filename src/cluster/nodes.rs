@@ -1,7 +1,7 @@
 //! The origin (publish) and edge (play) tiers: a launch template, a target group, an
 //! auto-scaling group and a CPU policy each.
 
-use ams_aws::autoscaling::{CpuPolicy, Group, LifecycleHook, TERMINATING};
+use ams_aws::autoscaling::{CpuPolicy, Group, LaunchHook, LifecycleHook, LAUNCHING, TERMINATING};
 use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
 use ams_aws::elbv2::{HealthTiming, TargetGroup};
 use ams_engine::{Input, Program, ProgramError, Ref};
@@ -26,6 +26,25 @@ pub const HEALTH_CHECK_PATH: &str = "/WebRTCAppEE/";
 
 /// The name of both groups' termination hook, which the nodes' drain agent completes.
 pub const DRAIN_HOOK: &str = "ams-stack-drain";
+
+/// The name of both groups' launch hook, which a node's boot script completes: CONTINUE once
+/// it really serves (joined, its panel's admin ours), ABANDON when it fails. Until then the
+/// node is `Pending:Wait`: not InService, not in the target groups, not counted by a roll.
+pub const READY_HOOK: &str = "ams-stack-ready";
+
+/// How long a new node may take to say it is ready before Auto Scaling abandons it: longer
+/// than the boot script's own waits (MongoDB 15 minutes, the panel 10, the mode change's
+/// tries), each of which ends in ABANDON when it runs out.
+const READY_SECONDS: i32 = 3600;
+
+/// The launch hook as the group is made with it and as its own resource keeps it.
+fn ready_hook() -> LaunchHook {
+    LaunchHook {
+        name: READY_HOOK.into(),
+        heartbeat_seconds: READY_SECONDS,
+        default_result: "ABANDON".into(),
+    }
+}
 
 /// How long the load balancers keep a leaving node's connections (a publisher's signalling,
 /// an encoder's RTMP stream) while its drain agent waits for its streams: as long as it may
@@ -89,6 +108,7 @@ pub fn declare(
             ("{MONGODB_HOST}", mongodb.private_ip().into()),
             ("{PANEL_PARAMETER}", machine.panel_parameter.clone()),
             ("{ADMIN_CIDR}", machine.dashboard_cidr.clone().into()),
+            ("{READY_HOOK}", READY_HOOK.into()),
             (
                 "{DRAIN_AGENT}",
                 drain_agent(&machine.region, name, role.group.drain_seconds).into(),
@@ -150,6 +170,8 @@ pub fn declare(
             target_group_arns,
             // A node may wait 15 minutes for MongoDB at first boot before it joins.
             health_check_grace_seconds: 1200,
+            launch_hook: Some(ready_hook()),
+            suspended_processes: Vec::new(),
         },
         // Nodes fetch the password and join MongoDB at boot: the route must exist first.
         &after(network),
@@ -164,6 +186,19 @@ pub fn declare(
             transition: TERMINATING.into(),
             heartbeat_seconds: i32::try_from(role.group.drain_seconds).unwrap_or(7200),
             default_result: "CONTINUE".into(),
+        },
+    )?;
+    // A new node (a roll, a scale-out, a replacement) counts only once its boot script says it
+    // is ready; made with the group, kept here from then on (and added to older groups).
+    let hook = ready_hook();
+    p.add(
+        &format!("{name}-ready-hook"),
+        LifecycleHook {
+            group_name: scaling_group.name().into(),
+            name: hook.name,
+            transition: LAUNCHING.into(),
+            heartbeat_seconds: hook.heartbeat_seconds,
+            default_result: hook.default_result,
         },
     )?;
     p.add(

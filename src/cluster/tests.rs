@@ -32,7 +32,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:acm:CertificateValidation", 1),
         ("aws:autoscaling:CpuPolicy", 2),
         ("aws:autoscaling:Group", 2),
-        ("aws:autoscaling:LifecycleHook", 2),
+        ("aws:autoscaling:LifecycleHook", 4),
         ("aws:ec2:Instance", 1),
         ("aws:ec2:InternetGateway", 1),
         ("aws:ec2:LaunchTemplate", 2),
@@ -62,7 +62,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 52);
+    assert_eq!(program.resources().len(), 54);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
@@ -665,4 +665,74 @@ fn subnets_handing_out_addresses_and_a_default_group_with_rules_are_findings() {
     let findings = checks::check(&program, &config);
     let controls: Vec<_> = findings.iter().map(|f| f.control).collect();
     assert_eq!(controls, ["EC2.2", "EC2.15"], "{findings:?}");
+}
+
+/// Every `arn:...` written in `value`'s strings (an ARN ends at a space, a quote or a comma),
+/// added to `found`.
+fn arns_in(value: &Json, found: &mut Vec<String>) {
+    match value {
+        Json::String(text) => {
+            let starts = text.match_indices("arn:").map(|(at, _)| at).filter(|&at| {
+                text[..at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            });
+            for at in starts {
+                let arn = text[at..]
+                    .split(|c: char| c.is_whitespace() || "\"',".contains(c))
+                    .next()
+                    .unwrap_or_default();
+                found.push(arn.to_string());
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|item| arns_in(item, found)),
+        Json::Object(fields) => fields.values().for_each(|field| arns_in(field, found)),
+        _ => {}
+    }
+}
+
+/// In every region a stack file may name, every ARN the program writes is in the region's
+/// partition: the declared arguments of a stack with every switch that adds one (Session
+/// Manager, daily snapshots, access logs), and the access-log bucket's policy, which the bucket
+/// writes at apply. The regions are all in partitions whose services the stack uses (GovCloud
+/// has Route 53 public hosted zones since 2025); a region in another (`cn-*`) needs that
+/// checked before it is added to `REGIONS`.
+#[test]
+fn every_arn_a_stack_writes_is_in_its_regions_partition() {
+    for region in crate::config::REGIONS {
+        let partition = ams_aws::partition(region);
+        assert!(
+            ["aws", "aws-us-gov"].contains(&partition),
+            "{region}: {partition}"
+        );
+        let (config, program) = with_stack(|text| {
+            text.replace("ap-south-1", region) + "\n[security]\nsession_manager = true\n"
+        });
+        assert_eq!(config.region, region);
+        assert!(config.mongodb.backup_keep > 0 && config.load_balancer.access_log_days > 0);
+        let mut arns = Vec::new();
+        for resource in program.resources() {
+            arns_in(&resource.args, &mut arns);
+        }
+        arns_in(
+            &ams_aws::s3::log_delivery_statement(region, "111122223333", "logs", "alb"),
+            &mut arns,
+        );
+        // At least the instance role's groups and managed policy, the backup role's volumes
+        // and snapshots, the log bucket: the scan sees the ARNs there are.
+        for service in ["autoscaling", "ec2", "iam", "s3"] {
+            assert!(
+                arns.iter()
+                    .any(|arn| arn.split(':').nth(2) == Some(service)),
+                "{region}: no {service} ARN in {arns:?}"
+            );
+        }
+        for arn in &arns {
+            assert!(
+                arn.starts_with(&format!("arn:{partition}:")),
+                "{region}: {arn} is not in the {partition} partition"
+            );
+        }
+    }
 }

@@ -16,6 +16,30 @@ pub const AMS_ENTERPRISE_NAME: &str = "AntMedia-AWS-Marketplace-EE-*";
 /// AMS is not AMS.
 pub const AMS_PRODUCT_CODE: &str = "4wh7rhpic3wfwamyp5905tsbt";
 
+/// The KMS key EBS encrypts this account's new volumes with in the region when a call names
+/// none (GetEbsDefaultKmsKeyId), where it is a customer-managed key rather than AWS's managed
+/// `aws/ebs` key; with the account's id, for the key policy's principals.
+pub async fn customer_ebs_key(aws: &Aws) -> Result<Option<(String, String)>, ProviderError> {
+    let out = aws
+        .ec2
+        .get_ebs_default_kms_key_id()
+        .send()
+        .await
+        .or_error()?;
+    let Some(key) = out
+        .kms_key_id()
+        .filter(|k| *k != AWS_EBS_KEY && !k.ends_with(&format!(":{AWS_EBS_KEY}")))
+    else {
+        return Ok(None);
+    };
+    let caller = aws.sts.get_caller_identity().send().await.or_error()?;
+    let account = crate::call::required(caller.account(), "the caller's account")?;
+    Ok(Some((key.to_string(), account)))
+}
+
+/// AWS's managed key for EBS, the default until an account names another.
+const AWS_EBS_KEY: &str = "alias/aws/ebs";
+
 /// Where an account accepts a Marketplace product's terms.
 pub fn subscription_link(product_code: &str) -> String {
     format!("https://aws.amazon.com/marketplace/pp?sku={product_code}")

@@ -2,19 +2,24 @@
 //! registered in target groups (changed in place: attached and detached), replaced when the load
 //! balancer finds them unhealthy. A create or a change ends only when the group's instances are
 //! InService and healthy; a new template version rolls the instances launch before terminate
-//! ([`super::roll`]). Deleting it drains it first.
+//! ([`super::roll`]). Deleting it drains it first, with its target groups' deregistration
+//! delay set to 0 (a destroy waits for no stream).
 
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::builders;
 use std::time::Duration;
 
-use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LaunchTemplateSpecification, Tag};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, Filter, LaunchTemplateSpecification, LifecycleHookSpecification, Tag,
+};
+use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
+use ams_engine::state::{ResourceState, State};
 use ams_engine::{Input, Kind, ProviderError};
 
-use super::roll::{template, Fleet};
+use super::lifecycle_hook::LAUNCHING;
+use super::roll::{template, when_settled, Fleet, ROLL_SUSPENDS};
 use crate::call::OrError;
 use crate::call::{done, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
@@ -42,6 +47,24 @@ pub struct Group {
     /// Changed in place: the group is attached to the new ones and detached from the old.
     pub target_group_arns: Vec<Input<String>>,
     pub health_check_grace_seconds: i32,
+    /// A launch hook the group's first instances already wait in: AWS takes hooks with the
+    /// group's create, so that no instance launches before them; the hook's own resource
+    /// ([`super::LifecycleHook`]) keeps it from then on.
+    pub launch_hook: Option<LaunchHook>,
+    /// The group's suspended processes, as read live (a refresh, or a plan after a roll that
+    /// did not finish): ams-stack suspends none outside a roll, so a plan shows them going and
+    /// the update resumes them. Declared empty (and then left out of the stored arguments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspended_processes: Vec<String>,
+}
+
+/// An `autoscaling:EC2_INSTANCE_LAUNCHING` hook made with the group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaunchHook {
+    pub name: String,
+    pub heartbeat_seconds: i32,
+    /// `CONTINUE` or `ABANDON`, when the heartbeat timeout passes.
+    pub default_result: String,
 }
 
 impl Group {
@@ -122,8 +145,113 @@ fn stored_target_groups(inputs: &Json) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The processes `group` has suspended, by name.
+fn suspended(group: &AutoScalingGroup) -> Vec<String> {
+    group
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name().map(String::from))
+        .collect()
+}
+
+/// Stored arguments with the live suspended processes (left out when there are none, as
+/// declared).
+fn with_suspended(inputs: &mut Json, suspended: &[String]) {
+    match inputs.as_object_mut() {
+        Some(object) if suspended.is_empty() => {
+            object.remove("suspended_processes");
+        }
+        Some(object) => {
+            object.insert("suspended_processes".into(), json!(suspended));
+        }
+        None => {}
+    }
+}
+
+/// Resumes every process group `name` has suspended (a roll's, left by a crash; or any other:
+/// the group is ams-stack's, and it declares none).
+async fn resume_suspended(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
+    let call = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name);
+    let left = first_group(call)
+        .await?
+        .map(|g| suspended(&g))
+        .unwrap_or_default();
+    if left.is_empty() {
+        return Ok(());
+    }
+    ctx.waiting(format!("resuming {} of group {name}", left.join(", ")));
+    when_settled(
+        aws,
+        ctx,
+        &format!("resuming processes of {name}"),
+        || async {
+            aws.autoscaling
+                .resume_processes()
+                .auto_scaling_group_name(name)
+                .set_scaling_processes(Some(left.clone()))
+                .send()
+                .await
+                .or_error()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The stack's groups in `state` that a roll which did not finish (a crash, a kill) left with
+/// its processes suspended: their stored arguments get the live suspended processes, so that
+/// the plan shows them and the update resumes them. One line each, for the operator.
+pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
+    /// How many groups one `DescribeAutoScalingGroups` call may name.
+    const GROUPS_PER_CALL: usize = 50;
+    let names: Vec<String> = state
+        .resources
+        .iter()
+        .filter(|r| r.type_name == Group::TYPE)
+        .map(|r| r.id.clone())
+        .collect();
+    let mut left = std::collections::BTreeMap::new();
+    for chunk in names.chunks(GROUPS_PER_CALL) {
+        let call = aws.autoscaling.describe_auto_scaling_groups();
+        for group in every_item!(call.set_auto_scaling_group_names(Some(chunk.to_vec())))? {
+            let suspended = suspended(&group);
+            if suspended
+                .iter()
+                .any(|p| ROLL_SUSPENDS.contains(&p.as_str()))
+            {
+                if let Some(name) = group.auto_scaling_group_name() {
+                    left.insert(name.to_string(), suspended);
+                }
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    for resource in &mut state.resources {
+        if resource.type_name != Group::TYPE {
+            continue;
+        }
+        if let Some(suspended) = left.get(&resource.id) {
+            with_suspended(&mut resource.inputs, suspended);
+            lines.push(format!(
+                "{}: {} suspended in group {} (a roll that did not finish); `up` resumes them",
+                resource.name,
+                suspended.join(", "),
+                resource.id
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 impl AwsKind for Group {
     const ALREADY_EXISTS: Codes = &["AlreadyExists", "AlreadyExistsFault"];
+    /// A delete refused while a scaling activity is in progress is tried again, whole, for the
+    /// delete patience (terraform-provider-aws retries it too); a change meets these codes
+    /// call by call inside its step ([`when_settled`]), so that a roll is never started over.
+    const BUSY: Codes = &super::roll::NOT_NOW;
     /// The instance profile of the launch template, or a target group, just made.
     const NOT_YET_VISIBLE: Codes = &[
         "ValidationError:iamInstanceProfile",
@@ -158,6 +286,14 @@ impl AwsKind for Group {
             .set_target_group_arns(Some(resolved(&self.target_group_arns)?))
             .health_check_type("ELB")
             .health_check_grace_period(self.health_check_grace_seconds)
+            .set_lifecycle_hook_specification_list(self.launch_hook.as_ref().map(|hook| {
+                vec![LifecycleHookSpecification::builder()
+                    .lifecycle_hook_name(&hook.name)
+                    .lifecycle_transition(LAUNCHING)
+                    .heartbeat_timeout(hook.heartbeat_seconds)
+                    .default_result(&hook.default_result)
+                    .build()]
+            }))
             .set_tags(Some(group_tags))
             .send()
             .await
@@ -198,18 +334,24 @@ impl AwsKind for Group {
     /// no longer asked for and attaches the new ones; rolls the instances onto a new template
     /// version; ends when the desired count serves.
     async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
-        aws.autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&current.id)
-            .launch_template(self.template()?)
-            .min_size(self.min_size)
-            .max_size(self.max_size)
-            .vpc_zone_identifier(resolved(&self.subnet_ids)?.join(","))
-            .health_check_type("ELB")
-            .health_check_grace_period(self.health_check_grace_seconds)
-            .send()
-            .await
-            .or_error()?;
+        let (template, subnets) = (self.template()?, resolved(&self.subnet_ids)?.join(","));
+        let what = format!("changing group {}", current.id);
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(&current.id)
+                .launch_template(template.clone())
+                .min_size(self.min_size)
+                .max_size(self.max_size)
+                .vpc_zone_identifier(&subnets)
+                .health_check_type("ELB")
+                .health_check_grace_period(self.health_check_grace_seconds)
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
+        resume_suspended(aws, ctx, &current.id).await?;
         let (detach, attach) = target_group_changes(
             &stored_target_groups(&current.inputs),
             &resolved(&self.target_group_arns)?,
@@ -251,6 +393,18 @@ impl AwsKind for Group {
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         if instance_count(aws, &current.id).await?.is_none() {
             return Ok(());
+        }
+        // A destroy waits for no stream: a leaving instance is not held in its target groups
+        // for the drain time (up to an hour), which would outlast the wait below.
+        for arn in stored_target_groups(&current.inputs) {
+            let no_delay = TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("0")
+                .build();
+            let call = aws.elbv2.modify_target_group_attributes();
+            let call = call.target_group_arn(&arn).attributes(no_delay);
+            // Gone already (destroyed before, or by hand): nothing to shorten.
+            done!(call, "TargetGroupNotFound")?;
         }
         aws.autoscaling
             .update_auto_scaling_group()
@@ -324,14 +478,15 @@ impl AwsKind for Group {
             let call = aws.autoscaling.describe_auto_scaling_groups();
             for group in every_item!(call.set_auto_scaling_group_names(Some(names)))? {
                 if let Some(name) = group.auto_scaling_group_name() {
-                    live.insert(name.to_string(), (group.min_size(), group.max_size()));
+                    let sizes = (group.min_size(), group.max_size());
+                    live.insert(name.to_string(), (sizes, suspended(&group)));
                 }
             }
         }
         Ok(resources
             .iter()
             .map(|r| {
-                live.get(&r.id).map(|(min, max)| {
+                live.get(&r.id).map(|((min, max), suspended)| {
                     let mut inputs = r.inputs.clone();
                     if let Some(min) = min {
                         inputs["min_size"] = json!(min);
@@ -339,6 +494,7 @@ impl AwsKind for Group {
                     if let Some(max) = max {
                         inputs["max_size"] = json!(max);
                     }
+                    with_suspended(&mut inputs, suspended);
                     inputs
                 })
             })

@@ -1,5 +1,6 @@
-//! A lifecycle hook that holds a group's leaving instances in `Terminating:Wait` until they
-//! complete the action themselves (the nodes' drain agent) or the heartbeat timeout passes.
+//! A lifecycle hook that holds a group's leaving instances in `Terminating:Wait` (or its new
+//! ones in `Pending:Wait`) until they complete the action themselves (the nodes' drain agent,
+//! their boot script) or the heartbeat timeout passes.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,8 @@ use crate::Aws;
 
 /// The transition a termination hook holds.
 pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+/// The transition a launch hook holds.
+pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:autoscaling:LifecycleHook", outputs = NameOutputs)]

@@ -1,5 +1,6 @@
-//! Auto Scaling: node groups registered in target groups, their target-tracking CPU policies
-//! and the termination hooks that let a leaving node drain.
+//! Auto Scaling: node groups registered in target groups, their target-tracking CPU policies,
+//! the termination hooks that let a leaving node drain and the launch hooks that let a new one
+//! say when it is ready.
 
 /// Deletes what belongs to a group (a policy, a hook) of kind `$kind` by `$call`, naming it by
 /// `$name_setter`: done, or already gone, with its group or by itself.
@@ -17,8 +18,8 @@ mod lifecycle_hook;
 mod roll;
 
 pub use cpu_policy::{CpuPolicy, CpuPolicyOutputs};
-pub use group::Group;
-pub use lifecycle_hook::{LifecycleHook, TERMINATING};
+pub use group::{left_suspended, Group, LaunchHook};
+pub use lifecycle_hook::{LifecycleHook, LAUNCHING, TERMINATING};
 
 /// The group a stored policy or hook belongs to (its `group_name` input).
 fn stored_group(inputs: &serde_json::Value) -> &str {

@@ -8,9 +8,22 @@
 //! instances than before. A new instance that does not become healthy in time stops the roll:
 //! it is terminated, the group points back at the version that worked, and the old instances
 //! keep serving; the error says why (the scaling activity's message, the target's reason).
+//!
+//! Auto Scaling's own machinery would fight a roll: on a quiet group the CPU policy's scale-in
+//! alarm stays in ALARM, and CloudWatch invokes Auto Scaling actions every minute while it does
+//! (CloudWatch user guide, "Alarm actions"), so once the warm-up after the roll's increase is
+//! over the group scales back in and terminates an unprotected instance, new or old. As
+//! CloudFormation's rolling update does, a roll suspends `AlarmNotification` and
+//! `ScheduledActions` before its first batch and resumes them on every way out (done, backed
+//! out, failed, dropped); processes a crash left suspended show at the next plan
+//! ([`super::group::left_suspended`]) and the group's update resumes them. Changes of the
+//! group that AWS refuses while a scaling activity is in progress (`ScalingActivityInProgress`,
+//! `ResourceContention`: "not now", never "no") are sent again until it is over.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use std::future::Future;
 
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LaunchTemplateSpecification};
 
@@ -19,6 +32,15 @@ use ams_engine::ProviderError;
 use crate::call::OrError;
 use crate::kind::{Ctx, Res};
 use crate::Aws;
+
+/// The processes a roll suspends: the CPU policy's alarms and scheduled actions, which would
+/// change the desired capacity under it (Auto Scaling user guide, "Suspend and resume processes").
+pub const ROLL_SUSPENDS: [&str; 2] = ["AlarmNotification", "ScheduledActions"];
+
+/// Codes by which Auto Scaling refuses a change of a group for now: a scaling activity is in
+/// progress, or another change of it is pending (the API references of UpdateAutoScalingGroup,
+/// SetDesiredCapacity, TerminateInstanceInAutoScalingGroup and DeleteAutoScalingGroup).
+pub const NOT_NOW: [&str; 2] = ["ScalingActivityInProgress", "ResourceContention"];
 
 /// What a roll or a wait needs to know of the group.
 pub(super) struct Fleet<'a> {
@@ -43,6 +65,54 @@ pub(super) fn template(id: &str, version: &str) -> LaunchTemplateSpecification {
         .launch_template_id(id)
         .version(version)
         .build()
+}
+
+/// Sends a change of a group (`send` makes the call) again while AWS answers [`NOT_NOW`], for
+/// up to the wait timeout, saying what it waits for.
+pub(super) async fn when_settled<T, F, Fut>(aws: &Aws, ctx: &Ctx, what: &str, mut send: F) -> Res<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Res<T>>,
+{
+    let waited = format!("the scaling activity in progress to end before {what}");
+    aws.wait_for(ctx, &waited, || {
+        let sent = send();
+        async move {
+            match sent.await {
+                Ok(answer) => Ok(Some(answer)),
+                Err(e) if e.code.as_deref().is_some_and(|c| NOT_NOW.contains(&c)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+}
+
+/// Resumes the processes a roll suspended when it is dropped unfinished (its step abandoned at
+/// a second Ctrl-C): the resume is sent on the runtime, best effort; what it misses, the next
+/// run's plan shows and resumes.
+struct Suspension {
+    client: aws_sdk_autoscaling::Client,
+    group: String,
+    armed: bool,
+}
+
+impl Drop for Suspension {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let resume = self
+            .client
+            .resume_processes()
+            .auto_scaling_group_name(&self.group)
+            .set_scaling_processes(Some(ROLL_SUSPENDS.map(String::from).to_vec()));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = resume.send().await;
+            });
+        }
+    }
 }
 
 impl Fleet<'_> {
@@ -197,9 +267,11 @@ impl Fleet<'_> {
         Ok(out
             .activities()
             .iter()
+            // Failed or Cancelled (an abandoned launch); not the steps on the way
+            // (WaitingForELBConnectionDraining, MidLifecycleAction, ...).
             .find(|a| {
                 a.status_code()
-                    .is_some_and(|s| s.as_str() != "Successful" && s.as_str() != "InProgress")
+                    .is_some_and(|s| matches!(s.as_str(), "Failed" | "Cancelled"))
             })
             .map(|a| {
                 format!(
@@ -213,9 +285,78 @@ impl Fleet<'_> {
 
     /// Rolls every instance the group has now onto `version` of template `template_id` (the
     /// group already launches that version), `batch` at a time, launch before terminate;
-    /// `previous` is the version to go back to if a batch fails. The instances to replace are
-    /// those there at the start: a clock-free, emulator-proof notion of "old".
+    /// `previous` is the version to go back to if a batch fails. The group's alarm and
+    /// scheduled actions are suspended from before the first batch until the roll is over,
+    /// whichever way it ends.
     pub async fn roll(
+        &self,
+        aws: &Aws,
+        ctx: &Ctx,
+        versions: (&str, &str, &str),
+        batch: usize,
+    ) -> Res<()> {
+        ctx.waiting(format!(
+            "rolling {}: suspending its {} until the roll is over (the CPU policy would scale it back in under the roll)",
+            self.name,
+            ROLL_SUSPENDS.join(" and ")
+        ));
+        self.processes(aws, ctx, true).await?;
+        let mut suspension = Suspension {
+            client: aws.autoscaling.clone(),
+            group: self.name.to_string(),
+            armed: true,
+        };
+        let rolled = self.batches(aws, ctx, versions, batch).await;
+        let resumed = self.processes(aws, ctx, false).await;
+        suspension.armed = resumed.is_err();
+        match (rolled, resumed) {
+            (Ok(()), resumed) => resumed,
+            (Err(e), Ok(())) => Err(e),
+            (Err(mut e), Err(r)) => {
+                e.message = format!(
+                    "{}; and resuming its {} failed ({}): the next plan shows them suspended and `up` resumes them",
+                    e.message,
+                    ROLL_SUSPENDS.join(" and "),
+                    r.message
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Suspends (`suspend`) or resumes the processes a roll suspends.
+    async fn processes(&self, aws: &Aws, ctx: &Ctx, suspend: bool) -> Res<()> {
+        let processes = Some(ROLL_SUSPENDS.map(String::from).to_vec());
+        let what = if suspend { "suspending" } else { "resuming" };
+        when_settled(
+            aws,
+            ctx,
+            &format!("{what} processes of {}", self.name),
+            || async {
+                if suspend {
+                    let call = aws.autoscaling.suspend_processes();
+                    let call = call.auto_scaling_group_name(self.name);
+                    call.set_scaling_processes(processes.clone())
+                        .send()
+                        .await
+                        .or_error()?;
+                } else {
+                    let call = aws.autoscaling.resume_processes();
+                    let call = call.auto_scaling_group_name(self.name);
+                    call.set_scaling_processes(processes.clone())
+                        .send()
+                        .await
+                        .or_error()?;
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The roll's batches: the instances to replace are those there at the start, a
+    /// clock-free, emulator-proof notion of "old".
+    async fn batches(
         &self,
         aws: &Aws,
         ctx: &Ctx,
@@ -266,7 +407,7 @@ impl Fleet<'_> {
                 .filter(|i| staying(i))
                 .filter_map(|i| i.instance_id().map(String::from))
                 .collect();
-            self.resize(aws, up, max.max(up)).await?;
+            self.resize(aws, ctx, up, max.max(up)).await?;
             if let Err(e) = self.serving(aws, ctx, &old, replaced + batch).await {
                 let reason = e.message.clone();
                 self.back_out(aws, ctx, (template_id, previous), &before_batch, (desired, max))
@@ -291,13 +432,7 @@ impl Fleet<'_> {
             let leaving: Vec<String> = outdated.iter().take(batch).cloned().collect();
             for instance in &leaving {
                 ctx.waiting(format!("rolling {}: terminating {instance}", self.name));
-                aws.autoscaling
-                    .terminate_instance_in_auto_scaling_group()
-                    .instance_id(instance)
-                    .should_decrement_desired_capacity(true)
-                    .send()
-                    .await
-                    .or_error()?;
+                self.terminate(aws, ctx, instance).await?;
             }
             let what = format!("{} to leave {}", leaving.join(", "), self.name);
             aws.wait_for(ctx, &what, || async {
@@ -311,20 +446,41 @@ impl Fleet<'_> {
             })
             .await?;
             if max < up {
-                self.resize(aws, desired, max).await?;
+                self.resize(aws, ctx, desired, max).await?;
             }
         }
     }
 
-    async fn resize(&self, aws: &Aws, desired: i32, max: i32) -> Res<()> {
-        aws.autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(self.name)
-            .max_size(max)
-            .desired_capacity(desired)
-            .send()
-            .await
-            .or_error()?;
+    async fn resize(&self, aws: &Aws, ctx: &Ctx, desired: i32, max: i32) -> Res<()> {
+        let what = format!("resizing {} to {desired} (at most {max})", self.name);
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(self.name)
+                .max_size(max)
+                .desired_capacity(desired)
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Terminates `instance` and lowers the desired capacity by one (the group launches no
+    /// replacement).
+    async fn terminate(&self, aws: &Aws, ctx: &Ctx, instance: &str) -> Res<()> {
+        let what = format!("terminating {instance}");
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .terminate_instance_in_auto_scaling_group()
+                .instance_id(instance)
+                .should_decrement_desired_capacity(true)
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
         Ok(())
     }
 
@@ -343,13 +499,17 @@ impl Fleet<'_> {
             "rolling {} back onto version {previous}",
             self.name
         ));
-        aws.autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(self.name)
-            .launch_template(template(template_id, previous))
-            .send()
-            .await
-            .or_error()?;
+        let what = format!("pointing {} back at version {previous}", self.name);
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .update_auto_scaling_group()
+                .auto_scaling_group_name(self.name)
+                .launch_template(template(template_id, previous))
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
         let group = self.group(aws).await?;
         let new_ones = group
             .instances()
@@ -358,14 +518,8 @@ impl Fleet<'_> {
             .filter_map(|i| i.instance_id())
             .filter(|id| !kept.contains(*id));
         for new in new_ones {
-            aws.autoscaling
-                .terminate_instance_in_auto_scaling_group()
-                .instance_id(new)
-                .should_decrement_desired_capacity(true)
-                .send()
-                .await
-                .or_error()?;
+            self.terminate(aws, ctx, new).await?;
         }
-        self.resize(aws, desired, max).await
+        self.resize(aws, ctx, desired, max).await
     }
 }

@@ -175,6 +175,21 @@ pub(super) async fn stop(aws: &Aws, ctx: &Ctx, id: &str, why: &str) -> Res<()> {
     .await
 }
 
+/// AWS's answer when it cannot start or launch an instance of a type in a zone for now.
+const NO_CAPACITY: &str = "InsufficientInstanceCapacity";
+
+/// Changes the type of stopped instance `id` to `instance_type`.
+async fn set_instance_type(aws: &Aws, id: &str, instance_type: &str) -> Res<()> {
+    aws.ec2
+        .modify_instance_attribute()
+        .instance_id(id)
+        .instance_type(AttributeValue::builder().value(instance_type).build())
+        .send()
+        .await
+        .or_error()?;
+    Ok(())
+}
+
 /// Starts instance `id` (when it is not running) and waits until it runs; what EC2 then says of
 /// it (its public address may be new).
 pub(super) async fn start(aws: &Aws, ctx: &Ctx, id: &str) -> Res<Ec2Instance> {
@@ -259,21 +274,36 @@ impl Instance {
                 format!("stopping {id} to change its type (MongoDB is down until it runs again)");
             stop(aws, ctx, id, &why).await?;
             ctx.waiting(format!("changing the type of {id} to {wanted}"));
-            let changed = aws
-                .ec2
-                .modify_instance_attribute()
-                .instance_id(id)
-                .instance_type(AttributeValue::builder().value(wanted).build())
-                .send()
-                .await
-                .or_error();
+            let changed = set_instance_type(aws, id, wanted).await;
             if let Err(refused) = changed {
                 // MongoDB must not stay down: started again with the type it had.
                 start(aws, ctx, id).await?;
                 return Err(refused);
             }
         }
-        Ok(Some(start(aws, ctx, id).await?))
+        match start(aws, ctx, id).await {
+            Ok(running) => Ok(Some(running)),
+            // No capacity for the new type: the type it ran with goes back, and it runs again
+            // as before; the step fails, so the next plan still shows the change.
+            Err(refused) if refused.code.as_deref() == Some(NO_CAPACITY) => {
+                let Some(before) = now.filter(|n| *n != wanted).or(was) else {
+                    return Err(refused);
+                };
+                ctx.waiting(format!(
+                    "no {wanted} capacity: changing {id} back to {before} and starting it"
+                ));
+                set_instance_type(aws, id, before).await?;
+                start(aws, ctx, id).await?;
+                Err(ProviderError {
+                    code: refused.code.clone(),
+                    message: format!(
+                        "AWS has no {wanted} capacity for {id} now, so it was changed back to {before} and runs again as before; the change stays in the plan: try again later, or choose another type ({})",
+                        refused.message
+                    ),
+                })
+            }
+            Err(refused) => Err(refused),
+        }
     }
 }
 

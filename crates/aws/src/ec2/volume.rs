@@ -176,6 +176,7 @@ impl Volume {
             "modifying volume {id} to {gib} GiB, {wanted_iops} IOPS, {mibs} MiB/s"
         ));
         if !self.under_way(aws, &id).await? {
+            self.last_modification_completed(aws, ctx, &id).await?;
             aws.ec2
                 .modify_volume()
                 .volume_id(&id)
@@ -212,6 +213,40 @@ impl Volume {
             }
         })
         .await
+    }
+
+    /// Waits until the volume's last modification, if any, has `completed`: EBS takes a new one
+    /// only then (ModifyVolume API reference: `IncorrectModificationState`), and `optimizing`
+    /// can last hours on a large volume; the wait says so, and its end says what to do.
+    async fn last_modification_completed(&self, aws: &Aws, ctx: &Ctx, id: &str) -> Res<()> {
+        let what = format!(
+            "volume {id}'s last modification to complete (EBS takes a new one only then; optimizing can take hours)"
+        );
+        let waited = aws
+            .wait_for(ctx, &what, || async {
+                let out = aws
+                    .ec2
+                    .describe_volumes_modifications()
+                    .volume_ids(id)
+                    .send()
+                    .await
+                    .or_gone::<Self>()?;
+                let last = out.as_ref().and_then(|o| newest(o.volumes_modifications()));
+                Ok(match last.and_then(|m| m.modification_state()) {
+                    Some(
+                        VolumeModificationState::Modifying | VolumeModificationState::Optimizing,
+                    ) => None,
+                    _ => Some(()),
+                })
+            })
+            .await;
+        waited.map_err(|e| ProviderError {
+            code: Some("IncorrectModificationState".into()),
+            message: format!(
+                "volume {id} is still busy with its last modification, and EBS takes a new one only after it completed (a limited number a day): run `up` again later ({})",
+                e.message
+            ),
+        })
     }
 
     /// Whether the volume's newest modification, still `modifying`, is the one asked (an

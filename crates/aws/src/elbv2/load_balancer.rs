@@ -158,6 +158,9 @@ async fn describe(aws: &Aws, arn: &str) -> Result<Option<elb::LoadBalancer>, Pro
 impl AwsKind for LoadBalancer {
     const NOT_FOUND: Codes = &["LoadBalancerNotFound"];
     const ALREADY_EXISTS: Codes = &["DuplicateLoadBalancerName"];
+    /// Access logs turned on just after the log bucket's policy was put: ELB does not see the
+    /// policy yet ("Access Denied for bucket: NAME. Please check S3bucket permission").
+    const NOT_YET_VISIBLE: Codes = &["InvalidConfigurationRequest:Access Denied for bucket"];
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let create = aws
