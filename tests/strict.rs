@@ -27,6 +27,13 @@ async fn the_whole_cluster_goes_up_and_away_through_the_strict_cloud() {
         );
     }
 
+    // Access logs turned on for a load balancer that had none: its bucket's new policy is not
+    // visible to ELB at once ("Access Denied for bucket"), which is waited out.
+    let logs_off = "[load_balancer]\naccess_log_days = 0\n";
+    let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack file");
+    project.write("stacks/local.toml", &format!("{text}\n{logs_off}"));
+    project.run(&["up", "local", "--yes"]).ok();
+    project.edit("stacks/local.toml", logs_off, "");
     project.run(&["up", "local", "--yes"]).ok();
     assert_eq!(census(&moto.sdk().await).await, whole_cluster());
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
@@ -44,7 +51,7 @@ async fn the_whole_cluster_goes_up_and_away_through_the_strict_cloud() {
 
     // The cloud did refuse: the project waited and retried instead of failing.
     let refused = cloud.refusals();
-    for rule in ["eventual-consistency", "lingering-enis"] {
+    for rule in ["eventual-consistency", "lingering-enis", "access-log-race"] {
         assert!(
             refused.get(rule).copied().unwrap_or_default() > 0,
             "{rule} never refused anything: {refused:?}"

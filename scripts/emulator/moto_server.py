@@ -1,4 +1,4 @@
-"""moto in server mode (what `moto_server` runs), with four repairs ams-stack's tests depend on.
+"""moto in server mode (what `moto_server` runs), with five repairs ams-stack's tests depend on.
 
 1. moto 5.2.5 keeps the user data of a launch template version made by CreateLaunchTemplateVersion
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
@@ -25,6 +25,12 @@ at once can both pass. S3 makes each atomic, and the S3 state lock relies on tha
 taking over one stale lock, exactly one must win). The repair makes every S3 object write and
 delete one at a time.
 
+5. moto 5.2.5 refuses a target group's deregistration_delay.timeout_seconds of 3600 (it checks
+`range(0, 3600)`, which stops at 3599), while its own message, and AWS, say "between 0-3600
+inclusive" (ELB user guide, target group attributes: 0 to 3600 seconds). ams-stack sets 3600 for
+a stack that drains for an hour or more. The repair takes 3600 as AWS does; every other value is
+checked by moto as before.
+
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
 
@@ -35,6 +41,7 @@ from moto.core.types import Base64EncodedString
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
+from moto.elbv2.models import ELBv2Backend
 from moto.elbv2.ssl_policies import SSL_POLICIES
 from moto.s3.responses import S3Response
 from moto.server import main
@@ -134,6 +141,21 @@ def _one_at_a_time(write):
 
 S3Response.put_object = _one_at_a_time(S3Response.put_object)
 S3Response.delete_object = _one_at_a_time(S3Response.delete_object)
+
+_DELAY = "deregistration_delay.timeout_seconds"
+_modify_target_group_attributes = ELBv2Backend.modify_target_group_attributes
+
+
+def _delay_up_to_3600_inclusive(self, target_group_arn, attributes):
+    delay = attributes.get(_DELAY)
+    if delay is None or str(delay).strip() != "3600":
+        return _modify_target_group_attributes(self, target_group_arn, attributes)
+    # The other attributes checked by moto as ever; then 3600, which AWS takes, kept as given.
+    _modify_target_group_attributes(self, target_group_arn, {k: v for k, v in attributes.items() if k != _DELAY})
+    self.target_groups[target_group_arn].attributes[_DELAY] = delay
+
+
+ELBv2Backend.modify_target_group_attributes = _delay_up_to_3600_inclusive
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -300,9 +300,13 @@ pub async fn resolve_pending(
 /// alarms, scheduled actions): their stored arguments get the live list, so the plan shows
 /// them going and `up` resumes them; said on stderr.
 pub async fn left_suspended(aws: &Aws, state: &mut State, styles: &Styles) -> Result<()> {
-    let lines = ams_aws::autoscaling::left_suspended(aws, state)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the stack's auto-scaling groups: {e}"))?;
+    let lines = match ams_aws::autoscaling::left_suspended(aws, state).await {
+        Ok(lines) => lines,
+        // Never a reason to stop a plan: what was left suspended shows with `--refresh`.
+        Err(e) => vec![format!(
+            "could not read the stack's auto-scaling groups ({e}): processes a roll left suspended are not shown"
+        )],
+    };
     if !lines.is_empty() {
         render::err(&format!(
             "{}",

@@ -114,7 +114,7 @@ fn daily_snapshots(p: &mut Program, config: &StackConfig) -> Result<(), ProgramE
         "StringEquals": { format!("aws:ResourceTag/{DAILY_TAG}"): config.name }
     });
     let role = p.add(
-        "backup-role",
+        super::BACKUP_ROLE,
         Role {
             description: format!(
                 "Daily snapshots of the MongoDB data of `{}` (ams-stack)",

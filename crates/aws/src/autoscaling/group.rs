@@ -48,8 +48,9 @@ pub struct Group {
     pub target_group_arns: Vec<Input<String>>,
     pub health_check_grace_seconds: i32,
     /// A launch hook the group's first instances already wait in: AWS takes hooks with the
-    /// group's create, so that no instance launches before them; the hook's own resource
-    /// ([`super::LifecycleHook`]) keeps it from then on.
+    /// group's create, so that no instance launches before them (a group made before it had
+    /// one gets it with its update); the hook's own resource ([`super::LifecycleHook`]) keeps
+    /// it from then on.
     pub launch_hook: Option<LaunchHook>,
     /// The group's suspended processes, as read live (a refresh, or a plan after a roll that
     /// did not finish): ams-stack suspends none outside a roll, so a plan shows them going and
@@ -59,7 +60,7 @@ pub struct Group {
 }
 
 /// An `autoscaling:EC2_INSTANCE_LAUNCHING` hook made with the group.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LaunchHook {
     pub name: String,
     pub heartbeat_seconds: i32,
@@ -78,6 +79,34 @@ impl Group {
 
     fn template(&self) -> Result<LaunchTemplateSpecification, ProviderError> {
         Ok(template(self.launch_template_id.get()?, &self.version()?))
+    }
+
+    /// Puts the launch hook when it differs from the one the group was last applied with (a
+    /// group made before it had one): the hook's own resource keeps it too.
+    async fn put_launch_hook(&self, aws: &Aws, current: &Current<Self>) -> Res<()> {
+        let Some(hook) = &self.launch_hook else {
+            return Ok(());
+        };
+        let stored = current
+            .inputs
+            .get("launch_hook")
+            .cloned()
+            .unwrap_or_default();
+        let applied: Option<LaunchHook> = serde_json::from_value(stored).ok().flatten();
+        if applied.as_ref() == Some(hook) {
+            return Ok(());
+        }
+        aws.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(&current.id)
+            .lifecycle_hook_name(&hook.name)
+            .lifecycle_transition(LAUNCHING)
+            .heartbeat_timeout(hook.heartbeat_seconds)
+            .default_result(&hook.default_result)
+            .send()
+            .await
+            .or_error()?;
+        Ok(())
     }
 
     /// The group `name` as a fleet to wait on and roll.
@@ -145,6 +174,39 @@ fn stored_target_groups(inputs: &Json) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Target group `arn`'s deregistration delay in seconds, as AWS keeps it (text); `None` when
+/// the target group is gone.
+async fn deregistration_delay(aws: &Aws, arn: &str) -> Res<Option<String>> {
+    let call = aws.elbv2.describe_target_group_attributes();
+    let out = match call.target_group_arn(arn).send().await.or_error() {
+        Ok(out) => out,
+        Err(e) if e.code.as_deref() == Some("TargetGroupNotFound") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+        .and_then(|a| a.value().map(String::from)))
+}
+
+/// Sets target group `arn`'s deregistration delay.
+async fn set_deregistration_delay(aws: &Aws, arn: &str, seconds: &str) -> Res<()> {
+    let delay = TargetGroupAttribute::builder()
+        .key(DEREGISTRATION_DELAY)
+        .value(seconds)
+        .build();
+    let call = aws.elbv2.modify_target_group_attributes();
+    // Gone already (destroyed by hand): nothing to change.
+    done!(
+        call.target_group_arn(arn).attributes(delay),
+        "TargetGroupNotFound"
+    )
+}
+
+/// The target group attribute: how long a leaving target keeps its connections.
+const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+
 /// The processes `group` has suspended, by name.
 fn suspended(group: &AutoScalingGroup) -> Vec<String> {
     group
@@ -201,9 +263,9 @@ async fn resume_suspended(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
     Ok(())
 }
 
-/// The stack's groups in `state` that a roll which did not finish (a crash, a kill) left with
-/// its processes suspended: their stored arguments get the live suspended processes, so that
-/// the plan shows them and the update resumes them. One line each, for the operator.
+/// The live suspended processes of the stack's groups in `state`, put in their stored arguments
+/// (a roll that did not finish, after a crash or a kill, leaves some), so that the plan shows
+/// them going and the update resumes them. One line for each group with some.
 pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
     /// How many groups one `DescribeAutoScalingGroups` call may name.
     const GROUPS_PER_CALL: usize = 50;
@@ -213,35 +275,39 @@ pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
         .filter(|r| r.type_name == Group::TYPE)
         .map(|r| r.id.clone())
         .collect();
-    let mut left = std::collections::BTreeMap::new();
+    let mut live = std::collections::BTreeMap::new();
     for chunk in names.chunks(GROUPS_PER_CALL) {
         let call = aws.autoscaling.describe_auto_scaling_groups();
         for group in every_item!(call.set_auto_scaling_group_names(Some(chunk.to_vec())))? {
-            let suspended = suspended(&group);
-            if suspended
-                .iter()
-                .any(|p| ROLL_SUSPENDS.contains(&p.as_str()))
-            {
-                if let Some(name) = group.auto_scaling_group_name() {
-                    left.insert(name.to_string(), suspended);
-                }
+            if let Some(name) = group.auto_scaling_group_name() {
+                live.insert(name.to_string(), suspended(&group));
             }
         }
     }
     let mut lines = Vec::new();
     for resource in &mut state.resources {
-        if resource.type_name != Group::TYPE {
+        let Some(suspended) = live.get(&resource.id) else {
+            continue;
+        };
+        // As they are now, none included: what an earlier run recorded is not kept.
+        with_suspended(&mut resource.inputs, suspended);
+        if suspended.is_empty() {
             continue;
         }
-        if let Some(suspended) = left.get(&resource.id) {
-            with_suspended(&mut resource.inputs, suspended);
-            lines.push(format!(
-                "{}: {} suspended in group {} (a roll that did not finish); `up` resumes them",
-                resource.name,
-                suspended.join(", "),
-                resource.id
-            ));
-        }
+        let why = if suspended
+            .iter()
+            .any(|p| ROLL_SUSPENDS.contains(&p.as_str()))
+        {
+            "a roll that did not finish"
+        } else {
+            "ams-stack suspends none outside a roll"
+        };
+        lines.push(format!(
+            "{}: {} suspended in group {} ({why}); `up` resumes them",
+            resource.name,
+            suspended.join(", "),
+            resource.id
+        ));
     }
     Ok(lines)
 }
@@ -330,9 +396,9 @@ impl AwsKind for Group {
         Ok(NameOutputs::of(name))
     }
 
-    /// Changes the sizes, template version, subnets and health check; detaches the target groups
-    /// no longer asked for and attaches the new ones; rolls the instances onto a new template
-    /// version; ends when the desired count serves.
+    /// Changes the sizes, template version, subnets and health check; resumes processes left
+    /// suspended; detaches the target groups no longer asked for and attaches the new ones;
+    /// rolls the instances onto a new template version; ends when the desired count serves.
     async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let (template, subnets) = (self.template()?, resolved(&self.subnet_ids)?.join(","));
         let what = format!("changing group {}", current.id);
@@ -352,6 +418,7 @@ impl AwsKind for Group {
         })
         .await?;
         resume_suspended(aws, ctx, &current.id).await?;
+        self.put_launch_hook(aws, current).await?;
         let (detach, attach) = target_group_changes(
             &stored_target_groups(&current.inputs),
             &resolved(&self.target_group_arns)?,
@@ -395,16 +462,14 @@ impl AwsKind for Group {
             return Ok(());
         }
         // A destroy waits for no stream: a leaving instance is not held in its target groups
-        // for the drain time (up to an hour), which would outlast the wait below.
+        // for the drain time (up to an hour), which would outlast the wait below. The delays
+        // are put back once the group is gone (a target group may outlive it: `--target`).
+        let mut delays = Vec::new();
         for arn in stored_target_groups(&current.inputs) {
-            let no_delay = TargetGroupAttribute::builder()
-                .key("deregistration_delay.timeout_seconds")
-                .value("0")
-                .build();
-            let call = aws.elbv2.modify_target_group_attributes();
-            let call = call.target_group_arn(&arn).attributes(no_delay);
-            // Gone already (destroyed before, or by hand): nothing to shorten.
-            done!(call, "TargetGroupNotFound")?;
+            if let Some(delay) = deregistration_delay(aws, &arn).await? {
+                set_deregistration_delay(aws, &arn, "0").await?;
+                delays.push((arn, delay));
+            }
         }
         aws.autoscaling
             .update_auto_scaling_group()
@@ -448,7 +513,7 @@ impl AwsKind for Group {
                 .then_some(()))
         })
         .await?;
-        match aws
+        let deleted = match aws
             .autoscaling
             .delete_auto_scaling_group()
             .auto_scaling_group_name(&current.id)
@@ -465,7 +530,12 @@ impl AwsKind for Group {
                 Ok(())
             }
             Err(e) => Err(e),
+        };
+        deleted?;
+        for (arn, delay) in delays {
+            set_deregistration_delay(aws, &arn, &delay).await?;
         }
+        Ok(())
     }
 
     /// The live sizes of the groups (which scaling changes), in one call per 50 groups.

@@ -67,25 +67,52 @@ pub(super) fn template(id: &str, version: &str) -> LaunchTemplateSpecification {
         .build()
 }
 
-/// Sends a change of a group (`send` makes the call) again while AWS answers [`NOT_NOW`], for
-/// up to the wait timeout, saying what it waits for.
+/// How long a change of a group may wait for the scaling activity in progress on AWS: a
+/// termination's activity lasts through the deregistration delay (up to an hour) and the drain
+/// (up to two hours).
+const SETTLE_LIMIT: Duration = Duration::from_secs(3 * 60 * 60 + 10 * 60);
+
+/// Sends a change of a group (`send` makes the call) again while AWS answers [`NOT_NOW`]
+/// ("not now", never "no"), saying what it waits for; on AWS for as long as a termination's
+/// activity may last, on an emulator for its wait timeout. At the end, AWS's last refusal.
 pub(super) async fn when_settled<T, F, Fut>(aws: &Aws, ctx: &Ctx, what: &str, mut send: F) -> Res<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Res<T>>,
 {
     let waited = format!("the scaling activity in progress to end before {what}");
-    aws.wait_for(ctx, &waited, || {
-        let sent = send();
-        async move {
-            match sent.await {
-                Ok(answer) => Ok(Some(answer)),
-                Err(e) if e.code.as_deref().is_some_and(|c| NOT_NOW.contains(&c)) => Ok(None),
-                Err(e) => Err(e),
+    let limit = if aws.is_emulator() {
+        aws.wait_timeout
+    } else {
+        SETTLE_LIMIT
+    };
+    let last = std::sync::Mutex::new(String::new());
+    let settled = aws
+        .wait_within(ctx, &waited, limit, || {
+            let sent = send();
+            let last = &last;
+            async move {
+                match sent.await {
+                    Ok(answer) => Ok(Some(answer)),
+                    Err(e) if e.code.as_deref().is_some_and(|c| NOT_NOW.contains(&c)) => {
+                        if let Ok(mut last) = last.lock() {
+                            *last = e.message;
+                        }
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await;
+    settled.map_err(|mut e| {
+        if let Ok(last) = last.lock() {
+            if !last.is_empty() {
+                e.message = format!("{} (AWS's last answer: {last})", e.message);
             }
         }
+        e
     })
-    .await
 }
 
 /// Resumes the processes a roll suspended when it is dropped unfinished (its step abandoned at
@@ -198,6 +225,25 @@ impl Fleet<'_> {
         let waited = aws
             .wait_within(ctx, &what, self.health_timeout, || async {
                 let group = self.group(aws).await?;
+                // New instances still on their way (Pending, or Pending:Wait until their
+                // node says it is ready), named with their state if the wait runs out.
+                let on_the_way: Vec<String> = group
+                    .instances()
+                    .iter()
+                    .filter(|i| {
+                        staying(i)
+                            && i.lifecycle_state()
+                                .is_some_and(|s| s.as_str() != "InService")
+                    })
+                    .filter(|i| i.instance_id().is_some_and(|id| !old.contains(id)))
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.instance_id().unwrap_or_default(),
+                            i.lifecycle_state().map_or("unknown", |s| s.as_str())
+                        )
+                    })
+                    .collect();
                 let candidates: Vec<String> = group
                     .instances()
                     .iter()
@@ -217,11 +263,15 @@ impl Fleet<'_> {
                     return Ok(Some(ready));
                 }
                 if let Ok(mut reason) = last_reason.lock() {
-                    *reason = unhealthy
-                        .iter()
-                        .map(|(id, why)| format!("{id}: {why}"))
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    *reason =
+                        unhealthy
+                            .iter()
+                            .map(|(id, why)| format!("{id}: {why}"))
+                            .chain(on_the_way.iter().map(|state| {
+                                format!("{state} (its node has not said it is ready)")
+                            }))
+                            .collect::<Vec<_>>()
+                            .join("; ");
                 }
                 Ok(None)
             })
@@ -300,58 +350,75 @@ impl Fleet<'_> {
             self.name,
             ROLL_SUSPENDS.join(" and ")
         ));
-        self.processes(aws, ctx, true).await?;
-        let mut suspension = Suspension {
+        self.suspend(aws, ctx).await?;
+        // Only for a roll dropped before it ends (its step abandoned): resumes then.
+        let mut dropped = Suspension {
             client: aws.autoscaling.clone(),
             group: self.name.to_string(),
             armed: true,
         };
         let rolled = self.batches(aws, ctx, versions, batch).await;
-        let resumed = self.processes(aws, ctx, false).await;
-        suspension.armed = resumed.is_err();
-        match (rolled, resumed) {
-            (Ok(()), resumed) => resumed,
-            (Err(e), Ok(())) => Err(e),
-            (Err(mut e), Err(r)) => {
-                e.message = format!(
-                    "{}; and resuming its {} failed ({}): the next plan shows them suspended and `up` resumes them",
-                    e.message,
-                    ROLL_SUSPENDS.join(" and "),
-                    r.message
-                );
-                Err(e)
-            }
+        let resumed = self.resume(aws, ctx).await;
+        dropped.armed = false;
+        if let Err(r) = &resumed {
+            // The roll's outcome stands; the processes left suspended the next plan shows,
+            // and `up` resumes them.
+            ctx.waiting(format!(
+                "rolling {}: resuming its {} failed ({}): the next plan shows them and `up` resumes them",
+                self.name,
+                ROLL_SUSPENDS.join(" and "),
+                r.message
+            ));
         }
+        // A roll is never tried again from the start by the step's retries: it would take the
+        // instances it has just launched for old ones. What stopped it keeps AWS's code in its
+        // message; the next `up` rolls what is left.
+        rolled.map_err(|e| match e.code.as_deref() {
+            Some("RollStopped") => e,
+            code => ProviderError {
+                code: Some("RollInterrupted".into()),
+                message: format!(
+                    "the roll of {} stopped: {}{}; run `up` again to finish it",
+                    self.name,
+                    code.map(|c| format!("{c}: ")).unwrap_or_default(),
+                    e.message
+                ),
+            },
+        })
     }
 
-    /// Suspends (`suspend`) or resumes the processes a roll suspends.
-    async fn processes(&self, aws: &Aws, ctx: &Ctx, suspend: bool) -> Res<()> {
-        let processes = Some(ROLL_SUSPENDS.map(String::from).to_vec());
-        let what = if suspend { "suspending" } else { "resuming" };
-        when_settled(
-            aws,
-            ctx,
-            &format!("{what} processes of {}", self.name),
-            || async {
-                if suspend {
-                    let call = aws.autoscaling.suspend_processes();
-                    let call = call.auto_scaling_group_name(self.name);
-                    call.set_scaling_processes(processes.clone())
-                        .send()
-                        .await
-                        .or_error()?;
-                } else {
-                    let call = aws.autoscaling.resume_processes();
-                    let call = call.auto_scaling_group_name(self.name);
-                    call.set_scaling_processes(processes.clone())
-                        .send()
-                        .await
-                        .or_error()?;
-                }
-                Ok(())
-            },
-        )
-        .await
+    /// Suspends the processes a roll suspends.
+    async fn suspend(&self, aws: &Aws, ctx: &Ctx) -> Res<()> {
+        let processes = ROLL_SUSPENDS.map(String::from).to_vec();
+        let what = format!("suspending processes of {}", self.name);
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .suspend_processes()
+                .auto_scaling_group_name(self.name)
+                .set_scaling_processes(Some(processes.clone()))
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Resumes the processes a roll suspends.
+    async fn resume(&self, aws: &Aws, ctx: &Ctx) -> Res<()> {
+        let processes = ROLL_SUSPENDS.map(String::from).to_vec();
+        let what = format!("resuming processes of {}", self.name);
+        when_settled(aws, ctx, &what, || async {
+            aws.autoscaling
+                .resume_processes()
+                .auto_scaling_group_name(self.name)
+                .set_scaling_processes(Some(processes.clone()))
+                .send()
+                .await
+                .or_error()
+        })
+        .await?;
+        Ok(())
     }
 
     /// The roll's batches: the instances to replace are those there at the start, a

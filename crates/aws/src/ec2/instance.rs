@@ -292,8 +292,17 @@ impl Instance {
                 ctx.waiting(format!(
                     "no {wanted} capacity: changing {id} back to {before} and starting it"
                 ));
-                set_instance_type(aws, id, before).await?;
-                start(aws, ctx, id).await?;
+                let stopped = |e: ProviderError| {
+                    ProviderError {
+                    message: format!(
+                        "MongoDB's instance {id} is STOPPED: AWS has no {wanted} capacity for it now ({}), and going back to {before} failed too ({}); run `up` again, or start it by hand with its old type",
+                        refused.message, e.message
+                    ),
+                    ..e
+                }
+                };
+                set_instance_type(aws, id, before).await.map_err(stopped)?;
+                start(aws, ctx, id).await.map_err(stopped)?;
                 Err(ProviderError {
                     code: refused.code.clone(),
                     message: format!(

@@ -240,12 +240,15 @@ impl Volume {
                 })
             })
             .await;
-        waited.map_err(|e| ProviderError {
-            code: Some("IncorrectModificationState".into()),
-            message: format!(
-                "volume {id} is still busy with its last modification, and EBS takes a new one only after it completed (a limited number a day): run `up` again later ({})",
-                e.message
-            ),
+        waited.map_err(|e| match e.code.as_deref() {
+            Some("WaitTimeout") => ProviderError {
+                code: Some("IncorrectModificationState".into()),
+                message: format!(
+                    "volume {id} is still busy with its last modification, and EBS takes a new one only after it completed (a limited number a day): run `up` again later ({})",
+                    e.message
+                ),
+            },
+            _ => e,
         })
     }
 
