@@ -207,13 +207,15 @@ async fn set_deregistration_delay(aws: &Aws, arn: &str, seconds: &str) -> Res<()
 /// The target group attribute: how long a leaving target keeps its connections.
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 
-/// The processes `group` has suspended, by name.
+/// The processes `group` has suspended, by name, in order (AWS lists them in none).
 fn suspended(group: &AutoScalingGroup) -> Vec<String> {
-    group
+    let mut names: Vec<String> = group
         .suspended_processes()
         .iter()
         .filter_map(|p| p.process_name().map(String::from))
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 /// Stored arguments with the live suspended processes (left out when there are none, as
