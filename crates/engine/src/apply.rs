@@ -168,6 +168,10 @@ pub async fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let started = Instant::now();
     let mut report = ApplyReport::default();
+    // The deletions an earlier run left pending: only those the plan shows are carried out (a
+    // plan restricted by `--target` shows only its targets'); those of this run's replacements,
+    // always.
+    let earlier: BTreeSet<String> = state.pending_deletes.iter().map(|r| r.id.clone()).collect();
 
     let forward: Vec<Work> = plan
         .steps
@@ -208,6 +212,7 @@ pub async fn apply(
         let mut deletions: Vec<Work> = state
             .pending_deletes
             .iter()
+            .filter(|r| !earlier.contains(&r.id) || plan.pending_deletes.contains(&r.name))
             .map(|r| deletion(r, StepOp::DeleteReplaced))
             .collect();
         deletions.extend(
@@ -809,6 +814,45 @@ mod tests {
         assert_ne!(state.get("bucket-0").expect("bucket").id, old_bucket);
         assert!(state.pending_deletes.is_empty());
         assert_eq!(provider.live_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_targeted_plan_deletes_only_the_pending_deletes_it_shows() {
+        let (run, provider, mut state) = fresh();
+        run.apply(
+            &plan(&program(2, "eu"), &state).expect("plan"),
+            &mut state,
+            &provider,
+            4,
+        )
+        .await;
+        // An earlier run replaced bucket-1 and could not delete the old one.
+        let mut old = state.get("bucket-1").expect("bucket").clone();
+        old.id = "old-bucket-1".into();
+        state.pending_deletes.push(old);
+
+        let mut targeted = plan(&program(2, "eu"), &state).expect("plan");
+        targeted
+            .restrict(&["object-0".to_string()], false)
+            .expect("known target");
+        assert!(targeted.pending_deletes.is_empty(), "not shown");
+        let report = run.apply(&targeted, &mut state, &provider, 4).await;
+        assert!(report.succeeded());
+        assert!(
+            !provider.calls().contains(&"delete bucket-1".to_string()),
+            "what the plan did not show is not deleted: {:?}",
+            provider.calls()
+        );
+        assert_eq!(state.pending_deletes.len(), 1, "and stays pending");
+
+        let whole = plan(&program(2, "eu"), &state).expect("plan");
+        assert_eq!(whole.pending_deletes, ["bucket-1"]);
+        assert!(run
+            .apply(&whole, &mut state, &provider, 4)
+            .await
+            .succeeded());
+        assert!(provider.calls().contains(&"delete bucket-1".to_string()));
+        assert!(state.pending_deletes.is_empty());
     }
 
     #[tokio::test]
