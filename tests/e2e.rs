@@ -72,6 +72,20 @@ async fn full_cluster_up_no_op_update_and_destroy() {
         "{}",
         up.stderr
     );
+    // What the state holds of every resource reads back as its kind's types, as each update
+    // and delete reads it: a renamed or retyped field fails here, not at run time.
+    let stored = std::fs::read_to_string(project.path("state/local.json")).expect("state");
+    let state =
+        ams_engine::state::parse_state(&stored, "state/local.json", "local").expect("state");
+    let aws = ams_aws::Aws::connect("ap-south-1", Some(&cloud.endpoint))
+        .await
+        .expect("clients");
+    let provider = ams_aws::AwsProvider::new(std::sync::Arc::new(aws));
+    for resource in &state.resources {
+        provider
+            .fits(resource)
+            .unwrap_or_else(|e| panic!("{}: {e}", resource.name));
+    }
     let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
     assert_eq!(
         outputs["publish_url"],

@@ -268,6 +268,14 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
         .send()
         .await
         .expect("suspended");
+    let refresh = project.run(&["refresh", "local"]).ok();
+    assert!(
+        refresh.stderr.contains(
+            "suspended_processes: (none) -> [\"AlarmNotification\",\"ScheduledActions\"]"
+        ),
+        "refresh shows them as drift: {}",
+        refresh.stderr
+    );
     let preview = project.run(&["preview", "local"]).ok();
     assert!(
         preview

@@ -20,11 +20,12 @@ pub type Res<T> = Result<T, ProviderError>;
 pub use ams_engine::StepContext as Ctx;
 
 /// A resource as the state has it: its id, its typed outputs and the arguments it was last
-/// applied with (as stored).
+/// applied with, as the kind's own struct (read back once, in [`current`]: a stored state that
+/// no longer fits its kind is an error naming the resource, never a missing key at run time).
 pub struct Current<K: Kind> {
     pub id: String,
     pub outputs: K::Outputs,
-    pub inputs: Json,
+    pub args: K,
 }
 
 /// Codes by which AWS answers, as a kind lists them.
@@ -158,6 +159,8 @@ trait Handler: Send + Sync {
         ctx: &Ctx,
         current: &ResourceState,
     ) -> Result<(), ProviderError>;
+    /// Whether what the state holds of a resource reads back as its kind's types.
+    fn fits(&self, current: &ResourceState) -> Result<(), ProviderError>;
 }
 
 struct For<K>(PhantomData<fn() -> K>);
@@ -168,18 +171,22 @@ fn args<K: Kind>(inputs: &Json) -> Result<K, ProviderError> {
     })
 }
 
-fn current<K: Kind>(state: &ResourceState) -> Result<Current<K>, ProviderError> {
-    let outputs = serde_json::from_value(state.outputs.clone()).map_err(|e| {
+/// What the state holds of a resource, as its kind's types.
+pub(crate) fn current<K: Kind>(state: &ResourceState) -> Result<Current<K>, ProviderError> {
+    let stored = |what: &str, e: serde_json::Error| {
         ProviderError::new(format!(
-            "the stored outputs of {} do not fit {}: {e}",
+            "the stored {what} of {} do not fit {}: {e}",
             state.name,
             K::TYPE
         ))
-    })?;
+    };
+    let outputs =
+        serde_json::from_value(state.outputs.clone()).map_err(|e| stored("outputs", e))?;
+    let args = serde_json::from_value(state.inputs.clone()).map_err(|e| stored("arguments", e))?;
     Ok(Current {
         id: state.id.clone(),
         outputs,
-        inputs: state.inputs.clone(),
+        args,
     })
 }
 
@@ -250,6 +257,10 @@ impl<K: AwsKind> For<K> {
 impl<K: AwsKind> Handler for For<K> {
     async fn read(&self, aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
         K::read(aws, resources).await
+    }
+
+    fn fits(&self, current: &ResourceState) -> Res<()> {
+        self::current::<K>(current).map(|_| ())
     }
 
     async fn find(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Res<Option<Created>> {
@@ -366,6 +377,13 @@ impl AwsProvider {
 
     pub(crate) fn register<K: AwsKind>(&mut self) {
         self.kinds.insert(K::TYPE, Box::new(For::<K>(PhantomData)));
+    }
+
+    /// Whether what the state holds of `resource` (its stored arguments and outputs) reads back
+    /// as its kind's types, as every update and delete reads it: an error names the resource
+    /// and what does not fit (a renamed or retyped field).
+    pub fn fits(&self, resource: &ResourceState) -> Result<(), ProviderError> {
+        self.kind(&resource.type_name)?.fits(resource)
     }
 
     /// The type names of every kind this provider makes.

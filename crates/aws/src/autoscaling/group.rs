@@ -87,13 +87,7 @@ impl Group {
         let Some(hook) = &self.launch_hook else {
             return Ok(());
         };
-        let stored = current
-            .inputs
-            .get("launch_hook")
-            .cloned()
-            .unwrap_or_default();
-        let applied: Option<LaunchHook> = serde_json::from_value(stored).ok().flatten();
-        if applied.as_ref() == Some(hook) {
+        if current.args.launch_hook.as_ref() == Some(hook) {
             return Ok(());
         }
         aws.autoscaling
@@ -158,20 +152,6 @@ fn target_group_changes(old: &[String], new: &[String]) -> (Vec<String>, Vec<Str
     let detach = old.iter().filter(|a| !new.contains(a)).cloned().collect();
     let attach = new.iter().filter(|a| !old.contains(a)).cloned().collect();
     (detach, attach)
-}
-
-/// The target groups the group was last applied with, from its stored arguments.
-fn stored_target_groups(inputs: &Json) -> Vec<String> {
-    inputs
-        .get("target_group_arns")
-        .and_then(Json::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Json::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Target group `arn`'s deregistration delay in seconds, as AWS keeps it (text); `None` when
@@ -422,7 +402,7 @@ impl AwsKind for Group {
         resume_suspended(aws, ctx, &current.id).await?;
         self.put_launch_hook(aws, current).await?;
         let (detach, attach) = target_group_changes(
-            &stored_target_groups(&current.inputs),
+            &resolved(&current.args.target_group_arns)?,
             &resolved(&self.target_group_arns)?,
         );
         change_target_groups!(aws, &current.id, detach_load_balancer_target_groups, detach);
@@ -432,10 +412,10 @@ impl AwsKind for Group {
         // The version the instances run: the stored one; for a group made before versions were
         // explicit (it launched `$Default`, which the template's update has just moved on to
         // the new version), the one before the new version.
-        let stored = current
-            .inputs
-            .get("launch_template_version")
-            .and_then(Json::as_i64);
+        let stored = match &current.args.launch_template_version {
+            Some(version) => Some(*version.get()?),
+            None => None,
+        };
         let previous = match (stored, &self.launch_template_version) {
             (Some(version), _) => version.to_string(),
             (None, Some(new)) if *new.get()? > 1 => (new.get()? - 1).to_string(),
@@ -467,7 +447,7 @@ impl AwsKind for Group {
         // for the drain time (up to an hour), which would outlast the wait below. The delays
         // are put back once the group is gone (a target group may outlive it: `--target`).
         let mut delays = Vec::new();
-        for arn in stored_target_groups(&current.inputs) {
+        for arn in resolved(&current.args.target_group_arns)? {
             if let Some(delay) = deregistration_delay(aws, &arn).await? {
                 set_deregistration_delay(aws, &arn, "0").await?;
                 delays.push((arn, delay));
@@ -580,8 +560,7 @@ mod tests {
 
     #[test]
     fn changing_the_target_groups_attaches_and_detaches_in_place() {
-        let stored = json!({ "target_group_arns": ["arn:http"] });
-        let old = stored_target_groups(&stored);
+        let old = vec!["arn:http".to_string()];
         let new = vec!["arn:http".to_string(), "arn:srt".to_string()];
         assert_eq!(
             target_group_changes(&old, &new),

@@ -6,7 +6,7 @@
 /// `$name_setter`: done, or already gone, with its group or by itself.
 macro_rules! delete_from_group {
     ($aws:expr, $kind:ty, $current:expr, $call:ident, $name_setter:ident($name:expr)) => {{
-        let group = $crate::autoscaling::stored_group(&$current.inputs);
+        let group = $current.args.group_name.get()?;
         let call = $aws.autoscaling.$call().auto_scaling_group_name(group);
         $crate::call::gone!($kind, call.$name_setter($name))
     }};
@@ -20,11 +20,3 @@ mod roll;
 pub use cpu_policy::{CpuPolicy, CpuPolicyOutputs};
 pub use group::{left_suspended, Group, LaunchHook};
 pub use lifecycle_hook::{LifecycleHook, LAUNCHING, TERMINATING};
-
-/// The group a stored policy or hook belongs to (its `group_name` input).
-fn stored_group(inputs: &serde_json::Value) -> &str {
-    inputs
-        .get("group_name")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-}

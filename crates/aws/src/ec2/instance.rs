@@ -365,7 +365,7 @@ impl AwsKind for Instance {
             .ok_or_else(|| terminated(id, "it was to be changed"))?;
         self.set_metadata(aws, id, &live).await?;
         self.set_monitoring(aws, id, &live).await?;
-        let was = current.inputs.get("instance_type").and_then(Json::as_str);
+        let was = Some(current.args.machine.instance_type.as_str());
         match self.set_type(aws, ctx, id, &live, was).await? {
             Some(restarted) => outputs_of(id, &restarted),
             None => outputs_of(id, &live),

@@ -51,7 +51,7 @@ impl AwsKind for InternetGateway {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        if let Some(vpc_id) = current.inputs.get("vpc_id").and_then(Json::as_str) {
+        if let Ok(vpc_id) = current.args.vpc_id.get() {
             let detach = aws.ec2.detach_internet_gateway().vpc_id(vpc_id);
             gone!(Self, detach.internet_gateway_id(&current.id))?;
         }

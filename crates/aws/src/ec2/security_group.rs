@@ -12,7 +12,7 @@ use ams_engine::{Input, Kind, Outputs, ProviderError};
 use super::listing::{describe_one, find_tagged, Listed};
 use super::{answered, id_filter, live_inputs, new_id};
 use crate::call::done_already;
-use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{current, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -156,16 +156,6 @@ async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Ru
     Ok(())
 }
 
-/// The rules stored with a resource, in their order.
-fn stored_rules(inputs: &Json) -> Result<Vec<Rule>, serde_json::Error> {
-    inputs
-        .get("ingress")
-        .cloned()
-        .map(serde_json::from_value)
-        .transpose()
-        .map(Option::unwrap_or_default)
-}
-
 /// The live rules in the stored order first, then those added by hand, so that order is no
 /// drift.
 fn in_stored_order(stored: &[Rule], live: &[Rule]) -> Vec<Rule> {
@@ -211,12 +201,10 @@ impl AwsKind for SecurityGroup {
         })
     }
 
-    async fn update(&self, aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
-        let old = stored_rules(&current.inputs).map_err(|e| {
-            ProviderError::new(format!("stored rules of {} are unreadable: {e}", ctx.name))
-        })?;
-        revoke(aws, &current.id, &not_in(&old, &self.ingress)).await?;
-        authorize(aws, &current.id, &not_in(&self.ingress, &old)).await?;
+    async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
+        let old = &current.args.ingress;
+        revoke(aws, &current.id, &not_in(old, &self.ingress)).await?;
+        authorize(aws, &current.id, &not_in(&self.ingress, old)).await?;
         Ok(current.outputs.clone())
     }
 
@@ -235,7 +223,9 @@ impl AwsKind for SecurityGroup {
             })
             .collect();
         Ok(live_inputs(resources, &live, |inputs, r, rules| {
-            let stored = stored_rules(&r.inputs).unwrap_or_default();
+            let stored = current::<Self>(r)
+                .map(|c| c.args.ingress)
+                .unwrap_or_default();
             inputs["ingress"] =
                 serde_json::to_value(in_stored_order(&stored, rules)).unwrap_or_default();
         }))

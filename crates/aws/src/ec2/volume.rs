@@ -387,12 +387,7 @@ impl AwsKind for Volume {
             .filter(|v| !ending(v))
             .ok_or_else(|| ProviderError::new(format!("volume {id} is gone")))?;
         self.modify(aws, ctx, &live).await?;
-        let old: BTreeMap<String, String> = current
-            .inputs
-            .get("tags")
-            .and_then(|t| serde_json::from_value(t.clone()).ok())
-            .unwrap_or_default();
-        self.retag(aws, ctx, &live, &old).await?;
+        self.retag(aws, ctx, &live, &current.args.tags).await?;
         Ok(VolumeOutputs {
             size_gib: self.size_gib,
             ..current.outputs.clone()
@@ -415,10 +410,16 @@ impl AwsKind for Volume {
             Ec2Volume::volume_id,
             ending,
             |inputs, _, volume| {
-                let declared = |key: &str| inputs.get(key).and_then(Json::as_i64).map(|n| n as i32);
-                let iops = live_setting(declared("iops"), volume.iops(), GP3_IOPS);
-                let throughput =
-                    live_setting(declared("throughput"), volume.throughput(), GP3_THROUGHPUT);
+                // As stored: `read_live!` hands over the stored arguments to bring up to date.
+                let stored: Option<Volume> = serde_json::from_value(inputs.clone()).ok();
+                let declared =
+                    |setting: fn(&Volume) -> Option<i32>| stored.as_ref().and_then(setting);
+                let iops = live_setting(declared(|v| v.iops), volume.iops(), GP3_IOPS);
+                let throughput = live_setting(
+                    declared(|v| v.throughput),
+                    volume.throughput(),
+                    GP3_THROUGHPUT,
+                );
                 if let Some(size) = volume.size() {
                     inputs["size_gib"] = json!(size);
                 }

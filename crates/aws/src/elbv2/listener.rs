@@ -7,7 +7,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use ams_engine::{Input, Kind, ProviderError};
 
@@ -150,8 +149,7 @@ impl AwsKind for Listener {
     /// UDP, which AWS accepts), so that a UDP listener can move to another target group.
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let parts = self.parts()?;
-        let changed =
-            current.inputs.get("protocol").and_then(Json::as_str) != Some(self.protocol.as_str());
+        let changed = current.args.protocol != self.protocol;
         aws.elbv2
             .modify_listener()
             .listener_arn(&current.id)

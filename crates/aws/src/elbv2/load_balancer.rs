@@ -238,12 +238,7 @@ impl AwsKind for LoadBalancer {
     /// Turns deletion protection off (saying so when it was on), deletes it and waits until it
     /// is gone: its network interfaces hold the subnets and security groups until then.
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let protected = current
-            .inputs
-            .get("deletion_protection")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        if protected {
+        if current.args.deletion_protection {
             ctx.waiting("turning deletion protection off to delete it");
         }
         // Always: protection turned on outside ams-stack would refuse the delete too.

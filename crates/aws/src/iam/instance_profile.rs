@@ -105,7 +105,7 @@ impl AwsKind for InstanceProfile {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        if let Some(role) = current.inputs.get("role_name").and_then(Json::as_str) {
+        if let Ok(role) = current.args.role_name.get() {
             let removal = aws.iam.remove_role_from_instance_profile().role_name(role);
             gone!(Self, removal.instance_profile_name(&current.id))?;
         }

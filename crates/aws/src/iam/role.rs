@@ -103,11 +103,6 @@ pub fn trust_policy(service: &str) -> Result<String, ProviderError> {
     Ok(json!({ "Version": "2012-10-17", "Statement": [statement] }).to_string())
 }
 
-/// The service a stored role's arguments name (EC2 when they name none).
-fn stored_service(inputs: &Json) -> &str {
-    inputs.get("service").and_then(Json::as_str).unwrap_or(EC2)
-}
-
 /// The policy document of `statements`.
 pub fn policy_document(statements: &[Statement]) -> Result<String, ProviderError> {
     let statements = statements
@@ -200,7 +195,7 @@ impl AwsKind for Role {
 
     /// The inline policy, and the trust policy when the service changed.
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
-        if stored_service(&current.inputs) != self.service {
+        if current.args.service != self.service {
             aws.iam
                 .update_assume_role_policy()
                 .role_name(&current.id)
@@ -209,7 +204,7 @@ impl AwsKind for Role {
                 .await
                 .or_error()?;
         }
-        if current.inputs.get("description").and_then(Json::as_str) != Some(&self.description) {
+        if current.args.description != self.description {
             aws.iam
                 .update_role()
                 .role_name(&current.id)
@@ -285,7 +280,6 @@ mod tests {
         let role: Role = serde_json::from_value(stored.clone()).unwrap();
         assert_eq!(role.service, "ec2.amazonaws.com");
         assert_eq!(serde_json::to_value(&role).unwrap(), stored);
-        assert_eq!(stored_service(&stored), "ec2.amazonaws.com");
         // Byte for byte the trust policy every instance role was made with.
         assert_eq!(
             trust_policy(&role.service).unwrap(),
@@ -307,7 +301,8 @@ mod tests {
         };
         let json = serde_json::to_value(&role).unwrap();
         assert_eq!(json["service"], "dlm.amazonaws.com");
-        assert_eq!(stored_service(&json), "dlm.amazonaws.com");
+        let stored: Role = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(stored.service, "dlm.amazonaws.com");
         let trust: Json = serde_json::from_str(&trust_policy(&role.service).unwrap()).unwrap();
         assert_eq!(
             trust["Statement"][0]["Principal"]["Service"],

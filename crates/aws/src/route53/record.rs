@@ -19,7 +19,7 @@ use ams_engine::{Input, Kind, Output, Outputs, ProviderError};
 use super::conflict::Claim;
 use super::listed::{fqdn, records_at, zone_records, Held, Listed};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{current, AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Clone, Serialize, Deserialize, Kind)]
@@ -223,28 +223,28 @@ impl Record {
     }
 }
 
-/// A stored argument of a record, as text ("" when missing).
-fn stored<'a>(inputs: &'a Json, key: &str) -> &'a str {
-    inputs.get(key).and_then(Json::as_str).unwrap_or_default()
-}
-
 /// The stored arguments of `resource` with what its zone holds now (the stored value where the
 /// zone holds the same, however Route 53 spells it); `None` when the record or its whole zone
 /// is gone.
-fn live(resource: &ResourceState, zones: &BTreeMap<String, Option<Vec<Listed>>>) -> Option<Json> {
-    let inputs = &resource.inputs;
-    let name = fqdn(stored(inputs, "name"));
-    let kind = stored(inputs, "type");
-    let records = zones.get(stored(inputs, "zone_id"))?.as_ref()?;
-    let record = records.iter().find(|r| r.is_at(&name) && r.kind == kind)?;
-    let wanted = serde_json::from_value::<Target>(inputs.get("value")?.clone())
-        .ok()
-        .and_then(|t| t.held().ok());
-    let mut inputs = inputs.clone();
+fn live(
+    resource: &ResourceState,
+    stored: &Record,
+    zones: &BTreeMap<String, Option<Vec<Listed>>>,
+) -> Res<Option<Json>> {
+    let name = fqdn(stored.name.get()?);
+    let kind = stored.record_type.get()?;
+    let Some(Some(records)) = zones.get(&stored.zone_id) else {
+        return Ok(None);
+    };
+    let Some(record) = records.iter().find(|r| r.is_at(&name) && r.kind == *kind) else {
+        return Ok(None);
+    };
+    let wanted = stored.value.held().ok();
+    let mut inputs = resource.inputs.clone();
     if !wanted.is_some_and(|w| w.same(&record.held)) {
         inputs["value"] = Target::json_of(&record.held);
     }
-    Some(inputs)
+    Ok(Some(inputs))
 }
 
 impl AwsKind for Record {
@@ -303,10 +303,7 @@ impl AwsKind for Record {
 
     /// Deletes with the values (or alias target) it was made with, as Route 53 requires.
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        let record: Record = serde_json::from_value(current.inputs.clone()).map_err(|e| {
-            ProviderError::new(format!("stored record {} is unreadable: {e}", current.id))
-        })?;
-        match record.change(aws, ChangeAction::Delete).await {
+        match current.args.change(aws, ChangeAction::Delete).await {
             // Already gone: AWS says InvalidChangeBatch "... not found".
             Err(e) if e.message.contains("not found") => Ok(()),
             other => other,
@@ -315,14 +312,22 @@ impl AwsKind for Record {
 
     /// One listing per hosted zone; a record whose zone is gone is gone.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+        let stored = resources
+            .iter()
+            .map(|r| current::<Self>(r).map(|c| c.args))
+            .collect::<Res<Vec<Record>>>()?;
         let mut zones = BTreeMap::new();
-        for resource in resources {
-            let zone = stored(&resource.inputs, "zone_id");
-            if !zones.contains_key(zone) {
-                zones.insert(zone.to_string(), zone_records(aws, zone).await?);
+        for record in &stored {
+            if !zones.contains_key(&record.zone_id) {
+                let held = zone_records(aws, &record.zone_id).await?;
+                zones.insert(record.zone_id.clone(), held);
             }
         }
-        Ok(resources.iter().map(|r| live(r, &zones)).collect())
+        resources
+            .iter()
+            .zip(&stored)
+            .map(|(resource, record)| live(resource, record, &zones))
+            .collect()
     }
 }
 
@@ -435,24 +440,22 @@ mod tests {
     #[test]
     fn an_alias_reads_back_without_drift_and_a_changed_one_shows() {
         let record = state(&apex());
+        let live = |zones| live(&record, &apex(), &zones).expect("read");
         let same = Held::Alias {
             dns_name: "dualstack.LB-1.elb.amazonaws.com.".into(),
             zone_id: "ZP97RAFLXTNZK".into(),
         };
-        assert_eq!(
-            live(&record, &zones(same, "A")),
-            Some(record.inputs.clone())
-        );
+        assert_eq!(live(zones(same, "A")), Some(record.inputs.clone()));
         let moved = Held::Alias {
             dns_name: "lb-2.elb.amazonaws.com.".into(),
             zone_id: "ZP97RAFLXTNZK".into(),
         };
-        let read = live(&record, &zones(moved, "A")).expect("there");
+        let read = live(zones(moved, "A")).expect("there");
         assert_eq!(
             read["value"]["alias"]["dns_name"],
             "lb-2.elb.amazonaws.com."
         );
-        let gone = live(&record, &zones(Held::Values(vec!["x".into()]), "CNAME"));
+        let gone = live(zones(Held::Values(vec!["x".into()]), "CNAME"));
         assert_eq!(gone, None, "a record of another type is not this one");
     }
 }
