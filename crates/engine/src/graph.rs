@@ -73,17 +73,25 @@ pub fn dependency_order(
         .filter(|(_, &n)| n == 0)
         .map(|(&name, _)| name)
         .collect();
+    // Who depends on each node, once: the loop below visits each edge once.
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (dependent, deps) in nodes {
+        for dependency in deps {
+            dependents
+                .entry(dependency.as_str())
+                .or_default()
+                .push(dependent.as_str());
+        }
+    }
     let mut order = Vec::with_capacity(nodes.len());
     while let Some(name) = ready.pop_first() {
         order.push(name.to_string());
         remaining.remove(name);
-        for (dependent, deps) in nodes {
-            if deps.contains(name) {
-                if let Some(count) = remaining.get_mut(dependent.as_str()) {
-                    *count -= 1;
-                    if *count == 0 {
-                        ready.insert(dependent.as_str());
-                    }
+        for dependent in dependents.get(name).into_iter().flatten() {
+            if let Some(count) = remaining.get_mut(dependent) {
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(dependent);
                 }
             }
         }

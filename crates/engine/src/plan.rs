@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::expr::{contains_unknown, resolve};
 use super::graph::{dependency_order, GraphError};
-use super::program::Program;
+use super::program::{Declared, Program};
 use crate::state::{ResourceState, State};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -143,22 +143,33 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
         .map(|r| (r.name.clone(), r.dependencies.clone()))
         .collect();
     let order = dependency_order(&nodes)?;
+    // Each resource by name, looked up once per reference rather than searched for.
+    let declared_by_name: BTreeMap<&str, &Declared> = program
+        .resources()
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
+    let stored_by_name: BTreeMap<&str, &ResourceState> = state
+        .resources
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
 
     let mut ops: BTreeMap<&str, Op> = BTreeMap::new();
     let mut steps = Vec::new();
     for name in &order {
-        let Some(declared) = program.get(name) else {
+        let Some(declared) = declared_by_name.get(name.as_str()) else {
             continue;
         };
         let known = |resource: &str, output: &str| -> Option<Json> {
             let changed_by_update = || {
-                program
+                declared_by_name
                     .get(resource)
                     .is_some_and(|r| r.updated_outputs.contains(&output))
             };
             match ops.get(resource) {
                 Some(Op::Update) if changed_by_update() => None,
-                Some(Op::Same | Op::Update) => state
+                Some(Op::Same | Op::Update) => stored_by_name
                     .get(resource)
                     .and_then(|r| r.outputs.get(output))
                     .cloned(),
@@ -166,7 +177,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
             }
         };
         let resolved = resolve(&declared.args, &known);
-        let step = match state.get(name) {
+        let step = match stored_by_name.get(name.as_str()) {
             None => Step {
                 op: Op::Create,
                 name: name.clone(),
@@ -223,7 +234,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
     let removed: Vec<&ResourceState> = state
         .resources
         .iter()
-        .filter(|r| program.get(&r.name).is_none())
+        .filter(|r| !declared_by_name.contains_key(r.name.as_str()))
         .collect();
     steps.extend(deletions(&removed, state)?);
 
