@@ -154,6 +154,70 @@ fn target_group_changes(old: &[String], new: &[String]) -> (Vec<String>, Vec<Str
     (detach, attach)
 }
 
+/// Empties group `name` (its protected instances too), waits until it has none, and deletes it.
+async fn drain_and_delete(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .max_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .or_error()?;
+    // Instances protected from scale-in (an origin with publishers) stay at desired 0: a
+    // termination by hand ignores the protection (the drain hook is deleted before the group).
+    let call = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name);
+    let protected: Vec<String> = first_group(call)
+        .await?
+        .map(|g| {
+            g.instances()
+                .iter()
+                .filter(|i| i.protected_from_scale_in() == Some(true))
+                .filter_map(|i| i.instance_id().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for instance in &protected {
+        ctx.waiting(format!(
+            "terminating {instance}, protected from scale-in, with the group"
+        ));
+        let terminate = aws.autoscaling.terminate_instance_in_auto_scaling_group();
+        let terminate = terminate.should_decrement_desired_capacity(false);
+        // Already leaving, or gone: nothing to do.
+        done!(terminate.instance_id(instance), "ValidationError")?;
+    }
+    let what = format!("group {} to drain", name);
+    aws.wait_for(ctx, &what, || async {
+        Ok(instance_count(aws, name)
+            .await?
+            .is_none_or(|n| n == 0)
+            .then_some(()))
+    })
+    .await?;
+    match aws
+        .autoscaling
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+        .or_error()
+    {
+        Ok(_) => Ok(()),
+        // AWS's "not found" is a ValidationError: gone if the group is no longer listed.
+        Err(e)
+            if e.code.as_deref() == Some("ValidationError")
+                && instance_count(aws, name).await?.is_none() =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Target group `arn`'s deregistration delay in seconds, as AWS keeps it (text); `None` when
 /// the target group is gone.
 async fn deregistration_delay(aws: &Aws, arn: &str) -> Res<Option<String>> {
@@ -444,8 +508,9 @@ impl AwsKind for Group {
             return Ok(());
         }
         // A destroy waits for no stream: a leaving instance is not held in its target groups
-        // for the drain time (up to an hour), which would outlast the wait below. The delays
-        // are put back once the group is gone (a target group may outlive it: `--target`).
+        // for the drain time (up to an hour), which would outlast the drain's wait. The delays
+        // are put back whichever way the drain ends (a target group may outlive the group:
+        // `--target`; a busy delete is tried again and must find them as they were).
         let mut delays = Vec::new();
         for arn in resolved(&current.args.target_group_arns)? {
             if let Some(delay) = deregistration_delay(aws, &arn).await? {
@@ -453,71 +518,11 @@ impl AwsKind for Group {
                 delays.push((arn, delay));
             }
         }
-        aws.autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&current.id)
-            .min_size(0)
-            .max_size(0)
-            .desired_capacity(0)
-            .send()
-            .await
-            .or_error()?;
-        // Instances protected from scale-in (an origin with publishers) stay at desired 0: a
-        // termination by hand ignores the protection (the drain hook is deleted before the group).
-        let call = aws
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&current.id);
-        let protected: Vec<String> = first_group(call)
-            .await?
-            .map(|g| {
-                g.instances()
-                    .iter()
-                    .filter(|i| i.protected_from_scale_in() == Some(true))
-                    .filter_map(|i| i.instance_id().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for instance in &protected {
-            ctx.waiting(format!(
-                "terminating {instance}, protected from scale-in, with the group"
-            ));
-            let terminate = aws.autoscaling.terminate_instance_in_auto_scaling_group();
-            let terminate = terminate.should_decrement_desired_capacity(false);
-            // Already leaving, or gone: nothing to do.
-            done!(terminate.instance_id(instance), "ValidationError")?;
-        }
-        let what = format!("group {} to drain", current.id);
-        aws.wait_for(ctx, &what, || async {
-            Ok(instance_count(aws, &current.id)
-                .await?
-                .is_none_or(|n| n == 0)
-                .then_some(()))
-        })
-        .await?;
-        let deleted = match aws
-            .autoscaling
-            .delete_auto_scaling_group()
-            .auto_scaling_group_name(&current.id)
-            .send()
-            .await
-            .or_error()
-        {
-            Ok(_) => Ok(()),
-            // AWS's "not found" is a ValidationError: gone if the group is no longer listed.
-            Err(e)
-                if e.code.as_deref() == Some("ValidationError")
-                    && instance_count(aws, &current.id).await?.is_none() =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-        deleted?;
+        let deleted = drain_and_delete(aws, ctx, &current.id).await;
         for (arn, delay) in delays {
             set_deregistration_delay(aws, &arn, &delay).await?;
         }
-        Ok(())
+        deleted
     }
 
     /// The live sizes of the groups (which scaling changes), in one call per 50 groups.

@@ -21,9 +21,8 @@
 //! `ResourceContention`: "not now", never "no") are sent again until it is over.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use std::future::Future;
+use std::time::Duration;
 
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LaunchTemplateSpecification};
 
