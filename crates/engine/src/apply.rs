@@ -347,12 +347,7 @@ impl Dispatcher<'_> {
                     state.pending.push(PendingOperation {
                         name: item.name.clone(),
                         type_name: item.type_name.clone(),
-                        operation: if item.op == StepOp::Create {
-                            "create"
-                        } else {
-                            "create-replacement"
-                        }
-                        .into(),
+                        operation: item.op,
                         token: token.clone(),
                         inputs: inputs.clone(),
                         dependencies: item.dependencies.clone(),
@@ -510,7 +505,7 @@ pub async fn resolve_pending(
         )
         .with_token(&pending.token);
         ctx.read_only = read_only;
-        if pending.operation == "create-replacement" {
+        if pending.operation == StepOp::CreateReplacement {
             ctx.replacing = state.get(&pending.name).map(|r| r.id.clone());
         }
         let found = match provider.find(&ctx, &pending.inputs).await {
@@ -527,7 +522,7 @@ pub async fn resolve_pending(
             }
         };
         let adopted = found.map(|created| {
-            if pending.operation == "create-replacement" {
+            if pending.operation == StepOp::CreateReplacement {
                 if let Some(old) = state.remove(&pending.name) {
                     state.pending_deletes.push(old);
                 }

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::event::StepOp;
+
 pub use local::LocalBackend;
 
 /// The state schema version this build reads and writes.
@@ -56,8 +58,9 @@ pub struct PendingOperation {
     pub name: String,
     #[serde(rename = "type")]
     pub type_name: String,
-    /// `create` or `create-replacement`.
-    pub operation: String,
+    /// `create` or `create-replacement`: the apply step that was under way, as the events name
+    /// it.
+    pub operation: StepOp,
     /// The idempotency token sent with the create, where the API takes one.
     pub token: String,
     /// The resolved arguments of the create.
