@@ -1,5 +1,6 @@
-"""What the proxy's own tests share (test_strict.py, test_dlm.py): processes that print their
-loopback address (moto, the proxy), started and stopped, and the error a call gets.
+"""What the proxy's own tests share (test_strict.py, test_scaling.py, test_ec2_rules.py,
+test_dlm.py): processes that print their loopback address (moto, the proxy), started and stopped,
+the error a call gets, a careful retry and a wait.
 
 Standard library only, plus botocore (which moto brings) for `refusal`.
 """
@@ -59,6 +60,28 @@ def refusal(fn, **kwargs):
     except ClientError as e:
         return e.response["Error"]["Code"], e.response["Error"].get("Message", ""), e.response["ResponseMetadata"]["HTTPStatusCode"]
     return None
+
+
+def retry(fn, codes, timeout=15, **kwargs):
+    """What a careful tool does: retry while AWS answers one of these codes. Returns (result, attempts)."""
+    deadline, attempts = time.time() + timeout, 0
+    while True:
+        attempts += 1
+        try:
+            return fn(**kwargs), attempts
+        except ClientError as e:
+            if e.response["Error"]["Code"] not in codes or time.time() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def wait_for(check, timeout=15):
+    """Waits until check() holds; an AssertionError after timeout seconds."""
+    deadline = time.time() + timeout
+    while not check():
+        if time.time() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.05)
 
 
 def stop_all():

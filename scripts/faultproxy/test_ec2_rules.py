@@ -20,7 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import HERE, PROBLEMS, VENV, refusal, spawn, start_proxy, stop_all
+from harness import HERE, PROBLEMS, VENV, refusal, retry, spawn, start_proxy, stop_all, wait_for
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
@@ -43,27 +43,6 @@ def client(service, endpoint, region=REGION, attempts=1, account=None):
 def get_json(url, method="GET"):
     with urllib.request.urlopen(urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)) as answer:
         return json.load(answer) if method == "GET" else answer.read()
-
-
-def retry(fn, codes, timeout=15, **kwargs):
-    """What a careful tool does: retry while AWS answers one of these codes. Returns (result, attempts)."""
-    deadline, attempts = time.time() + timeout, 0
-    while True:
-        attempts += 1
-        try:
-            return fn(**kwargs), attempts
-        except ClientError as e:
-            if e.response["Error"]["Code"] not in codes or time.time() > deadline:
-                raise
-        time.sleep(0.1)
-
-
-def wait_for(check, timeout=15):
-    deadline = time.time() + timeout
-    while not check():
-        if time.time() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.05)
 
 
 def setUpModule():

@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import HERE, PROBLEMS, REPO, VENV, refusal, spawn, start_proxy, stop_all
+from harness import HERE, PROBLEMS, REPO, VENV, refusal, retry, spawn, start_proxy, stop_all, wait_for
 
 REGION = "us-east-1"  # as scripts/emulator/seed.py
 ZONE = "ams-local.test"  # seeded by seed.py
@@ -59,27 +59,6 @@ def client(service, endpoint, region=REGION, account=None):
     if account:  # moto's separate accounts on one server
         made.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
     return made
-
-
-def retry(fn, codes, timeout=15, **kwargs):
-    """What a careful tool does: retry while AWS answers one of these codes. Returns (result, attempts)."""
-    deadline, attempts = time.time() + timeout, 0
-    while True:
-        attempts += 1
-        try:
-            return fn(**kwargs), attempts
-        except ClientError as e:
-            if e.response["Error"]["Code"] not in codes or time.time() > deadline:
-                raise
-        time.sleep(0.15)
-
-
-def wait_for(check, timeout=15):
-    deadline = time.time() + timeout
-    while not check():
-        if time.time() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.1)
 
 
 def rules(endpoint):

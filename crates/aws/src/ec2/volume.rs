@@ -140,6 +140,18 @@ fn modification(id: &str, live: Performance, wanted: Performance) -> Res<Option<
 }
 
 /// The newest of a volume's modifications (by start time; the last listed among equals).
+/// Volume `id`'s newest modification; `None` when it has none, or is gone.
+async fn last_modification(aws: &Aws, id: &str) -> Res<Option<VolumeModification>> {
+    let out = aws
+        .ec2
+        .describe_volumes_modifications()
+        .volume_ids(id)
+        .send()
+        .await
+        .or_gone::<Volume>()?;
+    Ok(out.and_then(|o| newest(o.volumes_modifications()).cloned()))
+}
+
 fn newest(modifications: &[VolumeModification]) -> Option<&VolumeModification> {
     let start = |m: &VolumeModification| m.start_time().map(|t| (t.secs(), t.subsec_nanos()));
     modifications
@@ -224,15 +236,8 @@ impl Volume {
         );
         let waited = aws
             .wait_for(ctx, &what, || async {
-                let out = aws
-                    .ec2
-                    .describe_volumes_modifications()
-                    .volume_ids(id)
-                    .send()
-                    .await
-                    .or_gone::<Self>()?;
-                let last = out.as_ref().and_then(|o| newest(o.volumes_modifications()));
-                Ok(match last.and_then(|m| m.modification_state()) {
+                let last = last_modification(aws, id).await?;
+                Ok(match last.as_ref().and_then(|m| m.modification_state()) {
                     Some(
                         VolumeModificationState::Modifying | VolumeModificationState::Optimizing,
                     ) => None,
@@ -255,15 +260,8 @@ impl Volume {
     /// Whether the volume's newest modification, still `modifying`, is the one asked (an
     /// earlier attempt's, whose answer was lost): EBS refuses another until it is taken.
     async fn under_way(&self, aws: &Aws, id: &str) -> Res<bool> {
-        let out = aws
-            .ec2
-            .describe_volumes_modifications()
-            .volume_ids(id)
-            .send()
-            .await
-            .or_error()?;
         let (gib, iops, mibs) = self.wanted();
-        Ok(newest(out.volumes_modifications()).is_some_and(|m| {
+        Ok(last_modification(aws, id).await?.is_some_and(|m| {
             m.modification_state() == Some(&VolumeModificationState::Modifying)
                 && m.target_size() == Some(gib)
                 && m.target_iops().is_none_or(|t| t == iops)
