@@ -19,7 +19,7 @@ use ams_engine::state::{ResourceState, State};
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::lifecycle_hook::LAUNCHING;
-use super::roll::{template, when_settled, Fleet, ROLL_SUSPENDS};
+use super::roll::{template, when_settled, Fleet, Versions, ROLL_SUSPENDS};
 use crate::call::OrError;
 use crate::call::{done, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
@@ -487,15 +487,14 @@ impl AwsKind for Group {
         };
         // A new version (or the first explicit one): every instance there now is rolled.
         if self.launch_template_version.is_some() && self.version()? != previous {
-            let versions = (
-                self.launch_template_id.get()?.as_str(),
-                self.version()?,
-                previous,
-            );
+            let new = self.version()?;
+            let versions = Versions {
+                template_id: self.launch_template_id.get()?,
+                new: &new,
+                previous: &previous,
+            };
             let batch = self.max_batch.unwrap_or(1) as usize;
-            fleet
-                .roll(aws, ctx, (versions.0, &versions.1, &versions.2), batch)
-                .await?;
+            fleet.roll(aws, ctx, &versions, batch).await?;
         }
         fleet.serving_desired(aws, ctx).await?;
         Ok(current.outputs.clone())

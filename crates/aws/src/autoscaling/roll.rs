@@ -41,6 +41,15 @@ pub const ROLL_SUSPENDS: [&str; 2] = ["AlarmNotification", "ScheduledActions"];
 /// SetDesiredCapacity, TerminateInstanceInAutoScalingGroup and DeleteAutoScalingGroup).
 pub const NOT_NOW: [&str; 2] = ["ScalingActivityInProgress", "ResourceContention"];
 
+/// The launch template versions a roll goes between.
+pub(super) struct Versions<'a> {
+    pub template_id: &'a str,
+    /// The version the group launches now, which the instances are rolled onto.
+    pub new: &'a str,
+    /// The version the instances ran, which a failed batch goes back to.
+    pub previous: &'a str,
+}
+
 /// What a roll or a wait needs to know of the group.
 pub(super) struct Fleet<'a> {
     pub name: &'a str,
@@ -332,16 +341,15 @@ impl Fleet<'_> {
             .unwrap_or_default())
     }
 
-    /// Rolls every instance the group has now onto `version` of template `template_id` (the
-    /// group already launches that version), `batch` at a time, launch before terminate;
-    /// `previous` is the version to go back to if a batch fails. The group's alarm and
-    /// scheduled actions are suspended from before the first batch until the roll is over,
-    /// whichever way it ends.
+    /// Rolls every instance the group has now onto the new version (the group already
+    /// launches it), `batch` at a time, launch before terminate; a failed batch goes back to
+    /// the previous version. The group's alarm and scheduled actions are suspended from before
+    /// the first batch until the roll is over, whichever way it ends.
     pub async fn roll(
         &self,
         aws: &Aws,
         ctx: &Ctx,
-        versions: (&str, &str, &str),
+        versions: &Versions<'_>,
         batch: usize,
     ) -> Res<()> {
         ctx.waiting(format!(
@@ -426,9 +434,14 @@ impl Fleet<'_> {
         &self,
         aws: &Aws,
         ctx: &Ctx,
-        (template_id, version, previous): (&str, &str, &str),
+        versions: &Versions<'_>,
         batch: usize,
     ) -> Res<()> {
+        let Versions {
+            template_id,
+            new: version,
+            previous,
+        } = *versions;
         let old: BTreeSet<String> = self
             .group(aws)
             .await?
