@@ -239,6 +239,11 @@ def make_handler(options, cloud):
     return Handler
 
 
+def comma_list(text):
+    """A flag's comma-separated list (images, instance types), blanks dropped."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def seconds(text):
     value = float(text)
     if value < 0:
@@ -264,7 +269,7 @@ def main():
     cloud_flags = parser.add_argument_group("strict cloud (--cloud strict)")
     cloud_flags.add_argument("--cloud", choices=["lenient", "strict"], default="lenient", help="strict: enforce the rules below on top of moto")
     cloud_flags.add_argument("--rules", default="all", help="which rules: all (default), none, a list, or all but: -route53,-clocks. Rules: " + ", ".join(RULES))
-    cloud_flags.add_argument("--not-subscribed", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+    cloud_flags.add_argument("--not-subscribed", type=comma_list, default=[],
                              help="Marketplace images the account has not subscribed to: ami-ID, ami-ID=PRODUCTCODE, or PRODUCTCODE (matched against the image's product codes)")
     cloud_flags.add_argument("--product-code", default="4wh7rhpic3wfwamyp5905tsbt", help="the sku shown for an ami-ID listed without one (default: Ant Media Server's)")
     cloud_flags.add_argument("--linger-s", type=seconds, default=3.0, help="a deleted load balancer's interfaces hold its groups and subnets (default 3; AWS: minutes)")
@@ -280,10 +285,10 @@ def main():
     cloud_flags.add_argument("--instance-pending-s", type=seconds, default=1.0, help="instance pending before running (default 1)")
     cloud_flags.add_argument("--target-initial-s", type=seconds, default=2.0, help="target initial before healthy (default 2)")
     cloud_flags.add_argument("--asg-pending-s", type=seconds, default=1.0, help="group instance Pending before InService (default 1)")
-    cloud_flags.add_argument("--never-healthy", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+    cloud_flags.add_argument("--never-healthy", type=comma_list, default=[],
                              help="images (ami-ID list) whose instances never pass a load balancer's health checks: a node that never serves")
     # Rules no-capacity, volume-modification, access-log-race (creating.py).
-    cloud_flags.add_argument("--no-capacity", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+    cloud_flags.add_argument("--no-capacity", type=comma_list, default=[],
                              help="instance types AWS has no capacity for: TYPE (every zone) or TYPE@ZONE; RunInstances and StartInstances "
                                   "of them answer InsufficientInstanceCapacity (500) (default: none)")
     cloud_flags.add_argument("--volume-modification-s", type=seconds, default=1.0,
@@ -305,7 +310,7 @@ def main():
                              help="a group's scaling activity is in progress this long after it launched or terminated an instance (default 0.5)")
     cloud_flags.add_argument("--node-ready-s", type=seconds, default=1.0,
                              help="a new instance held by a launch hook completes it (CONTINUE) this long after its wait began: the node's boot (default 1)")
-    cloud_flags.add_argument("--never-ready", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=[],
+    cloud_flags.add_argument("--never-ready", type=comma_list, default=[],
                              help="images (ami-ID list) whose instances complete their launch hook with ABANDON: a node whose boot failed")
     options = parser.parse_args()
     cloud = None
