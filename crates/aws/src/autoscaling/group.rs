@@ -18,7 +18,7 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::{ResourceState, State};
 use ams_engine::{Input, Kind, ProviderError};
 
-use super::lifecycle_hook::LAUNCHING;
+use super::lifecycle_hook::{LifecycleHook, LAUNCHING};
 use super::roll::{template, when_settled, Fleet, Versions, ROLL_SUSPENDS};
 use crate::call::OrError;
 use crate::call::{done, every_item};
@@ -90,17 +90,14 @@ impl Group {
         if current.args.launch_hook.as_ref() == Some(hook) {
             return Ok(());
         }
-        aws.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(&current.id)
-            .lifecycle_hook_name(&hook.name)
-            .lifecycle_transition(LAUNCHING)
-            .heartbeat_timeout(hook.heartbeat_seconds)
-            .default_result(&hook.default_result)
-            .send()
-            .await
-            .or_error()?;
-        Ok(())
+        let put = LifecycleHook {
+            group_name: current.id.clone().into(),
+            name: hook.name.clone(),
+            transition: LAUNCHING.into(),
+            heartbeat_seconds: hook.heartbeat_seconds,
+            default_result: hook.default_result.clone(),
+        };
+        put.put(aws).await
     }
 
     /// The group `name` as a fleet to wait on and roll.

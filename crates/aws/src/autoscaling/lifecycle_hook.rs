@@ -34,7 +34,7 @@ pub struct LifecycleHook {
 
 impl LifecycleHook {
     /// Makes or changes the hook (the same call does both).
-    async fn put(&self, aws: &Aws) -> Res<()> {
+    pub(super) async fn put(&self, aws: &Aws) -> Res<()> {
         aws.autoscaling
             .put_lifecycle_hook()
             .auto_scaling_group_name(self.group_name.get()?)
