@@ -293,13 +293,11 @@ impl Instance {
                     "no {wanted} capacity: changing {id} back to {before} and starting it"
                 ));
                 let stopped = |e: ProviderError| {
-                    ProviderError {
-                    message: format!(
+                    let message = format!(
                         "MongoDB's instance {id} is STOPPED: AWS has no {wanted} capacity for it now ({}), and going back to {before} failed too ({}); run `up` again, or start it by hand with its old type",
                         refused.message, e.message
-                    ),
-                    ..e
-                }
+                    );
+                    ProviderError { message, ..e }
                 };
                 set_instance_type(aws, id, before).await.map_err(stopped)?;
                 start(aws, ctx, id).await.map_err(stopped)?;
