@@ -15,6 +15,14 @@ pub trait OrError<T> {
     fn or_error(self) -> Result<T, ProviderError>;
     /// `None` where AWS answers with one of kind `K`'s not-found codes (already gone).
     fn or_gone<K: AwsKind>(self) -> Result<Option<T>, ProviderError>;
+    /// A delete's (or a detach's) answer: done, or gone already by kind `K`'s not-found codes.
+    fn done_or_gone<K: AwsKind>(self) -> Result<(), ProviderError>;
+    /// A describe's (or a head's) answer: whether the resource is there, `false` by kind `K`'s
+    /// not-found codes.
+    fn exists<K: AwsKind>(self) -> Result<bool, ProviderError>;
+    /// Done, also where AWS refuses with `code`, which means that what the call asks is done
+    /// already (a retry of a call whose answer was lost, an instance already leaving).
+    fn done_already_if(self, code: &str) -> Result<(), ProviderError>;
 }
 
 impl<T, E> OrError<T> for Result<T, SdkError<E>>
@@ -32,53 +40,20 @@ where
             Err(e) => Err(aws_error(e)),
         }
     }
-}
 
-/// Sends a call about one resource of kind `K`: AWS's answer, or `None` where AWS answers with
-/// one of `K`'s not-found codes (gone).
-/// `unless_gone!(Volume, aws.ec2.describe_volumes().volume_ids(id))?`.
-macro_rules! unless_gone {
-    ($kind:ty, $call:expr) => {
-        $crate::call::OrError::or_gone::<$kind>($call.send().await)
-    };
-}
-pub(crate) use unless_gone;
+    fn done_or_gone<K: AwsKind>(self) -> Result<(), ProviderError> {
+        self.or_gone::<K>().map(|_| ())
+    }
 
-/// Sends a delete (or a detach) of a resource of kind `K`: done, or already gone by `K`'s
-/// not-found codes. `gone!(Self, aws.acm.delete_certificate().certificate_arn(id))?`.
-macro_rules! gone {
-    ($kind:ty, $call:expr) => {
-        $crate::call::unless_gone!($kind, $call).map(|_| ())
-    };
-}
-pub(crate) use gone;
+    fn exists<K: AwsKind>(self) -> Result<bool, ProviderError> {
+        self.or_gone::<K>().map(|found| found.is_some())
+    }
 
-/// Every item a listing call (`request`, built up to its filters) answers, following its
-/// pages. `every_item!(aws.iam.list_roles().path_prefix(PATH))?`.
-macro_rules! every_item {
-    ($request:expr) => {{
-        let pages = $request.into_paginator().items().send();
-        $crate::call::OrError::or_error(pages.try_collect().await)
-    }};
-}
-pub(crate) use every_item;
-
-/// Sends `call`, whose refusal with AWS's `code` means that what it asks is done already (see
-/// [`done_already`]). `done!(aws.ec2.create_route().route_table_id(id), "RouteAlreadyExists")?`.
-macro_rules! done {
-    ($call:expr, $code:expr) => {
-        $crate::call::done_already($crate::call::OrError::or_error($call.send().await), $code)
-    };
-}
-pub(crate) use done;
-
-/// `sent` (a call's result), where AWS's refusal `code` means that what the call asks is done
-/// already (a retry of a call whose answer was lost, an instance already leaving): that refusal
-/// is no error.
-pub fn done_already<T>(sent: Result<T, ProviderError>, code: &str) -> Result<(), ProviderError> {
-    match sent {
-        Err(e) if e.code.as_deref() == Some(code) => Ok(()),
-        other => other.map(|_| ()),
+    fn done_already_if(self, code: &str) -> Result<(), ProviderError> {
+        match self {
+            Err(e) if e.code() == Some(code) => Ok(()),
+            other => other.map(|_| ()).map_err(aws_error),
+        }
     }
 }
 
@@ -133,15 +108,6 @@ pub fn missing(what: &str) -> ProviderError {
 pub fn required(field: Option<&str>, what: &str) -> Result<String, ProviderError> {
     field.map(String::from).ok_or_else(|| missing(what))
 }
-
-/// Sends a describe (or a head) of one resource of kind `K`: whether it is there, `false` by
-/// `K`'s not-found codes. `exists!(Self, aws.s3.head_bucket().bucket(name))?`.
-macro_rules! exists {
-    ($kind:ty, $call:expr) => {
-        $crate::call::unless_gone!($kind, $call).map(|found| found.is_some())
-    };
-}
-pub(crate) use exists;
 
 /// An error and its sources on one line.
 pub(crate) fn first_line(error: &dyn std::error::Error) -> String {

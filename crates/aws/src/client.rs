@@ -30,6 +30,8 @@ pub struct Clients {
 
 impl Clients {
     fn new(config: &aws_config::SdkConfig, calls: &CallLog) -> Self {
+        // A macro because each service's client and configuration are their own SDK types
+        // with no trait in common: one line a service instead of four.
         macro_rules! client {
             ($sdk:ident) => {
                 $sdk::Client::from_conf(

@@ -5,28 +5,41 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::Outputs;
 
-/// Declares each outputs struct of one `String` field, with `of(value)` to make it.
-macro_rules! one_name {
-    ($($(#[$doc:meta])* $outputs:ident { $field:ident })+) => {$(
-        $(#[$doc])*
-        #[derive(Clone, Serialize, Deserialize, Outputs)]
-        pub struct $outputs {
-            pub $field: String,
-        }
-
-        impl $outputs {
-            pub fn of($field: &str) -> Self {
-                Self { $field: $field.to_string() }
-            }
-        }
-    )+};
+/// A resource known by its id (`vpc-…`, `subnet-…`, `igw-…`, `nat-…`).
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct IdOutputs {
+    pub id: String,
 }
 
-one_name! {
-    /// A resource known by its id (`vpc-…`, `subnet-…`, `igw-…`, `nat-…`).
-    IdOutputs { id }
-    /// A resource known by its ARN (a listener, a listener rule).
-    ArnOutputs { arn }
-    /// A resource known by its physical name (an auto-scaling group, a lifecycle hook).
-    NameOutputs { name }
+impl IdOutputs {
+    pub fn of(id: &str) -> Self {
+        let id = id.to_string();
+        IdOutputs { id }
+    }
+}
+
+/// A resource known by its ARN (a listener, a listener rule).
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct ArnOutputs {
+    pub arn: String,
+}
+
+impl ArnOutputs {
+    pub fn of(arn: &str) -> Self {
+        let arn = arn.to_string();
+        ArnOutputs { arn }
+    }
+}
+
+/// A resource known by its physical name (an auto-scaling group, a lifecycle hook).
+#[derive(Clone, Serialize, Deserialize, Outputs)]
+pub struct NameOutputs {
+    pub name: String,
+}
+
+impl NameOutputs {
+    pub fn of(name: &str) -> Self {
+        let name = name.to_string();
+        NameOutputs { name }
+    }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use crate::call::{every_item, gone, required, OrError};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -75,7 +75,15 @@ pub(super) async fn describe(
 /// The ARNs of every certificate of the account and region whose domain is `domain` (all of
 /// them when `None`).
 async fn list(aws: &Aws, domain: Option<&str>) -> Result<Vec<String>, ProviderError> {
-    let all = every_item!(aws.acm.list_certificates())?;
+    let all = aws
+        .acm
+        .list_certificates()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(all
         .iter()
         .filter(|c| domain.is_none_or(|d| c.domain_name() == Some(d)))
@@ -131,10 +139,12 @@ impl AwsKind for Certificate {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(
-            Self,
-            aws.acm.delete_certificate().certificate_arn(&current.id)
-        )
+        aws.acm
+            .delete_certificate()
+            .certificate_arn(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

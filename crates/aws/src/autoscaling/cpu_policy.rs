@@ -133,13 +133,14 @@ impl AwsKind for CpuPolicy {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_from_group!(
-            aws,
-            Self,
-            current,
-            delete_policy,
-            policy_name(&current.outputs.name)
-        )
+        let group = current.args.group_name.get()?;
+        let call = aws
+            .autoscaling
+            .delete_policy()
+            .auto_scaling_group_name(group);
+        let call = call.policy_name(&current.outputs.name);
+        // Gone already, with its group or by itself: nothing to do.
+        call.send().await.done_or_gone::<Self>()
     }
 }
 

@@ -21,7 +21,6 @@ use ams_engine::{Input, Kind, ProviderError};
 use super::lifecycle_hook::{LifecycleHook, LAUNCHING};
 use super::roll::{template, when_settled, Fleet, Versions, ROLL_SUSPENDS};
 use crate::call::OrError;
-use crate::call::{done, every_item};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::outputs::NameOutputs;
@@ -127,23 +126,6 @@ async fn instance_count(aws: &Aws, name: &str) -> Result<Option<usize>, Provider
     Ok(first_group(call).await?.map(|g| g.instances().len()))
 }
 
-/// Attaches the group `$group` to, or detaches it from, the target groups `$arns` (with
-/// `$call`: `attach_load_balancer_target_groups` or `detach_load_balancer_target_groups`),
-/// unless there are none.
-macro_rules! change_target_groups {
-    ($aws:expr, $group:expr, $call:ident, $arns:expr) => {
-        if !$arns.is_empty() {
-            $aws.autoscaling
-                .$call()
-                .auto_scaling_group_name($group)
-                .set_target_group_arns(Some($arns))
-                .send()
-                .await
-                .or_error()?;
-        }
-    };
-}
-
 /// The target groups to detach (in `old` only) and to attach (in `new` only).
 fn target_group_changes(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
     let detach = old.iter().filter(|a| !new.contains(a)).cloned().collect();
@@ -185,7 +167,11 @@ async fn drain_and_delete(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
         let terminate = aws.autoscaling.terminate_instance_in_auto_scaling_group();
         let terminate = terminate.should_decrement_desired_capacity(false);
         // Already leaving, or gone: nothing to do.
-        done!(terminate.instance_id(instance), "ValidationError")?;
+        terminate
+            .instance_id(instance)
+            .send()
+            .await
+            .done_already_if("ValidationError")?;
     }
     let what = format!("group {} to drain", name);
     aws.wait_for(ctx, &what, || async {
@@ -239,10 +225,11 @@ async fn set_deregistration_delay(aws: &Aws, arn: &str, seconds: &str) -> Res<()
         .build();
     let call = aws.elbv2.modify_target_group_attributes();
     // Gone already (destroyed by hand): nothing to change.
-    done!(
-        call.target_group_arn(arn).attributes(delay),
-        "TargetGroupNotFound"
-    )
+    call.target_group_arn(arn)
+        .attributes(delay)
+        .send()
+        .await
+        .done_already_if("TargetGroupNotFound")
 }
 
 /// The target group attribute: how long a leaving target keeps its connections.
@@ -321,7 +308,15 @@ pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
     let mut live = std::collections::BTreeMap::new();
     for chunk in names.chunks(GROUPS_PER_CALL) {
         let call = aws.autoscaling.describe_auto_scaling_groups();
-        for group in every_item!(call.set_auto_scaling_group_names(Some(chunk.to_vec())))? {
+        for group in call
+            .set_auto_scaling_group_names(Some(chunk.to_vec()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .or_error()?
+        {
             if let Some(name) = group.auto_scaling_group_name() {
                 live.insert(name.to_string(), suspended(&group));
             }
@@ -466,8 +461,25 @@ impl AwsKind for Group {
             &resolved(&current.args.target_group_arns)?,
             &resolved(&self.target_group_arns)?,
         );
-        change_target_groups!(aws, &current.id, detach_load_balancer_target_groups, detach);
-        change_target_groups!(aws, &current.id, attach_load_balancer_target_groups, attach);
+        // A call without a target group is refused, and there is nothing to do.
+        if !detach.is_empty() {
+            aws.autoscaling
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(&current.id)
+                .set_target_group_arns(Some(detach))
+                .send()
+                .await
+                .or_error()?;
+        }
+        if !attach.is_empty() {
+            aws.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(&current.id)
+                .set_target_group_arns(Some(attach))
+                .send()
+                .await
+                .or_error()?;
+        }
         let target_groups = resolved(&self.target_group_arns)?;
         let fleet = self.fleet(&current.id, &target_groups);
         // The version the instances run: the stored one; for a group made before versions were
@@ -529,7 +541,15 @@ impl AwsKind for Group {
         for chunk in resources.chunks(GROUPS_PER_CALL) {
             let names: Vec<String> = chunk.iter().map(|r| r.id.clone()).collect();
             let call = aws.autoscaling.describe_auto_scaling_groups();
-            for group in every_item!(call.set_auto_scaling_group_names(Some(names)))? {
+            for group in call
+                .set_auto_scaling_group_names(Some(names))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .or_error()?
+            {
                 if let Some(name) = group.auto_scaling_group_name() {
                     let sizes = (group.min_size(), group.max_size());
                     live.insert(name.to_string(), (sizes, suspended(&group)));

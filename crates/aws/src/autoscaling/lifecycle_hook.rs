@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind};
 
-use crate::call::{unless_gone, OrError};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::NameOutputs;
 use crate::Aws;
@@ -64,7 +64,11 @@ impl AwsKind for LifecycleHook {
     async fn find(&self, aws: &Aws, _ctx: &Ctx) -> Res<Option<String>> {
         let hooks = aws.autoscaling.describe_lifecycle_hooks();
         let ours = hooks.auto_scaling_group_name(self.group_name.get()?);
-        let out = unless_gone!(Self, ours.lifecycle_hook_names(&self.name))?;
+        let out = ours
+            .lifecycle_hook_names(&self.name)
+            .send()
+            .await
+            .or_gone::<Self>()?;
         Ok(out.and_then(|o| {
             o.lifecycle_hooks()
                 .iter()
@@ -84,12 +88,13 @@ impl AwsKind for LifecycleHook {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let name = &current.id;
-        delete_from_group!(
-            aws,
-            Self,
-            current,
-            delete_lifecycle_hook,
-            lifecycle_hook_name(name)
-        )
+        let group = current.args.group_name.get()?;
+        let call = aws
+            .autoscaling
+            .delete_lifecycle_hook()
+            .auto_scaling_group_name(group);
+        let call = call.lifecycle_hook_name(name);
+        // Gone already, with its group or by itself: nothing to do.
+        call.send().await.done_or_gone::<Self>()
     }
 }

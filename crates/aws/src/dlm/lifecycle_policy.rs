@@ -16,7 +16,7 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use crate::call::{gone, required, OrError};
+use crate::call::{required, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
@@ -272,10 +272,12 @@ impl AwsKind for LifecyclePolicy {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(
-            Self,
-            aws.dlm.delete_lifecycle_policy().policy_id(&current.id)
-        )
+        aws.dlm
+            .delete_lifecycle_policy()
+            .policy_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     /// One call per policy (DLM lists summaries only): the live schedule, retention and role.

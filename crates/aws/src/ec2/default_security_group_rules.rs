@@ -64,14 +64,25 @@ async fn group(aws: &Aws, id: &str) -> Res<Ec2SecurityGroup> {
 /// Revokes every rule of `group`, inbound and outbound.
 async fn revoke_all(aws: &Aws, group: &Ec2SecurityGroup) -> Res<()> {
     let id = group.group_id().unwrap_or_default();
-    let inbound = aws.ec2.revoke_security_group_ingress().group_id(id);
-    send_unless_empty!(inbound, set_ip_permissions, group.ip_permissions().to_vec());
-    let outbound = aws.ec2.revoke_security_group_egress().group_id(id);
-    send_unless_empty!(
-        outbound,
-        set_ip_permissions,
-        group.ip_permissions_egress().to_vec()
-    );
+    // A revoke of no rule is refused, and there is nothing to do.
+    if !group.ip_permissions().is_empty() {
+        aws.ec2
+            .revoke_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
+            .send()
+            .await
+            .or_error()?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        aws.ec2
+            .revoke_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
+            .send()
+            .await
+            .or_error()?;
+    }
     Ok(())
 }
 

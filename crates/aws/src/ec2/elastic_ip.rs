@@ -1,12 +1,13 @@
 //! An Elastic IP address (in the VPC domain): the fixed public address of the NAT gateway.
 
-use aws_sdk_ec2::types::{Address, DomainType};
+use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs};
 
+use super::tag_spec;
 use super::{answered, ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
@@ -46,7 +47,11 @@ impl AwsKind for ElasticIp {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.allocate_address().domain(DomainType::Vpc);
-        let out = create_tagged!(ctx, ElasticIp, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::ElasticIp))
+            .send()
+            .await
+            .or_error()?;
         new_id(out.allocation_id(), "Elastic IP address")
     }
 
@@ -72,7 +77,12 @@ impl AwsKind for ElasticIp {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, release_address, allocation_id, &current.id)
+        aws.ec2
+            .release_address()
+            .allocation_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

@@ -5,7 +5,7 @@
 
 use aws_sdk_ec2::types::{
     AttributeValue, HttpTokensState, Instance as Ec2Instance, InstanceMetadataEndpointState,
-    InstanceStateName, MonitoringState, Reservation,
+    InstanceStateName, MonitoringState, Reservation, ResourceType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -13,10 +13,11 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::listing::{find_live_tagged, read_live};
-use super::machine::{machine_not_yet_visible, with_machine};
+use super::listing::{find_live, read_listed};
+use super::machine::with_machine;
+use super::tag_spec;
 use super::{answered, filter, new_id, Machine};
-use crate::call::{unless_gone, OrError};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -60,7 +61,13 @@ fn listed(reservations: &[Reservation]) -> impl Iterator<Item = &Ec2Instance> {
 
 /// The instance `id` as EC2 describes it; `None` while EC2 does not know it (yet).
 pub(super) async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Instance>> {
-    let out = unless_gone!(Instance, aws.ec2.describe_instances().instance_ids(id))?;
+    let out = aws
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .or_gone::<Instance>()?;
     Ok(out.and_then(|o| listed(o.reservations()).next().cloned()))
 }
 
@@ -317,7 +324,7 @@ impl Instance {
 impl AwsKind for Instance {
     const NOT_FOUND: Codes = &["InvalidInstanceID.NotFound"];
     /// What the machine refers to may have just been made.
-    const NOT_YET_VISIBLE: Codes = machine_not_yet_visible!();
+    const NOT_YET_VISIBLE: Codes = super::machine::NOT_YET_VISIBLE;
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws
@@ -334,16 +341,19 @@ impl AwsKind for Instance {
             Some(_) => request,
         };
         let request = with_machine!(request, &self.machine, instance_parts, Some(subnet));
-        let out = create_tagged!(ctx, [Instance, Volume], request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::Instance))
+            .tag_specifications(tag_spec(ctx, ResourceType::Volume))
+            .send()
+            .await
+            .or_error()?;
         let id = out.instances().first().and_then(|i| i.instance_id());
         new_id(id, "instance")
     }
 
     async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let state = filter("instance-state-name", &["pending", "running"]);
-        find_live_tagged!(aws, ctx, describe_instances, state, |out| {
-            listed(out.reservations()).filter_map(|i| i.instance_id())
-        })
+        find_live::<Self>(aws, ctx, state).await
     }
 
     /// Waits for the instance to run; its addresses.
@@ -371,7 +381,12 @@ impl AwsKind for Instance {
     }
 
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, terminate_instances, instance_ids, &current.id)?;
+        aws.ec2
+            .terminate_instances()
+            .instance_ids(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()?;
         wait_until(aws, ctx, &current.id, "terminate", |instance| {
             let state = instance.as_ref().and_then(state);
             Ok(matches!(state, None | Some(InstanceStateName::Terminated)).then_some(()))
@@ -382,12 +397,10 @@ impl AwsKind for Instance {
     /// Which instances are still there (not terminated nor shutting down), with their live
     /// instance type, metadata options and monitoring.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        read_live!(
+        read_listed::<Self>(
             aws,
             resources,
-            describe_instances("instance-id"),
-            |page| listed(page.reservations()),
-            Ec2Instance::instance_id,
+            "instance-id",
             ending,
             |inputs, _, instance| {
                 if let Some(instance_type) = instance.instance_type() {
@@ -408,8 +421,9 @@ impl AwsKind for Instance {
                     }
                     (false, None) => {}
                 }
-            }
+            },
         )
+        .await
     }
 }
 

@@ -1,5 +1,6 @@
 //! An internet gateway attached to a VPC.
 
+use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -7,7 +8,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind};
 
 use super::listing::{created, describe_one, existing, find_tagged};
-use crate::call::{gone, OrError};
+use super::tag_spec;
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::IdOutputs;
 use crate::Aws;
@@ -27,7 +29,11 @@ impl AwsKind for InternetGateway {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_internet_gateway();
-        let out = create_tagged!(ctx, InternetGateway, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::InternetGateway))
+            .send()
+            .await
+            .or_error()?;
         created::<Self>(out.internet_gateway(), "internet gateway")
     }
 
@@ -53,15 +59,18 @@ impl AwsKind for InternetGateway {
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         if let Ok(vpc_id) = current.args.vpc_id.get() {
             let detach = aws.ec2.detach_internet_gateway().vpc_id(vpc_id);
-            gone!(Self, detach.internet_gateway_id(&current.id))?;
+            detach
+                .internet_gateway_id(&current.id)
+                .send()
+                .await
+                .done_or_gone::<Self>()?;
         }
-        delete_by_id!(
-            aws,
-            Self,
-            delete_internet_gateway,
-            internet_gateway_id,
-            &current.id
-        )
+        aws.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

@@ -10,7 +10,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing_in, find_tagged};
-use super::machine::{machine_not_yet_visible, with_machine};
+use super::machine::with_machine;
+use super::tag_spec;
 use super::{answered, ec2_tags, filter, Machine};
 use crate::call::{missing, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
@@ -47,7 +48,14 @@ impl AwsKind for LaunchTemplate {
     const NOT_FOUND: Codes = &["InvalidLaunchTemplateId.NotFound"];
     /// What the machine refers to, and the template itself right after its create, may not be
     /// visible yet.
-    const NOT_YET_VISIBLE: Codes = machine_not_yet_visible!("InvalidLaunchTemplateId.NotFound");
+    const NOT_YET_VISIBLE: Codes = &[
+        // A machine's (`machine::NOT_YET_VISIBLE`; a test holds that all are here), then the
+        // template's own.
+        "InvalidParameterValue:iamInstanceProfile",
+        "InvalidGroup.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidLaunchTemplateId.NotFound",
+    ];
     const ALREADY_EXISTS: Codes = &["InvalidLaunchTemplateName.AlreadyExistsException"];
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
@@ -57,7 +65,11 @@ impl AwsKind for LaunchTemplate {
             .launch_template_name(physical_name(ctx, 128))
             .set_client_token(ctx.token.clone())
             .launch_template_data(template_data(ctx, &self.machine)?);
-        let out = create_tagged!(ctx, LaunchTemplate, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::LaunchTemplate))
+            .send()
+            .await
+            .or_error()?;
         created::<Self>(out.launch_template(), "launch template")
     }
 
@@ -105,13 +117,12 @@ impl AwsKind for LaunchTemplate {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(
-            aws,
-            Self,
-            delete_launch_template,
-            launch_template_id,
-            &current.id
-        )
+        aws.ec2
+            .delete_launch_template()
+            .launch_template_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -2,84 +2,29 @@
 //! and what the kinds do with their listings: find what an interrupted create made by its tags,
 //! describe one by id, say which resources still exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, Reservation};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
 use ams_engine::StepContext;
 
-use super::{id_filter, new_id, own_tags};
-use super::{InternetGateway, LaunchTemplate, RouteTable, SecurityGroup, Subnet, Vpc};
+use super::{id_filter, live_inputs, new_id, own_tags};
+use super::{
+    Instance, InternetGateway, LaunchTemplate, RouteTable, SecurityGroup, Subnet, Volume, Vpc,
+};
 use crate::call::{missing, OrError};
 use crate::kind::Res;
 use crate::Aws;
 
-/// What a filtered Describe call lists (following pagination), as a `Vec`: the Describe call,
-/// its filter, the items of a page, and what to keep of each item (kept where `Some`).
-macro_rules! list_by_filter {
-    (
-        $aws:expr, $call:ident, $filter:expr,
-        |$page:ident| $items:expr, |$item:ident| $keep:expr
-    ) => {{
-        let mut kept = Vec::new();
-        let mut pages = $aws.ec2.$call().filters($filter).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let $page = $crate::call::OrError::or_error(page)?;
-            kept.extend($items.into_iter().filter_map(|$item| $keep));
-        }
-        kept
-    }};
-}
-pub(super) use list_by_filter;
-
-/// `read` for a kind listed item by item: one filtered Describe (`$call`, following
-/// pagination) of the resources' ids (the filter `$name`, as "volume-id"); `None` for each
-/// resource not listed or listed but gone or going (`$ending`), else its stored arguments as
-/// `$merge` (`|inputs, resource, item|`) updates them from what is listed. `$items` are the
-/// items of a page, `$id` the id of an item.
-macro_rules! read_live {
-    (
-        $aws:expr, $resources:expr, $call:ident($name:expr),
-        |$page:ident| $items:expr, $id:expr, $ending:expr, $merge:expr
-    ) => {{
-        let live: std::collections::BTreeMap<String, _> = $crate::ec2::listing::list_by_filter!(
-            $aws,
-            $call,
-            $crate::ec2::id_filter($name, $resources),
-            |$page| $items,
-            |item| {
-                let id = $id(item).filter(|_| !$ending(item))?;
-                Some((id.to_string(), item.clone()))
-            }
-        )
-        .into_iter()
-        .collect();
-        Ok($crate::ec2::live_inputs($resources, &live, $merge))
-    }};
-}
-pub(super) use read_live;
-
-/// `find` for a kind whose resources live on after they end (terminated, deleted): the id of
-/// the first that one Describe (`$call`) lists for this step's tags and `$state` (a filter that
-/// keeps those not ending) and that no replacement replaces (it carries the same tags).
-/// `|$out| $ids` are the ids the Describe's answer lists.
-macro_rules! find_live_tagged {
-    ($aws:expr, $ctx:expr, $call:ident, $state:expr, |$out:ident| $ids:expr) => {{
-        let mut filters = $crate::ec2::own_tags($ctx);
-        filters.push($state);
-        let sent = $aws.ec2.$call().set_filters(Some(filters)).send().await;
-        let $out = $crate::call::OrError::or_error(sent)?;
-        let id = $ids.find(|id| !$ctx.is_replaced(id));
-        Ok(id.map(String::from))
-    }};
-}
-pub(super) use find_live_tagged;
-
 /// Declares how EC2 lists each kind named, one a row: `Kind: describe_call(setter of ids) ->
 /// list[id of an item]`. The SDK names a listed item as the kind is named
 /// (`aws_sdk_ec2::types::Vpc` for [`Vpc`]).
+///
+/// A macro because nothing else can say it as a table: each row names a different SDK call,
+/// and the SDK's request and answer types share no trait. Written out, each row is the same
+/// 25 lines; [`Instance`]'s, whose answer lists reservations, is written out below.
 macro_rules! listed {
     ($($kind:ident: $call:ident($ids:ident) -> $items:ident[$id:ident];)+) => {$(
         #[async_trait::async_trait]
@@ -92,14 +37,8 @@ macro_rules! listed {
             }
 
             async fn describe_all(aws: &Aws, filter: Filter) -> Res<Vec<Self::Item>> {
-                let items = list_by_filter!(
-                    aws,
-                    $call,
-                    filter,
-                    |page| page.$items(),
-                    |item| Some(item.clone())
-                );
-                Ok(items)
+                let pages = aws.ec2.$call().filters(filter).into_paginator();
+                pages.items().send().try_collect().await.or_error()
             }
 
             async fn describe_id(aws: &Aws, id: &str) -> Res<Vec<Self::Item>> {
@@ -123,6 +62,52 @@ listed! {
     SecurityGroup: describe_security_groups(group_ids) -> security_groups[group_id];
     LaunchTemplate: describe_launch_templates(launch_template_ids)
         -> launch_templates[launch_template_id];
+    Volume: describe_volumes(volume_ids) -> volumes[volume_id];
+}
+
+/// EC2 lists instances by reservation (the instances one RunInstances made): the instances
+/// are those of every reservation listed.
+#[async_trait::async_trait]
+impl Listed for Instance {
+    type Item = aws_sdk_ec2::types::Instance;
+
+    async fn describe(aws: &Aws, filters: Vec<Filter>) -> Res<Vec<Self::Item>> {
+        let sent = aws
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .send()
+            .await;
+        Ok(instances(sent.or_error()?.reservations()))
+    }
+
+    async fn describe_all(aws: &Aws, filter: Filter) -> Res<Vec<Self::Item>> {
+        let pages = aws
+            .ec2
+            .describe_instances()
+            .filters(filter)
+            .into_paginator();
+        let reservations: Vec<Reservation> = pages.items().send().try_collect().await.or_error()?;
+        Ok(instances(&reservations))
+    }
+
+    async fn describe_id(aws: &Aws, id: &str) -> Res<Vec<Self::Item>> {
+        let sent = aws.ec2.describe_instances().instance_ids(id).send().await;
+        Ok(instances(sent.or_error()?.reservations()))
+    }
+
+    fn id(item: &Self::Item) -> Option<&str> {
+        item.instance_id()
+    }
+}
+
+/// The instances of `reservations`.
+fn instances(reservations: &[Reservation]) -> Vec<aws_sdk_ec2::types::Instance> {
+    reservations
+        .iter()
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect()
 }
 
 /// How EC2 lists a kind; [`listed!`] implements it.
@@ -144,6 +129,42 @@ pub(super) trait Listed {
 pub(super) async fn find_tagged<K: Listed>(aws: &Aws, ctx: &StepContext) -> Res<Option<String>> {
     let items = K::describe(aws, own_tags(ctx)).await?;
     Ok(items.iter().find_map(K::id).map(String::from))
+}
+
+/// The id of the first `K` that EC2 lists among those tagged as this step's resource and in a
+/// state that `state` (a filter) keeps, that no replacement replaces: for kinds whose resources
+/// are listed for a while after they end (terminated instances, deleted volumes), and carry the
+/// same tags as their replacement.
+pub(super) async fn find_live<K: Listed>(
+    aws: &Aws,
+    ctx: &StepContext,
+    state: Filter,
+) -> Res<Option<String>> {
+    let mut filters = own_tags(ctx);
+    filters.push(state);
+    let items = K::describe(aws, filters).await?;
+    let mut ids = items.iter().filter_map(K::id);
+    Ok(ids.find(|id| !ctx.is_replaced(id)).map(String::from))
+}
+
+/// `read` for a kind that EC2 lists item by item: one Describe of the resources' ids (the
+/// filter `name`, as "volume-id"); `None` for each resource not listed, or listed but gone or
+/// going (`ending`), else its stored arguments as `merge` brings them up to date from the
+/// listed item.
+pub(super) async fn read_listed<K: Listed>(
+    aws: &Aws,
+    resources: &[ResourceState],
+    name: &str,
+    ending: fn(&K::Item) -> bool,
+    merge: impl Fn(&mut Json, &ResourceState, &K::Item),
+) -> Res<Vec<Option<Json>>> {
+    let items = K::describe_all(aws, id_filter(name, resources)).await?;
+    let live: BTreeMap<String, K::Item> = items
+        .into_iter()
+        .filter(|item| !ending(item))
+        .filter_map(|item| Some((K::id(&item)?.to_string(), item)))
+        .collect();
+    Ok(live_inputs(resources, &live, merge))
 }
 
 /// The id of the new `K` (a `what`) that a create's answer holds.

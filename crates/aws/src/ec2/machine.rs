@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Fields, Input, ProviderError};
 
+use crate::kind::Codes;
 use crate::names::resolved;
 
 /// Settings shared by a standalone instance and a launch template (flattened into both).
@@ -90,18 +91,12 @@ impl Machine {
 
 /// The codes by which a create of a machine says that what the machine refers to was just made
 /// (a new instance profile takes a few seconds to be usable in EC2; the subnet and the groups
-/// may be new), then those of the kind itself.
-macro_rules! machine_not_yet_visible {
-    ($($own:literal),* $(,)?) => {
-        &[
-            "InvalidParameterValue:iamInstanceProfile",
-            "InvalidGroup.NotFound",
-            "InvalidSubnetID.NotFound",
-            $($own),*
-        ]
-    };
-}
-pub(super) use machine_not_yet_visible;
+/// may be new): an instance's `NOT_YET_VISIBLE`, and a launch template's with its own.
+pub(super) const NOT_YET_VISIBLE: Codes = &[
+    "InvalidParameterValue:iamInstanceProfile",
+    "InvalidGroup.NotFound",
+    "InvalidSubnetID.NotFound",
+];
 
 /// The SDK's types for the parts of a `RunInstances` request.
 pub(super) mod instance_parts {
@@ -132,6 +127,10 @@ pub(super) mod template_parts {
 /// `$subnet` is the subnet an instance's interface is in, when the machine asks for one (a
 /// launch template names none: its group does); without an interface, the security groups go
 /// at the top level.
+///
+/// A macro because nothing else can do it once: the two requests are unrelated SDK types whose
+/// setters share names but no trait, and so are their parts (`instance_parts`,
+/// `template_parts`). Every call inside is a setter; nothing is sent here.
 macro_rules! with_machine {
     ($request:expr, $machine:expr, $parts:ident) => {
         with_machine!($request, $machine, $parts, None::<String>)
@@ -194,6 +193,21 @@ pub(super) mod tests {
 
     use super::*;
 
+    #[test]
+    fn both_kinds_that_hold_a_machine_wait_for_what_it_refers_to() {
+        use crate::kind::AwsKind;
+        for code in NOT_YET_VISIBLE {
+            assert!(
+                super::super::Instance::NOT_YET_VISIBLE.contains(code),
+                "{code}"
+            );
+            assert!(
+                super::super::LaunchTemplate::NOT_YET_VISIBLE.contains(code),
+                "{code}"
+            );
+        }
+    }
+
     /// A machine with every setting given, for the tests of the kinds that hold one.
     pub(in crate::ec2) fn machine() -> Machine {
         Machine {
@@ -240,6 +254,7 @@ pub(super) mod tests {
     }
 
     /// The machine a request describes, as text: both requests name their settings alike.
+    /// A macro for the reason `with_machine!` is one: two unrelated SDK types, one reading.
     macro_rules! settings {
         ($request:expr) => {{
             let r = $request;

@@ -16,45 +16,6 @@ use ams_engine::{ProviderError, StepContext};
 use crate::call::missing;
 use crate::names::{tags, TAG_NAME, TAG_STACK};
 
-/// Sends a create call (`$request`, built up to its own arguments) that tags what it makes as
-/// this step's resource, of each resource type named; its answer.
-macro_rules! create_tagged {
-    ($ctx:expr, [$($type:ident),+], $request:expr) => {
-        $crate::call::OrError::or_error(
-            $request
-                $(.tag_specifications($crate::ec2::tag_spec(
-                    $ctx,
-                    aws_sdk_ec2::types::ResourceType::$type,
-                )))+
-                .send()
-                .await,
-        )?
-    };
-    ($ctx:expr, $type:ident, $request:expr) => {
-        create_tagged!($ctx, [$type], $request)
-    };
-}
-
-/// Sends the call that ends resource `$id` of kind `$kind` (a delete, a terminate, a
-/// disassociate), by the call and its setter of the id; what is gone already needs nothing.
-macro_rules! delete_by_id {
-    ($aws:expr, $kind:ty, $call:ident, $ids:ident, $id:expr) => {
-        $crate::call::gone!($kind, $aws.ec2.$call().$ids($id))
-    };
-}
-
-/// Sends `$request` (a call built up to its list argument: the rules to revoke, the tags to
-/// set) with the list `$items`, given by its setter `$set`; sends nothing when the list is
-/// empty, as there is nothing to do.
-macro_rules! send_unless_empty {
-    ($request:expr, $set:ident, $items:expr) => {{
-        let items = $items;
-        if !items.is_empty() {
-            $crate::call::OrError::or_error($request.$set(Some(items)).send().await)?;
-        }
-    }};
-}
-
 mod listing;
 
 mod default_security_group_rules;

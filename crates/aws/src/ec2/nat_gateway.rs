@@ -2,13 +2,14 @@
 //! internet for instances in private subnets. Its create waits until it is available; its delete
 //! waits until it is deleted, since until then it holds its subnet and its address.
 
-use aws_sdk_ec2::types::{Filter, NatGateway as Ec2NatGateway, NatGatewayState};
+use aws_sdk_ec2::types::{Filter, NatGateway as Ec2NatGateway, NatGatewayState, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
+use super::tag_spec;
 use super::{ec2_tag_pairs, filter, id_filter, new_id, own_tags};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
@@ -69,7 +70,11 @@ impl AwsKind for NatGateway {
             .subnet_id(self.subnet_id.get()?)
             .allocation_id(self.allocation_id.get()?)
             .set_client_token(ctx.token.clone());
-        let out = create_tagged!(ctx, Natgateway, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::Natgateway))
+            .send()
+            .await
+            .or_error()?;
         new_id(
             out.nat_gateway().and_then(|n| n.nat_gateway_id()),
             "NAT gateway",
@@ -115,7 +120,12 @@ impl AwsKind for NatGateway {
     /// network interface and its Elastic IP address.
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let id = &current.id;
-        delete_by_id!(aws, Self, delete_nat_gateway, nat_gateway_id, id)?;
+        aws.ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(id)
+            .send()
+            .await
+            .done_or_gone::<Self>()?;
         let what = format!("NAT gateway {id} to be deleted");
         aws.wait_for(ctx, &what, || async {
             let gateway = state_of(aws, id).await?;

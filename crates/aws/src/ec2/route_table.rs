@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing, find_tagged};
-use super::new_id;
-use crate::call::done;
+use super::{new_id, tag_spec};
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::resolved;
@@ -67,13 +67,12 @@ async fn disassociate(
     keep: &[String],
 ) -> Result<(), ProviderError> {
     for (_, association) in associations.iter().filter(|(s, _)| !keep.contains(s)) {
-        delete_by_id!(
-            aws,
-            RouteTable,
-            disassociate_route_table,
-            association_id,
-            association
-        )?;
+        aws.ec2
+            .disassociate_route_table()
+            .association_id(association)
+            .send()
+            .await
+            .done_or_gone::<RouteTable>()?;
     }
     Ok(())
 }
@@ -97,7 +96,12 @@ impl AwsKind for RouteTable {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_route_table();
-        let out = create_tagged!(ctx, RouteTable, request.vpc_id(self.vpc_id.get()?));
+        let out = request
+            .vpc_id(self.vpc_id.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::RouteTable))
+            .send()
+            .await
+            .or_error()?;
         created::<Self>(out.route_table(), "route table")
     }
 
@@ -129,7 +133,11 @@ impl AwsKind for RouteTable {
             let route = aws.ec2.create_route().destination_cidr_block(DEFAULT_ROUTE);
             let route = route.set_gateway_id(gateway).set_nat_gateway_id(nat);
             // A retry of a create whose answer was lost: the route is there.
-            done!(route.route_table_id(id), "RouteAlreadyExists")?;
+            route
+                .route_table_id(id)
+                .send()
+                .await
+                .done_already_if("RouteAlreadyExists")?;
         }
         let mut associations: BTreeMap<String, String> = table
             .associations()
@@ -179,7 +187,12 @@ impl AwsKind for RouteTable {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         disassociate(aws, &current.outputs.associations, &[]).await?;
-        delete_by_id!(aws, Self, delete_route_table, route_table_id, &current.id)
+        aws.ec2
+            .delete_route_table()
+            .route_table_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -10,8 +10,8 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{describe_one, find_tagged, Listed};
-use super::{answered, id_filter, live_inputs, new_id};
-use crate::call::done_already;
+use super::{answered, id_filter, live_inputs, new_id, tag_spec};
+use crate::call::OrError;
 use crate::kind::{current, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -125,20 +125,34 @@ fn not_in<'a>(rules: &'a [Rule], others: &[Rule]) -> Vec<&'a Rule> {
     rules.iter().filter(|r| !others.contains(r)).collect()
 }
 
-/// Adds `rules` to the group, in one call; none when there are no rules.
+/// Adds `rules` to the group, in one call; none when there are no rules (AWS refuses a call
+/// without one, and there is nothing to do).
 async fn authorize(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
-    let request = aws
-        .ec2
+    if rules.is_empty() {
+        return Ok(());
+    }
+    aws.ec2
         .authorize_security_group_ingress()
-        .group_id(group_id);
-    send_unless_empty!(request, set_ip_permissions, permissions(group_id, rules)?);
+        .group_id(group_id)
+        .set_ip_permissions(Some(permissions(group_id, rules)?))
+        .send()
+        .await
+        .or_error()?;
     Ok(())
 }
 
 /// Removes `rules` from the group, in one call; none when there are no rules.
 async fn revoke(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), ProviderError> {
-    let request = aws.ec2.revoke_security_group_ingress().group_id(group_id);
-    send_unless_empty!(request, set_ip_permissions, permissions(group_id, rules)?);
+    if rules.is_empty() {
+        return Ok(());
+    }
+    aws.ec2
+        .revoke_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(permissions(group_id, rules)?))
+        .send()
+        .await
+        .or_error()?;
     Ok(())
 }
 
@@ -151,7 +165,10 @@ async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Ru
         other => return other,
     }
     for rule in missing {
-        done_already(authorize(aws, group_id, &[rule]).await, DUPLICATE_RULE)?;
+        match authorize(aws, group_id, &[rule]).await {
+            Err(e) if e.code.as_deref() == Some(DUPLICATE_RULE) => {}
+            other => other?,
+        }
     }
     Ok(())
 }
@@ -177,7 +194,11 @@ impl AwsKind for SecurityGroup {
             .group_name(physical_name(ctx, 255))
             .description(&self.description)
             .vpc_id(self.vpc_id.get()?);
-        let out = create_tagged!(ctx, SecurityGroup, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::SecurityGroup))
+            .send()
+            .await
+            .or_error()?;
         new_id(out.group_id(), "security group")
     }
 
@@ -209,7 +230,12 @@ impl AwsKind for SecurityGroup {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, delete_security_group, group_id, &current.id)
+        aws.ec2
+            .delete_security_group()
+            .group_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     /// The live inbound rules of each group, as its arguments.

@@ -1,12 +1,14 @@
 //! A subnet in one availability zone; public subnets give instances a public address.
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
+use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::listing::{created, existing, find_tagged};
+use super::tag_spec;
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::IdOutputs;
@@ -51,7 +53,11 @@ impl AwsKind for Subnet {
             .vpc_id(self.vpc_id.get()?)
             .cidr_block(self.cidr_block.get()?)
             .availability_zone(self.availability_zone.get()?);
-        let out = create_tagged!(ctx, Subnet, request);
+        let out = request
+            .tag_specifications(tag_spec(ctx, ResourceType::Subnet))
+            .send()
+            .await
+            .or_error()?;
         created::<Self>(out.subnet(), "subnet")
     }
 
@@ -72,7 +78,12 @@ impl AwsKind for Subnet {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, delete_subnet, subnet_id, &current.id)
+        aws.ec2
+            .delete_subnet()
+            .subnet_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -14,9 +14,9 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use super::listing::{find_live_tagged, read_live};
+use super::listing::{find_live, read_listed};
 use super::{answered, ec2_tags, filter, new_id};
-use crate::call::{unless_gone, OrError};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::tags as tags_of;
 use crate::Aws;
@@ -57,7 +57,13 @@ pub struct VolumeOutputs {
 
 /// The volume `id` as EC2 describes it; `None` when it is gone.
 pub(super) async fn describe(aws: &Aws, id: &str) -> Res<Option<Ec2Volume>> {
-    let out = unless_gone!(Volume, aws.ec2.describe_volumes().volume_ids(id))?;
+    let out = aws
+        .ec2
+        .describe_volumes()
+        .volume_ids(id)
+        .send()
+        .await
+        .or_gone::<Volume>()?;
     Ok(out.and_then(|o| o.volumes().first().cloned()))
 }
 
@@ -292,14 +298,27 @@ impl Volume {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let (set, delete) = tag_changes(old, &wanted, &tags(live.tags()));
-        let set = set
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build());
-        let request = aws.ec2.create_tags().resources(&id);
-        send_unless_empty!(request, set_tags, set.collect::<Vec<_>>());
-        let delete = delete.into_iter().map(|k| Tag::builder().key(k).build());
-        let request = aws.ec2.delete_tags().resources(&id);
-        send_unless_empty!(request, set_tags, delete.collect::<Vec<_>>());
+        // A call with no tag is refused, and there is nothing to do.
+        if !set.is_empty() {
+            let set = set
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build());
+            let request = aws.ec2.create_tags().resources(&id);
+            request
+                .set_tags(Some(set.collect()))
+                .send()
+                .await
+                .or_error()?;
+        }
+        if !delete.is_empty() {
+            let delete = delete.into_iter().map(|k| Tag::builder().key(k).build());
+            let request = aws.ec2.delete_tags().resources(&id);
+            request
+                .set_tags(Some(delete.collect()))
+                .send()
+                .await
+                .or_error()?;
+        }
         Ok(())
     }
 }
@@ -341,9 +360,7 @@ impl AwsKind for Volume {
     /// A volume tagged as this step's, not being deleted.
     async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let state = filter("status", &["creating", "available", "in-use"]);
-        find_live_tagged!(aws, ctx, describe_volumes, state, |out| {
-            out.volumes().iter().filter_map(|v| v.volume_id())
-        })
+        find_live::<Self>(aws, ctx, state).await
     }
 
     /// Waits until the volume can be used: `available`, or `in-use` (a volume found after a
@@ -395,44 +412,41 @@ impl AwsKind for Volume {
     /// DeleteVolume. While the volume is still attached AWS refuses (`VolumeInUse`): a busy
     /// delete, tried again for the delete patience.
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, delete_volume, volume_id, &current.id)
+        aws.ec2
+            .delete_volume()
+            .volume_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     /// The live size, IOPS and throughput of the volumes still there, in one batched read.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        read_live!(
-            aws,
-            resources,
-            describe_volumes("volume-id"),
-            |page| page.volumes(),
-            Ec2Volume::volume_id,
-            ending,
-            |inputs, _, volume| {
-                // As stored: `read_live!` hands over the stored arguments to bring up to date.
-                let stored: Option<Volume> = serde_json::from_value(inputs.clone()).ok();
-                let declared =
-                    |setting: fn(&Volume) -> Option<i32>| stored.as_ref().and_then(setting);
-                let iops = live_setting(declared(|v| v.iops), volume.iops(), GP3_IOPS);
-                let throughput = live_setting(
-                    declared(|v| v.throughput),
-                    volume.throughput(),
-                    GP3_THROUGHPUT,
-                );
-                if let Some(size) = volume.size() {
-                    inputs["size_gib"] = json!(size);
-                }
-                for (key, value) in [("iops", iops), ("throughput", throughput)] {
-                    match value {
-                        Some(value) => inputs[key] = json!(value),
-                        None => {
-                            if let Some(map) = inputs.as_object_mut() {
-                                map.remove(key);
-                            }
+        read_listed::<Self>(aws, resources, "volume-id", ending, |inputs, _, volume| {
+            // As stored: `read_listed` hands over the stored arguments to bring up to date.
+            let stored: Option<Volume> = serde_json::from_value(inputs.clone()).ok();
+            let declared = |setting: fn(&Volume) -> Option<i32>| stored.as_ref().and_then(setting);
+            let iops = live_setting(declared(|v| v.iops), volume.iops(), GP3_IOPS);
+            let throughput = live_setting(
+                declared(|v| v.throughput),
+                volume.throughput(),
+                GP3_THROUGHPUT,
+            );
+            if let Some(size) = volume.size() {
+                inputs["size_gib"] = json!(size);
+            }
+            for (key, value) in [("iops", iops), ("throughput", throughput)] {
+                match value {
+                    Some(value) => inputs[key] = json!(value),
+                    None => {
+                        if let Some(map) = inputs.as_object_mut() {
+                            map.remove(key);
                         }
                     }
                 }
             }
-        )
+        })
+        .await
     }
 }
 

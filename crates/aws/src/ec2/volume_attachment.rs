@@ -20,9 +20,9 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::instance::{self, settled};
-use super::listing::list_by_filter;
-use super::{filter, volume};
-use crate::call::{gone, OrError};
+use super::listing::Listed;
+use super::{filter, volume, Volume};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::TAG_STACK;
 use crate::Aws;
@@ -259,13 +259,13 @@ fn attached_to(volume: Option<&Ec2Volume>, instance: &str) -> bool {
 /// no longer attached to that instance.
 async fn detach(aws: &Aws, ctx: &Ctx, attached: &Attached, why: &str) -> Res<()> {
     ctx.waiting(why);
-    gone!(
-        VolumeAttachment,
-        aws.ec2
-            .detach_volume()
-            .volume_id(&attached.volume)
-            .instance_id(&attached.instance)
-    )?;
+    aws.ec2
+        .detach_volume()
+        .volume_id(&attached.volume)
+        .instance_id(&attached.instance)
+        .send()
+        .await
+        .done_or_gone::<VolumeAttachment>()?;
     let what = format!("volume {} to be detached", attached.volume);
     wait_volume(aws, ctx, &attached.volume, &what, |v| {
         !attached_to(v, &attached.instance)
@@ -295,14 +295,9 @@ impl VolumeAttachment {
 
     /// The volumes attached to `instance`.
     async fn occupants(aws: &Aws, instance: &str) -> Res<Vec<Attached>> {
-        let found = list_by_filter!(
-            aws,
-            describe_volumes,
-            filter("attachment.instance-id", &[instance]),
-            |page| page.volumes(),
-            |volume| Some(attachments_of(volume))
-        );
-        let all = found.into_iter().flatten();
+        let found =
+            Volume::describe_all(aws, filter("attachment.instance-id", &[instance])).await?;
+        let all = found.iter().flat_map(attachments_of);
         Ok(all.filter(|a| a.instance == instance).collect())
     }
 
@@ -465,17 +460,12 @@ impl AwsKind for VolumeAttachment {
         if volumes.is_empty() {
             return Ok(resources.iter().map(|_| None).collect());
         }
-        let live: BTreeMap<String, String> = list_by_filter!(
-            aws,
-            describe_volumes,
-            filter("volume-id", &volumes),
-            |page| page.volumes(),
-            |volume| Some(attachments_of(volume))
-        )
-        .into_iter()
-        .flatten()
-        .map(|a| (attachment_id(&a.volume, &a.instance), a.device))
-        .collect();
+        let found = Volume::describe_all(aws, filter("volume-id", &volumes)).await?;
+        let live: BTreeMap<String, String> = found
+            .iter()
+            .flat_map(attachments_of)
+            .map(|a| (attachment_id(&a.volume, &a.instance), a.device))
+            .collect();
         Ok(super::live_inputs(resources, &live, |inputs, _, device| {
             inputs["device"] = json!(device);
         }))

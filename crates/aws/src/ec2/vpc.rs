@@ -1,12 +1,14 @@
 //! A VPC with DNS host names on.
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
+use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind};
 
 use super::listing::{created, existing, find_tagged};
+use super::tag_spec;
 use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::IdOutputs;
@@ -25,7 +27,12 @@ impl AwsKind for Vpc {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let request = aws.once.ec2.create_vpc();
-        let out = create_tagged!(ctx, Vpc, request.cidr_block(self.cidr_block.get()?));
+        let out = request
+            .cidr_block(self.cidr_block.get()?)
+            .tag_specifications(tag_spec(ctx, ResourceType::Vpc))
+            .send()
+            .await
+            .or_error()?;
         created::<Self>(out.vpc(), "VPC")
     }
 
@@ -47,7 +54,12 @@ impl AwsKind for Vpc {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        delete_by_id!(aws, Self, delete_vpc, vpc_id, &current.id)
+        aws.ec2
+            .delete_vpc()
+            .vpc_id(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, ProviderError};
 
-use super::create_tagged;
-use crate::call::{gone, OrError};
+use super::{elb_tags, first_arn};
+use crate::call::OrError;
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::ArnOutputs;
 use crate::Aws;
@@ -120,8 +120,10 @@ impl AwsKind for Listener {
             .port(self.port)
             .set_certificates(parts.certificates)
             .set_ssl_policy(parts.ssl_policy)
-            .default_actions(parts.action);
-        create_tagged!(ctx, create, listeners, listener_arn, "listener")
+            .default_actions(parts.action)
+            .set_tags(elb_tags(ctx));
+        let out = create.send().await.or_error()?;
+        first_arn(out.listeners(), |made| made.listener_arn(), "listener")
     }
 
     /// The load balancer's listener on this port (a port has one listener).
@@ -165,7 +167,12 @@ impl AwsKind for Listener {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.elbv2.delete_listener().listener_arn(&current.id))
+        aws.elbv2
+            .delete_listener()
+            .listener_arn(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
-use super::{create_tagged, first_tagged};
-use crate::call::{exists, gone, unless_gone, OrError};
+use super::{elb_tags, first_arn, first_tagged};
+use crate::call::OrError;
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::outputs::ArnOutputs;
 use crate::Aws;
@@ -87,14 +87,21 @@ impl AwsKind for ListenerRule {
             .listener_arn(self.listener_arn.get()?)
             .priority(self.priority)
             .set_conditions(Some(self.conditions()?))
-            .set_actions(Some(self.actions()?));
-        create_tagged!(ctx, create, rules, rule_arn, "listener rule")
+            .set_actions(Some(self.actions()?))
+            .set_tags(elb_tags(ctx));
+        let out = create.send().await.or_error()?;
+        first_arn(out.rules(), |made| made.rule_arn(), "listener rule")
     }
 
     /// The listener's rule that carries this step's tags.
     async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
         let rules = aws.elbv2.describe_rules();
-        let Some(out) = unless_gone!(Self, rules.listener_arn(self.listener_arn.get()?))? else {
+        let Some(out) = rules
+            .listener_arn(self.listener_arn.get()?)
+            .send()
+            .await
+            .or_gone::<Self>()?
+        else {
             return Ok(None);
         };
         let arns: Vec<String> = out
@@ -123,13 +130,23 @@ impl AwsKind for ListenerRule {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.elbv2.delete_rule().rule_arn(&current.id))
+        aws.elbv2
+            .delete_rule()
+            .rule_arn(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
         existing_each(resources, |arn| async move {
-            exists!(Self, aws.elbv2.describe_rules().rule_arns(arn))
+            aws.elbv2
+                .describe_rules()
+                .rule_arns(arn)
+                .send()
+                .await
+                .exists::<Self>()
         })
         .await
     }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{arns, create_tagged, ours, Named, NAME_MAX};
-use crate::call::{every_item, required, unless_gone, OrError};
+use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
@@ -57,13 +57,25 @@ pub struct LoadBalancerOutputs {
     pub zone_id: String,
 }
 
-super::text_default!(application, is_application, "application");
+/// The type a load balancer stored before the argument existed has (serde's default; left out
+/// when stored, so such a resource reads unchanged).
+fn application() -> String {
+    "application".to_string()
+}
+
+fn is_application(value: &str) -> bool {
+    value == "application"
+}
 
 fn is_false(value: &bool) -> bool {
     !value
 }
 
-super::attribute_builder!(LoadBalancerAttribute);
+/// One of the key-value attributes ELB sets on a load balancer.
+fn attribute(key: &str, value: impl ToString) -> LoadBalancerAttribute {
+    let attribute = LoadBalancerAttribute::builder().key(key);
+    attribute.value(value.to_string()).build()
+}
 
 impl LoadBalancer {
     /// The attributes it sets, each said every time (so that a change back is applied too).
@@ -113,16 +125,25 @@ async fn unprotect(aws: &Aws, arn: &str) -> Result<Option<()>, ProviderError> {
         .elbv2
         .modify_load_balancer_attributes()
         .load_balancer_arn(arn);
-    let done = unless_gone!(
-        LoadBalancer,
-        call.attributes(attribute("deletion_protection.enabled", false))
-    )?;
+    let done = call
+        .attributes(attribute("deletion_protection.enabled", false))
+        .send()
+        .await
+        .or_gone::<LoadBalancer>()?;
     Ok(done.map(|_| ()))
 }
 
 /// The name and ARN of every load balancer of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let all = every_item!(aws.elbv2.describe_load_balancers())?;
+    let all = aws
+        .elbv2
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(all
         .iter()
         .filter_map(|l| {
@@ -134,24 +155,14 @@ async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
         .collect())
 }
 
-/// Sets a list of the load balancer `$arn` to `$values` with `$set` (`set_subnets` or
-/// `set_security_groups`, whose one argument has the operation's name).
-macro_rules! set_list {
-    ($aws:expr, $arn:expr, $set:ident, $values:expr) => {
-        $aws.elbv2
-            .$set()
-            .load_balancer_arn($arn)
-            .$set(Some($values))
-            .send()
-            .await
-            .or_error()?
-    };
-}
-
 /// The load balancer `arn`, or `None` once it is gone.
 async fn describe(aws: &Aws, arn: &str) -> Result<Option<elb::LoadBalancer>, ProviderError> {
     let call = aws.elbv2.describe_load_balancers();
-    let out = unless_gone!(LoadBalancer, call.load_balancer_arns(arn))?;
+    let out = call
+        .load_balancer_arns(arn)
+        .send()
+        .await
+        .or_gone::<LoadBalancer>()?;
     Ok(out.and_then(|o| o.load_balancers().first().cloned()))
 }
 
@@ -171,13 +182,13 @@ impl AwsKind for LoadBalancer {
             .r#type(LoadBalancerTypeEnum::from(self.load_balancer_type.as_str()))
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
             .set_subnets(Some(resolved(&self.subnet_ids)?))
-            .set_security_groups(Some(resolved(&self.security_group_ids)?));
-        create_tagged!(
-            ctx,
-            create,
-            load_balancers,
-            load_balancer_arn,
-            "load balancer"
+            .set_security_groups(Some(resolved(&self.security_group_ids)?))
+            .set_tags(elb_tags(ctx));
+        let out = create.send().await.or_error()?;
+        first_arn(
+            out.load_balancers(),
+            |made| made.load_balancer_arn(),
+            "load balancer",
         )
     }
 
@@ -224,13 +235,20 @@ impl AwsKind for LoadBalancer {
     }
 
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
-        set_list!(aws, &current.id, set_subnets, resolved(&self.subnet_ids)?);
-        set_list!(
-            aws,
-            &current.id,
-            set_security_groups,
-            resolved(&self.security_group_ids)?
-        );
+        aws.elbv2
+            .set_subnets()
+            .load_balancer_arn(&current.id)
+            .set_subnets(Some(resolved(&self.subnet_ids)?))
+            .send()
+            .await
+            .or_error()?;
+        aws.elbv2
+            .set_security_groups()
+            .load_balancer_arn(&current.id)
+            .set_security_groups(Some(resolved(&self.security_group_ids)?))
+            .send()
+            .await
+            .or_error()?;
         self.set_attributes(aws, &current.id).await?;
         Ok(current.outputs.clone())
     }
@@ -246,7 +264,13 @@ impl AwsKind for LoadBalancer {
             return Ok(());
         }
         let delete = aws.elbv2.delete_load_balancer();
-        if unless_gone!(Self, delete.load_balancer_arn(&current.id))?.is_none() {
+        if delete
+            .load_balancer_arn(&current.id)
+            .send()
+            .await
+            .or_gone::<Self>()?
+            .is_none()
+        {
             return Ok(());
         }
         let what = format!("load balancer {} to be deleted", current.id);

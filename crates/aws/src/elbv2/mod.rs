@@ -48,48 +48,6 @@ fn first_arn<T>(
     required(made.first().and_then(arn), &format!("the {what}'s ARN"))
 }
 
-/// Sends the create `$call` with this step's tags (by which `find` knows the resource again) and
-/// answers the ARN of the one `$what` it made: `$arn` of the first of the answer's `$made`.
-/// `create_tagged!(ctx, call, listeners, listener_arn, "listener")`.
-macro_rules! create_tagged {
-    ($ctx:expr, $call:expr, $made:ident, $arn:ident, $what:expr) => {{
-        let sent = $call.set_tags($crate::elbv2::elb_tags($ctx)).send().await;
-        let out = $crate::call::OrError::or_error(sent)?;
-        $crate::elbv2::first_arn(out.$made(), |made| made.$arn(), $what)
-    }};
-}
-use create_tagged;
-
-/// A text argument's default, for serde: `$default()` gives it, and `$is_default(value)` leaves
-/// it out of the stored arguments, so that a resource stored before the argument existed reads
-/// unchanged.
-macro_rules! text_default {
-    ($default:ident, $is_default:ident, $text:literal) => {
-        fn $default() -> String {
-            $text.to_string()
-        }
-
-        fn $is_default(value: &str) -> bool {
-            value == $text
-        }
-    };
-}
-use text_default;
-
-/// `attribute(key, value)`: one of the key-value attributes ELB sets on a load balancer or a
-/// target group (`$attribute`, the SDK's type of them).
-macro_rules! attribute_builder {
-    ($attribute:ident) => {
-        fn attribute(key: &str, value: impl ToString) -> $attribute {
-            $attribute::builder()
-                .key(key)
-                .value(value.to_string())
-                .build()
-        }
-    };
-}
-use attribute_builder;
-
 /// The name and ARN of every load balancer, or every target group, of the account and region.
 type Named = Vec<(String, String)>;
 

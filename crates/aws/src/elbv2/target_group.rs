@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{arns, create_tagged, ours, Named, NAME_MAX};
-use crate::call::{every_item, gone, required, OrError};
+use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -87,9 +87,21 @@ pub struct TargetGroupOutputs {
     pub name: String,
 }
 
-super::text_default!(http, is_http, "HTTP");
+/// The protocol a target group stored before the argument existed has (serde's default; left
+/// out when stored, so such a resource reads unchanged).
+fn http() -> String {
+    "HTTP".to_string()
+}
 
-super::attribute_builder!(TargetGroupAttribute);
+fn is_http(value: &str) -> bool {
+    value == "HTTP"
+}
+
+/// One of the key-value attributes ELB sets on a target group.
+fn attribute(key: &str, value: impl ToString) -> TargetGroupAttribute {
+    let attribute = TargetGroupAttribute::builder().key(key);
+    attribute.value(value.to_string()).build()
+}
 
 impl TargetGroup {
     /// Whether the group is an Application Load Balancer's (HTTP or HTTPS).
@@ -195,7 +207,15 @@ impl TargetGroup {
 
 /// The name and ARN of every target group of the account and region.
 async fn all_named(aws: &Aws) -> Result<Named, ProviderError> {
-    let all = every_item!(aws.elbv2.describe_target_groups())?;
+    let all = aws
+        .elbv2
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(all
         .iter()
         .filter_map(|t| Some((t.target_group_name()?.into(), t.target_group_arn()?.into())))
@@ -226,8 +246,14 @@ impl AwsKind for TargetGroup {
             .health_check_interval_seconds(self.health_timing.interval_seconds)
             .health_check_timeout_seconds(CHECK_TIMEOUT_SECONDS)
             .healthy_threshold_count(self.health_timing.healthy)
-            .unhealthy_threshold_count(self.health_timing.unhealthy);
-        create_tagged!(ctx, create, target_groups, target_group_arn, "target group")
+            .unhealthy_threshold_count(self.health_timing.unhealthy)
+            .set_tags(elb_tags(ctx));
+        let out = create.send().await.or_error()?;
+        first_arn(
+            out.target_groups(),
+            |made| made.target_group_arn(),
+            "target group",
+        )
     }
 
     async fn find(&self, aws: &Aws, ctx: &Ctx) -> Res<Option<String>> {
@@ -273,7 +299,11 @@ impl AwsKind for TargetGroup {
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let deletion = aws.elbv2.delete_target_group();
-        gone!(Self, deletion.target_group_arn(&current.id))
+        deletion
+            .target_group_arn(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {

@@ -6,8 +6,8 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{create_ours, ours, PATH};
-use crate::call::{every_item, gone, missing, OrError};
+use super::{iam_tags, ours, PATH};
+use crate::call::{missing, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -30,7 +30,16 @@ pub struct InstanceProfileOutputs {
 
 /// The name of every instance profile under ams-stack's path (following pagination).
 async fn our_profiles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let profiles = every_item!(aws.iam.list_instance_profiles().path_prefix(PATH))?;
+    let profiles = aws
+        .iam
+        .list_instance_profiles()
+        .path_prefix(PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(profiles
         .iter()
         .map(|p| p.instance_profile_name().to_string())
@@ -50,8 +59,13 @@ impl AwsKind for InstanceProfile {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = physical_name(ctx, NAME_MAX);
-        let create = aws.iam.create_instance_profile();
-        create_ours!(ctx, create.instance_profile_name(&name))?;
+        // Under ams-stack's path, where `find` and `read` list, with the stack's tags.
+        let create = aws
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(&name);
+        let create = create.path(PATH).set_tags(Some(iam_tags(ctx)?));
+        create.send().await.or_error()?;
         Ok(name)
     }
 
@@ -107,10 +121,18 @@ impl AwsKind for InstanceProfile {
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         if let Ok(role) = current.args.role_name.get() {
             let removal = aws.iam.remove_role_from_instance_profile().role_name(role);
-            gone!(Self, removal.instance_profile_name(&current.id))?;
+            removal
+                .instance_profile_name(&current.id)
+                .send()
+                .await
+                .done_or_gone::<Self>()?;
         }
         let deletion = aws.iam.delete_instance_profile();
-        gone!(Self, deletion.instance_profile_name(&current.id))
+        deletion
+            .instance_profile_name(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

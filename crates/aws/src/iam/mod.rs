@@ -29,21 +29,6 @@ fn iam_tags(ctx: &StepContext) -> Result<Vec<Tag>, ProviderError> {
         .collect()
 }
 
-/// Sends the create `$call` of a role or an instance profile as ours: under ams-stack's path,
-/// where `find` and `read` list, and with the stack's tags.
-macro_rules! create_ours {
-    ($ctx:expr, $call:expr) => {
-        $crate::call::OrError::or_error(
-            $call
-                .path($crate::iam::PATH)
-                .set_tags(Some($crate::iam::iam_tags($ctx)?))
-                .send()
-                .await,
-        )
-    };
-}
-use create_ours;
-
 /// This step's resource among the names of ours (a name made by `physical_name`, at most `max`
 /// long, starts with the step's physical prefix).
 fn ours(ctx: &StepContext, max: usize, names: Vec<String>) -> Option<String> {

@@ -8,8 +8,8 @@ use serde_json::{json, Value as Json};
 use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{create_ours, ours, PATH};
-use crate::call::{every_item, gone, required, OrError};
+use super::{iam_tags, ours, PATH};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
@@ -121,7 +121,16 @@ pub fn policy_document(statements: &[Statement]) -> Result<String, ProviderError
 
 /// The name of every role under ams-stack's path (following pagination).
 async fn our_roles(aws: &Aws) -> Result<Vec<String>, ProviderError> {
-    let roles = every_item!(aws.iam.list_roles().path_prefix(PATH))?;
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix(PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(roles.iter().map(|r| r.role_name().to_string()).collect())
 }
 
@@ -140,7 +149,16 @@ async fn put_policy(aws: &Aws, role: &str, statements: &[Statement]) -> Result<(
 
 /// The ARNs of the managed policies attached to `role`.
 async fn attached(aws: &Aws, role: &str) -> Result<Vec<String>, ProviderError> {
-    let policies = every_item!(aws.iam.list_attached_role_policies().role_name(role))?;
+    let policies = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .or_error()?;
     Ok(policies
         .iter()
         .filter_map(|p| p.policy_arn().map(String::from))
@@ -156,7 +174,7 @@ async fn set_managed(aws: &Aws, role: &str, wanted: &[String]) -> Result<(), Pro
     }
     for arn in now.iter().filter(|a| !wanted.contains(a)) {
         let call = aws.iam.detach_role_policy().role_name(role).policy_arn(arn);
-        gone!(Role, call)?;
+        call.send().await.done_or_gone::<Role>()?;
     }
     Ok(())
 }
@@ -172,8 +190,11 @@ impl AwsKind for Role {
             .create_role()
             .role_name(&name)
             .description(&self.description)
-            .assume_role_policy_document(trust_policy(&self.service)?);
-        create_ours!(ctx, create)?;
+            .assume_role_policy_document(trust_policy(&self.service)?)
+            // Under ams-stack's path, where `find` and `read` list, with the stack's tags.
+            .path(PATH)
+            .set_tags(Some(iam_tags(ctx)?));
+        create.send().await.or_error()?;
         Ok(name)
     }
 
@@ -226,8 +247,17 @@ impl AwsKind for Role {
             done => done?,
         }
         let policy = aws.iam.delete_role_policy().policy_name(POLICY_NAME);
-        gone!(Self, policy.role_name(&current.id))?;
-        gone!(Self, aws.iam.delete_role().role_name(&current.id))
+        policy
+            .role_name(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()?;
+        aws.iam
+            .delete_role()
+            .role_name(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {

@@ -21,7 +21,7 @@ use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::log_delivery::log_delivery_statement;
-use crate::call::{exists, required, OrError};
+use crate::call::{required, OrError};
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{global_prefix, globally_unique_name, is_ours, partition, tags};
 use crate::Aws;
@@ -317,7 +317,14 @@ impl AwsKind for Bucket {
         ctx.waiting(format!(
             "emptying bucket {name} (it holds only the access logs this stack's load balancer wrote)"
         ));
-        if !exists!(Self, aws.s3.head_bucket().bucket(name))? {
+        if !aws
+            .s3
+            .head_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .exists::<Self>()?
+        {
             return Ok(());
         }
         let removed = empty(aws, name).await?;
@@ -335,7 +342,12 @@ impl AwsKind for Bucket {
 
     async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
         existing_each(resources, |name| async move {
-            exists!(Self, aws.s3.head_bucket().bucket(name))
+            aws.s3
+                .head_bucket()
+                .bucket(name)
+                .send()
+                .await
+                .exists::<Self>()
         })
         .await
     }

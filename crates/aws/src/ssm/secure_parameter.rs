@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use crate::call::{gone, required, OrError};
+use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
@@ -84,7 +84,12 @@ impl AwsKind for SecureParameter {
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
-        gone!(Self, aws.ssm.delete_parameter().name(&current.id))
+        aws.ssm
+            .delete_parameter()
+            .name(&current.id)
+            .send()
+            .await
+            .done_or_gone::<Self>()
     }
 
     /// Ten names a call, as `GetParameters` allows.
