@@ -6,6 +6,10 @@ use toml::Spanned;
 /// Sections of the stack file: each refuses a key it does not know (a misspelt setting is an
 /// error naming its line, never silently ignored). A section that starts with `machine,` also
 /// takes the keys of the machine its tier runs on (`nodes::Instance`), declared here once.
+///
+/// A macro because serde cannot flatten a struct into one that refuses unknown keys
+/// (`deny_unknown_fields` and `flatten` do not mix): the machine's keys are pasted into each
+/// tier's section instead, so each section still names a misspelt key with its line.
 macro_rules! sections {
     () => {};
     (struct $name:ident { machine, $($fields:tt)* } $($rest:tt)*) => {

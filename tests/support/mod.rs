@@ -213,8 +213,18 @@ impl Project {
         command
     }
 
+    /// Runs ams-stack; how long it took goes to the test's output (shown for a failing test,
+    /// or with `--nocapture`), to see where a slow test spends its time.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("ams-stack runs"))
+        let started = std::time::Instant::now();
+        let run = Run::from(self.command(args).output().expect("ams-stack runs"));
+        eprintln!(
+            "[{:6.1}s] ams-stack {} -> {:?}",
+            started.elapsed().as_secs_f64(),
+            args.join(" "),
+            run.code
+        );
+        run
     }
 
     /// Runs with a call log; returns the run and the AWS operations it called.
