@@ -11,9 +11,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/emulator.sh install
 scripts/test-boot.sh
-.venv/bin/python scripts/faultproxy/test_strict.py
-.venv/bin/python scripts/faultproxy/test_scaling.py
-.venv/bin/python scripts/faultproxy/test_ec2_rules.py
-.venv/bin/python scripts/faultproxy/test_dlm.py
-.venv/bin/python scripts/audit/test_findings.py
+# The Python tests wait on the proxy's scaled clocks far more than they compute: they run side by
+# side, each one's output kept and shown whole, and any failure fails the run.
+python_tests=(
+  scripts/faultproxy/test_strict.py
+  scripts/faultproxy/test_scaling.py
+  scripts/faultproxy/test_ec2_rules.py
+  scripts/faultproxy/test_dlm.py
+  scripts/audit/test_findings.py
+)
+logs=$(mktemp -d)
+pids=()
+for test in "${python_tests[@]}"; do
+  .venv/bin/python "$test" >"$logs/$(basename "$test").log" 2>&1 &
+  pids+=("$!")
+done
+failed=()
+for i in "${!python_tests[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    failed+=("${python_tests[$i]}")
+  fi
+  echo "== ${python_tests[$i]}"
+  cat "$logs/$(basename "${python_tests[$i]}").log"
+done
+rm -rf "$logs"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
 cargo test --locked --workspace "$@"

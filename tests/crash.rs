@@ -48,16 +48,18 @@ fn run_after_kill(project: &Project, args: &[&str], killed: Option<u32>) -> crat
     run
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orphans() {
+/// Kills `up` after each count of events in `points`, runs it again, checks that the whole
+/// cluster stands (nothing duplicated), destroys it and checks that nothing is left (nothing
+/// orphaned); each part runs on its own emulator, so the parts run side by side. Returns how
+/// many of the runs were killed before they finished.
+async fn kill_up_at(points: impl IntoIterator<Item = usize>) -> usize {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     // Latency on every call spreads the kill points over the whole run.
     let proxy = FaultProxy::start(&moto.endpoint, &["--delay-ms", "8", "--jitter-ms", "4"]);
     let project = Project::new(Some(&proxy.endpoint));
-    let mut points = 0;
-    // Up: killed after 1, 6, 11, ... events (each create is a save, a start, a done and a save).
-    for events in (1..=106).step_by(5) {
+    let mut killed_runs = 0;
+    for events in points {
         let killed = kill_after(&project, &["up", "local", "--yes", "--json"], events);
         let up = run_after_kill(&project, &["up", "local", "--yes"], killed);
         assert_eq!(
@@ -66,7 +68,7 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
             "after a kill at event {events} and a new up: {}",
             up.stderr
         );
-        points += usize::from(killed.is_some());
+        killed_runs += usize::from(killed.is_some());
         project.run(&["destroy", "local", "--yes"]).ok();
         assert_eq!(
             census(&sdk).await,
@@ -74,12 +76,40 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
             "destroy after a kill at event {events}"
         );
     }
-    assert!(
-        points >= 20,
-        "only {points} runs were killed before they finished"
-    );
+    killed_runs
+}
 
-    // Destroy: killed at several points, then destroyed again.
+// Up killed after 1, 6, 11, ... 106 events (each create is a save, a start, a done and a save),
+// in three parts.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_early_in_up_converges_without_duplicates_or_orphans() {
+    let points: Vec<usize> = (1..=31).step_by(5).collect();
+    assert_eq!(kill_up_at(points.clone()).await, points.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_midway_through_up_converges_without_duplicates_or_orphans() {
+    let points: Vec<usize> = (36..=71).step_by(5).collect();
+    assert_eq!(kill_up_at(points.clone()).await, points.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_late_in_up_converges_without_duplicates_or_orphans() {
+    // The last points may come after the run has finished: most must still be kills.
+    let killed = kill_up_at((76..=106).step_by(5)).await;
+    assert!(
+        killed >= 5,
+        "only {killed} of 7 runs were killed before they finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_anywhere_in_destroy_converges_without_orphans() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let proxy = FaultProxy::start(&moto.endpoint, &["--delay-ms", "8", "--jitter-ms", "4"]);
+    let project = Project::new(Some(&proxy.endpoint));
     for events in [1, 4, 9, 15, 22, 30] {
         project.run(&["up", "local", "--yes"]).ok();
         let killed = kill_after(&project, &["destroy", "local", "--yes", "--json"], events);
@@ -93,14 +123,14 @@ async fn sigkill_anywhere_in_up_or_destroy_converges_without_duplicates_or_orpha
 }
 
 /// The same, through the strict cloud: a killed run leaves creates half-visible, deletes
-/// lingering and a lock behind; the next run waits them out and takes the lock over.
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_in_up_and_destroy_through_the_strict_cloud_converges_without_a_manual_step() {
+/// lingering and a lock behind; the next run waits them out and takes the lock over. Kills `up`
+/// after each count of events in `points` and `destroy` after a third of it.
+async fn kill_through_the_strict_cloud_at(points: &[usize]) {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let cloud = FaultProxy::strict(&moto.endpoint, &["--delay-ms", "8", "--jitter-ms", "4"]);
     let project = Project::new(Some(&cloud.endpoint));
-    for events in [3, 30, 70, 110] {
+    for &events in points {
         let killed = kill_after(&project, &["up", "local", "--yes", "--json"], events);
         let up = run_after_kill(&project, &["up", "local", "--yes"], killed);
         assert_eq!(
@@ -122,6 +152,16 @@ async fn sigkill_in_up_and_destroy_through_the_strict_cloud_converges_without_a_
             events / 3 + 1
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_early_through_the_strict_cloud_converges_without_a_manual_step() {
+    kill_through_the_strict_cloud_at(&[3, 30]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_late_through_the_strict_cloud_converges_without_a_manual_step() {
+    kill_through_the_strict_cloud_at(&[70, 110]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

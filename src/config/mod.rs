@@ -333,6 +333,7 @@ impl SourceFile<'_> {
                 ));
             }
         }
+        let emulator = raw.endpoint.is_some();
         let (domain, zone) = self.dns(&raw.dns)?;
         let state = self.state(raw.state.as_ref(), region)?;
         let mut lines = BTreeMap::new();
@@ -368,8 +369,8 @@ impl SourceFile<'_> {
                 hosted_zone: zone,
             },
             mongodb: self.mongodb(raw.mongodb)?,
-            origin: self.nodes("origin", raw.origin)?,
-            edge: self.nodes("edge", raw.edge)?,
+            origin: self.nodes("origin", raw.origin, emulator)?,
+            edge: self.nodes("edge", raw.edge, emulator)?,
             state,
             security,
             ingest,

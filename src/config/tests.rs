@@ -447,3 +447,31 @@ fn an_unknown_load_balancer_key_is_refused_with_its_section() {
         "{message}"
     );
 }
+
+#[test]
+fn a_health_timeout_of_seconds_is_for_emulator_stacks_only() {
+    let with = |stack: &str, timeout: &str| {
+        shipped(stack).replacen(
+            "[origin]\n",
+            &format!("[origin]\nhealth_timeout = \"{timeout}\"\n"),
+            1,
+        )
+    };
+    let local = parse("t", Path::new("stacks/t.toml"), &with("local", "5s")).expect("emulator");
+    assert_eq!(local.origin.health_timeout_seconds, Some(5));
+    let message = error_of(&with("prod", "5s"));
+    assert!(
+        message.contains("`origin.health_timeout`: health_timeout is 1m to 2h"),
+        "{message}"
+    );
+    let message = error_of(&with("local", "0s"));
+    assert!(
+        message.contains("health_timeout is 1s to 2h on an emulator stack"),
+        "{message}"
+    );
+    let message = error_of(&with("local", "3h"));
+    assert!(message.contains("health_timeout is 1s to 2h"), "{message}");
+    // drain_timeout is a lifecycle hook's heartbeat, which AWS takes from 30 s: never seconds.
+    let drain = shipped("local").replacen("[origin]\n", "[origin]\ndrain_timeout = \"5s\"\n", 1);
+    assert!(error_of(&drain).contains("drain_timeout is 1m to 2h"));
+}

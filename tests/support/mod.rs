@@ -1,12 +1,15 @@
 //! Test support: a fresh moto server per test (behind the project's proxy, which answers DLM),
-//! and a scratch project to run ams-stack in.
+//! forked from one Python process per test binary that imported them once, and a scratch
+//! project to run ams-stack in.
 
 pub mod census;
 
-use std::io::{BufRead, BufReader};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub fn repo() -> PathBuf {
@@ -16,10 +19,11 @@ pub fn repo() -> PathBuf {
 /// moto in server mode on a free loopback port, seeded like a real account, behind the project's
 /// proxy (`scripts/faultproxy/faultproxy.py` without faults: it forwards every call to moto and
 /// answers DLM, which moto lacks, from memory; it stores policies and takes no snapshots), as
-/// `scripts/emulator.sh` runs them. Both are killed on drop.
+/// `scripts/emulator.sh` runs them. Each test gets its own of both, forked from this test
+/// binary's `forks.py` (see [`Forks`]); both are killed on drop.
 pub struct Moto {
-    child: Child,
-    proxy: Option<Child>,
+    _server: Server,
+    proxy: Option<Server>,
     /// The proxy's address, where every call goes (moto's own `/moto-api/` included).
     pub endpoint: String,
     /// moto's own address, behind the proxy (no DLM there).
@@ -33,26 +37,35 @@ impl Moto {
 
     /// A moto without the seeded hosted zone, or without the AMS and Ubuntu images.
     pub fn start_with(seed_zone: bool, images: bool) -> Moto {
-        let server = repo().join(".venv/bin/moto_server");
-        assert!(
-            server.exists(),
-            "moto is not installed: run `scripts/emulator.sh install` (the test command does)"
-        );
-        // moto with the repair of scripts/emulator/moto_server.py, as scripts/emulator.sh runs it.
+        let (server, moto_endpoint) = if images {
+            Forks::get().start(&format!("moto{}", if seed_zone { "" } else { " noseed" }))
+        } else {
+            // The images are read when moto is imported: this one is started from nothing.
+            Moto::spawn_without_images(seed_zone)
+        };
+        // From here on, a failure kills what was started (on drop).
+        let mut moto = Moto {
+            _server: server,
+            proxy: None,
+            endpoint: String::new(),
+            moto_endpoint,
+        };
+        let (proxy, endpoint) = Forks::get().start(&format!(
+            "proxy --listen 0 --upstream {}",
+            moto.moto_endpoint
+        ));
+        moto.proxy = Some(proxy);
+        moto.endpoint = endpoint;
+        moto
+    }
+
+    /// moto with the repair of scripts/emulator/moto_server.py and without `MOTO_AMIS_PATH`.
+    fn spawn_without_images(seed_zone: bool) -> (Server, String) {
         let python = repo().join(".venv/bin/python");
         let mut child = Command::new(&python)
             .arg(repo().join("scripts/emulator/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", "0"])
-            .env("MOTO_ACM_VALIDATION_WAIT", "1")
-            .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
-            .env(
-                if images {
-                    "MOTO_AMIS_PATH"
-                } else {
-                    "MOTO_UNUSED"
-                },
-                repo().join("scripts/emulator/amis.json"),
-            )
+            .envs(MOTO_SETTINGS)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -73,12 +86,7 @@ impl Moto {
         {
             let sender = sender.clone();
             std::thread::spawn(move || {
-                // AMS_TEST_MOTO_LOG=1: moto's own log (its tracebacks) on the test's stderr.
-                let echo = std::env::var_os("AMS_TEST_MOTO_LOG").is_some();
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if echo {
-                        eprintln!("moto: {line}");
-                    }
                     if let Some(at) = line.find("http://127.0.0.1:") {
                         let endpoint: String = line[at..]
                             .chars()
@@ -89,30 +97,14 @@ impl Moto {
                 }
             });
         }
-        // From here on, a failure kills what was started (on drop).
-        let mut moto = Moto {
-            child,
-            proxy: None,
-            endpoint: String::new(),
-            moto_endpoint: String::new(),
-        };
-        moto.moto_endpoint = receiver
+        let server = Server::Spawned(child);
+        let endpoint = receiver
             .recv_timeout(Duration::from_secs(30))
             .expect("moto prints its address");
-        // The proxy starts while moto is seeded directly: its start costs the tests nothing.
-        let mut proxy = Command::new(repo().join(".venv/bin/python"))
-            .arg(repo().join("scripts/faultproxy/faultproxy.py"))
-            .args(["--listen", "0", "--upstream", &moto.moto_endpoint])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the proxy in front of moto starts");
-        let banner = proxy.stdout.take().expect("the proxy's stdout");
-        moto.proxy = Some(proxy);
         if seed_zone {
-            let seeded = Command::new(repo().join(".venv/bin/python"))
+            let seeded = Command::new(&python)
                 .arg(repo().join("scripts/emulator/seed.py"))
-                .arg(&moto.moto_endpoint)
+                .arg(&endpoint)
                 .output()
                 .expect("seed runs");
             assert!(
@@ -121,21 +113,7 @@ impl Moto {
                 String::from_utf8_lossy(&seeded.stderr)
             );
         }
-        let mut line = String::new();
-        BufReader::new(banner)
-            .read_line(&mut line)
-            .expect("the proxy prints its address");
-        moto.endpoint = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            moto.endpoint.starts_with("http://127.0.0.1:"),
-            "unexpected proxy banner: {line}"
-        );
-        moto
+        (server, endpoint)
     }
 
     /// SDK config for checking what the emulator holds.
@@ -151,10 +129,125 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        for child in self.proxy.iter_mut().chain([&mut self.child]) {
-            let _ = child.kill();
-            let _ = child.wait();
+        // The proxy first, then what it forwards to.
+        self.proxy.take();
+    }
+}
+
+/// What moto reads when it is imported, as `scripts/emulator.sh` sets it.
+const MOTO_SETTINGS: [(&str, &str); 2] = [
+    ("MOTO_ACM_VALIDATION_WAIT", "1"),
+    ("MOTO_ENABLE_KEYPAIR_VALIDATION", "true"),
+];
+
+/// An emulator process of one test: forked by [`Forks`], or started on its own. Killed on drop.
+enum Server {
+    Forked(u32),
+    Spawned(Child),
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self {
+            Server::Forked(pid) => Forks::get().stop(*pid),
+            Server::Spawned(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
+    }
+}
+
+/// Who waits for which answer of forks.py (a server's pid and address), by request id.
+type Waiting = Arc<Mutex<HashMap<u64, mpsc::Sender<(u32, String)>>>>;
+
+/// This test binary's `scripts/emulator/forks.py`: it has imported moto and the proxy once, and
+/// forks a fresh moto or proxy for each test that asks (a forked process shares nothing with
+/// another test), instead of some fifty Python processes each importing them again (about two
+/// seconds of CPU each). It ends when this binary does (its stdin closes).
+struct Forks {
+    stdin: Mutex<std::process::ChildStdin>,
+    waiting: Waiting,
+    next: AtomicU64,
+    _process: Child,
+}
+
+impl Forks {
+    fn get() -> &'static Forks {
+        static FORKS: OnceLock<Forks> = OnceLock::new();
+        FORKS.get_or_init(Forks::spawn)
+    }
+
+    fn spawn() -> Forks {
+        let python = repo().join(".venv/bin/python");
+        assert!(
+            repo().join(".venv/bin/moto_server").exists(),
+            "moto is not installed: run `scripts/emulator.sh install` (the test command does)"
+        );
+        let mut process = Command::new(python)
+            .arg(repo().join("scripts/emulator/forks.py"))
+            .envs(MOTO_SETTINGS)
+            .env("MOTO_AMIS_PATH", repo().join("scripts/emulator/amis.json"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("scripts/emulator/forks.py starts");
+        let stdin = process.stdin.take().expect("its stdin");
+        let stdout = process.stdout.take().expect("its stdout");
+        let waiting = Waiting::default();
+        let answers = Arc::clone(&waiting);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut words = line.split_whitespace();
+                let (Some(id), Some(pid), Some(endpoint)) = (
+                    words.next().and_then(|w| w.parse::<u64>().ok()),
+                    words.next().and_then(|w| w.parse::<u32>().ok()),
+                    words.next(),
+                ) else {
+                    eprintln!("forks.py said: {line}");
+                    continue;
+                };
+                let waiter = answers.lock().expect("waiting").remove(&id);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send((pid, endpoint.to_string()));
+                }
+            }
+        });
+        Forks {
+            stdin: Mutex::new(stdin),
+            waiting,
+            next: AtomicU64::new(1),
+            _process: process,
+        }
+    }
+
+    /// Starts `what` ("moto", "moto noseed" or "proxy ARGS..."); the server and its address.
+    fn start(&self, what: &str) -> (Server, String) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel();
+        self.waiting.lock().expect("waiting").insert(id, sender);
+        let (kind, args) = what.split_once(' ').unwrap_or((what, ""));
+        self.send(&format!("{kind} {id} {args}"));
+        let (pid, endpoint) = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("forks.py started no {what} (its errors are above)"));
+        assert!(
+            endpoint.starts_with("http://127.0.0.1:"),
+            "unexpected address from forks.py: {endpoint}"
+        );
+        (Server::Forked(pid), endpoint)
+    }
+
+    fn stop(&self, pid: u32) {
+        self.send(&format!("stop {pid}"));
+    }
+
+    fn send(&self, line: &str) {
+        let mut stdin = self.stdin.lock().expect("forks.py's stdin");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .expect("forks.py reads its stdin");
     }
 }
 
@@ -295,36 +388,25 @@ impl Run {
 
 /// The project's fault proxy (scripts/faultproxy/faultproxy.py) in front of a moto; killed on drop.
 pub struct FaultProxy {
-    child: Child,
+    _server: Server,
     pub endpoint: String,
 }
 
 impl FaultProxy {
+    /// `args`: faultproxy.py's flags (no spaces inside one).
     pub fn start(upstream: &str, args: &[&str]) -> FaultProxy {
-        let mut child = Command::new(repo().join(".venv/bin/python"))
-            .arg(repo().join("scripts/faultproxy/faultproxy.py"))
-            .args(["--listen", "0", "--upstream", upstream])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the fault proxy starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the proxy prints its address");
-        let endpoint = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
         assert!(
-            endpoint.starts_with("http://127.0.0.1:"),
-            "unexpected proxy banner: {line}"
+            args.iter().all(|a| !a.contains(char::is_whitespace)),
+            "a flag of the proxy with a space in it: {args:?}"
         );
-        FaultProxy { child, endpoint }
+        let (server, endpoint) = Forks::get().start(&format!(
+            "proxy --listen 0 --upstream {upstream} {}",
+            args.join(" ")
+        ));
+        FaultProxy {
+            _server: server,
+            endpoint,
+        }
     }
 
     /// A strict cloud in front of `upstream`: every AWS rule the proxy knows enforced
@@ -358,13 +440,6 @@ impl FaultProxy {
         stream.read_to_string(&mut response).expect("response");
         let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
