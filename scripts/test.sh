@@ -6,7 +6,8 @@
 # (scripts/faultproxy/test_dlm.py), the security audit's findings filter
 # (scripts/audit/test_findings.py; the audit itself, scripts/audit.sh, installs Prowler: minutes
 # and 2.4 GB, so it is run by hand), then the unit tests and the integration tests (each
-# integration test starts its own emulator on a free loopback port).
+# integration test gets its own emulator on a free loopback port, forked by
+# scripts/emulator/forks.py; eight run side by side, RUST_TEST_THREADS in .cargo/config.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/emulator.sh install
