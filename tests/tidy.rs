@@ -103,3 +103,34 @@ fn state_files_stay_out_of_git() {
         ".gitignore must keep state/ out of git"
     );
 }
+
+#[test]
+fn few_macros_and_each_says_why_it_is_one() {
+    // One way to call AWS: `.send().await` at every call site, its meaning a method on the
+    // result. A macro is the last resort, and the comment above it says why nothing else does.
+    let mut macros = Vec::new();
+    for (path, text) in all_sources() {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let lines: Vec<&str> = code.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            if !line.trim_start().starts_with("macro_rules!") {
+                continue;
+            }
+            let comment: String = lines[..at]
+                .iter()
+                .rev()
+                .take_while(|l| {
+                    l.trim_start().starts_with("//") || l.trim_start().starts_with("#[")
+                })
+                .map(|l| l.to_lowercase())
+                .collect();
+            assert!(
+                comment.contains("macro"),
+                "{path}:{}: a macro without a comment saying why it is one",
+                at + 1
+            );
+            macros.push(format!("{path}:{}", at + 1));
+        }
+    }
+    assert!(macros.len() <= 8, "{} macros: {macros:?}", macros.len());
+}

@@ -52,9 +52,6 @@ pub fn cluster() -> &'static Deployed {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "a panic".to_string())
         });
-        if deployed.is_ok() {
-            remove_the_project_at_exit();
-        }
         deployed
     });
     match deployed {
@@ -67,7 +64,12 @@ fn deploy() -> Deployed {
     let moto = Moto::start();
     // Through the strict cloud: AWS's rules and clocks, not only moto's leniency.
     let cloud = FaultProxy::strict(&moto.endpoint, &[]);
-    let project = Project::new(Some(&cloud.endpoint));
+    // A static is never dropped: the project lives in cargo's scratch directory for tests
+    // (target/tmp), not in /tmp, and goes with `cargo clean`. Its emulators end with the binary.
+    let project = Project::new_in(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+        Some(&cloud.endpoint),
+    );
 
     // First deploy: the plan creates everything, up applies it and prints the outputs.
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
@@ -111,22 +113,4 @@ pub fn up(project: &Project) {
         "{}",
         up.stderr
     );
-}
-
-/// The shared cluster lives as long as the test binary (a static is never dropped): its
-/// emulators end with the binary (see `crate::support`), and its project directory is removed
-/// here, when the binary exits.
-fn remove_the_project_at_exit() {
-    extern "C" {
-        fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
-    }
-    extern "C" fn remove_the_project() {
-        if let Some(Ok(deployed)) = CLUSTER.get() {
-            let _ = std::fs::remove_dir_all(deployed.project.dir.path());
-        }
-    }
-    // SAFETY: atexit is the C library's, called with a function that takes and returns nothing.
-    unsafe {
-        atexit(remove_the_project);
-    }
 }

@@ -259,7 +259,12 @@ pub struct Project {
 impl Project {
     /// The shipped stack files, with `local` pointed at `endpoint` when given.
     pub fn new(endpoint: Option<&str>) -> Project {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Project::new_in(&std::env::temp_dir(), endpoint)
+    }
+
+    /// The same, in a new directory under `parent`.
+    pub fn new_in(parent: &std::path::Path, endpoint: Option<&str>) -> Project {
+        let dir = tempfile::tempdir_in(parent).expect("temp dir");
         std::fs::create_dir_all(dir.path().join("stacks")).expect("stacks dir");
         for name in ["local", "prod"] {
             let mut text =
