@@ -15,7 +15,7 @@ use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use ams_engine::state::{ResourceState, State};
+use ams_engine::state::State;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::lifecycle_hook::{LifecycleHook, LAUNCHING};
@@ -534,7 +534,7 @@ impl AwsKind for Group {
     }
 
     /// The live sizes of the groups (which scaling changes), in one call per 50 groups.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         /// How many groups one `DescribeAutoScalingGroups` call may name.
         const GROUPS_PER_CALL: usize = 50;
         let mut live = std::collections::BTreeMap::new();
@@ -557,19 +557,14 @@ impl AwsKind for Group {
             }
         }
         Ok(resources
-            .iter()
+            .into_iter()
             .map(|r| {
-                live.get(&r.id).map(|((min, max), suspended)| {
-                    let mut inputs = r.inputs.clone();
-                    if let Some(min) = min {
-                        inputs["min_size"] = json!(min);
-                    }
-                    if let Some(max) = max {
-                        inputs["max_size"] = json!(max);
-                    }
-                    with_suspended(&mut inputs, suspended);
-                    inputs
-                })
+                let ((min, max), suspended) = live.get(&r.id)?;
+                let mut group = r.args;
+                group.min_size = min.unwrap_or(group.min_size);
+                group.max_size = max.unwrap_or(group.max_size);
+                group.suspended_processes = suspended.clone();
+                Some(group)
             })
             .collect())
     }
