@@ -131,6 +131,19 @@ where
     Ok(live)
 }
 
+/// Changes the stored arguments of `state` as its kind's struct: the arguments `change` leaves
+/// as they were keep their stored JSON (see [`with_live`]).
+pub(crate) fn change_stored<K: Kind>(
+    state: &mut ResourceState,
+    change: impl FnOnce(&mut K),
+) -> Result<(), ProviderError> {
+    let mut args = current::<K>(state)?.args;
+    let was = args_json(&args)?;
+    change(&mut args);
+    state.inputs = with_live(&state.inputs, &was, &args_json(&args)?);
+    Ok(())
+}
+
 /// The stored arguments `stored` (the JSON the state holds) with each top-level argument that
 /// `live` (the live arguments, serialised) says otherwise than `was` (the stored arguments read
 /// back as the kind's struct, serialised): taken from `live`, or left out where `live` leaves

@@ -13,7 +13,6 @@ use aws_sdk_autoscaling::types::{
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
 use ams_engine::state::State;
 use ams_engine::{Input, Kind, ProviderError};
@@ -21,7 +20,7 @@ use ams_engine::{Input, Kind, ProviderError};
 use super::lifecycle_hook::{LifecycleHook, LAUNCHING};
 use super::roll::{template, when_settled, Fleet, Versions, ROLL_SUSPENDS};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{change_stored, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::outputs::NameOutputs;
 use crate::Aws;
@@ -246,20 +245,6 @@ fn suspended(group: &AutoScalingGroup) -> Vec<String> {
     names
 }
 
-/// Stored arguments with the live suspended processes (left out when there are none, as
-/// declared).
-fn with_suspended(inputs: &mut Json, suspended: &[String]) {
-    match inputs.as_object_mut() {
-        Some(object) if suspended.is_empty() => {
-            object.remove("suspended_processes");
-        }
-        Some(object) => {
-            object.insert("suspended_processes".into(), json!(suspended));
-        }
-        None => {}
-    }
-}
-
 /// Resumes every process group `name` has suspended (a roll's, left by a crash; or any other:
 /// the group is ams-stack's, and it declares none).
 async fn resume_suspended(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
@@ -328,7 +313,9 @@ pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
             continue;
         };
         // As they are now, none included: what an earlier run recorded is not kept.
-        with_suspended(&mut resource.inputs, suspended);
+        change_stored::<Group>(resource, |group| {
+            group.suspended_processes = suspended.clone();
+        })?;
         if suspended.is_empty() {
             continue;
         }
@@ -572,6 +559,8 @@ impl AwsKind for Group {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
