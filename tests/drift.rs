@@ -15,6 +15,36 @@ async fn drift_by_hand_is_reported_and_repaired() {
     let moto = Moto::start();
     let project = Project::new(Some(&moto.endpoint));
     project.run(&["up", "local", "--yes"]).ok();
+
+    // Nothing changed yet: a read of every resource gives back its stored arguments byte for
+    // byte, however the live read spells them (each kind's read answers its own struct).
+    let stored = std::fs::read_to_string(project.path("state/local.json")).expect("state");
+    let state =
+        ams_engine::state::parse_state(&stored, "state/local.json", "local").expect("state");
+    let aws = ams_aws::Aws::connect("ap-south-1", Some(&moto.endpoint))
+        .await
+        .expect("clients");
+    let provider = ams_aws::AwsProvider::new(std::sync::Arc::new(aws));
+    let mut by_kind = std::collections::BTreeMap::<&str, Vec<_>>::new();
+    for resource in &state.resources {
+        let kind = by_kind.entry(resource.type_name.as_str()).or_default();
+        kind.push(resource.clone());
+    }
+    for (type_name, resources) in by_kind {
+        let live = ams_engine::Provider::read(&provider, type_name, &resources)
+            .await
+            .unwrap_or_else(|e| panic!("{type_name}: {e}"));
+        for (resource, live) in resources.iter().zip(live) {
+            let live = live.unwrap_or_else(|| panic!("{} reads as gone", resource.name));
+            assert_eq!(
+                serde_json::to_string(&live).expect("json"),
+                serde_json::to_string(&resource.inputs).expect("json"),
+                "{}",
+                resource.name
+            );
+        }
+    }
+
     let sdk = moto.sdk().await;
     let (ec2, asg) = (
         aws_sdk_ec2::Client::new(&sdk),

@@ -96,6 +96,21 @@ fn no_unwrap_or_debug_leftovers_outside_tests() {
 }
 
 #[test]
+fn the_aws_kinds_read_no_stored_argument_by_key() {
+    // A kind reads what it was last applied with as its own struct (`Current::args`): a
+    // renamed field fails to compile, never a key looked up at run time.
+    for (path, text) in sources("crates/aws/src") {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for forbidden in ["inputs[\"", "inputs.get(\""] {
+            assert!(
+                !code.contains(forbidden),
+                "{path} reads stored arguments by key ({forbidden}) outside tests"
+            );
+        }
+    }
+}
+
+#[test]
 fn state_files_stay_out_of_git() {
     let ignore = std::fs::read_to_string(repo().join(".gitignore")).expect(".gitignore");
     assert!(

@@ -23,6 +23,8 @@ pub use ams_engine::StepContext as Ctx;
 /// applied with, as the kind's own struct (read back once, in [`current`]: a stored state that
 /// no longer fits its kind is an error naming the resource, never a missing key at run time).
 pub struct Current<K: Kind> {
+    /// The resource's name in the stack (the value of its `ams-stack:name` tag).
+    pub name: String,
     pub id: String,
     pub outputs: K::Outputs,
     pub args: K,
@@ -85,50 +87,88 @@ pub trait AwsKind: Kind {
         current: &Current<Self>,
     ) -> impl Future<Output = Res<()>> + Send;
 
-    /// The live arguments of many resources of this kind, in as few calls as the API allows;
-    /// `None` for one that is gone. By default: only what can be compared is the stored value.
+    /// The live arguments of many resources of this kind, in as few calls as the API allows:
+    /// each resource's stored arguments (`Current::args`) brought up to date with what the cloud
+    /// holds, or `None` for one that is gone; one answer a resource, in their order. By default:
+    /// only what can be compared is the stored value.
     fn read(
         aws: &Aws,
-        resources: &[ResourceState],
-    ) -> impl Future<Output = Res<Vec<Option<Json>>>> + Send {
+        resources: Vec<Current<Self>>,
+    ) -> impl Future<Output = Res<Vec<Option<Self>>>> + Send {
         let _ = aws;
-        std::future::ready(Ok(resources
-            .iter()
-            .map(|r| Some(r.inputs.clone()))
-            .collect()))
+        std::future::ready(Ok(resources.into_iter().map(|r| Some(r.args)).collect()))
     }
 }
 
 /// Keeps the resources whose id is in `live` (the ids that still exist), with their stored
 /// arguments.
-pub fn existing(
-    resources: &[ResourceState],
+pub fn existing<K: Kind>(
+    resources: Vec<Current<K>>,
     live: impl IntoIterator<Item = impl Into<String>>,
-) -> Vec<Option<Json>> {
+) -> Vec<Option<K>> {
     let live: std::collections::BTreeSet<String> = live.into_iter().map(Into::into).collect();
     resources
-        .iter()
-        .map(|r| live.contains(&r.id).then(|| r.inputs.clone()))
+        .into_iter()
+        .map(|r| live.contains(&r.id).then_some(r.args))
         .collect()
 }
 
 /// `read` for a kind AWS answers about one resource at a time: the resources for which
 /// `exists(id)` finds something, with their stored arguments.
-pub async fn existing_each<F, Fut>(
-    resources: &[ResourceState],
+pub async fn existing_each<K: Kind, F, Fut>(
+    resources: Vec<Current<K>>,
     mut exists: F,
-) -> Result<Vec<Option<Json>>, ProviderError>
+) -> Result<Vec<Option<K>>, ProviderError>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<bool, ProviderError>>,
 {
-    let mut live = Vec::new();
+    let mut live = Vec::with_capacity(resources.len());
     for resource in resources {
-        if exists(resource.id.clone()).await? {
-            live.push(resource.id.clone());
+        let exists = exists(resource.id.clone()).await?;
+        live.push(exists.then_some(resource.args));
+    }
+    Ok(live)
+}
+
+/// Changes the stored arguments of `state` as its kind's struct: the arguments `change` leaves
+/// as they were keep their stored JSON (see [`with_live`]).
+pub(crate) fn change_stored<K: Kind>(
+    state: &mut ResourceState,
+    change: impl FnOnce(&mut K),
+) -> Result<(), ProviderError> {
+    let mut args = current::<K>(state)?.args;
+    let was = args_json(&args)?;
+    change(&mut args);
+    state.inputs = with_live(&state.inputs, &was, &args_json(&args)?);
+    Ok(())
+}
+
+/// The stored arguments `stored` (the JSON the state holds) with each top-level argument that
+/// `live` (the live arguments, serialised) says otherwise than `was` (the stored arguments read
+/// back as the kind's struct, serialised): taken from `live`, or left out where `live` leaves
+/// it out. An argument the live read did not change keeps its stored JSON byte for byte, so
+/// that an unchanged resource reads back exactly as stored, whatever its JSON (a key the kind
+/// does not know, a `null` a later `skip_serializing_none` would leave out).
+fn with_live(stored: &Json, was: &Json, live: &Json) -> Json {
+    let (Some(stored), Some(was), Some(live_args)) =
+        (stored.as_object(), was.as_object(), live.as_object())
+    else {
+        return live.clone();
+    };
+    let mut args = stored.clone();
+    for key in was.keys().chain(live_args.keys()) {
+        match (was.get(key), live_args.get(key)) {
+            (was, live) if was == live => {}
+            (_, Some(live)) => {
+                args.insert(key.clone(), live.clone());
+            }
+            (_, None) => {
+                args.shift_remove(key);
+            }
         }
     }
-    Ok(existing(resources, live))
+    Json::Object(args)
 }
 
 /// A kind's steps on JSON, as the engine hands them over.
@@ -184,6 +224,7 @@ pub(crate) fn current<K: Kind>(state: &ResourceState) -> Result<Current<K>, Prov
         serde_json::from_value(state.outputs.clone()).map_err(|e| stored("outputs", e))?;
     let args = serde_json::from_value(state.inputs.clone()).map_err(|e| stored("arguments", e))?;
     Ok(Current {
+        name: state.name.clone(),
         id: state.id.clone(),
         outputs,
         args,
@@ -193,6 +234,16 @@ pub(crate) fn current<K: Kind>(state: &ResourceState) -> Result<Current<K>, Prov
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Json, ProviderError> {
     serde_json::to_value(value)
         .map_err(|e| ProviderError::new(format!("outputs cannot be represented: {e}")))
+}
+
+/// Arguments as the state stores them (as `Program::add` serialises what is declared).
+fn args_json<K: Kind>(args: &K) -> Result<Json, ProviderError> {
+    serde_json::to_value(args).map_err(|e| {
+        ProviderError::new(format!(
+            "arguments of {} cannot be represented: {e}",
+            K::TYPE
+        ))
+    })
 }
 
 impl<K: AwsKind> For<K> {
@@ -255,8 +306,33 @@ impl<K: AwsKind> For<K> {
 
 #[async_trait::async_trait]
 impl<K: AwsKind> Handler for For<K> {
+    /// Reads the stored arguments as the kind's struct once, and gives the live ones back as
+    /// the state stores them: an argument that did not change keeps its stored JSON.
     async fn read(&self, aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        K::read(aws, resources).await
+        let stored = resources
+            .iter()
+            .map(current::<K>)
+            .collect::<Res<Vec<_>>>()?;
+        let was = stored
+            .iter()
+            .map(|c| args_json(&c.args))
+            .collect::<Res<Vec<_>>>()?;
+        let live = K::read(aws, stored).await?;
+        if live.len() != resources.len() {
+            return Err(ProviderError::new(format!(
+                "the read of {} answered for {} resources of {}",
+                K::TYPE,
+                live.len(),
+                resources.len()
+            )));
+        }
+        let answers = resources.iter().zip(&was).zip(live);
+        answers
+            .map(|((resource, was), live)| match live {
+                Some(live) => Ok(Some(with_live(&resource.inputs, was, &args_json(&live)?))),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     fn fits(&self, current: &ResourceState) -> Res<()> {
@@ -427,5 +503,95 @@ impl Provider for AwsProvider {
         self.kind(&ctx.type_name)?
             .delete(&self.aws, ctx, current)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::autoscaling::Group;
+
+    /// A group as an older run stored it: keys in an order of their own, a `null` that
+    /// `skip_serializing_none` now leaves out, and a key the kind no longer knows.
+    fn stored_group() -> ResourceState {
+        ResourceState {
+            name: "origin-group".into(),
+            type_name: Group::TYPE.into(),
+            id: "s-origin-1a2b".into(),
+            inputs: json!({
+                "max_size": 10,
+                "min_size": 1,
+                "launch_template_id": "lt-1",
+                "launch_template_version": null,
+                "subnet_ids": ["subnet-1", "subnet-2"],
+                "target_group_arns": ["arn:tg"],
+                "health_check_grace_seconds": 300,
+                "launch_hook": null,
+                "legacy": true
+            }),
+            outputs: json!({ "name": "s-origin-1a2b" }),
+            dependencies: vec![],
+        }
+    }
+
+    /// What a read answers for `state` when the live group is `live` (as `Handler::read` puts
+    /// it back in the stored JSON).
+    fn read_back(state: &ResourceState, live: impl FnOnce(&mut Group)) -> Json {
+        let mut group = current::<Group>(state).expect("fits").args;
+        let was = args_json(&group).expect("json");
+        live(&mut group);
+        with_live(&state.inputs, &was, &args_json(&group).expect("json"))
+    }
+
+    #[test]
+    fn an_unchanged_resource_reads_back_byte_for_byte() {
+        let state = stored_group();
+        let read = read_back(&state, |_| {});
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            serde_json::to_string(&state.inputs).unwrap()
+        );
+    }
+
+    #[test]
+    fn only_what_the_live_read_changed_differs_in_place() {
+        let state = stored_group();
+        let read = read_back(&state, |group| group.min_size = 3);
+        let mut expected = state.inputs.clone();
+        expected["min_size"] = json!(3);
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            serde_json::to_string(&expected).unwrap(),
+            "same keys, same order, one value changed"
+        );
+    }
+
+    #[test]
+    fn a_live_argument_comes_and_goes_and_the_rest_stays_as_stored() {
+        let mut state = stored_group();
+        let original = serde_json::to_string(&state.inputs).unwrap();
+        change_stored::<Group>(&mut state, |group| {
+            group.suspended_processes = vec!["Launch".into(), "Terminate".into()];
+        })
+        .expect("changes");
+        assert_eq!(
+            state.inputs["suspended_processes"],
+            json!(["Launch", "Terminate"])
+        );
+        assert_eq!(state.inputs["legacy"], json!(true));
+        change_stored::<Group>(&mut state, |group| group.suspended_processes.clear())
+            .expect("changes");
+        assert_eq!(serde_json::to_string(&state.inputs).unwrap(), original);
+    }
+
+    #[test]
+    fn stored_arguments_that_do_not_fit_name_the_resource() {
+        let mut state = stored_group();
+        state.inputs["min_size"] = json!("one");
+        let error = current::<Group>(&state).err().expect("refused");
+        assert!(error.message.contains("origin-group"), "{}", error.message);
+        assert!(error.message.contains("arguments"), "{}", error.message);
     }
 }

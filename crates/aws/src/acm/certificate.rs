@@ -9,7 +9,6 @@ use crate::call::{required, OrError};
 use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{is_ours, tags};
 use crate::Aws;
-use ams_engine::state::ResourceState;
 
 #[derive(Serialize, Deserialize, Kind)]
 #[kind(type_name = "aws:acm:Certificate", outputs = CertificateOutputs, immutable)]
@@ -147,7 +146,7 @@ impl AwsKind for Certificate {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         Ok(existing(resources, list(aws, None).await?))
     }
 }

@@ -13,15 +13,14 @@ use aws_sdk_autoscaling::types::{
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::{ResourceState, State};
+use ams_engine::state::State;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::lifecycle_hook::{LifecycleHook, LAUNCHING};
 use super::roll::{template, when_settled, Fleet, Versions, ROLL_SUSPENDS};
 use crate::call::OrError;
-use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{change_stored, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved, tags, TAG_NAME, TAG_STACK};
 use crate::outputs::NameOutputs;
 use crate::Aws;
@@ -246,20 +245,6 @@ fn suspended(group: &AutoScalingGroup) -> Vec<String> {
     names
 }
 
-/// Stored arguments with the live suspended processes (left out when there are none, as
-/// declared).
-fn with_suspended(inputs: &mut Json, suspended: &[String]) {
-    match inputs.as_object_mut() {
-        Some(object) if suspended.is_empty() => {
-            object.remove("suspended_processes");
-        }
-        Some(object) => {
-            object.insert("suspended_processes".into(), json!(suspended));
-        }
-        None => {}
-    }
-}
-
 /// Resumes every process group `name` has suspended (a roll's, left by a crash; or any other:
 /// the group is ams-stack's, and it declares none).
 async fn resume_suspended(aws: &Aws, ctx: &Ctx, name: &str) -> Res<()> {
@@ -328,7 +313,9 @@ pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
             continue;
         };
         // As they are now, none included: what an earlier run recorded is not kept.
-        with_suspended(&mut resource.inputs, suspended);
+        change_stored::<Group>(resource, |group| {
+            group.suspended_processes = suspended.clone();
+        })?;
         if suspended.is_empty() {
             continue;
         }
@@ -534,7 +521,7 @@ impl AwsKind for Group {
     }
 
     /// The live sizes of the groups (which scaling changes), in one call per 50 groups.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         /// How many groups one `DescribeAutoScalingGroups` call may name.
         const GROUPS_PER_CALL: usize = 50;
         let mut live = std::collections::BTreeMap::new();
@@ -557,19 +544,14 @@ impl AwsKind for Group {
             }
         }
         Ok(resources
-            .iter()
+            .into_iter()
             .map(|r| {
-                live.get(&r.id).map(|((min, max), suspended)| {
-                    let mut inputs = r.inputs.clone();
-                    if let Some(min) = min {
-                        inputs["min_size"] = json!(min);
-                    }
-                    if let Some(max) = max {
-                        inputs["max_size"] = json!(max);
-                    }
-                    with_suspended(&mut inputs, suspended);
-                    inputs
-                })
+                let ((min, max), suspended) = live.get(&r.id)?;
+                let mut group = r.args;
+                group.min_size = min.unwrap_or(group.min_size);
+                group.max_size = max.unwrap_or(group.max_size);
+                group.suspended_processes = suspended.clone();
+                Some(group)
             })
             .collect())
     }
@@ -577,6 +559,8 @@ impl AwsKind for Group {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -11,9 +11,7 @@ use aws_sdk_dlm::types::{
     RetainRule, Schedule, SettablePolicyStateValues, Tag,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use crate::call::{required, OrError};
@@ -151,46 +149,37 @@ impl LifecyclePolicy {
 /// The stored arguments with what the policy holds now, so that a retention count, a time, a
 /// role or target tags changed outside ams-stack show as drift. Times are compared only when
 /// some were asked for (DLM picks one otherwise).
-fn live_args(stored: &Json, policy: &aws_sdk_dlm::types::LifecyclePolicy) -> Json {
-    let mut args = stored.clone();
-    let Some(map) = args.as_object_mut() else {
-        return args;
-    };
+fn live_args(
+    mut args: LifecyclePolicy,
+    policy: &aws_sdk_dlm::types::LifecyclePolicy,
+) -> LifecyclePolicy {
     if let Some(description) = policy.description() {
-        map.insert("description".into(), json!(description));
+        args.description = description.to_string();
     }
     if let Some(role) = policy.execution_role_arn() {
-        map.insert("execution_role_arn".into(), json!(role));
+        args.execution_role_arn = role.into();
     }
     let Some(details) = policy.policy_details() else {
         return args;
     };
-    let targets: BTreeMap<&str, &str> = details
+    args.target_tags = details
         .target_tags()
         .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
         .collect();
-    map.insert("target_tags".into(), json!(targets));
     if let Some(schedule) = details.schedules().first() {
         if let Some(rule) = schedule.create_rule() {
             if let Some(interval) = rule.interval() {
-                map.insert("interval_hours".into(), json!(interval));
+                args.interval_hours = interval;
             }
-            let asked = map
-                .get("times")
-                .and_then(Json::as_array)
-                .is_some_and(|t| !t.is_empty());
-            if asked {
-                map.insert("times".into(), json!(rule.times()));
+            if !args.times.is_empty() {
+                args.times = rule.times().to_vec();
             }
         }
         if let Some(count) = schedule.retain_rule().and_then(|r| r.count()) {
-            map.insert("retain_count".into(), json!(count));
+            args.retain_count = count;
         }
-        map.insert(
-            "copy_tags".into(),
-            json!(schedule.copy_tags().unwrap_or(false)),
-        );
+        args.copy_tags = schedule.copy_tags().unwrap_or(false);
     }
     args
 }
@@ -281,13 +270,13 @@ impl AwsKind for LifecyclePolicy {
     }
 
     /// One call per policy (DLM lists summaries only): the live schedule, retention and role.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let mut live = Vec::with_capacity(resources.len());
         for resource in resources {
             let out = get(aws, &resource.id).send().await.or_gone::<Self>()?;
             live.push(out.map(|out| match out.policy() {
-                Some(policy) => live_args(&resource.inputs, policy),
-                None => resource.inputs.clone(),
+                Some(policy) => live_args(resource.args, policy),
+                None => resource.args,
             }));
         }
         Ok(live)
@@ -296,6 +285,8 @@ impl AwsKind for LifecyclePolicy {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn backup() -> LifecyclePolicy {
@@ -387,7 +378,6 @@ mod tests {
 
     #[test]
     fn live_values_replace_the_stored_ones_for_drift() {
-        let stored = serde_json::to_value(backup()).unwrap();
         let mut changed = backup();
         changed.retain_count = 3;
         changed.times = vec!["05:30".into()];
@@ -396,17 +386,18 @@ mod tests {
             .execution_role_arn("arn:aws:iam::123456789012:role/ams-stack/dlm")
             .policy_details(changed.details())
             .build();
-        let args = live_args(&stored, &live);
-        assert_eq!(args["retain_count"], 3);
-        assert_eq!(args["times"], json!(["05:30"]));
-        let mut expected = stored.clone();
-        expected["retain_count"] = json!(3);
-        expected["times"] = json!(["05:30"]);
-        assert_eq!(args, expected, "nothing else differs");
+        let args = live_args(backup(), &live);
+        assert_eq!(args.retain_count, 3);
+        assert_eq!(args.times, ["05:30"]);
+        assert_eq!(
+            serde_json::to_value(&args).unwrap(),
+            serde_json::to_value(&changed).unwrap(),
+            "nothing else differs"
+        );
 
         // No time asked for: the one DLM picked is no drift.
-        let mut untimed = stored;
-        untimed["times"] = json!([]);
-        assert_eq!(live_args(&untimed, &live)["times"], json!([]));
+        let mut untimed = backup();
+        untimed.times.clear();
+        assert!(live_args(untimed, &live).times.is_empty());
     }
 }

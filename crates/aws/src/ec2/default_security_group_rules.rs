@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::SecurityGroup as Ec2SecurityGroup;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::{filter, id_filter, live_inputs};
@@ -128,11 +126,11 @@ impl AwsKind for DefaultSecurityGroupRules {
     }
 
     /// Which groups still exist, with how many rules they have now.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let out = aws
             .ec2
             .describe_security_groups()
-            .filters(id_filter("group-id", resources))
+            .filters(id_filter("group-id", &resources))
             .send()
             .await
             .or_error()?;
@@ -141,8 +139,8 @@ impl AwsKind for DefaultSecurityGroupRules {
             .iter()
             .filter_map(|g| Some((g.group_id()?.to_string(), rule_count(g))))
             .collect();
-        Ok(live_inputs(resources, &live, |inputs, _, count| {
-            inputs["rules"] = json!(count);
+        Ok(live_inputs(resources, &live, |rules, count| {
+            rules.rules = *count;
         }))
     }
 }

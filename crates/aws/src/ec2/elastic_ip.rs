@@ -2,9 +2,7 @@
 
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs};
 
 use super::tag_spec;
@@ -85,8 +83,8 @@ impl AwsKind for ElasticIp {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let found = addresses(aws, vec![id_filter("allocation-id", resources)]).await?;
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let found = addresses(aws, vec![id_filter("allocation-id", &resources)]).await?;
         let live = found.iter().filter_map(|a| a.allocation_id());
         Ok(crate::kind::existing(resources, live))
     }

@@ -8,9 +8,7 @@ use aws_sdk_ec2::types::{
     InstanceStateName, MonitoringState, Reservation, ResourceType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{find_live, read_listed};
@@ -396,39 +394,29 @@ impl AwsKind for Instance {
 
     /// Which instances are still there (not terminated nor shutting down), with their live
     /// instance type, metadata options and monitoring.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        read_listed::<Self>(
-            aws,
-            resources,
-            "instance-id",
-            ending,
-            |inputs, _, instance| {
-                if let Some(instance_type) = instance.instance_type() {
-                    inputs["instance_type"] = json!(instance_type.as_str());
-                }
-                let options = instance.metadata_options();
-                if let Some(tokens) = options.and_then(|o| o.http_tokens()) {
-                    inputs["http_tokens"] = json!(tokens.as_str());
-                }
-                if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
-                    inputs["hop_limit"] = json!(hops);
-                }
-                // Stored without the key when off (as declared).
-                match (monitored(instance), inputs.as_object_mut()) {
-                    (true, _) => inputs["monitoring"] = json!(true),
-                    (false, Some(object)) => {
-                        object.remove("monitoring");
-                    }
-                    (false, None) => {}
-                }
-            },
-        )
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        read_listed::<Self>(aws, resources, "instance-id", ending, |args, instance| {
+            let machine = &mut args.machine;
+            if let Some(instance_type) = instance.instance_type() {
+                machine.instance_type = instance_type.as_str().to_string();
+            }
+            let options = instance.metadata_options();
+            if let Some(tokens) = options.and_then(|o| o.http_tokens()) {
+                machine.http_tokens = tokens.as_str().to_string();
+            }
+            if let Some(hops) = options.and_then(|o| o.http_put_response_hop_limit()) {
+                machine.hop_limit = hops;
+            }
+            machine.monitoring = monitored(instance);
+        })
         .await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn mongodb() -> Instance {

@@ -2,9 +2,7 @@
 
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind};
 
 use super::listing::{created, describe_one, existing, find_tagged};
@@ -73,7 +71,7 @@ impl AwsKind for InternetGateway {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         existing::<Self>(aws, resources, "internet-gateway-id").await
     }
 }

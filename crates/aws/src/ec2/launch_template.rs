@@ -6,7 +6,6 @@ use aws_sdk_ec2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing_in, find_tagged};
@@ -125,7 +124,7 @@ impl AwsKind for LaunchTemplate {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         // By name tag, which every emulator filters on; the ids pick out ours.
         let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
         let filter = filter(&format!("tag:{TAG_NAME}"), &names);

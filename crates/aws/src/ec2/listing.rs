@@ -5,17 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, Reservation};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
-use ams_engine::StepContext;
+use ams_engine::{Kind, StepContext};
 
 use super::{id_filter, live_inputs, new_id, own_tags};
 use super::{
     Instance, InternetGateway, LaunchTemplate, RouteTable, SecurityGroup, Subnet, Volume, Vpc,
 };
 use crate::call::{missing, OrError};
-use crate::kind::Res;
+use crate::kind::{Current, Res};
 use crate::Aws;
 
 /// Declares how EC2 lists each kind named, one a row: `Kind: describe_call(setter of ids) ->
@@ -151,14 +149,14 @@ pub(super) async fn find_live<K: Listed>(
 /// filter `name`, as "volume-id"); `None` for each resource not listed, or listed but gone or
 /// going (`ending`), else its stored arguments as `merge` brings them up to date from the
 /// listed item.
-pub(super) async fn read_listed<K: Listed>(
+pub(super) async fn read_listed<K: Listed + Kind>(
     aws: &Aws,
-    resources: &[ResourceState],
+    resources: Vec<Current<K>>,
     name: &str,
     ending: fn(&K::Item) -> bool,
-    merge: impl Fn(&mut Json, &ResourceState, &K::Item),
-) -> Res<Vec<Option<Json>>> {
-    let items = K::describe_all(aws, id_filter(name, resources)).await?;
+    merge: impl Fn(&mut K, &K::Item),
+) -> Res<Vec<Option<K>>> {
+    let items = K::describe_all(aws, id_filter(name, &resources)).await?;
     let live: BTreeMap<String, K::Item> = items
         .into_iter()
         .filter(|item| !ending(item))
@@ -181,20 +179,21 @@ pub(super) async fn describe_one<K: Listed>(aws: &Aws, id: &str, what: &str) -> 
 
 /// Which of `resources` (of kind `K`) still exist, by one Describe of their ids (the filter
 /// `name`, as "vpc-id").
-pub(super) async fn existing<K: Listed>(
+pub(super) async fn existing<K: Listed + Kind>(
     aws: &Aws,
-    resources: &[ResourceState],
+    resources: Vec<Current<K>>,
     name: &str,
-) -> Res<Vec<Option<Json>>> {
-    existing_in::<K>(aws, resources, id_filter(name, resources)).await
+) -> Res<Vec<Option<K>>> {
+    let filter = id_filter(name, &resources);
+    existing_in::<K>(aws, resources, filter).await
 }
 
 /// Which of `resources` (of kind `K`) are among those EC2 lists for `filter`.
-pub(super) async fn existing_in<K: Listed>(
+pub(super) async fn existing_in<K: Listed + Kind>(
     aws: &Aws,
-    resources: &[ResourceState],
+    resources: Vec<Current<K>>,
     filter: Filter,
-) -> Res<Vec<Option<Json>>> {
+) -> Res<Vec<Option<K>>> {
     let items = K::describe_all(aws, filter).await?;
     let live: BTreeSet<String> = items.iter().filter_map(K::id).map(String::from).collect();
     Ok(crate::kind::existing(resources, &live))

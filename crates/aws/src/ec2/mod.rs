@@ -7,13 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use ams_engine::{Kind, ProviderError, StepContext};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use serde_json::Value as Json;
-
-use ams_engine::state::ResourceState;
-use ams_engine::{ProviderError, StepContext};
 
 use crate::call::missing;
+use crate::kind::Current;
 use crate::names::{tags, TAG_NAME, TAG_STACK};
 
 mod listing;
@@ -56,7 +54,7 @@ pub fn filter(name: &str, values: &[&str]) -> Filter {
 }
 
 /// A filter `name` for the ids of `resources`.
-fn id_filter(name: &str, resources: &[ResourceState]) -> Filter {
+fn id_filter<K: Kind>(name: &str, resources: &[Current<K>]) -> Filter {
     let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
     filter(name, &ids)
 }
@@ -102,20 +100,19 @@ fn new_id(id: Option<&str>, what: &str) -> Result<String, ProviderError> {
 }
 
 /// The live arguments of each of `resources`: `None` where `live` (by id) does not list it,
-/// else its stored arguments with what `merge` puts in from what is listed.
-fn live_inputs<V>(
-    resources: &[ResourceState],
+/// else its stored arguments as `merge` brings them up to date from what is listed.
+fn live_inputs<K: Kind, V>(
+    resources: Vec<Current<K>>,
     live: &BTreeMap<String, V>,
-    merge: impl Fn(&mut Json, &ResourceState, &V),
-) -> Vec<Option<Json>> {
+    merge: impl Fn(&mut K, &V),
+) -> Vec<Option<K>> {
     resources
-        .iter()
+        .into_iter()
         .map(|r| {
-            live.get(&r.id).map(|listed| {
-                let mut inputs = r.inputs.clone();
-                merge(&mut inputs, r, listed);
-                inputs
-            })
+            let listed = live.get(&r.id)?;
+            let mut args = r.args;
+            merge(&mut args, listed);
+            Some(args)
         })
         .collect()
 }

@@ -4,9 +4,7 @@
 
 use aws_sdk_ec2::types::{Filter, NatGateway as Ec2NatGateway, NatGatewayState, ResourceType};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::tag_spec;
@@ -135,8 +133,8 @@ impl AwsKind for NatGateway {
         .await
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let found = listed(aws, vec![id_filter("nat-gateway-id", resources)]).await?;
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let found = listed(aws, vec![id_filter("nat-gateway-id", &resources)]).await?;
         let live = found.iter().filter(|n| !ending(n));
         Ok(crate::kind::existing(
             resources,

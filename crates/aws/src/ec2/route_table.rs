@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{created, describe_one, existing, find_tagged};
@@ -195,7 +194,7 @@ impl AwsKind for RouteTable {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         existing::<Self>(aws, resources, "route-table-id").await
     }
 }

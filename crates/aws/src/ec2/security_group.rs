@@ -4,15 +4,13 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::listing::{describe_one, find_tagged, Listed};
 use super::{answered, id_filter, live_inputs, new_id, tag_spec};
 use crate::call::OrError;
-use crate::kind::{current, AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -239,8 +237,8 @@ impl AwsKind for SecurityGroup {
     }
 
     /// The live inbound rules of each group, as its arguments.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let groups = Self::describe_all(aws, id_filter("group-id", resources)).await?;
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let groups = Self::describe_all(aws, id_filter("group-id", &resources)).await?;
         let live: BTreeMap<String, Vec<Rule>> = groups
             .iter()
             .filter_map(|group| {
@@ -248,12 +246,8 @@ impl AwsKind for SecurityGroup {
                 Some((id.to_string(), live_rules(id, group.ip_permissions())))
             })
             .collect();
-        Ok(live_inputs(resources, &live, |inputs, r, rules| {
-            let stored = current::<Self>(r)
-                .map(|c| c.args.ingress)
-                .unwrap_or_default();
-            inputs["ingress"] =
-                serde_json::to_value(in_stored_order(&stored, rules)).unwrap_or_default();
+        Ok(live_inputs(resources, &live, |group, rules| {
+            group.ingress = in_stored_order(&group.ingress, rules);
         }))
     }
 }

@@ -4,7 +4,6 @@ use aws_sdk_ec2::types::AttributeBooleanValue;
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::listing::{created, existing, find_tagged};
@@ -86,7 +85,7 @@ impl AwsKind for Subnet {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         existing::<Self>(aws, resources, "subnet-id").await
     }
 }

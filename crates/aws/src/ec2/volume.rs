@@ -9,9 +9,7 @@ use aws_sdk_ec2::types::{
     VolumeModificationState, VolumeState, VolumeType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::listing::{find_live, read_listed};
@@ -421,29 +419,13 @@ impl AwsKind for Volume {
     }
 
     /// The live size, IOPS and throughput of the volumes still there, in one batched read.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        read_listed::<Self>(aws, resources, "volume-id", ending, |inputs, _, volume| {
-            // As stored: `read_listed` hands over the stored arguments to bring up to date.
-            let stored: Option<Volume> = serde_json::from_value(inputs.clone()).ok();
-            let declared = |setting: fn(&Volume) -> Option<i32>| stored.as_ref().and_then(setting);
-            let iops = live_setting(declared(|v| v.iops), volume.iops(), GP3_IOPS);
-            let throughput = live_setting(
-                declared(|v| v.throughput),
-                volume.throughput(),
-                GP3_THROUGHPUT,
-            );
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        read_listed::<Self>(aws, resources, "volume-id", ending, |stored, volume| {
+            stored.iops = live_setting(stored.iops, volume.iops(), GP3_IOPS);
+            stored.throughput =
+                live_setting(stored.throughput, volume.throughput(), GP3_THROUGHPUT);
             if let Some(size) = volume.size() {
-                inputs["size_gib"] = json!(size);
-            }
-            for (key, value) in [("iops", iops), ("throughput", throughput)] {
-                match value {
-                    Some(value) => inputs[key] = json!(value),
-                    None => {
-                        if let Some(map) = inputs.as_object_mut() {
-                            map.remove(key);
-                        }
-                    }
-                }
+                stored.size_gib = size;
             }
         })
         .await
@@ -452,6 +434,8 @@ impl AwsKind for Volume {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn data() -> Volume {

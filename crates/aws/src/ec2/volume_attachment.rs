@@ -14,9 +14,7 @@ use aws_sdk_ec2::types::{
     VolumeState,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::instance::{self, settled};
@@ -452,7 +450,7 @@ impl AwsKind for VolumeAttachment {
     }
 
     /// Which attachments still hold, with their live device, in one DescribeVolumes.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let volumes: Vec<&str> = resources
             .iter()
             .filter_map(|r| parse_attachment_id(&r.id).map(|(v, _)| v))
@@ -466,9 +464,13 @@ impl AwsKind for VolumeAttachment {
             .flat_map(attachments_of)
             .map(|a| (attachment_id(&a.volume, &a.instance), a.device))
             .collect();
-        Ok(super::live_inputs(resources, &live, |inputs, _, device| {
-            inputs["device"] = json!(device);
-        }))
+        Ok(super::live_inputs(
+            resources,
+            &live,
+            |attachment, device| {
+                attachment.device = device.clone();
+            },
+        ))
     }
 }
 

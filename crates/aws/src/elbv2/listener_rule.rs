@@ -8,7 +8,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, ProviderError};
 
 use super::{elb_tags, first_arn, first_tagged};
@@ -139,7 +138,7 @@ impl AwsKind for ListenerRule {
     }
 
     /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         existing_each(resources, |arn| async move {
             aws.elbv2
                 .describe_rules()

@@ -8,7 +8,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
@@ -280,7 +279,7 @@ impl AwsKind for LoadBalancer {
         .await
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         Ok(existing(resources, arns(all_named(aws).await?)))
     }
 }

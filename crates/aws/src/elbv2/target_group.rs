@@ -5,7 +5,6 @@
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetGroupAttribute, TargetTypeEnum};
 use serde::{Deserialize, Serialize};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
@@ -306,7 +305,7 @@ impl AwsKind for TargetGroup {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<serde_json::Value>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         Ok(existing(resources, arns(all_named(aws).await?)))
     }
 }

@@ -1,9 +1,7 @@
 //! An instance profile holding one role, for the instances to run with.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{iam_tags, ours, PATH};
@@ -135,7 +133,7 @@ impl AwsKind for InstanceProfile {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         Ok(existing(resources, our_profiles(aws).await?))
     }
 }

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
 use super::{iam_tags, ours, PATH};
@@ -260,7 +259,7 @@ impl AwsKind for Role {
             .done_or_gone::<Self>()
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         Ok(existing(resources, our_roles(aws).await?))
     }
 }

@@ -11,15 +11,13 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Input, Kind, Output, Outputs, ProviderError};
 
 use super::conflict::Claim;
 use super::listed::{fqdn, records_at, zone_records, Held, Listed};
 use crate::call::OrError;
-use crate::kind::{current, AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::Aws;
 
 #[derive(Clone, Serialize, Deserialize, Kind)]
@@ -77,13 +75,13 @@ impl Target {
         })
     }
 
-    /// The JSON form of what a live record holds.
-    fn json_of(held: &Held) -> Json {
+    /// What a live record holds, as a target (its first value, for plain values).
+    fn of(held: &Held) -> Self {
         match held {
-            Held::Values(values) => json!(values.first().cloned().unwrap_or_default()),
-            Held::Alias { dns_name, zone_id } => {
-                json!({"alias": {"dns_name": dns_name, "zone_id": zone_id}})
+            Held::Values(values) => {
+                Target::Value(values.first().cloned().unwrap_or_default().into())
             }
+            Held::Alias { dns_name, zone_id } => Target::alias(dns_name.clone(), zone_id.clone()),
         }
     }
 }
@@ -223,14 +221,10 @@ impl Record {
     }
 }
 
-/// The stored arguments of `resource` with what its zone holds now (the stored value where the
-/// zone holds the same, however Route 53 spells it); `None` when the record or its whole zone
-/// is gone.
-fn live(
-    resource: &ResourceState,
-    stored: &Record,
-    zones: &BTreeMap<String, Option<Vec<Listed>>>,
-) -> Res<Option<Json>> {
+/// The stored arguments `stored` with what its zone holds now (the stored value where the zone
+/// holds the same, however Route 53 spells it); `None` when the record or its whole zone is
+/// gone.
+fn live(mut stored: Record, zones: &BTreeMap<String, Option<Vec<Listed>>>) -> Res<Option<Record>> {
     let name = fqdn(stored.name.get()?);
     let kind = stored.record_type.get()?;
     let Some(Some(records)) = zones.get(&stored.zone_id) else {
@@ -240,11 +234,10 @@ fn live(
         return Ok(None);
     };
     let wanted = stored.value.held().ok();
-    let mut inputs = resource.inputs.clone();
     if !wanted.is_some_and(|w| w.same(&record.held)) {
-        inputs["value"] = Target::json_of(&record.held);
+        stored.value = Target::of(&record.held);
     }
-    Ok(Some(inputs))
+    Ok(Some(stored))
 }
 
 impl AwsKind for Record {
@@ -311,28 +304,25 @@ impl AwsKind for Record {
     }
 
     /// One listing per hosted zone; a record whose zone is gone is gone.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
-        let stored = resources
-            .iter()
-            .map(|r| current::<Self>(r).map(|c| c.args))
-            .collect::<Res<Vec<Record>>>()?;
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let mut zones = BTreeMap::new();
-        for record in &stored {
-            if !zones.contains_key(&record.zone_id) {
-                let held = zone_records(aws, &record.zone_id).await?;
-                zones.insert(record.zone_id.clone(), held);
+        for resource in &resources {
+            let zone = &resource.args.zone_id;
+            if !zones.contains_key(zone) {
+                zones.insert(zone.clone(), zone_records(aws, zone).await?);
             }
         }
         resources
-            .iter()
-            .zip(&stored)
-            .map(|(resource, record)| live(resource, record, &zones))
+            .into_iter()
+            .map(|resource| live(resource.args, &zones))
             .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value as Json};
+
     use super::*;
 
     fn cname(value: &str) -> Record {
@@ -426,26 +416,19 @@ mod tests {
         )])
     }
 
-    fn state(record: &Record) -> ResourceState {
-        ResourceState {
-            name: "dns-record".into(),
-            type_name: Record::TYPE.into(),
-            id: "Z1/example.com./A".into(),
-            inputs: serde_json::to_value(record).expect("json"),
-            outputs: json!({"fqdn": "example.com."}),
-            dependencies: vec![],
-        }
+    /// A record's arguments as the state stores them.
+    fn stored(record: &Record) -> Json {
+        serde_json::to_value(record).expect("json")
     }
 
     #[test]
     fn an_alias_reads_back_without_drift_and_a_changed_one_shows() {
-        let record = state(&apex());
-        let live = |zones| live(&record, &apex(), &zones).expect("read");
+        let live = |zones| live(apex(), &zones).expect("read").as_ref().map(stored);
         let same = Held::Alias {
             dns_name: "dualstack.LB-1.elb.amazonaws.com.".into(),
             zone_id: "ZP97RAFLXTNZK".into(),
         };
-        assert_eq!(live(zones(same, "A")), Some(record.inputs.clone()));
+        assert_eq!(live(zones(same, "A")), Some(stored(&apex())));
         let moved = Held::Alias {
             dns_name: "lb-2.elb.amazonaws.com.".into(),
             zone_id: "ZP97RAFLXTNZK".into(),

@@ -17,7 +17,6 @@ use aws_sdk_s3::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use super::log_delivery::log_delivery_statement;
@@ -340,7 +339,7 @@ impl AwsKind for Bucket {
         Ok(())
     }
 
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         existing_each(resources, |name| async move {
             aws.s3
                 .head_bucket()

@@ -7,9 +7,7 @@ use aws_sdk_ssm::operation::get_parameter::builders::GetParameterFluentBuilder;
 use aws_sdk_ssm::types::ParameterType;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use ams_engine::state::ResourceState;
 use ams_engine::{Kind, Outputs, ProviderError};
 
 use crate::call::{required, OrError};
@@ -93,7 +91,7 @@ impl AwsKind for SecureParameter {
     }
 
     /// Ten names a call, as `GetParameters` allows.
-    async fn read(aws: &Aws, resources: &[ResourceState]) -> Res<Vec<Option<Json>>> {
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let mut live = std::collections::BTreeSet::new();
         for chunk in resources.chunks(10) {
             let out = aws
