@@ -19,10 +19,11 @@ use serde_json::Value as Json;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, EventSink, StepOp};
+use super::event::{Event, EventSink};
 use super::expr::{contains_unknown, resolve};
 use super::outputs::{live_output, outputs};
-use super::plan::{Op, Plan};
+use super::plan::Plan;
+use crate::op::Op;
 use super::provider::{Provider, ProviderError, StepContext};
 use super::report::{ApplyReport, StepFailure};
 use crate::state::{now_rfc3339, PendingOperation, ResourceState, State, StateBackend, StateError};
@@ -58,7 +59,7 @@ pub enum ApplyError {
 struct Work {
     name: String,
     type_name: String,
-    op: StepOp,
+    op: Op,
     /// Forward work: the declared arguments and dependencies.
     args: Json,
     dependencies: Vec<String>,
@@ -90,21 +91,14 @@ pub async fn apply(
     let forward: Vec<Work> = plan
         .steps
         .iter()
-        .filter_map(|step| {
-            let op = match step.op {
-                Op::Create => StepOp::Create,
-                Op::Update => StepOp::Update,
-                Op::Replace => StepOp::CreateReplacement,
-                Op::Same | Op::Delete => return None,
-            };
-            Some(Work {
-                name: step.name.clone(),
-                type_name: step.type_name.clone(),
-                op,
-                args: step.args.clone(),
-                dependencies: step.dependencies.iter().cloned().collect(),
-                current: state.get(&step.name).cloned(),
-            })
+        .filter(|step| matches!(step.op, Op::Create | Op::Update | Op::Replace))
+        .map(|step| Work {
+            name: step.name.clone(),
+            type_name: step.type_name.clone(),
+            op: step.op,
+            args: step.args.clone(),
+            dependencies: step.dependencies.iter().cloned().collect(),
+            current: state.get(&step.name).cloned(),
         })
         .collect();
     let waits = forward_waits(&forward);
@@ -127,14 +121,14 @@ pub async fn apply(
             .pending_deletes
             .iter()
             .filter(|r| !earlier.contains(&r.id) || plan.pending_deletes.contains(&r.name))
-            .map(|r| deletion(r, StepOp::DeleteReplaced))
+            .map(|r| deletion(r, Op::DeleteReplaced))
             .collect();
         deletions.extend(
             state
                 .resources
                 .iter()
                 .filter(|r| removed.contains(r.name.as_str()))
-                .map(|r| deletion(r, StepOp::Delete)),
+                .map(|r| deletion(r, Op::Delete)),
         );
         let waits = deletion_waits(&deletions);
         dispatcher.run(deletions, waits, state, &mut report).await?;
@@ -151,7 +145,7 @@ pub async fn apply(
     Ok(report)
 }
 
-fn deletion(resource: &ResourceState, op: StepOp) -> Work {
+fn deletion(resource: &ResourceState, op: Op) -> Work {
     Work {
         name: resource.name.clone(),
         type_name: resource.type_name.clone(),
@@ -244,10 +238,10 @@ impl Dispatcher<'_> {
                     &item.type_name,
                     self.events.clone(),
                 );
-                if item.op == StepOp::CreateReplacement {
+                if item.op == Op::Replace {
                     ctx.replacing = item.current.as_ref().map(|c| c.id.clone());
                 }
-                if matches!(item.op, StepOp::Create | StepOp::CreateReplacement) {
+                if item.op.creates() {
                     // Recorded before the cloud is asked: a crash from here on leaves a trace.
                     let token = format!("{:032x}", rand::random::<u128>());
                     state.pending.retain(|p| p.name != item.name);
@@ -307,7 +301,7 @@ impl Dispatcher<'_> {
                     report.failures.push(StepFailure {
                         name: "(unknown)".into(),
                         type_name: String::new(),
-                        op: StepOp::Create,
+                        op: Op::Create,
                         error: ProviderError::new(format!("a step panicked: {join_error}")),
                     });
                     continue;
@@ -397,7 +391,7 @@ async fn execute(
     item: &Work,
     inputs: Json,
 ) -> Result<Outcome, ProviderError> {
-    if item.op != StepOp::Delete && item.op != StepOp::DeleteReplaced && contains_unknown(&inputs) {
+    if !item.op.deletes() && contains_unknown(&inputs) {
         return Err(ProviderError::new(format!(
             "an input of {} refers to an output its dependency did not produce: {inputs}",
             item.name
@@ -414,15 +408,21 @@ async fn execute(
         },
     };
     match (item.op, &item.current) {
-        (StepOp::Create | StepOp::CreateReplacement, _) => {
+        (Op::Create | Op::Replace, _) => {
             let created = provider.create(ctx, &inputs).await?;
             Ok(made(created.id, created.outputs, inputs))
         }
-        (StepOp::Update, Some(current)) => {
+        (Op::Update, Some(current)) => {
             let outputs = provider.update(ctx, current, &inputs).await?;
             Ok(made(current.id.clone(), outputs, inputs))
         }
-        (StepOp::Delete | StepOp::DeleteReplaced, Some(current)) => {
+        // Never dispatched: a step that changes nothing asks the cloud nothing.
+        (Op::Same, Some(current)) => Ok(made(
+            current.id.clone(),
+            current.outputs.clone(),
+            current.inputs.clone(),
+        )),
+        (Op::Delete | Op::DeleteReplaced, Some(current)) => {
             provider.delete(ctx, current).await?;
             Ok(Outcome::Deleted {
                 name: current.name.clone(),
@@ -442,7 +442,7 @@ fn record(state: &mut State, item: &Work, outcome: Outcome) -> String {
     match outcome {
         Outcome::Made { resource } => {
             let id = resource.id.clone();
-            if item.op == StepOp::CreateReplacement {
+            if item.op == Op::Replace {
                 if let Some(old) = state.remove(&resource.name) {
                     state.pending_deletes.push(old);
                 }

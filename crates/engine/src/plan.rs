@@ -11,17 +11,8 @@ use serde_json::Value as Json;
 use super::expr::{contains_unknown, resolve};
 use super::graph::{dependency_order, GraphError};
 use super::program::{Declared, Program};
+use crate::op::Op;
 use crate::state::{ResourceState, State};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Same,
-    Create,
-    Update,
-    Replace,
-    Delete,
-}
 
 /// One property whose value changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]

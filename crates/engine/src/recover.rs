@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::event::{EventSink, StepOp};
+use super::event::EventSink;
+use crate::op::Op;
 use super::provider::{Provider, StepContext};
 use super::report::StepFailure;
 use crate::state::{ResourceState, State};
@@ -47,7 +48,7 @@ pub async fn resolve_pending(
         )
         .with_token(&pending.token);
         ctx.read_only = read_only;
-        if pending.operation == StepOp::CreateReplacement {
+        if pending.operation == Op::Replace {
             ctx.replacing = state.get(&pending.name).map(|r| r.id.clone());
         }
         let found = match provider.find(&ctx, &pending.inputs).await {
@@ -58,13 +59,13 @@ pub async fn resolve_pending(
                 return Err(StepFailure {
                     name: pending.name.clone(),
                     type_name: pending.type_name.clone(),
-                    op: StepOp::Create,
+                    op: Op::Create,
                     error,
                 });
             }
         };
         let adopted = found.map(|created| {
-            if pending.operation == StepOp::CreateReplacement {
+            if pending.operation == Op::Replace {
                 if let Some(old) = state.remove(&pending.name) {
                     state.pending_deletes.push(old);
                 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::event::StepOp;
+use crate::op::Op;
 use super::plan::Plan;
 use super::provider::ProviderError;
 
@@ -13,14 +13,14 @@ use super::provider::ProviderError;
 pub struct StepFailure {
     pub name: String,
     pub type_name: String,
-    pub op: StepOp,
+    pub op: Op,
     pub error: ProviderError,
 }
 
 /// What an apply did.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyReport {
-    pub done: Vec<(String, StepOp, Duration)>,
+    pub done: Vec<(String, Op, Duration)>,
     pub failures: Vec<StepFailure>,
     /// Steps never started because of a failure or a cancellation.
     pub not_started: Vec<String>,
@@ -33,7 +33,7 @@ impl ApplyReport {
         self.failures.is_empty() && !self.cancelled && self.not_started.is_empty()
     }
 
-    pub fn count(&self, op: StepOp) -> usize {
+    pub fn count(&self, op: Op) -> usize {
         self.done.iter().filter(|(_, o, _)| *o == op).count()
     }
 
@@ -47,14 +47,12 @@ impl ApplyReport {
         // `done` is in completion order, so every predecessor is seen before its successor.
         let mut best: Vec<(Duration, Option<usize>)> = Vec::with_capacity(self.done.len());
         for (i, (name, op, took)) in self.done.iter().enumerate() {
-            let deleting = matches!(op, StepOp::Delete | StepOp::DeleteReplaced);
+            let deleting = op.deletes();
             let before = self.done[..i]
                 .iter()
                 .enumerate()
                 .filter(|(_, (other, other_op, _))| {
-                    let other_deleting =
-                        matches!(other_op, StepOp::Delete | StepOp::DeleteReplaced);
-                    match (deleting, other_deleting) {
+                    match (deleting, other_op.deletes()) {
                         (false, false) => depends
                             .get(name.as_str())
                             .is_some_and(|d| d.contains(other)),

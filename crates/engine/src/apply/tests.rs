@@ -65,7 +65,7 @@ impl Run {
             .expect("saved")
     }
 
-    fn order(&self, op: StepOp) -> Vec<String> {
+    fn order(&self, op: Op) -> Vec<String> {
         let events = self.events.lock().expect("events");
         events
             .iter()
@@ -92,7 +92,7 @@ async fn creates_dependencies_first_in_parallel_and_saves_after_every_step() {
     let report = run.apply(&plan, &mut state, &provider, 3).await;
     assert!(report.succeeded());
     assert_eq!(provider.live_count(), 8);
-    let order = run.order(StepOp::Create);
+    let order = run.order(Op::Create);
     for i in 0..4 {
         let (bucket, object) = (place(&order, "bucket", i), place(&order, "object", i));
         assert!(bucket < object, "bucket-{i} before object-{i}: {order:?}");
@@ -234,7 +234,7 @@ async fn destroy_deletes_dependents_first_and_empties_the_state() {
     assert!(report.succeeded());
     assert_eq!(provider.live_count(), 0);
     assert!(state.is_empty());
-    let order = run.order(StepOp::Delete);
+    let order = run.order(Op::Delete);
     for i in 0..3 {
         let (bucket, object) = (place(&order, "bucket", i), place(&order, "object", i));
         assert!(object < bucket, "{order:?}");

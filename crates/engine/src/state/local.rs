@@ -248,15 +248,20 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_create_reads_back_as_the_step_it_was() {
+    fn a_pending_create_of_an_older_state_reads_back_as_the_step_it_was() {
         let stored = r#"{"version": VERSION, "stack": "dev", "serial": 3, "resources": [],
             "pending": [{"name": "vpc", "type": "aws:ec2:Vpc", "operation": "create-replacement",
             "token": "t", "inputs": {}, "dependencies": [], "started": "2026-12-07T00:00:00Z"}]}"#
             .replace("VERSION", &crate::state::STATE_VERSION.to_string());
         let state = parse_state(&stored, "dev.json", "dev").expect("a state");
-        assert_eq!(state.pending[0].operation, crate::StepOp::CreateReplacement);
+        assert_eq!(state.pending[0].operation, crate::Op::Replace);
         let written = serde_json::to_value(&state.pending[0]).expect("json");
-        assert_eq!(written["operation"], "create-replacement", "the same text");
+        assert_eq!(written["operation"], "replace", "written as the one name says it");
+        let rewritten = stored.replace("create-replacement", "replace");
+        assert_eq!(
+            parse_state(&rewritten, "dev.json", "dev").expect("a state"),
+            state
+        );
         let other = stored.replace("create-replacement", "launch");
         assert!(parse_state(&other, "dev.json", "dev").is_err());
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::event::StepOp;
+use crate::op::Op;
 
 pub use local::LocalBackend;
 
@@ -58,9 +58,9 @@ pub struct PendingOperation {
     pub name: String,
     #[serde(rename = "type")]
     pub type_name: String,
-    /// `create` or `create-replacement`: the apply step that was under way, as the events name
-    /// it.
-    pub operation: StepOp,
+    /// `create` or `replace` (`create-replacement` in a state written before [`Op`] was one
+    /// name): the apply step that was under way, as the events name it.
+    pub operation: Op,
     /// The idempotency token sent with the create, where the API takes one.
     pub token: String,
     /// The resolved arguments of the create.
