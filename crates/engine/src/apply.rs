@@ -1,17 +1,18 @@
 //! Apply: carries out a plan, in dependency order, as much in parallel as the graph allows.
 //!
 //! A dispatcher loop owns the state. It starts every step whose dependencies are done (up to
-//! `parallel` at once, those with the most work behind them first), records each result in the
-//! state and saves it before anything else happens. On the first failure, or when cancelled,
-//! it starts nothing new, lets the steps in flight finish and saves what they did.
+//! `parallel` at once, those with the most work behind them first), and records each step's
+//! beginning and end through the [`Journal`], which writes each change before anything else
+//! happens. On the first failure, or when cancelled, it starts nothing new, lets the steps in
+//! flight finish and records what they did.
 //!
-//! Forward work (create, update, create replacement) runs first in dependency order; deletions
-//! (of replaced resources and of resources gone from the program) run afterwards in reverse
-//! order. A replaced resource moves to `pending_deletes` in the same save that records its
-//! replacement, so it cannot be forgotten.
+//! Forward work (create, update, replacement's create) runs first in dependency order;
+//! deletions (of replaced resources and of resources gone from the program) run afterwards in
+//! reverse order. A replaced resource moves to `pending_deletes` in the same change that
+//! records its replacement, so it cannot be forgotten.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, EventSink};
 use super::expr::{contains_unknown, resolve};
+use super::journal::{Begun, Journal};
 use super::outputs::{live_output, outputs};
 use super::plan::Plan;
-use crate::op::Op;
 use super::provider::{Provider, ProviderError, StepContext};
 use super::report::{ApplyReport, StepFailure};
-use crate::state::{now_rfc3339, PendingOperation, ResourceState, State, StateBackend, StateError};
+use crate::op::Op;
+use crate::state::{Move, ResourceState, State, StateBackend, StateError};
 
 pub struct ApplyOptions {
     /// How many steps may run at once.
@@ -67,12 +69,7 @@ struct Work {
     current: Option<ResourceState>,
 }
 
-enum Outcome {
-    Made { resource: ResourceState },
-    Deleted { name: String, id: String },
-}
-
-/// Carries out `plan` against `state`, saving through `backend` after every step.
+/// Carries out `plan` against `state`, recording every change through `backend` as it is made.
 pub async fn apply(
     plan: &Plan,
     state: &mut State,
@@ -83,11 +80,15 @@ pub async fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let started = Instant::now();
     let mut report = ApplyReport::default();
-    // The deletions an earlier run left pending: only those the plan shows are carried out (a
-    // plan restricted by `--target` shows only its targets'); those of this run's replacements,
-    // always.
+    // The deletions an earlier run left pending: only those the plan shows are carried out;
+    // those of this run's replacements, always.
     let earlier: BTreeSet<String> = state.pending_deletes.iter().map(|r| r.id.clone()).collect();
 
+    let stored: HashMap<&str, &ResourceState> = state
+        .resources
+        .iter()
+        .map(|r| (r.name.as_str(), r))
+        .collect();
     let forward: Vec<Work> = plan
         .steps
         .iter()
@@ -98,49 +99,56 @@ pub async fn apply(
             op: step.op,
             args: step.args.clone(),
             dependencies: step.dependencies.iter().cloned().collect(),
-            current: state.get(&step.name).cloned(),
+            current: stored.get(step.name.as_str()).map(|r| (*r).clone()),
         })
         .collect();
     let waits = forward_waits(&forward);
-    let dispatcher = Dispatcher {
+    let mut dispatcher = Dispatcher {
         provider: provider.clone(),
-        backend,
+        journal: Journal::new(backend, events.clone()),
         events: events.clone(),
         options,
     };
-    dispatcher.run(forward, waits, state, &mut report).await?;
+    let result = dispatcher.run(forward, waits, state, &mut report).await;
 
-    if report.failures.is_empty() && !report.cancelled {
-        let removed: BTreeSet<&str> = plan
-            .steps
-            .iter()
-            .filter(|s| s.op == Op::Delete)
-            .map(|s| s.name.as_str())
-            .collect();
-        let mut deletions: Vec<Work> = state
-            .pending_deletes
-            .iter()
-            .filter(|r| !earlier.contains(&r.id) || plan.pending_deletes.contains(&r.name))
-            .map(|r| deletion(r, Op::DeleteReplaced))
-            .collect();
-        deletions.extend(
-            state
-                .resources
+    let result = match result {
+        Ok(()) if report.failures.is_empty() && !report.cancelled => {
+            let removed: BTreeSet<&str> = plan
+                .steps
                 .iter()
-                .filter(|r| removed.contains(r.name.as_str()))
-                .map(|r| deletion(r, Op::Delete)),
-        );
-        let waits = deletion_waits(&deletions);
-        dispatcher.run(deletions, waits, state, &mut report).await?;
-    }
-
-    if report.succeeded() {
-        let outputs = outputs(plan, state);
-        if outputs != state.outputs {
-            state.outputs = outputs;
-            dispatcher.save(state).await?;
+                .filter(|s| s.op == Op::Delete)
+                .map(|s| s.name.as_str())
+                .collect();
+            let shown: BTreeSet<&str> = plan.pending_deletes.iter().map(String::as_str).collect();
+            let mut deletions: Vec<Work> = state
+                .pending_deletes
+                .iter()
+                .filter(|r| !earlier.contains(&r.id) || shown.contains(r.name.as_str()))
+                .map(|r| deletion(r, Op::DeleteReplaced))
+                .collect();
+            deletions.extend(
+                state
+                    .resources
+                    .iter()
+                    .filter(|r| removed.contains(r.name.as_str()))
+                    .map(|r| deletion(r, Op::Delete)),
+            );
+            let waits = deletion_waits(&deletions);
+            dispatcher.run(deletions, waits, state, &mut report).await
         }
-    }
+        other => other,
+    };
+
+    let result = match result {
+        Ok(()) if report.succeeded() => {
+            let outputs = outputs(plan, state);
+            dispatcher.journal.outputs(state, outputs).await
+        }
+        other => other,
+    };
+    // Whatever happened, what was recorded is folded into the stored state.
+    let closed = dispatcher.journal.close(state).await;
+    result.and(closed).map_err(ApplyError::Save)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -158,7 +166,7 @@ fn deletion(resource: &ResourceState, op: Op) -> Work {
 
 /// For each forward step, the forward steps it waits for: those it depends on.
 fn forward_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
-    let index: BTreeMap<&str, usize> = work
+    let index: HashMap<&str, usize> = work
         .iter()
         .enumerate()
         .map(|(i, w)| (w.name.as_str(), i))
@@ -175,52 +183,77 @@ fn forward_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
 
 /// For each deletion, the deletions it waits for: those of everything that depends on it.
 fn deletion_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
-    work.iter()
-        .enumerate()
-        .map(|(i, w)| {
-            work.iter()
-                .enumerate()
-                .filter(|(j, other)| *j != i && other.dependencies.contains(&w.name))
-                .map(|(j, _)| j)
-                .collect()
+    // A name may stand twice (a replaced resource and the one gone from the program).
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in work.iter().enumerate() {
+        by_name.entry(w.name.as_str()).or_default().push(i);
+    }
+    let mut waits = vec![BTreeSet::new(); work.len()];
+    for (j, dependent) in work.iter().enumerate() {
+        for dependency in &dependent.dependencies {
+            for &i in by_name.get(dependency.as_str()).into_iter().flatten() {
+                if i != j {
+                    waits[i].insert(j);
+                }
+            }
+        }
+    }
+    waits
+}
+
+/// For each item, the items that wait for it.
+fn waited_by(waits: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
+    let mut dependents = vec![Vec::new(); waits.len()];
+    for (j, w) in waits.iter().enumerate() {
+        for &i in w {
+            dependents[i].push(j);
+        }
+    }
+    dependents
+}
+
+/// Number of transitive dependents of each item: those with more work behind them go first.
+fn dependents_count(dependents: &[Vec<usize>]) -> Vec<usize> {
+    (0..dependents.len())
+        .map(|i| {
+            let mut seen = BTreeSet::new();
+            let mut frontier = vec![i];
+            while let Some(node) = frontier.pop() {
+                for &j in &dependents[node] {
+                    if seen.insert(j) {
+                        frontier.push(j);
+                    }
+                }
+            }
+            seen.len()
         })
         .collect()
 }
 
 struct Dispatcher<'a> {
     provider: Arc<dyn Provider>,
-    backend: &'a dyn StateBackend,
+    journal: Journal<'a>,
     events: EventSink,
     options: &'a ApplyOptions,
 }
 
 impl Dispatcher<'_> {
-    async fn save(&self, state: &mut State) -> Result<(), ApplyError> {
-        state.serial += 1;
-        state.updated = Some(now_rfc3339());
-        self.backend.save(state).await.map_err(ApplyError::Save)?;
-        (self.events)(Event::Saved {
-            serial: state.serial,
-        });
-        Ok(())
-    }
-
     async fn run(
-        &self,
+        &mut self,
         work: Vec<Work>,
         waits: Vec<BTreeSet<usize>>,
         state: &mut State,
         report: &mut ApplyReport,
-    ) -> Result<(), ApplyError> {
-        let priority = dependents_count(&waits);
+    ) -> Result<(), StateError> {
+        let dependents = waited_by(&waits);
+        let priority = dependents_count(&dependents);
         let mut waiting_on: Vec<usize> = waits.iter().map(BTreeSet::len).collect();
         let mut ready: BTreeSet<(Reverse<usize>, usize)> = (0..work.len())
             .filter(|&i| waiting_on[i] == 0)
             .map(|i| (Reverse(priority[i]), i))
             .collect();
         let mut started = vec![false; work.len()];
-        let mut in_flight: JoinSet<(usize, Result<Outcome, ProviderError>, Duration)> =
-            JoinSet::new();
+        let mut in_flight: JoinSet<(usize, Result<Move, ProviderError>, Duration)> = JoinSet::new();
         let mut stopping = false;
         let mut save_error = None;
 
@@ -242,25 +275,22 @@ impl Dispatcher<'_> {
                     ctx.replacing = item.current.as_ref().map(|c| c.id.clone());
                 }
                 if item.op.creates() {
-                    // Recorded before the cloud is asked: a crash from here on leaves a trace.
-                    let token = format!("{:032x}", rand::random::<u128>());
-                    state.pending.retain(|p| p.name != item.name);
-                    state.pending.push(PendingOperation {
-                        name: item.name.clone(),
-                        type_name: item.type_name.clone(),
-                        operation: item.op,
-                        token: token.clone(),
-                        inputs: inputs.clone(),
-                        dependencies: item.dependencies.clone(),
-                        started: now_rfc3339(),
-                    });
-                    if let Err(e) = self.save(state).await {
-                        stopping = true;
-                        save_error.get_or_insert(e);
-                        started[i] = false;
-                        break;
+                    let begun = Begun {
+                        name: &item.name,
+                        type_name: &item.type_name,
+                        op: item.op,
+                        inputs: &inputs,
+                        dependencies: &item.dependencies,
+                    };
+                    match self.journal.begin(state, begun).await {
+                        Ok(token) => ctx = ctx.with_token(&token),
+                        Err(e) => {
+                            stopping = true;
+                            save_error.get_or_insert(e);
+                            started[i] = false;
+                            break;
+                        }
                     }
-                    ctx = ctx.with_token(&token);
                 }
                 (self.events)(Event::Started {
                     name: item.name.clone(),
@@ -309,8 +339,12 @@ impl Dispatcher<'_> {
             };
             let item = &work[i];
             match outcome {
-                Ok(outcome) => {
-                    let id = record(state, item, outcome);
+                Ok(done) => {
+                    let id = match &done {
+                        Move::Made { resource, .. } => resource.id.clone(),
+                        Move::Deleted { id, .. } => id.clone(),
+                        _ => String::new(),
+                    };
                     report.done.push((item.name.clone(), item.op, elapsed));
                     (self.events)(Event::Done {
                         name: item.name.clone(),
@@ -319,16 +353,14 @@ impl Dispatcher<'_> {
                         id,
                         elapsed_ms: Event::elapsed(elapsed),
                     });
-                    if let Err(e) = self.save(state).await {
+                    if let Err(e) = self.journal.end(state, done).await {
                         stopping = true;
                         save_error.get_or_insert(e);
                     }
-                    for (j, w) in waits.iter().enumerate() {
-                        if w.contains(&i) {
-                            waiting_on[j] -= 1;
-                            if waiting_on[j] == 0 {
-                                ready.insert((Reverse(priority[j]), j));
-                            }
+                    for &j in &dependents[i] {
+                        waiting_on[j] -= 1;
+                        if waiting_on[j] == 0 {
+                            ready.insert((Reverse(priority[j]), j));
                         }
                     }
                 }
@@ -367,37 +399,21 @@ impl Dispatcher<'_> {
     }
 }
 
-/// Number of transitive dependents of each item: those with more work behind them go first.
-fn dependents_count(waits: &[BTreeSet<usize>]) -> Vec<usize> {
-    (0..waits.len())
-        .map(|i| {
-            let mut seen = BTreeSet::new();
-            let mut frontier = vec![i];
-            while let Some(node) = frontier.pop() {
-                for (j, w) in waits.iter().enumerate() {
-                    if w.contains(&node) && seen.insert(j) {
-                        frontier.push(j);
-                    }
-                }
-            }
-            seen.len()
-        })
-        .collect()
-}
-
+/// Asks the cloud for one step; what it did, as the change to record.
 async fn execute(
     provider: &dyn Provider,
     ctx: &StepContext,
     item: &Work,
     inputs: Json,
-) -> Result<Outcome, ProviderError> {
+) -> Result<Move, ProviderError> {
     if !item.op.deletes() && contains_unknown(&inputs) {
         return Err(ProviderError::new(format!(
             "an input of {} refers to an output its dependency did not produce: {inputs}",
             item.name
         )));
     }
-    let made = |id: String, outputs: Json, inputs: Json| Outcome::Made {
+    let made = |id: String, outputs: Json, inputs: Json| Move::Made {
+        op: item.op,
         resource: ResourceState {
             name: item.name.clone(),
             type_name: item.type_name.clone(),
@@ -424,7 +440,7 @@ async fn execute(
         )),
         (Op::Delete | Op::DeleteReplaced, Some(current)) => {
             provider.delete(ctx, current).await?;
-            Ok(Outcome::Deleted {
+            Ok(Move::Deleted {
                 name: current.name.clone(),
                 id: current.id.clone(),
             })
@@ -434,30 +450,6 @@ async fn execute(
             item.name,
             op.verb()
         ))),
-    }
-}
-
-/// Writes an outcome into the state; returns the resource's id.
-fn record(state: &mut State, item: &Work, outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Made { resource } => {
-            let id = resource.id.clone();
-            if item.op == Op::Replace {
-                if let Some(old) = state.remove(&resource.name) {
-                    state.pending_deletes.push(old);
-                }
-            }
-            state.pending.retain(|p| p.name != resource.name);
-            state.upsert(resource);
-            id
-        }
-        Outcome::Deleted { name, id } => {
-            state
-                .pending_deletes
-                .retain(|r| !(r.name == name && r.id == id));
-            state.resources.retain(|r| !(r.name == name && r.id == id));
-            id
-        }
     }
 }
 

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::event::EventSink;
-use crate::op::Op;
 use super::provider::{Provider, StepContext};
 use super::report::StepFailure;
-use crate::state::{ResourceState, State};
+use crate::op::Op;
+use crate::state::{Move, ResourceState, State};
 
 /// What became of a create that an earlier run started and did not see finish.
 #[derive(Clone, Debug)]
@@ -19,7 +19,8 @@ pub struct Resolution {
 }
 
 /// Resolves the pending creates of an interrupted run: each resource is looked up and adopted
-/// into `state` (finished as its inputs asked), or confirmed absent. The caller saves.
+/// into `state` (finished as its inputs asked), or confirmed absent, by the moves a step's own
+/// end makes ([`State::make`]). The caller saves (a preview does not).
 pub async fn resolve_pending(
     state: &mut State,
     provider: &dyn Provider,
@@ -39,7 +40,8 @@ pub async fn resolve_pending(
         }
     }
     let mut resolutions = Vec::new();
-    for pending in std::mem::take(&mut state.pending) {
+    // What is not resolved when a look-up fails stays pending for the next run.
+    for pending in state.pending.clone() {
         let mut ctx = StepContext::new(
             &state.stack,
             &pending.name,
@@ -51,35 +53,38 @@ pub async fn resolve_pending(
         if pending.operation == Op::Replace {
             ctx.replacing = state.get(&pending.name).map(|r| r.id.clone());
         }
-        let found = match provider.find(&ctx, &pending.inputs).await {
-            Ok(found) => found,
-            Err(error) => {
-                // Keep what is not resolved yet for the next run.
-                state.pending.push(pending.clone());
-                return Err(StepFailure {
-                    name: pending.name.clone(),
-                    type_name: pending.type_name.clone(),
-                    op: Op::Create,
-                    error,
-                });
-            }
-        };
-        let adopted = found.map(|created| {
-            if pending.operation == Op::Replace {
-                if let Some(old) = state.remove(&pending.name) {
-                    state.pending_deletes.push(old);
-                }
-            }
-            state.upsert(ResourceState {
+        let found = provider
+            .find(&ctx, &pending.inputs)
+            .await
+            .map_err(|error| StepFailure {
                 name: pending.name.clone(),
                 type_name: pending.type_name.clone(),
-                id: created.id.clone(),
-                inputs: pending.inputs.clone(),
-                outputs: created.outputs,
-                dependencies: pending.dependencies.clone(),
-            });
-            created.id
-        });
+                op: pending.operation,
+                error,
+            })?;
+        // The same moves as the step's own end would have made.
+        let adopted = match found {
+            Some(created) => {
+                state.make(Move::Made {
+                    op: pending.operation,
+                    resource: ResourceState {
+                        name: pending.name.clone(),
+                        type_name: pending.type_name.clone(),
+                        id: created.id.clone(),
+                        inputs: pending.inputs,
+                        outputs: created.outputs,
+                        dependencies: pending.dependencies,
+                    },
+                });
+                Some(created.id)
+            }
+            None => {
+                state.make(Move::Absent {
+                    name: pending.name.clone(),
+                });
+                None
+            }
+        };
         resolutions.push(Resolution {
             name: pending.name,
             type_name: pending.type_name,

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::op::Op;
 use super::plan::Plan;
 use super::provider::ProviderError;
+use crate::op::Op;
 
 /// A step that failed, with the provider's error.
 #[derive(Clone, Debug)]
@@ -51,8 +51,8 @@ impl ApplyReport {
             let before = self.done[..i]
                 .iter()
                 .enumerate()
-                .filter(|(_, (other, other_op, _))| {
-                    match (deleting, other_op.deletes()) {
+                .filter(
+                    |(_, (other, other_op, _))| match (deleting, other_op.deletes()) {
                         (false, false) => depends
                             .get(name.as_str())
                             .is_some_and(|d| d.contains(other)),
@@ -60,8 +60,8 @@ impl ApplyReport {
                             .get(other.as_str())
                             .is_some_and(|d| d.contains(name)),
                         _ => false,
-                    }
-                })
+                    },
+                )
                 .max_by_key(|(j, _)| best[*j].0)
                 .map(|(j, _)| j);
             best.push((*took + before.map_or(Duration::ZERO, |j| best[j].0), before));

@@ -256,7 +256,10 @@ mod tests {
         let state = parse_state(&stored, "dev.json", "dev").expect("a state");
         assert_eq!(state.pending[0].operation, crate::Op::Replace);
         let written = serde_json::to_value(&state.pending[0]).expect("json");
-        assert_eq!(written["operation"], "replace", "written as the one name says it");
+        assert_eq!(
+            written["operation"], "replace",
+            "written as the one name says it"
+        );
         let rewritten = stored.replace("create-replacement", "replace");
         assert_eq!(
             parse_state(&rewritten, "dev.json", "dev").expect("a state"),
