@@ -29,6 +29,7 @@ use super::provider::{Provider, ProviderError, StepContext};
 use super::report::{ApplyReport, StepFailure};
 use crate::op::Op;
 use crate::state::{Move, ResourceState, State, StateBackend, StateError};
+use order::{deletion_waits, dependents_count, forward_waits, waited_by};
 
 pub struct ApplyOptions {
     /// How many steps may run at once.
@@ -162,72 +163,6 @@ fn deletion(resource: &ResourceState, op: Op) -> Work {
         dependencies: resource.dependencies.clone(),
         current: Some(resource.clone()),
     }
-}
-
-/// For each forward step, the forward steps it waits for: those it depends on.
-fn forward_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
-    let index: HashMap<&str, usize> = work
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.name.as_str(), i))
-        .collect();
-    work.iter()
-        .map(|w| {
-            w.dependencies
-                .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
-        .collect()
-}
-
-/// For each deletion, the deletions it waits for: those of everything that depends on it.
-fn deletion_waits(work: &[Work]) -> Vec<BTreeSet<usize>> {
-    // A name may stand twice (a replaced resource and the one gone from the program).
-    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, w) in work.iter().enumerate() {
-        by_name.entry(w.name.as_str()).or_default().push(i);
-    }
-    let mut waits = vec![BTreeSet::new(); work.len()];
-    for (j, dependent) in work.iter().enumerate() {
-        for dependency in &dependent.dependencies {
-            for &i in by_name.get(dependency.as_str()).into_iter().flatten() {
-                if i != j {
-                    waits[i].insert(j);
-                }
-            }
-        }
-    }
-    waits
-}
-
-/// For each item, the items that wait for it.
-fn waited_by(waits: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
-    let mut dependents = vec![Vec::new(); waits.len()];
-    for (j, w) in waits.iter().enumerate() {
-        for &i in w {
-            dependents[i].push(j);
-        }
-    }
-    dependents
-}
-
-/// Number of transitive dependents of each item: those with more work behind them go first.
-fn dependents_count(dependents: &[Vec<usize>]) -> Vec<usize> {
-    (0..dependents.len())
-        .map(|i| {
-            let mut seen = BTreeSet::new();
-            let mut frontier = vec![i];
-            while let Some(node) = frontier.pop() {
-                for &j in &dependents[node] {
-                    if seen.insert(j) {
-                        frontier.push(j);
-                    }
-                }
-            }
-            seen.len()
-        })
-        .collect()
 }
 
 struct Dispatcher<'a> {
@@ -453,5 +388,6 @@ async fn execute(
     }
 }
 
+mod order;
 #[cfg(test)]
 mod tests;
