@@ -278,6 +278,7 @@ impl Dispatcher<'_> {
                     let id = match &done {
                         Move::Made { resource, .. } => resource.id.clone(),
                         Move::Deleted { id, .. } => id.clone(),
+                        // `execute` ends a step with nothing else.
                         _ => String::new(),
                     };
                     report.done.push((item.name.clone(), item.op, elapsed));

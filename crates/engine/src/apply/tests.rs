@@ -25,7 +25,7 @@ fn program(n: usize, region: &str) -> Program {
 }
 
 struct Run {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     backend: LocalBackend,
     events: Arc<Mutex<Vec<Event>>>,
 }
@@ -41,7 +41,7 @@ impl Run {
         let dir = tempfile::tempdir().expect("dir");
         let backend = LocalBackend::new(dir.path(), "test");
         Run {
-            _dir: dir,
+            dir,
             backend,
             events: Arc::default(),
         }
@@ -84,7 +84,7 @@ fn place(order: &[String], what: &str, i: usize) -> usize {
 }
 
 #[tokio::test]
-async fn creates_dependencies_first_in_parallel_and_saves_after_every_step() {
+async fn creates_dependencies_first_in_parallel_and_records_every_change() {
     let run = Run::new();
     let provider = Arc::new(MemoryProvider::with_delay(Duration::from_millis(20)));
     let mut state = State::empty("test");
@@ -113,8 +113,23 @@ async fn creates_dependencies_first_in_parallel_and_saves_after_every_step() {
     );
     assert_eq!(
         state.serial, 16,
-        "per create: one save of the pending operation before, one of the result after"
+        "per create: one change recorded before (its pending record), one after (its result)"
     );
+    let saved_events = run
+        .events
+        .lock()
+        .expect("events")
+        .iter()
+        .filter(|e| matches!(e, Event::Saved { .. }))
+        .count();
+    assert_eq!(saved_events, 16, "one write a change");
+    assert!(
+        !run.dir.path().join("test.journal").exists(),
+        "the run's journal is folded into the snapshot at its end"
+    );
+    let snapshot = std::fs::read_to_string(run.dir.path().join("test.json")).expect("snapshot");
+    let snapshot = crate::state::parse_state(&snapshot, "test.json", "test").expect("a state");
+    assert_eq!(snapshot, state, "the snapshot alone holds the whole state");
 }
 
 #[tokio::test]
