@@ -9,7 +9,7 @@ use crate::support::census::{census, nothing, resource_count, whole_cluster};
 use crate::support::{FaultProxy, Moto, Project};
 
 /// Runs `args` and SIGKILLs it after it has printed `events` JSON event lines; the pid killed.
-fn kill_after(project: &Project, args: &[&str], events: usize) -> Option<u32> {
+pub(crate) fn kill_after(project: &Project, args: &[&str], events: usize) -> Option<u32> {
     let mut child = project
         .command(args)
         .stdout(Stdio::piped())

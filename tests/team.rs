@@ -117,6 +117,23 @@ async fn two_ups_at_once_make_one_cluster_and_one_intact_state() {
         Some(resource_count())
     );
     assert!(
+        state["serial"].as_u64().unwrap_or(0) > 2 * resource_count() as u64,
+        "every change was recorded: {}",
+        state["serial"]
+    );
+    let journal = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("ams-stack/team.journal/")
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        journal.contents().is_empty(),
+        "the journal is folded into the state at the run's end: {:?}",
+        journal.contents()
+    );
+    assert!(
         object(&client, "ams-stack/team.json.lock").await.is_none(),
         "the lock is released"
     );
@@ -414,4 +431,50 @@ async fn a_stack_moves_from_the_local_file_to_s3_by_export_and_import() {
         "{}",
         refused.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_mid_up_leaves_its_journal_on_s3_and_the_next_run_converges() {
+    let moto = Moto::start();
+    let client = s3(&moto).await;
+    let project = team_project(&moto);
+    let sdk = moto.sdk().await;
+    for events in [9, 41] {
+        let killed = crate::crash::kill_after(&project, &["up", "team", "--yes", "--json"], events);
+        assert!(killed.is_some(), "killed after {events} events");
+    }
+    // The next run takes the killed run's lock over, reads what it recorded (snapshot and
+    // journal) and finishes: nothing made twice, nothing left out.
+    project.run(&["up", "team", "--yes"]).ok();
+    let vpcs = aws_sdk_ec2::Client::new(&sdk)
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ams-stack:stack")
+                .values("team")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("vpcs");
+    assert_eq!(vpcs.vpcs().len(), 1, "one VPC: none made twice");
+    let state: serde_json::Value = serde_json::from_str(
+        &object(&client, "ams-stack/team.json")
+            .await
+            .expect("state object"),
+    )
+    .expect("intact JSON");
+    assert_eq!(
+        state["resources"].as_array().map(Vec::len),
+        Some(resource_count())
+    );
+    assert!(state["pending"].as_array().is_some_and(Vec::is_empty));
+    let journal = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("ams-stack/team.journal/")
+        .send()
+        .await
+        .expect("list");
+    assert!(journal.contents().is_empty(), "{:?}", journal.contents());
 }

@@ -17,7 +17,7 @@ use crate::cluster::{self, checks};
 use crate::render::{self, Mode, Progress, Styles};
 use ams_aws::{Aws, AwsProvider};
 use ams_engine::state::{State, StateBackend};
-use ams_engine::{self, ApplyOptions, ApplyReport, EventSink, Plan, StepOp};
+use ams_engine::{self, ApplyOptions, ApplyReport, EventSink, Op, Plan};
 
 pub async fn up(
     workspace: &Workspace,
@@ -383,10 +383,10 @@ fn summary_json(plan: &Plan, report: &ApplyReport, state: &State) -> serde_json:
     json!({
         "kind": "summary",
         "succeeded": report.succeeded(),
-        "created": count(StepOp::Create),
-        "updated": count(StepOp::Update),
-        "replaced": count(StepOp::CreateReplacement),
-        "deleted": count(StepOp::Delete) + count(StepOp::DeleteReplaced),
+        "created": count(Op::Create),
+        "updated": count(Op::Update),
+        "replaced": count(Op::Replace),
+        "deleted": count(Op::Delete) + count(Op::DeleteReplaced),
         "failed": report.failures.iter().map(|f| json!({
             "name": f.name, "type": f.type_name, "code": f.error.code, "message": f.error.message,
         })).collect::<Vec<_>>(),

@@ -15,17 +15,17 @@ use std::io::Write;
 
 use serde_json::Value as Json;
 
-use ams_engine::{ApplyReport, StepOp};
+use ams_engine::{ApplyReport, Op};
 
 /// The closing summary of an apply.
 pub fn summary(report: &ApplyReport) -> String {
     let count = |op| report.count(op);
     let mut line = format!(
         "{} created, {} updated, {} replaced, {} deleted",
-        count(StepOp::Create),
-        count(StepOp::Update),
-        count(StepOp::CreateReplacement),
-        count(StepOp::Delete) + count(StepOp::DeleteReplaced),
+        count(Op::Create),
+        count(Op::Update),
+        count(Op::Replace),
+        count(Op::Delete) + count(Op::DeleteReplaced),
     );
     if !report.failures.is_empty() {
         line.push_str(&format!(", {} failed", report.failures.len()));

@@ -17,7 +17,7 @@ fn symbol(op: Op) -> &'static str {
         Op::Create => "+",
         Op::Update => "~",
         Op::Replace => "-/+",
-        Op::Delete => "-",
+        Op::Delete | Op::DeleteReplaced => "-",
     }
 }
 
@@ -26,7 +26,7 @@ fn op_style(styles: &Styles, op: Op) -> &console::Style {
         Op::Create => &styles.create,
         Op::Update => &styles.update,
         Op::Replace => &styles.replace,
-        Op::Delete => &styles.delete,
+        Op::Delete | Op::DeleteReplaced => &styles.delete,
         Op::Same => &styles.dim,
     }
 }

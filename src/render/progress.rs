@@ -8,22 +8,24 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::style::Styles;
-use ams_engine::{Event, StepOp};
+use ams_engine::{Event, Op};
 
-fn symbol(op: StepOp) -> &'static str {
+fn symbol(op: Op) -> &'static str {
     match op {
-        StepOp::Create => "+",
-        StepOp::Update => "~",
-        StepOp::CreateReplacement => "+>",
-        StepOp::DeleteReplaced | StepOp::Delete => "-",
+        Op::Same => " ",
+        Op::Create => "+",
+        Op::Update => "~",
+        Op::Replace => "+>",
+        Op::DeleteReplaced | Op::Delete => "-",
     }
 }
 
-fn done_word(op: StepOp) -> &'static str {
+fn done_word(op: Op) -> &'static str {
     match op {
-        StepOp::Create | StepOp::CreateReplacement => "created",
-        StepOp::Update => "updated",
-        StepOp::Delete | StepOp::DeleteReplaced => "deleted",
+        Op::Same => "kept",
+        Op::Create | Op::Replace => "created",
+        Op::Update => "updated",
+        Op::Delete | Op::DeleteReplaced => "deleted",
     }
 }
 

@@ -1,4 +1,12 @@
-//! State on S3, shared by a team: `PREFIX/STACK.json` and the lock `PREFIX/STACK.json.lock`.
+//! State on S3, shared by a team: `PREFIX/STACK.json`, its journal `PREFIX/STACK.journal/` and
+//! the lock `PREFIX/STACK.json.lock`.
+//!
+//! Each change an apply makes is one object of the journal, `PREFIX/STACK.journal/SERIAL.json`
+//! (the serial zero-padded, so that names sort as numbers), written only if absent
+//! (`If-None-Match: *`): two runs can never both write one serial. `load` replays the entries
+//! newer than the snapshot over it. When the entries outgrow the snapshot, and at the end of a
+//! run, the state is written whole and the entries it holds deleted; entries a crash left
+//! behind are older than the snapshot, skipped on load and deleted by the next save.
 //!
 //! No DynamoDB: S3 conditional writes do it all. The lock is a PutObject that must not overwrite
 //! (`If-None-Match: *`) and is released by a delete of exactly the lock this run wrote
@@ -17,10 +25,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use ams_engine::state::{
-    notice_on_stderr, parse_state, LockInfo, Notice, State, StateBackend, StateError,
+    notice_on_stderr, parse_state, Entry, LockInfo, Notice, State, StateBackend, StateError,
 };
 
 /// How many times a run tries to take the lock when it finds one that is gone or going.
@@ -32,12 +41,27 @@ pub struct S3Backend {
     bucket: String,
     key: String,
     lock_key: String,
+    /// Where the journal's entries are: `PREFIX/STACK.journal/`.
+    journal_prefix: String,
+    /// The journal as this run knows it, to fold it into the snapshot once it outgrows it.
+    journal: Mutex<Journal>,
     /// The ETag of the state as this run last read or wrote it; `Some(None)`: there was none.
     etag: Mutex<Option<Option<String>>>,
     /// The ETag of the lock this run wrote.
     lock_etag: Mutex<Option<String>>,
     notice: Notice,
 }
+
+/// The journal's entries this run has read or written, and their size against the snapshot's.
+#[derive(Default)]
+struct Journal {
+    keys: Vec<String>,
+    bytes: u64,
+    snapshot_bytes: u64,
+}
+
+/// How many objects one DeleteObjects call takes.
+const DELETE_BATCH: usize = 1000;
 
 /// Whether an S3 error is a failed precondition (412), or the 409 S3 sends for a concurrent one.
 fn precondition_failed<E: ProvideErrorMetadata>(error: &E) -> bool {
@@ -64,11 +88,14 @@ impl S3Backend {
         } else {
             format!("{prefix}/{stack}.json")
         };
+        let journal_prefix = format!("{}.journal/", key.trim_end_matches(".json"));
         let backend = S3Backend {
             client,
             stack: stack.to_string(),
             bucket: bucket.to_string(),
             lock_key: format!("{key}.lock"),
+            journal_prefix,
+            journal: Mutex::new(Journal::default()),
             key,
             etag: Mutex::new(None),
             lock_etag: Mutex::new(None),
@@ -174,6 +201,94 @@ impl S3Backend {
             holder: Box::new(holder),
         }
     }
+
+    /// The journal's entries, by key (in serial order), with their sizes.
+    async fn journal_keys(&self) -> Result<Vec<(String, u64)>, StateError> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&self.journal_prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.failed(&self.journal_prefix, "ListObjectsV2", &e))?;
+            keys.extend(page.contents().iter().filter_map(|object| {
+                let size = object.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
+                object.key().map(|key| (key.to_string(), size))
+            }));
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Replays the journal's entries newer than `state`, the snapshot, over it.
+    async fn replay_journal(&self, state: &mut State) -> Result<(), StateError> {
+        let mut seen = Journal::default();
+        for (key, size) in self.journal_keys().await? {
+            let serial = key
+                .strip_prefix(&self.journal_prefix)
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|serial| serial.parse::<u64>().ok());
+            if serial.is_some_and(|serial| serial > state.serial) {
+                let Some((bytes, _)) = self.get(&key).await? else {
+                    continue;
+                };
+                let entry: Entry =
+                    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+                        path: self.location_of(&key),
+                        line: e.line(),
+                        column: e.column(),
+                        message: e.to_string(),
+                    })?;
+                state.replay(entry, &self.location_of(&key))?;
+            }
+            seen.keys.push(key);
+            seen.bytes += size;
+        }
+        if let Ok(mut journal) = self.journal.lock() {
+            seen.snapshot_bytes = journal.snapshot_bytes;
+            *journal = seen;
+        }
+        Ok(())
+    }
+
+    /// Deletes the journal's entries `keys` (all held by the snapshot just written).
+    async fn delete_entries(&self, keys: Vec<String>) -> Result<(), StateError> {
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StateError::Backend {
+                    location: self.location_of(&self.journal_prefix),
+                    message: format!("s3:DeleteObjects: {e}"),
+                })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StateError::Backend {
+                    location: self.location_of(&self.journal_prefix),
+                    message: format!("s3:DeleteObjects: {e}"),
+                })?;
+            self.client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| self.failed(&self.journal_prefix, "DeleteObjects", &e))?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -259,22 +374,28 @@ impl StateBackend for S3Backend {
     }
 
     async fn load(&self) -> Result<State, StateError> {
-        let (state, etag) = match self.get(&self.key).await? {
+        let (mut state, etag, snapshot_bytes) = match self.get(&self.key).await? {
             Some((bytes, etag)) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                (parse_state(&text, &self.location(), &self.stack)?, etag)
+                let state = parse_state(&text, &self.location(), &self.stack)?;
+                (state, etag, bytes.len() as u64)
             }
-            None => (State::empty(&self.stack), None),
+            None => (State::empty(&self.stack), None, 0),
         };
         if let Ok(mut slot) = self.etag.lock() {
             *slot = Some(etag);
         }
+        if let Ok(mut journal) = self.journal.lock() {
+            journal.snapshot_bytes = snapshot_bytes;
+        }
+        self.replay_journal(&mut state).await?;
         Ok(state)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
         let mut text = serde_json::to_string_pretty(state).unwrap_or_default();
         text.push('\n');
+        let written = text.len() as u64;
         let expected = self.etag.lock().ok().and_then(|e| e.clone()).flatten();
         let mut put = self
             .client
@@ -292,6 +413,21 @@ impl StateBackend for S3Backend {
                 if let Ok(mut slot) = self.etag.lock() {
                     *slot = Some(out.e_tag().map(String::from));
                 }
+                // The snapshot holds every entry now: they go. Entries that stay (a failed
+                // delete) are older than the snapshot, skipped on load: the next save retries.
+                let held = match self.journal.lock() {
+                    Ok(mut journal) => {
+                        journal.snapshot_bytes = written;
+                        journal.bytes = 0;
+                        std::mem::take(&mut journal.keys)
+                    }
+                    Err(_) => Vec::new(),
+                };
+                if self.delete_entries(held.clone()).await.is_err() {
+                    if let Ok(mut journal) = self.journal.lock() {
+                        journal.keys.extend(held);
+                    }
+                }
                 Ok(())
             }
             Err(e)
@@ -304,5 +440,53 @@ impl StateBackend for S3Backend {
             }
             Err(e) => Err(self.failed(&self.key, "PutObject", &e)),
         }
+    }
+
+    async fn append(&self, state: &State, entry: &Entry) -> Result<(), StateError> {
+        let key = format!("{}{:020}.json", self.journal_prefix, entry.serial);
+        let body = serde_json::to_vec(entry).map_err(|e| StateError::Backend {
+            location: self.location_of(&key),
+            message: format!("cannot write entry {} as JSON: {e}", entry.serial),
+        })?;
+        let size = body.len() as u64;
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(precondition_failed) => {
+                return Err(StateError::Conflict {
+                    location: self.location_of(&key),
+                })
+            }
+            Err(e) => return Err(self.failed(&key, "PutObject", &e)),
+        }
+        let outgrown = match self.journal.lock() {
+            Ok(mut journal) => {
+                journal.keys.push(key);
+                journal.bytes += size;
+                journal.bytes > journal.snapshot_bytes
+            }
+            Err(_) => true,
+        };
+        if outgrown {
+            self.save(state).await?;
+        }
+        Ok(())
+    }
+
+    async fn compact(&self, state: &State) -> Result<(), StateError> {
+        let any = self.journal.lock().map_or(true, |j| !j.keys.is_empty());
+        if any {
+            self.save(state).await?;
+        }
+        Ok(())
     }
 }

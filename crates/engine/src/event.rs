@@ -3,32 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// What one unit of apply work does to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepOp {
-    Create,
-    Update,
-    /// Creates the replacement of a resource; the old one is deleted later.
-    CreateReplacement,
-    /// Deletes a resource that was replaced.
-    DeleteReplaced,
-    Delete,
-}
-
-impl StepOp {
-    pub fn verb(self) -> &'static str {
-        match self {
-            StepOp::Create => "creating",
-            StepOp::Update => "updating",
-            StepOp::CreateReplacement => "creating replacement",
-            StepOp::DeleteReplaced => "deleting replaced",
-            StepOp::Delete => "deleting",
-        }
-    }
-}
+use crate::op::Op;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -36,21 +13,21 @@ pub enum Event {
     Started {
         name: String,
         type_name: String,
-        op: StepOp,
+        op: Op,
     },
     /// A step waits for the cloud (an instance to run, a certificate to be issued, ...).
     Waiting { name: String, what: String },
     Done {
         name: String,
         type_name: String,
-        op: StepOp,
+        op: Op,
         id: String,
         elapsed_ms: u64,
     },
     Failed {
         name: String,
         type_name: String,
-        op: StepOp,
+        op: Op,
         error: String,
     },
     /// The state was written.

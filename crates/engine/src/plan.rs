@@ -11,17 +11,8 @@ use serde_json::Value as Json;
 use super::expr::{contains_unknown, resolve};
 use super::graph::{dependency_order, GraphError};
 use super::program::{Declared, Program};
+use crate::op::Op;
 use crate::state::{ResourceState, State};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Same,
-    Create,
-    Update,
-    Replace,
-    Delete,
-}
 
 /// One property whose value changes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -89,7 +80,8 @@ impl Plan {
     }
 
     /// Keeps only the steps of `targets` and of what they depend on (and, with `dependents`,
-    /// of what depends on them), like Terraform's `-target`.
+    /// of what depends on them), like Terraform's `-target`. The deletions an earlier run left
+    /// pending are all kept: a targeted run carries them out too, so its preview shows them.
     pub fn restrict(&mut self, targets: &[String], dependents: bool) -> Result<(), UnknownTarget> {
         let names: BTreeSet<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
         if let Some(missing) = targets.iter().find(|t| !names.contains(t.as_str())) {
@@ -122,7 +114,6 @@ impl Plan {
             }
         }
         self.steps.retain(|s| keep.contains(&s.name));
-        self.pending_deletes.retain(|n| keep.contains(n));
         Ok(())
     }
 }

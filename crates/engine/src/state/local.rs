@@ -1,4 +1,11 @@
-//! State in a local file, `state/STACK.json`, with a lock file beside it.
+//! State in a local file, `state/STACK.json`, with its journal and a lock file beside it.
+//!
+//! Every change an apply makes is one line appended to the journal, `state/STACK.journal`
+//! (JSON Lines, each line flushed to disk before the call returns), and `load` replays the
+//! journal over the snapshot. When the journal has grown larger than the snapshot, or at the
+//! end of a run, the state is written whole (temp file, flush, rename) and the journal removed:
+//! a step's cost is its own line, not the whole state. A last line torn by a crash was never
+//! acknowledged: it is ignored, and cut off before the next line is written.
 //!
 //! The lock file names its holder and is moved into place whole, never replacing one. A lock
 //! whose holder is provably gone ([`LockInfo::is_stale`]) is taken over, with a notice; of two
@@ -6,19 +13,22 @@
 //! `STACK.json.lock.takeover-ID` removes it, so neither can remove the other's new lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{notice_on_stderr, parse_state, LockInfo, Notice, State, StateBackend, StateError};
+use super::{
+    notice_on_stderr, parse_state, Entry, LockInfo, Notice, State, StateBackend, StateError,
+};
 
 /// How many times a run tries to take the lock when it finds one that is gone or going.
 const LOCK_ATTEMPTS: u32 = 5;
 
-/// `DIR/STACK.json` and `DIR/STACK.json.lock`.
+/// `DIR/STACK.json`, `DIR/STACK.journal` and `DIR/STACK.json.lock`.
 pub struct LocalBackend {
     stack: String,
     path: PathBuf,
+    journal_path: PathBuf,
     lock_path: PathBuf,
     notice: Notice,
 }
@@ -30,6 +40,7 @@ impl LocalBackend {
         LocalBackend {
             stack: stack.to_string(),
             path,
+            journal_path: dir.join(format!("{stack}.journal")),
             lock_path,
             notice: notice_on_stderr(),
         }
@@ -96,6 +107,54 @@ impl LocalBackend {
     /// The file a run creates before it removes the stale lock `id`, so that of two runs taking
     /// it over at once only one removes it (the other could remove the first one's new lock).
     /// `None` for an id unlike the ones this build writes, as the id is part of a file name.
+    /// Replays the journal's entries over `state`, the snapshot; a torn last line is ignored.
+    fn replay_journal(&self, state: &mut State) -> Result<(), StateError> {
+        let bytes = match fs::read(&self.journal_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io("read", &self.journal_path)(e)),
+        };
+        let location = self.journal_path.display().to_string();
+        let whole = complete_lines(&bytes);
+        for (index, line) in bytes[..whole].split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let entry: Entry = serde_json::from_slice(line).map_err(|e| StateError::Corrupt {
+                path: location.clone(),
+                line: index + 1,
+                column: e.column(),
+                message: e.to_string(),
+            })?;
+            state.replay(entry, &location)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts off a last line that a crash tore: it was never acknowledged, and the next line
+    /// must start on a line of its own.
+    fn cut_torn_line(&self, journal: &mut File) -> Result<(), StateError> {
+        let io = || self.io("repair", &self.journal_path);
+        let length = journal.metadata().map_err(io())?.len();
+        if length == 0 {
+            return Ok(());
+        }
+        let mut last = [0u8];
+        journal
+            .seek(SeekFrom::End(-1))
+            .and_then(|_| journal.read_exact(&mut last))
+            .map_err(io())?;
+        if last[0] == b'\n' {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        journal
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| journal.read_to_end(&mut bytes))
+            .map_err(io())?;
+        journal.set_len(complete_lines(&bytes) as u64).map_err(io())
+    }
+
     fn claim_path(&self, id: &str) -> Option<PathBuf> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return None;
@@ -206,12 +265,13 @@ impl StateBackend for LocalBackend {
     }
 
     async fn load(&self) -> Result<State, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(State::empty(&self.stack)),
+        let mut state = match fs::read_to_string(&self.path) {
+            Ok(text) => parse_state(&text, &self.path.display().to_string(), &self.stack)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => State::empty(&self.stack),
             Err(e) => return Err(self.io("read", &self.path)(e)),
         };
-        parse_state(&text, &self.path.display().to_string(), &self.stack)
+        self.replay_journal(&mut state)?;
+        Ok(state)
     }
 
     async fn save(&self, state: &State) -> Result<(), StateError> {
@@ -227,8 +287,66 @@ impl StateBackend for LocalBackend {
             // Make the rename itself durable; not every file system supports this.
             let _ = dir.sync_all();
         }
+        // The snapshot holds every entry now. Should the removal not last (a crash), the
+        // entries left are older than the snapshot, and replay skips them.
+        match fs::remove_file(&self.journal_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("remove", &self.journal_path)(e)),
+        }
+    }
+
+    async fn append(&self, state: &State, entry: &Entry) -> Result<(), StateError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(self.io("create", dir))?;
+        let mut line = serde_json::to_vec(entry).map_err(|e| StateError::Backend {
+            location: self.journal_path.display().to_string(),
+            message: format!("cannot write entry {} as JSON: {e}", entry.serial),
+        })?;
+        line.push(b'\n');
+        let new = !self.journal_path.exists();
+        let mut journal = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.journal_path)
+            .map_err(self.io("open", &self.journal_path))?;
+        self.cut_torn_line(&mut journal)?;
+        journal
+            .write_all(&line)
+            .and_then(|()| journal.sync_data())
+            .map_err(self.io("append to", &self.journal_path))?;
+        if new {
+            if let Ok(dir) = File::open(dir) {
+                // Make the new file's name durable too.
+                let _ = dir.sync_all();
+            }
+        }
+        let journal_length = journal
+            .metadata()
+            .map_err(self.io("read", &self.journal_path))?
+            .len();
+        let snapshot_length = fs::metadata(&self.path).map_or(0, |m| m.len());
+        if journal_length > snapshot_length {
+            self.save(state).await?;
+        }
         Ok(())
     }
+
+    async fn compact(&self, state: &State) -> Result<(), StateError> {
+        if self.journal_path.exists() {
+            self.save(state).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The length of `bytes` up to and with its last newline: its whole lines.
+fn complete_lines(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |end| end + 1)
 }
 
 #[cfg(test)]
@@ -248,17 +366,158 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_create_reads_back_as_the_step_it_was() {
+    fn a_pending_create_of_an_older_state_reads_back_as_the_step_it_was() {
         let stored = r#"{"version": VERSION, "stack": "dev", "serial": 3, "resources": [],
             "pending": [{"name": "vpc", "type": "aws:ec2:Vpc", "operation": "create-replacement",
             "token": "t", "inputs": {}, "dependencies": [], "started": "2026-12-07T00:00:00Z"}]}"#
             .replace("VERSION", &crate::state::STATE_VERSION.to_string());
         let state = parse_state(&stored, "dev.json", "dev").expect("a state");
-        assert_eq!(state.pending[0].operation, crate::StepOp::CreateReplacement);
+        assert_eq!(state.pending[0].operation, crate::Op::Replace);
         let written = serde_json::to_value(&state.pending[0]).expect("json");
-        assert_eq!(written["operation"], "create-replacement", "the same text");
+        assert_eq!(
+            written["operation"], "replace",
+            "written as the one name says it"
+        );
+        let rewritten = stored.replace("create-replacement", "replace");
+        assert_eq!(
+            parse_state(&rewritten, "dev.json", "dev").expect("a state"),
+            state
+        );
         let other = stored.replace("create-replacement", "launch");
         assert!(parse_state(&other, "dev.json", "dev").is_err());
+    }
+
+    /// A state of `count` resources, each change made as a journal entry and appended.
+    async fn appended(backend: &LocalBackend, state: &mut State, names: &[&str]) {
+        for name in names {
+            let entry = Entry {
+                serial: state.serial + 1,
+                at: crate::state::now_rfc3339(),
+                change: crate::state::Move::Made {
+                    op: crate::Op::Create,
+                    resource: crate::state::ResourceState {
+                        name: name.to_string(),
+                        type_name: "test:Bucket".into(),
+                        id: format!("{name}-id"),
+                        inputs: serde_json::json!({ "region": "eu" }),
+                        outputs: serde_json::json!({ "id": format!("{name}-id") }),
+                        dependencies: Vec::new(),
+                    },
+                },
+            };
+            state.serial = entry.serial;
+            state.updated = Some(entry.at.clone());
+            state.make(entry.change.clone());
+            backend.append(state, &entry).await.expect("appended");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_step_appends_one_line_and_load_replays_the_journal_over_the_snapshot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = LocalBackend::new(dir.path(), "dev");
+        let mut state = State::empty("dev");
+        // A snapshot larger than what follows, so that nothing is folded into it yet.
+        let names: Vec<String> = (0..40).map(|i| format!("old-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        appended(&backend, &mut state, &names).await;
+        backend.compact(&state).await.expect("compacted");
+        let snapshot = fs::read_to_string(dir.path().join("dev.json")).expect("snapshot");
+        assert!(!dir.path().join("dev.journal").exists());
+
+        appended(&backend, &mut state, &["a", "b", "c"]).await;
+        let journal = fs::read_to_string(dir.path().join("dev.journal")).expect("journal");
+        assert_eq!(journal.lines().count(), 3, "one line a step");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("dev.json")).expect("snapshot"),
+            snapshot,
+            "the snapshot is not rewritten by a step"
+        );
+        assert_eq!(backend.load().await.expect("replayed"), state);
+
+        backend.compact(&state).await.expect("compacted");
+        assert!(!dir.path().join("dev.journal").exists());
+        assert_eq!(backend.load().await.expect("whole"), state);
+    }
+
+    #[tokio::test]
+    async fn a_journal_larger_than_its_snapshot_is_folded_into_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = LocalBackend::new(dir.path(), "dev");
+        let mut state = State::empty("dev");
+        let names: Vec<String> = (0..200).map(|i| format!("r-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        appended(&backend, &mut state, &names).await;
+        let journal = fs::metadata(dir.path().join("dev.journal")).map_or(0, |m| m.len());
+        let snapshot = fs::metadata(dir.path().join("dev.json"))
+            .expect("snapshot")
+            .len();
+        assert!(
+            journal <= snapshot,
+            "{journal} bytes of journal, {snapshot} of snapshot"
+        );
+        let saved = parse_state(
+            &fs::read_to_string(dir.path().join("dev.json")).expect("snapshot"),
+            "dev.json",
+            "dev",
+        )
+        .expect("a state");
+        assert!(saved.resources.len() > 100, "folded as it grew");
+        assert_eq!(backend.load().await.expect("replayed"), state);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_ignored_and_cut_off_before_the_next_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = LocalBackend::new(dir.path(), "dev");
+        let mut state = State::empty("dev");
+        let names: Vec<String> = (0..10).map(|i| format!("old-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        appended(&backend, &mut state, &names).await;
+        backend.compact(&state).await.expect("compacted");
+        appended(&backend, &mut state, &["a"]).await;
+        let before = state.clone();
+        // A crash in the middle of writing the next line.
+        let mut torn = State::clone(&state);
+        appended(&backend, &mut torn, &["b"]).await;
+        let path = dir.path().join("dev.journal");
+        let text = fs::read(&path).expect("journal");
+        fs::write(&path, &text[..text.len() - 20]).expect("torn");
+        assert_eq!(backend.load().await.expect("the whole lines"), before);
+
+        appended(&backend, &mut state, &["c"]).await;
+        assert_eq!(backend.load().await.expect("replayed"), state);
+        assert_eq!(
+            fs::read_to_string(&path).expect("journal").lines().count(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_the_snapshot_already_holds_are_skipped_and_a_gap_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = LocalBackend::new(dir.path(), "dev");
+        let mut state = State::empty("dev");
+        let names: Vec<String> = (0..10).map(|i| format!("old-{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        appended(&backend, &mut state, &names).await;
+        backend.compact(&state).await.expect("compacted");
+        appended(&backend, &mut state, &["a", "b"]).await;
+        let journal = fs::read(dir.path().join("dev.journal")).expect("journal");
+        // A crash after the snapshot was written and before the journal was removed.
+        backend.save(&state).await.expect("saved");
+        fs::write(dir.path().join("dev.journal"), &journal).expect("left over");
+        assert_eq!(backend.load().await.expect("skipped"), state);
+
+        let mut older = state.clone();
+        older.serial -= 5;
+        backend.save(&older).await.expect("saved");
+        fs::write(dir.path().join("dev.journal"), &journal).expect("left over");
+        let err = backend.load().await.expect_err("a gap");
+        assert!(
+            err.to_string().contains("does not follow its snapshot"),
+            "{err}"
+        );
     }
 
     /// The pid of a process of this host that has ended and been reaped.

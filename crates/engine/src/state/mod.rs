@@ -3,6 +3,7 @@
 //! Architecture invariant: only `state` reads and writes state files. Backends implement
 //! [`StateBackend`]; the local file is one, a team backend (S3) another.
 
+mod journal;
 mod local;
 
 use std::collections::BTreeMap;
@@ -10,8 +11,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::event::StepOp;
+use crate::op::Op;
 
+pub use journal::{Entry, Move};
 pub use local::LocalBackend;
 
 /// The state schema version this build reads and writes.
@@ -58,9 +60,9 @@ pub struct PendingOperation {
     pub name: String,
     #[serde(rename = "type")]
     pub type_name: String,
-    /// `create` or `create-replacement`: the apply step that was under way, as the events name
-    /// it.
-    pub operation: StepOp,
+    /// `create` or `replace` (`create-replacement` in a state written before [`Op`] was one
+    /// name): the apply step that was under way, as the events name it.
+    pub operation: Op,
     /// The idempotency token sent with the create, where the API takes one.
     pub token: String,
     /// The resolved arguments of the create.
@@ -253,6 +255,12 @@ pub enum StateError {
     },
     #[error("stack `{stack}` is not locked")]
     NotLocked { stack: String },
+    #[error("the journal at {location} does not follow its snapshot: the state is at serial {have}, the journal's next entry is serial {next}; nothing was replayed past it")]
+    Gap {
+        location: String,
+        have: u64,
+        next: u64,
+    },
     #[error("{location}: {message}")]
     Backend { location: String, message: String },
     #[error("the state at {location} was changed by another run since this one read it; it was not overwritten, and no new step starts (run `preview` again to see the stack as it is now)")]
@@ -308,8 +316,23 @@ pub trait StateBackend: Send + Sync {
     async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError>;
     /// The stored state, or an empty one for a stack never applied.
     async fn load(&self) -> Result<State, StateError>;
-    /// Replaces the stored state; a crash during the write leaves the previous state whole.
+    /// Replaces the stored state (and any journal entries before it); a crash during the write
+    /// leaves the previous state whole.
     async fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Records one change: `entry`, whose move `state` already holds. A backend that keeps a
+    /// journal appends the entry (replayed by `load`) and folds its entries into a new snapshot
+    /// when they outgrow the last one; one that keeps none saves `state` whole.
+    async fn append(&self, state: &State, entry: &Entry) -> Result<(), StateError> {
+        let _ = entry;
+        self.save(state).await
+    }
+    /// Folds the journal's entries into a snapshot of `state` (which holds them all), so that
+    /// the stored state reads whole without its journal: at the end of a run. Nothing to do
+    /// for a backend that keeps no journal.
+    async fn compact(&self, state: &State) -> Result<(), StateError> {
+        let _ = state;
+        Ok(())
+    }
 }
 
 /// The current time as RFC 3339 UTC, to the second.
