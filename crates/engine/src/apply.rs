@@ -81,8 +81,8 @@ pub async fn apply(
 ) -> Result<ApplyReport, ApplyError> {
     let started = Instant::now();
     let mut report = ApplyReport::default();
-    // The deletions an earlier run left pending: only those the plan shows are carried out
-    // (all of them, even under `--target`); those of this run's replacements, always.
+    // The deletions an earlier run left pending: only those the plan shows are carried out;
+    // those of this run's replacements, always.
     let earlier: BTreeSet<String> = state.pending_deletes.iter().map(|r| r.id.clone()).collect();
 
     let stored: HashMap<&str, &ResourceState> = state

@@ -80,8 +80,7 @@ impl Plan {
     }
 
     /// Keeps only the steps of `targets` and of what they depend on (and, with `dependents`,
-    /// of what depends on them), like Terraform's `-target`. The deletions an earlier run left
-    /// pending are all kept: a targeted run carries them out too, so its preview shows them.
+    /// of what depends on them), like Terraform's `-target`.
     pub fn restrict(&mut self, targets: &[String], dependents: bool) -> Result<(), UnknownTarget> {
         let names: BTreeSet<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
         if let Some(missing) = targets.iter().find(|t| !names.contains(t.as_str())) {
@@ -114,6 +113,7 @@ impl Plan {
             }
         }
         self.steps.retain(|s| keep.contains(&s.name));
+        self.pending_deletes.retain(|n| keep.contains(n));
         Ok(())
     }
 }
