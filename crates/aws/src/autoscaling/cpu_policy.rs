@@ -98,8 +98,10 @@ impl AwsKind for CpuPolicy {
         Ok(policies(aws, self.group_name.get()?, None)
             .await?
             .iter()
-            .find(|p| p.policy_name().is_some_and(|n| n.starts_with(&prefix)))
-            .and_then(|p| p.policy_arn())
+            .filter(|p| p.policy_name().is_some_and(|n| n.starts_with(&prefix)))
+            .filter_map(|p| p.policy_arn())
+            // Old and new of a replacement share the prefix: never the one being replaced.
+            .find(|arn| !ctx.is_replaced(arn))
             .map(String::from))
     }
 

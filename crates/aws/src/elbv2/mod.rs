@@ -64,6 +64,8 @@ async fn ours(aws: &Aws, ctx: &StepContext, named: Named) -> Result<Option<Strin
         .into_iter()
         .filter(|(name, _)| name.starts_with(&prefix))
         .map(|(_, arn)| arn)
+        // Old and new of a replacement share the prefix: never the one being replaced.
+        .filter(|arn| !ctx.is_replaced(arn))
         .collect();
     first_tagged(aws, ctx, &arns).await
 }

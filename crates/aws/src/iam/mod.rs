@@ -33,5 +33,8 @@ fn iam_tags(ctx: &StepContext) -> Result<Vec<Tag>, ProviderError> {
 /// long, starts with the step's physical prefix).
 fn ours(ctx: &StepContext, max: usize, names: Vec<String>) -> Option<String> {
     let prefix = physical_prefix(ctx, max);
-    names.into_iter().find(|name| name.starts_with(&prefix))
+    // Old and new of a replacement share the prefix: never the one being replaced.
+    names
+        .into_iter()
+        .find(|name| name.starts_with(&prefix) && !ctx.is_replaced(name))
 }

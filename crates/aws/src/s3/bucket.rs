@@ -277,7 +277,7 @@ impl AwsKind for Bucket {
             let Some(name) = bucket.name().filter(|n| {
                 n.strip_prefix(prefix.as_str()).is_some_and(|rest| {
                     rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit())
-                })
+                }) && !ctx.is_replaced(n)
             }) else {
                 continue;
             };
