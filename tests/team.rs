@@ -56,6 +56,33 @@ async fn object(client: &aws_sdk_s3::Client, key: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// How many VPCs the stack `team` has in the emulator.
+async fn team_vpcs(sdk: &aws_config::SdkConfig) -> usize {
+    aws_sdk_ec2::Client::new(sdk)
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ams-stack:stack")
+                .values("team")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+        .len()
+}
+
+/// The stack `team`'s state object in the bucket, which must be whole JSON.
+async fn stored_state(client: &aws_sdk_s3::Client) -> serde_json::Value {
+    serde_json::from_str(
+        &object(client, "ams-stack/team.json")
+            .await
+            .expect("state object"),
+    )
+    .expect("intact JSON")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_ups_at_once_make_one_cluster_and_one_intact_state() {
     let moto = Moto::start();
@@ -94,24 +121,8 @@ async fn two_ups_at_once_make_one_cluster_and_one_intact_state() {
     );
 
     let sdk = moto.sdk().await;
-    let vpcs = aws_sdk_ec2::Client::new(&sdk)
-        .describe_vpcs()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:ams-stack:stack")
-                .values("team")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("vpcs");
-    assert_eq!(vpcs.vpcs().len(), 1, "one cluster");
-    let state: serde_json::Value = serde_json::from_str(
-        &object(&client, "ams-stack/team.json")
-            .await
-            .expect("state object"),
-    )
-    .expect("intact JSON");
+    assert_eq!(team_vpcs(&sdk).await, 1, "one cluster");
+    let state = stored_state(&client).await;
     assert_eq!(
         state["resources"].as_array().map(Vec::len),
         Some(resource_count())
@@ -446,24 +457,8 @@ async fn a_run_killed_mid_up_leaves_its_journal_on_s3_and_the_next_run_converges
     // The next run takes the killed run's lock over, reads what it recorded (snapshot and
     // journal) and finishes: nothing made twice, nothing left out.
     project.run(&["up", "team", "--yes"]).ok();
-    let vpcs = aws_sdk_ec2::Client::new(&sdk)
-        .describe_vpcs()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:ams-stack:stack")
-                .values("team")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("vpcs");
-    assert_eq!(vpcs.vpcs().len(), 1, "one VPC: none made twice");
-    let state: serde_json::Value = serde_json::from_str(
-        &object(&client, "ams-stack/team.json")
-            .await
-            .expect("state object"),
-    )
-    .expect("intact JSON");
+    assert_eq!(team_vpcs(&sdk).await, 1, "one VPC: none made twice");
+    let state = stored_state(&client).await;
     assert_eq!(
         state["resources"].as_array().map(Vec::len),
         Some(resource_count())

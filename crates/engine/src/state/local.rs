@@ -388,8 +388,13 @@ mod tests {
     }
 
     /// A state of `count` resources, each change made as a journal entry and appended.
-    async fn appended(backend: &LocalBackend, state: &mut State, names: &[&str]) {
-        for name in names {
+    /// `prefix-0`, `prefix-1`, ...: `count` resource names.
+    fn numbered(prefix: &str, count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("{prefix}-{i}")).collect()
+    }
+
+    async fn appended(backend: &LocalBackend, state: &mut State, names: &[impl AsRef<str>]) {
+        for name in names.iter().map(AsRef::as_ref) {
             let entry = Entry {
                 serial: state.serial + 1,
                 at: crate::state::now_rfc3339(),
@@ -418,8 +423,7 @@ mod tests {
         let backend = LocalBackend::new(dir.path(), "dev");
         let mut state = State::empty("dev");
         // A snapshot larger than what follows, so that nothing is folded into it yet.
-        let names: Vec<String> = (0..40).map(|i| format!("old-{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let names = numbered("old", 40);
         appended(&backend, &mut state, &names).await;
         backend.compact(&state).await.expect("compacted");
         let snapshot = fs::read_to_string(dir.path().join("dev.json")).expect("snapshot");
@@ -445,8 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = LocalBackend::new(dir.path(), "dev");
         let mut state = State::empty("dev");
-        let names: Vec<String> = (0..200).map(|i| format!("r-{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let names = numbered("r", 200);
         appended(&backend, &mut state, &names).await;
         let journal = fs::metadata(dir.path().join("dev.journal")).map_or(0, |m| m.len());
         let snapshot = fs::metadata(dir.path().join("dev.json"))
@@ -471,8 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = LocalBackend::new(dir.path(), "dev");
         let mut state = State::empty("dev");
-        let names: Vec<String> = (0..10).map(|i| format!("old-{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let names = numbered("old", 10);
         appended(&backend, &mut state, &names).await;
         backend.compact(&state).await.expect("compacted");
         appended(&backend, &mut state, &["a"]).await;
@@ -498,8 +500,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = LocalBackend::new(dir.path(), "dev");
         let mut state = State::empty("dev");
-        let names: Vec<String> = (0..10).map(|i| format!("old-{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let names = numbered("old", 10);
         appended(&backend, &mut state, &names).await;
         backend.compact(&state).await.expect("compacted");
         appended(&backend, &mut state, &["a", "b"]).await;
