@@ -201,6 +201,7 @@ trait Handler: Send + Sync {
     ) -> Result<(), ProviderError>;
     /// Whether what the state holds of a resource reads back as its kind's types.
     fn fits(&self, current: &ResourceState) -> Result<(), ProviderError>;
+    async fn describe(&self, aws: &Aws, ctx: &Ctx, id: &str, inputs: &Json) -> Res<Json>;
 }
 
 struct For<K>(PhantomData<fn() -> K>);
@@ -337,6 +338,17 @@ impl<K: AwsKind> Handler for For<K> {
 
     fn fits(&self, current: &ResourceState) -> Res<()> {
         self::current::<K>(current).map(|_| ())
+    }
+
+    /// `finish` of a resource that exists, as a preview runs it: it only looks.
+    async fn describe(&self, aws: &Aws, ctx: &Ctx, id: &str, inputs: &Json) -> Res<Json> {
+        let kind = args::<K>(inputs)?;
+        let mut looking = ctx.clone();
+        looking.read_only = true;
+        let created = self
+            .finish_patiently(aws, &looking, &kind, id.to_string(), Policy::new(aws))
+            .await?;
+        Ok(created.outputs)
     }
 
     async fn find(&self, aws: &Aws, ctx: &Ctx, inputs: &Json) -> Res<Option<Created>> {
@@ -502,6 +514,12 @@ impl Provider for AwsProvider {
     async fn delete(&self, ctx: &Ctx, current: &ResourceState) -> Res<()> {
         self.kind(&ctx.type_name)?
             .delete(&self.aws, ctx, current)
+            .await
+    }
+
+    async fn describe(&self, ctx: &Ctx, id: &str, inputs: &Json) -> Res<Json> {
+        self.kind(&ctx.type_name)?
+            .describe(&self.aws, ctx, id, inputs)
             .await
     }
 }

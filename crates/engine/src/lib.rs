@@ -7,6 +7,7 @@
 // So that `#[derive(Kind)]`'s `::ams_engine::...` paths also work inside this crate.
 extern crate self as ams_engine;
 
+mod adopt;
 mod apply;
 mod event;
 mod expr;
@@ -23,6 +24,7 @@ mod report;
 pub mod state;
 pub mod testing;
 
+pub use adopt::{adopt, AdoptError, MADE_BY_UP};
 pub use ams_engine_derive::{Fields, Kind, Outputs};
 pub use apply::{apply, ApplyError, ApplyOptions};
 pub use event::{Event, EventSink};

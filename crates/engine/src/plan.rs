@@ -167,8 +167,10 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                 _ => None,
             }
         };
-        let resolved = resolve(&declared.args, &known);
-        let step = match stored_by_name.get(name.as_str()) {
+        let stored = stored_by_name.get(name.as_str());
+        let args = kept(declared, stored.copied());
+        let resolved = resolve(&args, &known);
+        let step = match stored {
             None => Step {
                 op: Op::Create,
                 name: name.clone(),
@@ -209,7 +211,7 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
                     id: Some(current.id.clone()),
                     changes,
                     secret: declared.secret.iter().map(|s| s.to_string()).collect(),
-                    args: declared.args.clone(),
+                    args: args.clone(),
                     dependencies: declared.dependencies.clone(),
                     protected: declared
                         .protected
@@ -239,6 +241,26 @@ pub fn plan(program: &Program, state: &State) -> Result<Plan, GraphError> {
             .collect(),
         outputs: program.outputs().clone(),
     })
+}
+
+/// The declared arguments, with those the program keeps ([`Program::keep`]) taken from the
+/// stored ones of a resource the state holds.
+fn kept(declared: &Declared, stored: Option<&ResourceState>) -> Json {
+    let mut args = declared.args.clone();
+    let (Some(stored), Some(map)) = (stored, args.as_object_mut()) else {
+        return args;
+    };
+    for key in &declared.keep {
+        match stored.inputs.get(key) {
+            Some(value) => {
+                map.insert(key.clone(), value.clone());
+            }
+            None => {
+                map.shift_remove(key);
+            }
+        }
+    }
+    args
 }
 
 /// A plan that deletes everything the state holds.
@@ -421,6 +443,35 @@ mod tests {
             err.to_string(),
             "no resource named `buckett` in this stack (did you mean `bucket`?)"
         );
+    }
+
+    #[test]
+    fn a_kept_argument_is_taken_from_the_state_neither_replacing_nor_updating() {
+        let kept_region = |size| {
+            let mut p = Program::new();
+            let bucket = p.add("bucket", Bucket::args("us")).expect("declared");
+            p.add("object", Object::args(Input::from(bucket.id()), size))
+                .expect("declared");
+            p.keep(&bucket, &["region"]);
+            p
+        };
+        // Stored in "eu", declared in "us": kept, so the bucket stays and is not replaced.
+        let state = applied(&program(1, "eu"));
+        let same = plan(&kept_region(1), &state).expect("plan");
+        assert_eq!(
+            ops(&same),
+            [("bucket".into(), Op::Same), ("object".into(), Op::Same)]
+        );
+        // What is not kept still changes, and the step applies the stored value of what is.
+        let updated = plan(&kept_region(2), &state).expect("plan");
+        assert_eq!(
+            ops(&updated),
+            [("bucket".into(), Op::Same), ("object".into(), Op::Update)]
+        );
+        assert_eq!(updated.steps[0].args["region"], json!("eu"));
+        // A resource the state does not hold yet is made as declared.
+        let created = plan(&kept_region(1), &State::empty("test")).expect("plan");
+        assert_eq!(created.steps[0].args["region"], json!("us"));
     }
 
     #[test]

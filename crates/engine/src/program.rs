@@ -112,6 +112,8 @@ pub struct Declared {
     pub protected: Option<String>,
     /// Outputs an update in place changes ([`Kind::updated_outputs`]).
     pub updated_outputs: Vec<&'static str>,
+    /// Arguments kept as the state holds them, whatever is declared ([`Program::keep`]).
+    pub keep: Vec<String>,
 }
 
 impl Declared {
@@ -178,6 +180,7 @@ impl Program {
             dependencies,
             protected: None,
             updated_outputs: K::updated_outputs(),
+            keep: Vec::new(),
         });
         Ok(Ref {
             name: name.to_string(),
@@ -191,6 +194,20 @@ impl Program {
     pub fn protect<K: Kind>(&mut self, resource: &Ref<K>, word: &str) {
         if let Some(declared) = self.resources.iter_mut().find(|r| r.name == resource.name) {
             declared.protected = Some(word.to_string());
+        }
+    }
+
+    /// Keeps arguments of a declared resource as the state holds them, as Terraform's
+    /// `ignore_changes`: once the resource is in the state, a plan takes each of these top-level
+    /// arguments from the stored ones (and leaves it out where the state has none), so that a
+    /// difference in them neither updates nor replaces it. For what was made outside the stack
+    /// and adopted as found (a MongoDB instance's image and disks, a security group's
+    /// description): what changing would replace, and the stack file cannot say.
+    pub fn keep<K: Kind>(&mut self, resource: &Ref<K>, arguments: &[&str]) {
+        if let Some(declared) = self.resources.iter_mut().find(|r| r.name == resource.name) {
+            declared
+                .keep
+                .extend(arguments.iter().map(|a| a.to_string()));
         }
     }
 

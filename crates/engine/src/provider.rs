@@ -110,6 +110,22 @@ pub trait Provider: Send + Sync {
     ) -> Result<Json, ProviderError>;
     async fn delete(&self, ctx: &StepContext, current: &ResourceState)
         -> Result<(), ProviderError>;
+
+    /// The outputs of `id`, a resource that exists already (made outside the stack) and that
+    /// `inputs` declare, as its create would have said them; nothing is changed. How a stack
+    /// adopts what it did not make ([`crate::adopt`]).
+    async fn describe(
+        &self,
+        ctx: &StepContext,
+        id: &str,
+        inputs: &Json,
+    ) -> Result<Json, ProviderError> {
+        let _ = (id, inputs);
+        Err(ProviderError::new(format!(
+            "{} cannot be adopted",
+            ctx.type_name
+        )))
+    }
 }
 
 /// Unresolved inputs reaching a provider are an engine bug; say so plainly.

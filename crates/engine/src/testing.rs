@@ -206,6 +206,22 @@ impl Provider for MemoryProvider {
         Ok(())
     }
 
+    async fn describe(
+        &self,
+        ctx: &StepContext,
+        id: &str,
+        _inputs: &Json,
+    ) -> Result<Json, ProviderError> {
+        self.record(format!("describe {}", ctx.name));
+        match self.live()?.get(id) {
+            Some(_) => Ok(json!({ "id": id })),
+            None => Err(ProviderError {
+                code: Some("NotFound".into()),
+                message: format!("{id} does not exist"),
+            }),
+        }
+    }
+
     async fn find(
         &self,
         ctx: &StepContext,
