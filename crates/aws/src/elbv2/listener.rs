@@ -166,6 +166,29 @@ impl AwsKind for Listener {
         Ok(current.outputs.clone())
     }
 
+    /// One call per listener (a `DescribeListeners` naming one that is gone fails as a whole):
+    /// its protocol, port, certificate, TLS policy, and where its default action forwards or
+    /// redirects to. What a hand-made listener does otherwise (a fixed response, a redirect
+    /// elsewhere) reads as neither, which the next update puts right.
+    async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let mut live = Vec::with_capacity(resources.len());
+        for resource in resources {
+            let answer = aws
+                .elbv2
+                .describe_listeners()
+                .listener_arns(&resource.id)
+                .send()
+                .await
+                .or_gone::<Self>()?;
+            let found = answer
+                .as_ref()
+                .and_then(|out| out.listeners().first())
+                .map(|listener| live_listener(resource.args, listener));
+            live.push(found);
+        }
+        Ok(live)
+    }
+
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         aws.elbv2
             .delete_listener()
@@ -173,6 +196,42 @@ impl AwsKind for Listener {
             .send()
             .await
             .done_or_gone::<Self>()
+    }
+}
+
+/// The stored listener `stored` with what `listener` says it is now.
+fn live_listener(
+    stored: Listener,
+    listener: &aws_sdk_elasticloadbalancingv2::types::Listener,
+) -> Listener {
+    let action = listener.default_actions().first();
+    let forwards_to = action.and_then(|a| {
+        a.target_group_arn().map(String::from).or_else(|| {
+            a.forward_config()
+                .and_then(|f| f.target_groups().first())
+                .and_then(|t| t.target_group_arn())
+                .map(String::from)
+        })
+    });
+    let redirects_to = action
+        .and_then(|a| a.redirect_config())
+        .filter(|r| r.protocol() == Some("HTTPS"))
+        .and_then(|r| r.port())
+        .and_then(|port| port.parse().ok());
+    Listener {
+        load_balancer_arn: stored.load_balancer_arn,
+        port: listener.port().unwrap_or(stored.port),
+        protocol: listener
+            .protocol()
+            .map_or(stored.protocol, |p| p.as_str().to_string()),
+        certificate_arn: listener
+            .certificates()
+            .first()
+            .and_then(|c| c.certificate_arn())
+            .map(|arn| Input::Value(arn.to_string())),
+        ssl_policy: listener.ssl_policy().map(String::from),
+        target_group_arn: forwards_to.map(Input::Value),
+        redirect_to_port: redirects_to,
     }
 }
 
@@ -195,6 +254,56 @@ mod tests {
             args["ssl_policy"] = json!(POLICY);
         }
         serde_json::from_value(args).unwrap()
+    }
+
+    #[test]
+    fn a_hand_made_listener_reads_as_what_it_does_not_as_stored() {
+        use aws_sdk_elasticloadbalancingv2::types::Listener as Live;
+        let forwarding = Live::builder()
+            .port(80)
+            .protocol(ProtocolEnum::Http)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn("arn:by-hand")
+                    .build(),
+            )
+            .build();
+        let stored: Listener = serde_json::from_value(json!({
+            "load_balancer_arn": "arn:lb", "port": 80, "protocol": "HTTP", "redirect_to_port": 443,
+        }))
+        .unwrap();
+        let live = live_listener(stored, &forwarding);
+        assert_eq!(
+            serde_json::to_value(&live).unwrap(),
+            json!({"load_balancer_arn": "arn:lb", "port": 80, "protocol": "HTTP",
+                   "target_group_arn": "arn:by-hand"})
+        );
+        let https = Live::builder()
+            .port(443)
+            .protocol(ProtocolEnum::Https)
+            .certificates(Certificate::builder().certificate_arn("arn:cert").build())
+            .ssl_policy("ELBSecurityPolicy-2016-08")
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Redirect)
+                    .redirect_config(https_redirect(5443))
+                    .build(),
+            )
+            .build();
+        let live = live_listener(listener("HTTPS", Some("arn:other")), &https);
+        assert_eq!(
+            live.certificate_arn.and_then(|c| c.get().ok().cloned()),
+            Some("arn:cert".into())
+        );
+        assert_eq!(
+            live.ssl_policy.as_deref(),
+            Some("ELBSecurityPolicy-2016-08")
+        );
+        assert_eq!(
+            (live.target_group_arn.is_none(), live.redirect_to_port),
+            (true, Some(5443))
+        );
     }
 
     #[test]
