@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use ams_aws::dlm::LifecyclePolicy;
 use ams_aws::ec2::{Instance, Machine, Volume, VolumeAttachment};
 use ams_aws::iam::{Role, Statement};
-use ams_engine::{Input, Program, ProgramError, Ref};
+use ams_engine::{Input, Piece, Program, ProgramError, Ref};
 
 use super::network::Network;
 use super::security::Security;
@@ -29,8 +29,24 @@ const DAILY_TAG: &str = "ams-stack:daily-snapshots";
 
 pub struct Data {
     pub mongodb: Ref<Instance>,
-    pub volume: Ref<Volume>,
+    /// None for a MongoDB adopted with its data on its root volume.
+    pub volume: Option<Ref<Volume>>,
 }
+
+/// What an adopted MongoDB keeps as found (`[mongodb] adopted`): every setting whose change
+/// would replace it. Its type, its metadata options and its monitoring still change in place.
+const KEPT_AS_FOUND: [&str; 10] = [
+    "subnet_id",
+    "image_id",
+    "key_name",
+    "security_group_ids",
+    "user_data",
+    "root_volume_gib",
+    "root_device",
+    "encrypted",
+    "instance_profile_arn",
+    "public_ip",
+];
 
 pub fn declare(
     p: &mut Program,
@@ -39,6 +55,22 @@ pub fn declare(
     security: &Security,
     found: &Found,
 ) -> Result<Data, ProgramError> {
+    if config.mongodb.adopted {
+        let mongodb = p.add_after(
+            MONGODB,
+            Instance {
+                subnet_id: network.database_subnet(),
+                machine: machine(config, security, found, "(none: data on the root volume)".into()),
+            },
+            &network.database_route(),
+        )?;
+        p.keep(&mongodb, &KEPT_AS_FOUND);
+        p.protect(&mongodb, PROTECTED);
+        return Ok(Data {
+            mongodb,
+            volume: None,
+        });
+    }
     let volume = p.add(
         MONGODB_DATA,
         Volume {
@@ -51,37 +83,11 @@ pub fn declare(
             tags: BTreeMap::from([(DAILY_TAG.to_string(), config.name.clone())]),
         },
     )?;
-    let machine = &security.machine;
     let mongodb = p.add_after(
         MONGODB,
         Instance {
             subnet_id: network.database_subnet(),
-            machine: Machine {
-                image_id: found.mongodb_ami.clone().into(),
-                instance_type: config.mongodb.instance.instance_type.clone(),
-                key_name: machine.key_name(&config.mongodb.instance.key_name),
-                security_group_ids: vec![security.mongodb_sg.id().into()],
-                user_data: fill(
-                    include_str!("user_data/mongodb.sh"),
-                    &[
-                        ("{COMMON}", super::COMMON_SCRIPT.to_string().into()),
-                        ("{REGION}", config.region.clone().into()),
-                        ("{PARAMETER}", machine.parameter.clone()),
-                        ("{VOLUME_ID}", volume.id().into()),
-                        ("{DEVICE}", DATA_DEVICE.to_string().into()),
-                    ],
-                ),
-                root_volume_gib: config.mongodb.instance.root_volume_gib,
-                root_device: ROOT_DEVICE.into(),
-                encrypted: true,
-                http_tokens: "required".into(),
-                hop_limit: machine.hop_limit,
-                instance_profile_arn: Some(machine.profile_arn.clone()),
-                // In a private subnet, none; in a public one (`private_database = false`), the
-                // subnet gives none by itself, and MongoDB needs one to reach the internet.
-                public_ip: public_database(config).then_some(true),
-                monitoring: true,
-            },
+            machine: machine(config, security, found, volume.id().into()),
         },
         // It installs MongoDB from the internet at first boot: the route must exist first.
         &network.database_route(),
@@ -100,7 +106,41 @@ pub fn declare(
     if config.mongodb.backup_keep > 0 {
         daily_snapshots(p, config)?;
     }
-    Ok(Data { mongodb, volume })
+    Ok(Data {
+        mongodb,
+        volume: Some(volume),
+    })
+}
+
+/// MongoDB's machine, whose boot script mounts the data volume `volume_id`.
+fn machine(config: &StackConfig, security: &Security, found: &Found, volume_id: Piece) -> Machine {
+    let machine = &security.machine;
+    Machine {
+        image_id: found.mongodb_ami.clone().into(),
+        instance_type: config.mongodb.instance.instance_type.clone(),
+        key_name: machine.key_name(&config.mongodb.instance.key_name),
+        security_group_ids: vec![security.mongodb_sg.id().into()],
+        user_data: fill(
+            include_str!("user_data/mongodb.sh"),
+            &[
+                ("{COMMON}", super::COMMON_SCRIPT.to_string().into()),
+                ("{REGION}", config.region.clone().into()),
+                ("{PARAMETER}", machine.parameter.clone()),
+                ("{VOLUME_ID}", volume_id),
+                ("{DEVICE}", DATA_DEVICE.to_string().into()),
+            ],
+        ),
+        root_volume_gib: config.mongodb.instance.root_volume_gib,
+        root_device: ROOT_DEVICE.into(),
+        encrypted: true,
+        http_tokens: "required".into(),
+        hop_limit: machine.hop_limit,
+        instance_profile_arn: Some(machine.profile_arn.clone()),
+        // In a private subnet, none; in a public one (`private_database = false`), the
+        // subnet gives none by itself, and MongoDB needs one to reach the internet.
+        public_ip: public_database(config).then_some(true),
+        monitoring: true,
+    }
 }
 
 /// A snapshot of the data volume every day at 03:00 UTC, the last `backup_keep` kept, taken by

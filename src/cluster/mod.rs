@@ -129,7 +129,9 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         p.output(&format!("{role}_image"), image.clone().into())?;
     }
     p.output("mongodb_private_ip", mongodb.private_ip().into())?;
-    p.output("mongodb_data_volume", data.volume.id().into())?;
+    if let Some(volume) = &data.volume {
+        p.output("mongodb_data_volume", volume.id().into())?;
+    }
     p.output(
         "mongodb_password",
         Input::concat([SECRET_OUTPUT_PREFIX.into(), security.password.name().into()]),

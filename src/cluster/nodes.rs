@@ -106,6 +106,7 @@ pub fn declare(
             ("{REGION}", machine.region.clone().into()),
             ("{PARAMETER}", machine.parameter.clone()),
             ("{MONGODB_HOST}", mongodb.private_ip().into()),
+            ("{MONGODB_USER}", machine.mongodb_user.clone().into()),
             ("{PANEL_PARAMETER}", machine.panel_parameter.clone()),
             ("{ADMIN_CIDR}", machine.dashboard_cidr.clone().into()),
             ("{READY_HOOK}", READY_HOOK.into()),

@@ -45,6 +45,8 @@ pub struct MachineSecurity {
     pub hop_limit: i32,
     /// Whether machines take the key pairs the stack file names (`[security] ssh`).
     pub ssh: bool,
+    /// The user the nodes log in to MongoDB as; empty for an adopted MongoDB without auth.
+    pub mongodb_user: String,
 }
 
 impl MachineSecurity {
@@ -274,7 +276,16 @@ pub fn declare(
         profile_arn: profile.arn().into(),
         hop_limit: config.security.imds_hop_limit,
         ssh: config.security.ssh,
+        mongodb_user: if config.mongodb.auth { "antmedia" } else { "" }.into(),
     };
+    // A group's description is fixed at its making: one made by hand (adopted) keeps its own,
+    // as a description is never worth replacing a group that instances are in.
+    for group in [&load_balancer_sg, &nodes_sg, &mongodb_sg]
+        .into_iter()
+        .chain(ingest_sg.as_ref())
+    {
+        p.keep(group, &["description"]);
+    }
     Ok(Security {
         load_balancer_sg,
         ingest_sg,

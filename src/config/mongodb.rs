@@ -14,6 +14,14 @@ pub struct Mongodb {
     pub data_volume: DataVolume,
     /// Daily snapshots of the data volume kept by the lifecycle policy; 0: no daily snapshots.
     pub backup_keep: i32,
+    /// Made before the stack and adopted (`ams-stack adopt`): kept as found where a change would
+    /// replace it (its image, subnet, disks, key, groups, role and user data), its data on its
+    /// root volume, without a data volume or daily snapshots until it is moved
+    /// (docs/OPERATIONS.md).
+    pub adopted: bool,
+    /// The nodes log in as user `antmedia` with the password in SSM (the default); `false`: an
+    /// adopted MongoDB that takes no password, as the guide's, which the nodes reach without one.
+    pub auth: bool,
 }
 
 /// The encrypted gp3 volume mongod's dbPath is on.
@@ -62,6 +70,16 @@ impl SourceFile<'_> {
             }
         }
         let backup_keep = self.within("mongodb.backup_keep", &raw.backup_keep, (0, 1000))?;
+        let adopted = raw.adopted.as_ref().is_some_and(|a| *a.get_ref());
+        let auth = raw.auth.as_ref().is_none_or(|a| *a.get_ref());
+        if let Some(no_auth) = raw.auth.as_ref().filter(|_| !auth && !adopted) {
+            return Err(self.error(
+                "mongodb.auth",
+                no_auth,
+                "a MongoDB without a password only as adopted (`adopted = true`): the MongoDB \
+                 ams-stack makes always has one",
+            ));
+        }
         Ok(Mongodb {
             instance: Instance {
                 instance_type: raw.instance_type,
@@ -75,6 +93,8 @@ impl SourceFile<'_> {
                 throughput,
             },
             backup_keep: backup_keep.unwrap_or(7),
+            adopted,
+            auth,
         })
     }
 

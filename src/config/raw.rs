@@ -94,6 +94,8 @@ sections! {
         pub data_volume_iops: Option<Spanned<i32>>,
         pub data_volume_throughput: Option<Spanned<i32>>,
         pub backup_keep: Option<Spanned<i32>>,
+        pub adopted: Option<Spanned<bool>>,
+        pub auth: Option<Spanned<bool>>,
     }
 
     struct RawNodes {
