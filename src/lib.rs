@@ -9,8 +9,10 @@
 //! - [`cost`]: the monthly cost estimate of a stack and of a change.
 //! - [`config`]: stack files, parsed then validated.
 //! - [`render`]: what users read: plans, progress, outputs, JSON.
+//! - [`adopt`]: a cluster made by hand found from its domain, written down as a stack.
 //! - [`cli`]: the commands; thin.
 
+pub mod adopt;
 pub mod cli;
 pub mod cluster;
 pub mod config;

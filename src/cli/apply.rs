@@ -271,7 +271,7 @@ pub async fn locked<F: std::future::Future<Output = Result<()>>>(
     result
 }
 
-fn confirm(question: &str, yes: bool) -> Result<()> {
+pub(super) fn confirm(question: &str, yes: bool) -> Result<()> {
     if yes {
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! The commands. Each parses its arguments, loads the stack and hands over to the engine.
 
+mod adopt;
 mod apply;
 mod backup;
 mod guard;
@@ -144,6 +145,27 @@ pub enum Command {
         show_secrets: bool,
     },
     /// Move a stack's state between backends
+    /// Brings a cluster made by hand (Ant Media's AWS guide or template) under a new stack,
+    /// found from its domain; read only until you confirm, then writes the stack file and state.
+    Adopt {
+        stack: String,
+        /// The name the cluster is served at (its record leads to everything else).
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        region: String,
+        /// An emulator's endpoint (as the stack file's `endpoint`).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Where SSH and the web panel are allowed from; without it SSH is turned off and the
+        /// panel stays reachable as found.
+        #[arg(long, value_name = "CIDR")]
+        admin_cidr: Option<String>,
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(subcommand)]
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT, grouped by tier
@@ -221,6 +243,26 @@ pub async fn run(cli: Cli) -> Result<u8> {
             json,
             show_secrets,
         } => inspect::outputs(&workspace, stack, json, show_secrets).await,
+        Command::Adopt {
+            stack,
+            domain,
+            region,
+            endpoint,
+            admin_cidr,
+            yes,
+            json,
+        } => {
+            let args = adopt::AdoptArgs {
+                stack,
+                domain,
+                region,
+                endpoint,
+                admin_cidr,
+                yes,
+                json,
+            };
+            adopt::adopt(&workspace, &styles, args).await
+        }
         Command::State(StateCommand::Export { stack }) => inspect::export(&workspace, stack).await,
         Command::State(StateCommand::Import { mut args }) => {
             let file = PathBuf::from(args.pop().unwrap_or_default());

@@ -16,13 +16,15 @@ use ams_engine::state::State;
 use ams_engine::{Plan, Program};
 
 pub async fn connect(config: &StackConfig) -> Result<Arc<Aws>> {
-    let endpoint = config
-        .endpoint
-        .clone()
+    connect_to(&config.region, config.endpoint.as_deref()).await
+}
+
+/// The AWS clients of `region`, at `endpoint` (an emulator) or `AWS_ENDPOINT_URL` if given.
+pub async fn connect_to(region: &str, endpoint: Option<&str>) -> Result<Arc<Aws>> {
+    let endpoint = endpoint
+        .map(String::from)
         .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    Ok(Arc::new(
-        Aws::connect(&config.region, endpoint.as_deref()).await?,
-    ))
+    Ok(Arc::new(Aws::connect(region, endpoint.as_deref()).await?))
 }
 
 /// With `AMS_STACK_CALL_LOG=FILE`, appends every AWS operation this run called to FILE, one a

@@ -60,7 +60,12 @@ pub fn declare(
             MONGODB,
             Instance {
                 subnet_id: network.database_subnet(),
-                machine: machine(config, security, found, "(none: data on the root volume)".into()),
+                machine: machine(
+                    config,
+                    security,
+                    found,
+                    "(none: data on the root volume)".into(),
+                ),
             },
             &network.database_route(),
         )?;

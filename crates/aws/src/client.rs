@@ -26,6 +26,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// Who the credentials belong to (the account id a bucket policy names).
     pub sts: aws_sdk_sts::Client,
+    /// Read only: whether a stack that tagged what `adopt` finds still exists.
+    pub cloudformation: aws_sdk_cloudformation::Client,
 }
 
 impl Clients {
@@ -57,6 +59,7 @@ impl Clients {
                     .build(),
             ),
             sts: client!(aws_sdk_sts),
+            cloudformation: client!(aws_sdk_cloudformation),
         }
     }
 }
