@@ -22,6 +22,7 @@ declare -A values=(
   [VOLUME_ID]=vol-0123456789abcdef0
   [DEVICE]=/dev/sdf
   [MONGODB_HOST]=10.0.1.23
+  [MONGODB_USER]=antmedia
   [ROLE]=origin
   [HOOK]=ams-stack-drain
   [READY_HOOK]=ams-stack-ready

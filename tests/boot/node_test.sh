@@ -74,7 +74,7 @@ expect_unjoined() {
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE READY_HOOK DRAIN_AGENT
+  expect_placeholders COMMON REGION MONGODB_USER PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE READY_HOOK DRAIN_AGENT
 }
 
 test_joined_node_installs_and_starts_the_drain_agent() {
@@ -148,6 +148,63 @@ test_mongodb_refusing_the_user_abandons_the_launch() {
   expect_unjoined
   expect_not_called "$MODE_CHANGE"
   expect_output 'last answer: MongoServerError: Authentication failed'
+}
+
+test_default_user_antmedia_joins_with_the_password_from_ssm() {
+  boot
+  expect_ready
+  expect_count 1 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password '
+  expect_count 1 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/panel-password '
+  expect_count 1 "$MODE_CHANGE"
+  expect_called "${MODE_CHANGE}mongodb://antmedia:<password>@10\.0\.1\.23:27017/\?authSource=admin\$"
+  expect_called '^mongosh: authenticated ping answered$'
+  expect_not_called '^mongosh: ping answered, no user asked$'
+  expect_output "ams-node: MongoDB at $MONGODB_HOST:27017 accepts user antmedia\$"
+  expect_not_output 'accept(s)? connections'
+  expect_password_nowhere
+}
+
+# A MongoDB adopted without auth (built by hand from Ant Media's guide): MONGODB_USER empty.
+test_mongodb_without_auth_is_joined_without_credentials() {
+  "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin MONGODB_USER= >"$T/boot.sh"
+  touch "$T/state/mongodb.no-auth"
+  boot
+  expect_ready
+  # No read of MongoDB's password; the panel's, as always.
+  expect_not_called '^aws ssm get-parameter .*--name /ams-stack/test/mongodb-password '
+  expect_count 1 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/panel-password '
+  expect_count 3 '^mongosh --nodb '
+  expect_count 1 '^mongosh: ping answered, no user asked$'
+  expect_not_called '^mongosh: authenticated ping'
+  expect_count 1 "$MODE_CHANGE"
+  expect_called "${MODE_CHANGE}mongodb://10\.0\.1\.23:27017/\?directConnection=true\$"
+  expect_order '^mongosh: ping answered, no user asked$' "$MODE_CHANGE"
+  expect_count 2 'body: \{"email":"admin","password":"<md5 of the panel password>"'
+  expect_output "waiting up to 30 s for MongoDB at $MONGODB_HOST:27017 to accept connections\$"
+  expect_output "MongoDB at $MONGODB_HOST:27017 does not accept connections yet: MongoServerSelectionError"
+  expect_output "ams-node: MongoDB at $MONGODB_HOST:27017 accepts connections\$"
+  expect_output "ams-node: joined the cluster: MongoDB at $MONGODB_HOST:27017\$"
+  expect_not_output 'antmedia|<password>|mongodb-password'
+  expect_password_nowhere
+}
+
+# The stub tells the two apart: a node asking for antmedia never joins a MongoDB without auth.
+test_mongodb_without_auth_refuses_user_antmedia() {
+  touch "$T/state/mongodb.no-auth"
+  echo 1 >"$T/state/mongodb.answers-at"
+  WAIT_S=1 boot
+  expect_unjoined
+  expect_not_called "$MODE_CHANGE"
+  expect_output "did not accept user antmedia within 1 s \(last answer: MongoServerError: Authentication failed"
+}
+
+test_bad_mongodb_user_fails_loudly() {
+  "$HERE/fill.sh" "$TEMPLATE" MONGODB_USER='ant@media' >"$T/boot.sh"
+  boot
+  expect_unjoined
+  expect_output 'error: not a MongoDB user name a mongodb:// URI takes unescaped: ant@media'
+  expect_not_called '^aws ssm get-parameter .*--name /ams-stack/test/mongodb-password '
+  expect_not_called "$MODE_CHANGE"
 }
 
 test_failing_mode_change_is_retried_then_the_launch_abandoned() {

@@ -9,10 +9,15 @@
 #   mongod.active  mongod runs;  mongod.dead  it never answers
 #   users          the MongoDB users that exist;  ssm-readable  the password can be read
 #   device-bytes, fs-blocks  sizes blockdev and xfs_info report
-# For an AMS node (mongosh called with AMS_MONGODB_URI: the remote, authenticated ping):
+# For an AMS node (mongosh called with AMS_MONGODB_URI: the remote ping, authenticated as user
+# AMS_MONGODB_USER, which must be antmedia):
 #   mongodb.answers-at N  the Nth ping is the first MongoDB answers (absent: it never answers)
 #   mongodb.auth-refused  it answers, but refuses the user;  mongodb.error-names-uri  its errors
 #                         quote the URI;  pings  the pings so far
+#   mongodb.no-auth       MongoDB has no auth (built by hand from Ant Media's guide): it answers a
+#                         ping on mongodb://HOST:27017/?directConnection=true with no user asked
+#                         (AMS_MONGODB_USER empty); with credentials it refuses them (no such
+#                         user), with a user asked the ping fails (nobody is authenticated)
 #   mode-change.fails N   change_server_mode.sh fails its first N runs;  mode-changes  its runs
 #   imds-down             the instance metadata service does not answer
 #   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
@@ -445,9 +450,25 @@ case $name in
         fi
         exit 1
       fi
+      if [ -e "$state/mongodb.no-auth" ]; then
+        if [ "$AMS_MONGODB_URI" != "mongodb://$BOOT_MONGODB_HOST:27017/?directConnection=true" ]; then
+          echo "MongoServerError: Authentication failed." >&2
+          exit 1
+        fi
+        if [ -n "${AMS_MONGODB_USER:-}" ]; then
+          echo "Error: MongoDB answered, but not to user $AMS_MONGODB_USER" >&2
+          exit 1
+        fi
+        note "ping answered, no user asked"
+        exit 0
+      fi
       if [ -e "$state/mongodb.auth-refused" ] ||
         [ "$AMS_MONGODB_URI" != "mongodb://antmedia:$secret@$BOOT_MONGODB_HOST:27017/?authSource=admin" ]; then
         echo "MongoServerError: Authentication failed." >&2
+        exit 1
+      fi
+      if [ "${AMS_MONGODB_USER:-}" != antmedia ]; then
+        note "authenticated ping not asking for user antmedia (AMS_MONGODB_USER=${AMS_MONGODB_USER:-})"
         exit 1
       fi
       note "authenticated ping answered"

@@ -4,15 +4,17 @@
 # 1. First (once the AWS CLI is there) starts the drain agent (drain-agent.sh, pasted by ams-stack
 #    in place of DRAIN_AGENT) as ams-drain.service: a node without it would be cut off
 #    mid-stream, and one that fails below would wait out the termination hook's whole timeout.
-# 2. Reads the password of MongoDB's user antmedia from SSM Parameter Store through the instance
-#    role. It stays in memory: in mongosh's environment and in change_server_mode.sh's arguments
-#    (see there), never in a file, a log or any other command line.
+# 2. Reads the password of MongoDB's user MONGODB_USER (antmedia) from SSM Parameter Store through
+#    the instance role. It stays in memory: in mongosh's environment and in change_server_mode.sh's
+#    arguments (see there), never in a file, a log or any other command line. With MONGODB_USER
+#    empty (a MongoDB adopted without auth), no MongoDB password is read.
 # 3. Waits until MongoDB (made at the same time, maybe still installing) accepts that user: an
 #    authenticated ping by mongosh, installed at a pinned release from MongoDB's repository when
-#    the image has none. Every 10 s, for 15 minutes.
+#    the image has none (without a user: a plain ping, answered ok). Every 10 s, for 15 minutes.
 # 4. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
 #    separate user and password arguments are deprecated, and a bare IP makes it ask a question
-#    nobody answers at boot); tried up to 3 times.
+#    nobody answers at boot): user and password with authSource=admin, or, without a user, no
+#    credentials and directConnection=true; tried up to 3 times.
 # 5. Last, once really ready (the panel's admin verified, below: AMS answers the load balancers'
 #    health check before that), completes its launch lifecycle action (hook READY_HOOK, in the
 #    group that describe-auto-scaling-instances names) with CONTINUE: only then does the group
@@ -44,12 +46,16 @@
 # Set by tests only (tests/boot/); production uses the defaults:
 #   AMS_ROOT            prefix of the files this script reads and writes itself (default: none)
 #   AMS_ANTMEDIA_DIR    where AMS is installed (default: /usr/local/antmedia)
-#   AMS_MONGODB_WAIT_S  how long to wait for MongoDB to accept the user (default: 900 seconds)
+#   AMS_MONGODB_WAIT_S  how long to wait for MongoDB to answer (default: 900 seconds)
 #   AMS_PANEL_WAIT_S    how long to wait for AMS's REST API after the join (default: 600 seconds)
 set -Eeuo pipefail
 {COMMON}
 BOOT_NAME=ams-node
 REGION="{REGION}"
+# MongoDB's user for AMS: antmedia, its password in PARAMETER. Empty: a MongoDB adopted without
+# auth (built by hand from Ant Media's guide), joined without credentials (PARAMETER unread) until
+# its operator turns auth on.
+MONGODB_USER="{MONGODB_USER}"
 PARAMETER="{PARAMETER}"
 PANEL_PARAMETER="{PANEL_PARAMETER}"
 ADMIN_CIDR="{ADMIN_CIDR}"
@@ -199,22 +205,34 @@ systemctl is-active --quiet ams-drain.service ||
 log "drain agent started"
 step="join the cluster"
 
-read_password "$REGION" "$PARAMETER"
+if [ -n "$MONGODB_USER" ]; then
+  [[ $MONGODB_USER =~ ^[A-Za-z0-9._~-]+$ ]] ||
+    die "not a MongoDB user name a mongodb:// URI takes unescaped: $MONGODB_USER"
+  read_password "$REGION" "$PARAMETER"
+fi
 read_password "$REGION" "$PANEL_PARAMETER" PANEL_PASSWORD
 # What AMS's panel sends for a password: its MD5 in hex (md5sum reads it from a pipe).
 PANEL_HASH=$(printf '%s' "$PANEL_PASSWORD" | md5sum)
 PANEL_HASH=${PANEL_HASH%% *}
 [[ $PANEL_HASH =~ ^[0-9a-f]{32}$ ]] || die "could not hash the panel password"
 PANEL_PASSWORD=""
-[[ $PASSWORD =~ ^[A-Za-z0-9._~-]+$ ]] ||
-  die "the password in $PARAMETER holds characters a mongodb:// URI would need escaped"
+# What the URI holds before the host (user and password, or nothing), its options, and what the
+# log says MongoDB must accept.
+userinfo="" options=directConnection=true accepted=connections
+if [ -n "$MONGODB_USER" ]; then
+  [[ $PASSWORD =~ ^[A-Za-z0-9._~-]+$ ]] ||
+    die "the password in $PARAMETER holds characters a mongodb:// URI would need escaped"
+  userinfo="$MONGODB_USER:$PASSWORD@" options=authSource=admin accepted="user $MONGODB_USER"
+fi
 
 # AMS's own interface: change_server_mode.sh takes the URI, password included, as an argument.
 # That is unavoidable; its process (and the sed it runs) is the only one whose command line holds
 # the password. The ping below uses the same URI, from its environment.
-join=(./change_server_mode.sh cluster "mongodb://antmedia:${PASSWORD}@{MONGODB_HOST}:27017/?authSource=admin")
+join=(./change_server_mode.sh cluster "mongodb://${userinfo}{MONGODB_HOST}:27017/?$options")
+userinfo=""
 uri=${join[2]}
-host=${uri#*@}
+host=${uri#mongodb://}
+host=${host#*@}
 host=${host%%/*}
 [[ $host =~ ^[A-Za-z0-9.-]+:27017$ ]] || die "not a MongoDB address: $(redact "$host")"
 
@@ -235,19 +253,22 @@ if ! command -v mongosh >/dev/null; then
   command -v mongosh >/dev/null || die "mongosh $MONGOSH_VERSION installed, but mongosh is not on PATH"
 fi
 
-# Succeeds when MongoDB accepts user antmedia; its answer otherwise in $answer. mongosh's own log
-# and settings go to a scratch HOME, removed on exit.
+# Succeeds when MongoDB answers a ping ok, authenticated as MONGODB_USER unless that is empty;
+# its answer otherwise in $answer. mongosh's own log and settings go to a scratch HOME, removed on
+# exit.
 scratch=$(mktemp -d)
 ping_mongodb() {
   local out
   # shellcheck disable=SC2016 # JavaScript, not shell
-  if out=$(AMS_MONGODB_URI=$uri HOME=$scratch timeout 60 mongosh --nodb --norc --quiet --eval '
+  if out=$(AMS_MONGODB_URI=$uri AMS_MONGODB_USER=$MONGODB_USER HOME=$scratch timeout 60 mongosh --nodb --norc --quiet --eval '
     const uri = process.env.AMS_MONGODB_URI + "&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000";
+    const user = process.env.AMS_MONGODB_USER;
     const admin = new Mongo(uri).getDB("admin");
-    const status = admin.runCommand({ connectionStatus: 1 });
-    if (admin.runCommand({ ping: 1 }).ok !== 1 ||
-      !status.authInfo.authenticatedUsers.some((u) => u.user === "antmedia")) {
-      throw new Error("MongoDB answered, but not to user antmedia");
+    if (admin.runCommand({ ping: 1 }).ok !== 1) {
+      throw new Error("MongoDB answered, but not ok to a ping");
+    }
+    if (user && !admin.runCommand({ connectionStatus: 1 }).authInfo.authenticatedUsers.some((u) => u.user === user)) {
+      throw new Error("MongoDB answered, but not to user " + user);
     }' 2>&1); then
     return 0
   fi
@@ -255,12 +276,12 @@ ping_mongodb() {
   answer=${out##*$'\n'}
   return 1
 }
-log "waiting up to $MONGODB_WAIT_S s for MongoDB at $host to accept user antmedia"
+log "waiting up to $MONGODB_WAIT_S s for MongoDB at $host to accept $accepted"
 answer=""
-not_yet() { log "MongoDB at $host does not accept user antmedia yet: ${answer:-no answer}"; }
+not_yet() { log "MongoDB at $host does not accept $accepted yet: ${answer:-no answer}"; }
 poll "$MONGODB_WAIT_S" 10 not_yet ping_mongodb ||
-  die "MongoDB at $host did not accept user antmedia within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
-log "MongoDB at $host accepts user antmedia"
+  die "MongoDB at $host did not accept $accepted within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
+log "MongoDB at $host accepts $accepted"
 
 # The panel's settings, read by AMS at the restart change_server_mode.sh makes.
 step="restrict the web panel"
