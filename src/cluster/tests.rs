@@ -318,13 +318,13 @@ fn mongodb_address_reaches_the_nodes_as_a_reference() {
             .expect("the MongoDB address is a reference");
         let before = parts[at - 1].as_str().expect("text");
         assert!(
-            before.ends_with("./change_server_mode.sh cluster \"mongodb://antmedia:${PASSWORD}@"),
+            before.ends_with("./change_server_mode.sh cluster \"mongodb://${userinfo}"),
             "{before}"
         );
         assert!(parts[at + 1]
             .as_str()
             .expect("text")
-            .starts_with(":27017/?authSource=admin\""));
+            .starts_with(":27017/?$options\""));
         assert!(
             parts.contains(&json!({"$ref": {"resource": "mongodb-password", "output": "name"}}))
         );
