@@ -224,7 +224,7 @@ async fn the_password_never_shows_and_the_role_reads_only_it() {
             {
                 assert_eq!(
                     statement["Resource"],
-                    "arn:aws:autoscaling:ap-south-1:*:autoScalingGroup:*:autoScalingGroupName/local-*"
+                    "arn:aws:autoscaling:ap-south-1:*:autoScalingGroup:*:autoScalingGroupName/*"
                 );
                 assert_eq!(
                     statement["Condition"]["StringEquals"]

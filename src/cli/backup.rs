@@ -12,6 +12,7 @@ use serde_json::json;
 use super::apply::{converge, locked, open, Converge, Opened};
 use super::session::DATA_SNAPSHOT;
 use super::{ApplyArgs, ChangeArgs, PlanArgs, Workspace};
+use crate::cluster;
 use crate::render::{self, Styles};
 use ams_aws::ec2::snapshot::{self, Snapshot};
 use ams_aws::ec2::Volume;
@@ -25,6 +26,7 @@ pub const TAG_SNAPSHOT: &str = "ams-stack:snapshot";
 /// Snapshots every data volume the plan deletes or replaces, and waits for each to complete,
 /// before anything is changed; `why` is the snapshot's reason (`final`, `replaced`).
 pub async fn before_losses(aws: &Aws, plan: &Plan, state: &State, why: &str) -> Result<()> {
+    before_root_data_goes(aws, plan, state, why).await?;
     let doomed = plan
         .steps
         .iter()
@@ -58,6 +60,40 @@ pub async fn before_losses(aws: &Aws, plan: &Plan, state: &State, why: &str) -> 
             }
         ));
     }
+    Ok(())
+}
+
+/// A MongoDB adopted with its data on its root volume (no data volume in the state), which the
+/// plan deletes or replaces: stopped, and its root volume snapshotted, before anything changes
+/// (its root volume goes with it).
+async fn before_root_data_goes(aws: &Aws, plan: &Plan, state: &State, why: &str) -> Result<()> {
+    let goes = plan
+        .steps
+        .iter()
+        .any(|s| s.name == cluster::MONGODB && matches!(s.op, Op::Delete | Op::Replace));
+    let Some(mongodb) = state.get(cluster::MONGODB).filter(|_| goes) else {
+        return Ok(());
+    };
+    if state.get(cluster::MONGODB_DATA).is_some() {
+        return Ok(());
+    }
+    let events: ams_engine::EventSink = std::sync::Arc::new(|_| {});
+    let ctx = StepContext::new(&state.stack, &mongodb.name, &mongodb.type_name, events);
+    let Some(root) = snapshot::quiesced_root_volume(aws, &ctx, &mongodb.id)
+        .await
+        .map_err(|e| anyhow!("cannot stop MongoDB ({}) before snapshotting its root volume: {e}", mongodb.id))?
+    else {
+        return Ok(());
+    };
+    let volume = ResourceState {
+        name: format!("{}-root", cluster::MONGODB),
+        id: root.clone(),
+        ..mongodb.clone()
+    };
+    let taken = take(aws, &state.stack, &volume, why).await?;
+    render::err(&format!(
+        "Snapshot {taken} of MongoDB's root volume ({root}), where its data is, taken before the instance goes; ams-stack never deletes it."
+    ));
     Ok(())
 }
 

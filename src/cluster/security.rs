@@ -228,8 +228,9 @@ pub fn declare(
                 // No kms:Decrypt: the parameter is encrypted with the AWS managed key aws/ssm,
                 // whose key policy lets Parameter Store decrypt for whoever may read it.
                 //
-                // On this stack's groups only (their names start with the stack's, and they
-                // carry its tag; the role cannot name their ARNs, which come later): a node
+                // On this stack's groups only (they carry its tag, which the role cannot set;
+                // it cannot name their ARNs, which come later, nor their names, which an adopted
+                // group chose before the stack): a node
                 // that cannot join the cluster has its group replace it; the drain agent keeps
                 // an origin with publishers from scale-in, sends heartbeats while a leaving node
                 // drains, and completes the termination.
@@ -241,8 +242,8 @@ pub fn declare(
                         "autoscaling:CompleteLifecycleAction",
                     ],
                     format!(
-                        "arn:{partition}:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}-*",
-                        config.region, config.name
+                        "arn:{partition}:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/*",
+                        config.region
                     ),
                 )
                 .when(serde_json::json!({

@@ -337,6 +337,22 @@ pub async fn left_suspended(aws: &Aws, state: &mut State) -> Res<Vec<String>> {
     Ok(lines)
 }
 
+/// The stack's tags on group `name`, passed on to every instance it launches.
+fn stack_tags(ctx: &Ctx, name: &str) -> Vec<Tag> {
+    tags(ctx)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .build()
+        })
+        .collect()
+}
+
 impl AwsKind for Group {
     const ALREADY_EXISTS: Codes = &["AlreadyExists", "AlreadyExistsFault"];
     /// A delete refused while a scaling activity is in progress is tried again, whole, for the
@@ -353,18 +369,6 @@ impl AwsKind for Group {
 
     async fn create(&self, aws: &Aws, ctx: &Ctx) -> Res<String> {
         let name = physical_name(ctx, NAME_MAX);
-        let group_tags = tags(ctx)
-            .into_iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .propagate_at_launch(true)
-                    .resource_id(&name)
-                    .resource_type("auto-scaling-group")
-                    .build()
-            })
-            .collect();
         aws.once
             .autoscaling
             .create_auto_scaling_group()
@@ -385,7 +389,7 @@ impl AwsKind for Group {
                     .default_result(&hook.default_result)
                     .build()]
             }))
-            .set_tags(Some(group_tags))
+            .set_tags(Some(stack_tags(ctx, &name)))
             .send()
             .await
             .or_error()?;
@@ -443,6 +447,14 @@ impl AwsKind for Group {
         })
         .await?;
         resume_suspended(aws, ctx, &current.id).await?;
+        // A group made before the stack (adopted) gets the stack's tags before it launches a
+        // node: the nodes' role acts only on groups that carry them, and new nodes inherit them.
+        aws.autoscaling
+            .create_or_update_tags()
+            .set_tags(Some(stack_tags(ctx, &current.id)))
+            .send()
+            .await
+            .or_error()?;
         self.put_launch_hook(aws, current).await?;
         let (detach, attach) = target_group_changes(
             &resolved(&current.args.target_group_arns)?,

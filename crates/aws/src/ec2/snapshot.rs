@@ -213,6 +213,33 @@ pub async fn quiesce(aws: &Aws, ctx: &StepContext, volume_id: &str) -> Res<Vec<S
     Ok(stopped)
 }
 
+/// The root volume of instance `instance_id` (a MongoDB adopted with its data there), with the
+/// instance stopped first so that a snapshot taken next holds what the database wrote last;
+/// `None` for an instance that is gone or has no EBS root. The instance is the stack's own: the
+/// caller found it in the stack's state.
+pub async fn quiesced_root_volume(
+    aws: &Aws,
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Res<Option<String>> {
+    let Some(instance) = super::instance::describe(aws, instance_id).await? else {
+        return Ok(None);
+    };
+    let root = instance.root_device_name().unwrap_or("/dev/sda1");
+    let volume = instance
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root))
+        .and_then(|m| m.ebs())
+        .and_then(|e| e.volume_id())
+        .map(String::from);
+    if volume.is_some() {
+        let why = format!("stopping {instance_id} so that the snapshot of its root volume holds what MongoDB wrote last");
+        super::instance::stop(aws, ctx, instance_id, &why).await?;
+    }
+    Ok(volume)
+}
+
 /// Waits until the snapshot is complete, telling `progress` how far it is each time that
 /// changes; an error if it fails, or if it is not complete in time: three hours on AWS (a first
 /// snapshot copies every written block of the volume), the delete patience on the emulator
