@@ -84,7 +84,7 @@ async fn adopted(
     images.pin(&mut state);
     let plan = ams_engine::plan(&program, &state)?;
     let replaced = replaced(&plan, &adoption);
-    let findings = checks::check(&program, &config);
+    let findings = checks::check_planned(&program, Some(&plan), &config);
     if args.json {
         let mut object = json!({
             "stack": name,

@@ -73,7 +73,7 @@ pub async fn converge(
         let mut plan = ams_engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
         present(&plan, styles, args.json);
-        let findings = checks::check(&program, config);
+        let findings = checks::check_planned(&program, Some(&plan), config);
         if !args.json {
             below_plan(&plan, &program, &findings, &state, &config.region, styles);
         }

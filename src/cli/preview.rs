@@ -42,7 +42,7 @@ pub async fn preview(
     .await;
     write_call_log(&aws);
     let (program, plan, key_note) = planned?;
-    let findings = checks::check(&program, &config);
+    let findings = checks::check_planned(&program, Some(&plan), &config);
     if args.json {
         let mut object = render::plan_json(&plan);
         object["findings"] = serde_json::to_value(&findings).unwrap_or_default();

@@ -12,7 +12,7 @@ use ams_aws::ec2::{
     DefaultSecurityGroupRules, Instance, LaunchTemplate, Machine, Rule, SecurityGroup, Subnet, Vpc,
 };
 use ams_aws::elbv2::{tls_policy, Listener, LoadBalancer};
-use ams_engine::{Input, Piece, Program};
+use ams_engine::{Declared, Input, Piece, Plan, Program};
 use serde::Serialize;
 
 use crate::config::{Location, StackConfig};
@@ -72,13 +72,30 @@ fn at(config: &StackConfig, key: &str) -> Option<String> {
     config.lines.get(key).map(Location::to_string)
 }
 
+/// ams-stack's own control (Security Hub has none for MongoDB on EC2): MongoDB asks a password.
+const MONGODB_AUTH: &str = "AMS.3";
+
 /// What one check found, before the stack file's acceptances are applied.
 type Found = (&'static str, Severity, String, Option<String>);
 
 /// Every finding of `program`, accepted ones marked.
 pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
+    check_planned(program, None, config)
+}
+
+/// Every finding of what `plan` leaves in place: the program's arguments, except those a
+/// resource keeps as the state holds them ([`Program::keep`]: an adopted MongoDB's disks and
+/// address are what runs, not what a new one would get).
+pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfig) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for resource in program.resources() {
+    for declared in program.resources() {
+        let planned = plan
+            .and_then(|p| p.steps.iter().find(|s| s.name == declared.name))
+            .filter(|s| s.args.is_object());
+        let resource = &Declared {
+            args: planned.map_or_else(|| declared.args.clone(), |s| s.args.clone()),
+            ..declared.clone()
+        };
         let found = if let Some(group) = resource.view::<SecurityGroup>() {
             security_group(&group, config)
         } else if let Some(instance) = resource.view::<Instance>() {
@@ -109,8 +126,25 @@ pub fn check(program: &Program, config: &StackConfig) -> Vec<Finding> {
                 }),
         );
     }
+    if !config.mongodb.auth {
+        findings.push(Finding {
+            control: MONGODB_AUTH,
+            severity: Severity::High,
+            resource: super::MONGODB.into(),
+            message: "MongoDB takes no password: anything that reaches port 27017 reads and writes every stream and setting".into(),
+            location: at(config, "mongodb.auth"),
+            accepted: None,
+        });
+    }
     for finding in &mut findings {
-        if config.security.accept.iter().any(|c| c == finding.control) {
+        if finding.control == MONGODB_AUTH
+            && config.security.accept.iter().all(|c| c != MONGODB_AUTH)
+        {
+            let line = at(config, "mongodb.auth").unwrap_or_default();
+            finding.accepted = Some(format!(
+                "as found, adopted: `[mongodb] auth = false` ({line}); the nodes alone reach it. Turn it on: docs/OPERATIONS.md, \"Turn MongoDB's auth on\""
+            ));
+        } else if config.security.accept.iter().any(|c| c == finding.control) {
             let line =
                 at(config, &format!("security.accept.{}", finding.control)).unwrap_or_default();
             finding.accepted = Some(format!("accepted by the stack file ({line})"));

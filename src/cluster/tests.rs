@@ -736,3 +736,107 @@ fn every_arn_a_stack_writes_is_in_its_regions_partition() {
         }
     }
 }
+
+/// The prod stack as `adopt` writes one: an adopted MongoDB without auth.
+fn adopted() -> (crate::config::StackConfig, Program) {
+    with_stack(|text| text.replace("[mongodb]\n", "[mongodb]\nadopted = true\nauth = false\n"))
+}
+
+#[test]
+fn an_adopted_mongodb_has_no_data_volume_and_keeps_what_would_replace_it() {
+    let (_, program) = adopted();
+    for absent in [MONGODB_DATA, "mongodb-data-attachment", "backup-policy"] {
+        assert!(program.get(absent).is_none(), "{absent} is not declared");
+    }
+    let mongodb = program.get(MONGODB).expect("mongodb");
+    for kept in [
+        "image_id",
+        "subnet_id",
+        "encrypted",
+        "instance_profile_arn",
+        "user_data",
+    ] {
+        assert!(
+            mongodb.keep.iter().any(|k| k == kept),
+            "{kept} kept as found"
+        );
+    }
+    for moved in ["instance_type", "http_tokens", "monitoring"] {
+        assert!(
+            !mongodb.keep.iter().any(|k| k == moved),
+            "{moved} changes in place"
+        );
+    }
+    assert_eq!(mongodb.protected.as_deref(), Some("mongodb"));
+    assert!(!program.outputs().contains_key("mongodb_data_volume"));
+    // The kept arguments are what runs: a plan against the state takes them from it.
+    let mut state = State::empty("prod");
+    let first = plan(&program, &state).expect("plan");
+    let mut stored = first
+        .steps
+        .iter()
+        .find(|s| s.name == MONGODB)
+        .expect("step")
+        .args
+        .clone();
+    stored["image_id"] = json!("ami-by-hand");
+    stored["encrypted"] = json!(false);
+    stored["subnet_id"] = json!("subnet-by-hand");
+    state.resources.push(ams_engine::state::ResourceState {
+        name: MONGODB.into(),
+        type_name: "aws:ec2:Instance".into(),
+        id: "i-by-hand".into(),
+        inputs: ams_engine::resolve_with(&stored, &|_, _| Some(json!("x"))),
+        outputs: json!({"id": "i-by-hand", "private_ip": "172.31.0.9"}),
+        dependencies: Vec::new(),
+    });
+    let planned = plan(&program, &state).expect("plan");
+    let step = planned
+        .steps
+        .iter()
+        .find(|s| s.name == MONGODB)
+        .expect("step");
+    assert_ne!(step.op, Op::Replace, "{:?}", step.changes);
+}
+
+#[test]
+fn nodes_reach_an_adopted_mongodb_without_auth_which_is_a_finding_accepted_as_found() {
+    let (config, program) = adopted();
+    for role in ["origin", "edge"] {
+        let user_data = &args(&program, &format!("{role}-launch-template"))["user_data"];
+        let text = ams_engine::resolve_with(user_data, &|_, _| Some(json!("x")));
+        let text = text.as_str().expect("text");
+        assert!(text.contains("MONGODB_USER=\"\"\n"), "{role}: no user");
+    }
+    let findings = checks::check(&program, &config);
+    let auth = findings
+        .iter()
+        .find(|f| f.control == "AMS.3")
+        .expect("the missing auth is a finding");
+    assert!(!auth.blocks(), "accepted as found: {auth:?}");
+    assert!(auth
+        .accepted
+        .as_deref()
+        .unwrap_or_default()
+        .contains("OPERATIONS"));
+    // A MongoDB ams-stack makes always has a password.
+    let (config, _) = with_stack(|t| t);
+    assert!(config.mongodb.auth);
+    assert!(checks::check(&prod(), &config)
+        .iter()
+        .all(|f| f.control != "AMS.3"));
+}
+
+#[test]
+fn a_mongodb_without_auth_is_refused_unless_adopted() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path)
+        .expect("prod stack")
+        .replace("[mongodb]\n", "[mongodb]\nauth = false\n");
+    let error = crate::config::parse("prod", &path, &text).expect_err("refused");
+    assert!(error.to_string().contains("adopted"), "{error}");
+    assert!(
+        error.to_string().contains("mongodb.auth") || error.to_string().contains("auth"),
+        "{error}"
+    );
+}

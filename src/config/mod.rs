@@ -347,6 +347,12 @@ impl SourceFile<'_> {
                 self.location("network.private_database", private),
             );
         }
+        if let Some(auth) = &raw.mongodb.auth {
+            lines.insert(
+                "mongodb.auth".to_string(),
+                self.location("mongodb.auth", auth),
+            );
+        }
         let security = self.security(raw.security.as_ref(), &mut lines)?;
         let load_balancer = self.load_balancer(raw.load_balancer.as_ref(), &mut lines)?;
         let ingest = Ingest {
