@@ -9,6 +9,7 @@ mod dns;
 mod drift;
 mod e2e;
 mod faults;
+mod guide_builder;
 mod load_balancer;
 mod rolling;
 mod security;
