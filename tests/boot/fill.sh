@@ -23,6 +23,7 @@ declare -A values=(
   [DEVICE]=/dev/sdf
   [MONGODB_HOST]=10.0.1.23
   [MONGODB_USER]=antmedia
+  [MONGODB_CREATE_USER]=""
   [ROLE]=origin
   [HOOK]=ams-stack-drain
   [READY_HOOK]=ams-stack-ready

@@ -74,7 +74,7 @@ expect_unjoined() {
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION MONGODB_USER PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE READY_HOOK DRAIN_AGENT
+  expect_placeholders COMMON REGION MONGODB_USER MONGODB_CREATE_USER PARAMETER PANEL_PARAMETER ADMIN_CIDR MONGODB_HOST ROLE READY_HOOK DRAIN_AGENT
 }
 
 test_joined_node_installs_and_starts_the_drain_agent() {
@@ -196,6 +196,118 @@ test_mongodb_without_auth_refuses_user_antmedia() {
   expect_unjoined
   expect_not_called "$MODE_CHANGE"
   expect_output "did not accept user antmedia within 1 s \(last answer: MongoServerError: Authentication failed"
+}
+
+# Auth turned on for a MongoDB adopted without it: MONGODB_CREATE_USER=yes, the node makes the user.
+fill_create_user() {
+  "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin MONGODB_CREATE_USER=yes >"$T/boot.sh"
+}
+CREATION='^mongosh: user creation asked: antmedia at mongodb://10\.0\.1\.23:27017/\?directConnection=true, the password from SSM in the environment$'
+
+test_user_is_created_in_mongodb_taking_no_password_yet_then_the_node_joins() {
+  fill_create_user
+  touch "$T/state/mongodb.no-auth"
+  boot
+  expect_ready
+  # MongoDB answers the third call: two creation attempts wait for it, the third creates.
+  expect_count 3 "$CREATION"
+  expect_count 1 '^mongosh: created antmedia$'
+  expect_not_called '^mongosh: updated |user creation refused'
+  grep -qx antmedia "$T/state/users" || fail "no user antmedia in MongoDB"
+  expect_count 4 '^mongosh --nodb '
+  expect_count 1 '^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password '
+  expect_order '^mongosh: created antmedia$' '^mongosh: authenticated ping answered$'
+  expect_order '^mongosh: authenticated ping answered$' "$MODE_CHANGE"
+  expect_not_called '^mongosh: ping answered, no user asked$'
+  expect_count 1 "$MODE_CHANGE"
+  expect_called "${MODE_CHANGE}mongodb://antmedia:<password>@10\.0\.1\.23:27017/\?authSource=admin\$"
+  expect_output "ams-node: creating MongoDB user antmedia at $MONGODB_HOST:27017 unless MongoDB asks for a password already"
+  expect_output "ams-node: MongoDB at $MONGODB_HOST:27017 does not answer yet: no answer: connect ECONNREFUSED"
+  expect_output 'ams-node: created MongoDB user antmedia \(MongoDB takes no password yet\)$'
+  expect_output "ams-node: MongoDB at $MONGODB_HOST:27017 accepts user antmedia\$"
+  expect_not_called 'password in the environment'
+  expect_password_nowhere
+}
+
+test_existing_user_is_updated_in_mongodb_taking_no_password_yet_then_the_node_joins() {
+  # Another node made it first (or it was made by hand): its password and roles are set again.
+  fill_create_user
+  touch "$T/state/mongodb.no-auth"
+  echo antmedia >"$T/state/users"
+  echo 1 >"$T/state/mongodb.answers-at"
+  boot
+  expect_ready
+  expect_count 1 "$CREATION"
+  expect_count 1 '^mongosh: updated antmedia$'
+  expect_not_called '^mongosh: created '
+  expect_order '^mongosh: updated antmedia$' '^mongosh: authenticated ping answered$'
+  expect_called "${MODE_CHANGE}mongodb://antmedia:<password>@10\.0\.1\.23:27017/\?authSource=admin\$"
+  expect_output 'ams-node: updated the password and roles of MongoDB user antmedia \(MongoDB takes no password yet\)$'
+  expect_not_output 'created MongoDB user'
+  expect_password_nowhere
+}
+
+test_mongodb_asking_for_a_password_already_gets_no_user_made() {
+  fill_create_user
+  echo 1 >"$T/state/mongodb.answers-at"
+  boot
+  expect_ready
+  expect_count 1 "$CREATION"
+  expect_called '^mongosh: user creation refused: Command usersInfo requires authentication$'
+  expect_not_called '^mongosh: (created|updated) '
+  [ ! -e "$T/state/users" ] || fail "a user was made: $(cat "$T/state/users")"
+  expect_order '^mongosh: user creation refused' '^mongosh: authenticated ping answered$'
+  expect_called "${MODE_CHANGE}mongodb://antmedia:<password>@10\.0\.1\.23:27017/\?authSource=admin\$"
+  expect_output "ams-node: MongoDB at $MONGODB_HOST:27017 asks for a password already: user antmedia not created \(it must exist\)"
+  expect_not_output '(created|updated) MongoDB user'
+  expect_password_nowhere
+}
+
+# MONGODB_CREATE_USER empty (the default): as before it existed, no user is ever made.
+test_mongodb_without_auth_gets_no_user_by_default() {
+  touch "$T/state/mongodb.no-auth"
+  echo 1 >"$T/state/mongodb.answers-at"
+  WAIT_S=1 boot
+  expect_unjoined
+  expect_not_called 'user creation|^mongosh: (created|updated) |^mongosh .*createUser'
+  [ ! -e "$T/state/users" ] || fail "a user was made: $(cat "$T/state/users")"
+  expect_not_called "$MODE_CHANGE"
+  expect_output "did not accept user antmedia within 1 s \(last answer: MongoServerError: Authentication failed"
+  expect_not_output 'MongoDB user|creating'
+}
+
+test_user_creation_failing_otherwise_abandons_the_launch() {
+  fill_create_user
+  touch "$T/state/mongodb.no-auth" "$T/state/mongodb.create-fails"
+  echo 1 >"$T/state/mongodb.answers-at"
+  boot
+  expect_unjoined
+  expect_count 1 "$CREATION"
+  expect_not_called '^mongosh: (created|updated) |authenticated ping'
+  expect_not_called "$MODE_CHANGE"
+  expect_order "$CREATION" "$ABANDON"
+  expect_output "ams-node: error: could not create or update MongoDB user antmedia at $MONGODB_HOST:27017: MongoServerError: not primary"
+  expect_password_nowhere
+}
+
+test_mongodb_never_answering_the_user_creation_abandons_the_launch() {
+  fill_create_user
+  touch "$T/state/mongodb.no-auth"
+  rm "$T/state/mongodb.answers-at"
+  WAIT_S=1 boot
+  expect_unjoined
+  expect_called "$CREATION"
+  expect_not_called '^mongosh: (created|updated) |authenticated ping'
+  expect_not_called "$MODE_CHANGE"
+  expect_output "error: MongoDB at $MONGODB_HOST:27017 did not answer within 1 s \(last answer: no answer: connect ECONNREFUSED"
+}
+
+test_bad_mongodb_create_user_fails_loudly() {
+  "$HERE/fill.sh" "$TEMPLATE" MONGODB_CREATE_USER=true >"$T/boot.sh"
+  boot
+  expect_unjoined
+  expect_output 'error: MONGODB_CREATE_USER is neither yes nor empty: true'
+  expect_not_called '^mongosh|^aws ssm get-parameter .*--name /ams-stack/test/mongodb-password '
 }
 
 test_bad_mongodb_user_fails_loudly() {

@@ -17,7 +17,13 @@
 #   mongodb.no-auth       MongoDB has no auth (built by hand from Ant Media's guide): it answers a
 #                         ping on mongodb://HOST:27017/?directConnection=true with no user asked
 #                         (AMS_MONGODB_USER empty); with credentials it refuses them (no such
-#                         user), with a user asked the ping fails (nobody is authenticated)
+#                         user) unless antmedia is in users (made by a node, below), with a user
+#                         asked the ping fails (nobody is authenticated)
+# The node making its user (MONGODB_CREATE_USER=yes: mongosh with AMS_MONGODB_URI and a script
+# holding createUser) counts as a ping, and answers as the script prints its verdict: "no answer:
+# ..." before MongoDB answers; "auth required" without mongodb.no-auth; else "created" (antmedia
+# added to users) or "updated" (it was there); each noted with the password it got.
+#   mongodb.create-fails  the user creation fails otherwise (MongoDB answers an error)
 #   mode-change.fails N   change_server_mode.sh fails its first N runs;  mode-changes  its runs
 #   imds-down             the instance metadata service does not answer
 #   asg-refuses           SetInstanceHealth is refused;  apt-fails  apt-get installs nothing
@@ -442,7 +448,43 @@ case $name in
         exit 1
       }
       n=$(count pings)
-      if [ ! -e "$state/mongodb.answers-at" ] || [ "$n" -lt "$(<"$state/mongodb.answers-at")" ]; then
+      answered=yes
+      if [ ! -e "$state/mongodb.answers-at" ] || [ "$n" -lt "$(<"$state/mongodb.answers-at")" ]; then answered=""; fi
+      if [[ $last == *createUser* ]]; then
+        if [ -z "${AMS_MONGODB_PASSWORD:-}" ]; then given=missing; elif [ "$AMS_MONGODB_PASSWORD" = "$secret" ]; then
+          given="the password from SSM"
+        else given="another password"; fi
+        note "user creation asked: ${AMS_MONGODB_USER:-no user} at $AMS_MONGODB_URI, $given in the environment"
+        for want in process.env.AMS_MONGODB_PASSWORD process.env.AMS_MONGODB_USER usersInfo updateUser \
+          '{ role: "readWriteAnyDatabase", db: "admin" }'; do
+          [[ $last == *"$want"* ]] || { note "user creation script without $want"; exit 1; }
+        done
+        if [ -z "$answered" ]; then
+          echo "no answer: connect ECONNREFUSED $BOOT_MONGODB_HOST:27017"
+          exit 0
+        fi
+        if [ "$AMS_MONGODB_URI" != "mongodb://$BOOT_MONGODB_HOST:27017/?directConnection=true" ]; then
+          echo "MongoServerError: Authentication failed." >&2
+          exit 1
+        fi
+        if [ -e "$state/mongodb.create-fails" ]; then
+          echo "MongoServerError: not primary" >&2
+          exit 1
+        fi
+        if [ ! -e "$state/mongodb.no-auth" ]; then
+          note "user creation refused: Command usersInfo requires authentication"
+          echo "auth required"
+        elif grep -qx "$AMS_MONGODB_USER" "$state/users" 2>/dev/null; then
+          note "updated $AMS_MONGODB_USER"
+          echo updated
+        else
+          echo "$AMS_MONGODB_USER" >>"$state/users"
+          note "created $AMS_MONGODB_USER"
+          echo created
+        fi
+        exit 0
+      fi
+      if [ -z "$answered" ]; then
         if [ -e "$state/mongodb.error-names-uri" ]; then
           echo "MongoServerSelectionError: no server for $AMS_MONGODB_URI" >&2
         else
@@ -450,7 +492,9 @@ case $name in
         fi
         exit 1
       fi
-      if [ -e "$state/mongodb.no-auth" ]; then
+      authenticated="mongodb://antmedia:$secret@$BOOT_MONGODB_HOST:27017/?authSource=admin"
+      if [ -e "$state/mongodb.no-auth" ] &&
+        ! { [ "$AMS_MONGODB_URI" = "$authenticated" ] && grep -qx antmedia "$state/users" 2>/dev/null; }; then
         if [ "$AMS_MONGODB_URI" != "mongodb://$BOOT_MONGODB_HOST:27017/?directConnection=true" ]; then
           echo "MongoServerError: Authentication failed." >&2
           exit 1
@@ -463,7 +507,7 @@ case $name in
         exit 0
       fi
       if [ -e "$state/mongodb.auth-refused" ] ||
-        [ "$AMS_MONGODB_URI" != "mongodb://antmedia:$secret@$BOOT_MONGODB_HOST:27017/?authSource=admin" ]; then
+        [ "$AMS_MONGODB_URI" != "$authenticated" ]; then
         echo "MongoServerError: Authentication failed." >&2
         exit 1
       fi

@@ -8,20 +8,24 @@
 #    the instance role. It stays in memory: in mongosh's environment and in change_server_mode.sh's
 #    arguments (see there), never in a file, a log or any other command line. With MONGODB_USER
 #    empty (a MongoDB adopted without auth), no MongoDB password is read.
-# 3. Waits until MongoDB (made at the same time, maybe still installing) accepts that user: an
+# 3. With MONGODB_CREATE_USER yes (auth just turned on for an adopted MongoDB): connects without
+#    credentials first; if MongoDB takes no password yet, creates MONGODB_USER on admin (that
+#    password, role readWriteAnyDatabase), or sets both again if it exists. A MongoDB asking for a
+#    password already is left alone (4 checks the user). No answer: retried as in 4; else fails (7).
+# 4. Waits until MongoDB (made at the same time, maybe still installing) accepts that user: an
 #    authenticated ping by mongosh, installed at a pinned release from MongoDB's repository when
 #    the image has none (without a user: a plain ping, answered ok). Every 10 s, for 15 minutes.
-# 4. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
+# 5. Joins the cluster with change_server_mode.sh and one full mongodb:// URI (since AMS 3.0:
 #    separate user and password arguments are deprecated, and a bare IP makes it ask a question
 #    nobody answers at boot): user and password with authSource=admin, or, without a user, no
 #    credentials and directConnection=true; tried up to 3 times.
-# 5. Last, once really ready (the panel's admin verified, below: AMS answers the load balancers'
+# 6. Last, once really ready (the panel's admin verified, below: AMS answers the load balancers'
 #    health check before that), completes its launch lifecycle action (hook READY_HOOK, in the
 #    group that describe-auto-scaling-instances names) with CONTINUE: only then does the group
 #    register it with its target groups and put it in service. Refused as "No active Lifecycle
 #    Action found": launched before its group had the hook (a group made by an older ams-stack),
-#    said, and the node is ready all the same. Other refusals: 5 tries, 10 s apart, then 6.
-# 6. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
+#    said, and the node is ready all the same. Other refusals: 5 tries, 10 s apart, then 7.
+# 7. On any failure (MongoDB never answers, the mode change keeps failing, the panel's admin
 #    cannot be claimed or verified, the agent does not start, the launch action cannot be
 #    completed, anything else) completes its launch action with ABANDON: Auto Scaling terminates
 #    and replaces it. Where no launch action is active (launched before the hook) or ABANDON is
@@ -56,6 +60,9 @@ REGION="{REGION}"
 # auth (built by hand from Ant Media's guide), joined without credentials (PARAMETER unread) until
 # its operator turns auth on.
 MONGODB_USER="{MONGODB_USER}"
+# yes: MongoDB may take no password yet (auth just turned on for an adopted MongoDB); MONGODB_USER
+# is then created there first (3 above). Empty: the user exists, or there is none.
+MONGODB_CREATE_USER="{MONGODB_CREATE_USER}"
 PARAMETER="{PARAMETER}"
 PANEL_PARAMETER="{PANEL_PARAMETER}"
 ADMIN_CIDR="{ADMIN_CIDR}"
@@ -205,6 +212,7 @@ systemctl is-active --quiet ams-drain.service ||
 log "drain agent started"
 step="join the cluster"
 
+[[ $MONGODB_CREATE_USER =~ ^(yes)?$ ]] || die "MONGODB_CREATE_USER is neither yes nor empty: $MONGODB_CREATE_USER"
 if [ -n "$MONGODB_USER" ]; then
   [[ $MONGODB_USER =~ ^[A-Za-z0-9._~-]+$ ]] ||
     die "not a MongoDB user name a mongodb:// URI takes unescaped: $MONGODB_USER"
@@ -276,6 +284,79 @@ ping_mongodb() {
   answer=${out##*$'\n'}
   return 1
 }
+# MONGODB_CREATE_USER: user MONGODB_USER made in a MongoDB that takes no password yet, connected
+# to without credentials (the password only in mongosh's environment). Succeeds when that is done
+# or MongoDB asks for a password already (then $answer says which); fails when MongoDB does not
+# answer (its error in $answer); dies on anything else.
+create_user() {
+  local out
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  if out=$(AMS_MONGODB_URI="mongodb://$host/?directConnection=true" AMS_MONGODB_USER=$MONGODB_USER \
+    AMS_MONGODB_PASSWORD=$PASSWORD HOME=$scratch timeout 60 mongosh --nodb --norc --quiet --eval '
+    const uri = process.env.AMS_MONGODB_URI + "&serverSelectionTimeoutMS=10000&connectTimeoutMS=10000";
+    const user = process.env.AMS_MONGODB_USER;
+    const spec = { pwd: process.env.AMS_MONGODB_PASSWORD, mechanisms: [ "SCRAM-SHA-256" ],
+      roles: [ { role: "readWriteAnyDatabase", db: "admin" } ] };
+    // A command refused by MongoDB throws, whichever way this mongosh reports it.
+    const run = (admin, command) => {
+      const result = admin.runCommand(command);
+      if (result.ok !== 1) {
+        throw Object.assign(new Error(result.errmsg), { code: result.code, codeName: result.codeName });
+      }
+      return result;
+    };
+    const verdict = () => {
+      let admin, found;
+      try {
+        admin = new Mongo(uri).getDB("admin");
+        run(admin, { connectionStatus: 1 });
+      } catch (e) {
+        if (/^Mongo(ServerSelection|Network|NetworkTimeout)Error$/.test(e.name)) return "no answer: " + e.message;
+        throw e;
+      }
+      try {
+        found = run(admin, { usersInfo: user }).users.length > 0;
+      } catch (e) {
+        if (e.code === 13 || e.codeName === "Unauthorized" || /requires authentication/.test(e.message)) {
+          return "auth required";
+        }
+        throw e;
+      }
+      if (!found) {
+        try {
+          run(admin, Object.assign({ createUser: user }, spec));
+          return "created";
+        } catch (e) {
+          // DuplicateKey: another node created it meanwhile.
+          if (e.code !== 51003 && !/already exists/.test(e.message)) throw e;
+        }
+      }
+      run(admin, Object.assign({ updateUser: user }, spec));
+      return "updated";
+    };
+    print(verdict());' 2>&1); then
+    out=$(redact "$out")
+    answer=${out##*$'\n'}
+    case $answer in
+      created | updated | "auth required") return 0 ;;
+      "no answer: "*) return 1 ;;
+    esac
+  fi
+  die "could not create or update MongoDB user $MONGODB_USER at $host: $(redact "${out:-no answer}")"
+}
+if [ -n "$MONGODB_CREATE_USER" ] && [ -n "$MONGODB_USER" ]; then
+  log "creating MongoDB user $MONGODB_USER at $host unless MongoDB asks for a password already"
+  answer=""
+  unanswered() { log "MongoDB at $host does not answer yet: ${answer:-no answer}"; }
+  poll "$MONGODB_WAIT_S" 10 unanswered create_user ||
+    die "MongoDB at $host did not answer within $MONGODB_WAIT_S s (last answer: ${answer:-none})"
+  case $answer in
+    created) log "created MongoDB user $MONGODB_USER (MongoDB takes no password yet)" ;;
+    updated) log "updated the password and roles of MongoDB user $MONGODB_USER (MongoDB takes no password yet)" ;;
+    *) log "MongoDB at $host asks for a password already: user $MONGODB_USER not created (it must exist)" ;;
+  esac
+fi
+
 log "waiting up to $MONGODB_WAIT_S s for MongoDB at $host to accept $accepted"
 answer=""
 not_yet() { log "MongoDB at $host does not accept $accepted yet: ${answer:-no answer}"; }
