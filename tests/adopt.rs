@@ -40,7 +40,11 @@ fn adopt_args<'a>(stack: &'a str, endpoint: &'a str) -> Vec<&'a str> {
 fn refused(project: &Project, stack: &str, endpoint: &str, says: &str) {
     let (run, calls) = project.run_logged(&adopt_args(stack, endpoint));
     let run = run.fails();
-    assert!(run.stderr.contains(says), "expected `{says}` in:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(says),
+        "expected `{says}` in:\n{}",
+        run.stderr
+    );
     assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
     assert!(!project.path(&format!("stacks/{stack}.toml")).exists() || stack == "local");
     assert!(!project.path(&format!("state/{stack}.json")).exists());
@@ -58,7 +62,11 @@ async fn open_to_the_world(ec2: &aws_sdk_ec2::Client, group: &str) -> Vec<String
         .security_groups()
         .iter()
         .flat_map(|g| g.ip_permissions())
-        .filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0")))
+        .filter(|p| {
+            p.ip_ranges()
+                .iter()
+                .any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+        })
         .map(|p| {
             format!(
                 "{} {}-{}",
@@ -75,9 +83,11 @@ fn covers(rules: &[String], port: i32) -> bool {
     rules.iter().any(|rule| {
         let range = rule.split(' ').nth(1).unwrap_or_default();
         let (from, to) = range.split_once('-').unwrap_or_default();
-        let (from, to) = (from.parse().unwrap_or(i32::MAX), to.parse().unwrap_or(i32::MIN));
-        rule.starts_with("tcp") && from <= port && port <= to
-            || rule.starts_with("-1")
+        let (from, to) = (
+            from.parse().unwrap_or(i32::MAX),
+            to.parse().unwrap_or(i32::MIN),
+        );
+        rule.starts_with("tcp") && from <= port && port <= to || rule.starts_with("-1")
     })
 }
 
@@ -141,7 +151,11 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     args.push("--json");
     let (run, calls) = project.run_logged(&args);
     let run = run.ok();
-    assert!(mutating(&calls).is_empty(), "adopt changed the cloud: {:?}", mutating(&calls));
+    assert!(
+        mutating(&calls).is_empty(),
+        "adopt changed the cloud: {:?}",
+        mutating(&calls)
+    );
     let shown = run.json();
     let found = |name: &str| -> String {
         shown["found"]
@@ -181,13 +195,19 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         .iter()
         .filter(|s| s["op"] == "replace" || s["op"] == "delete")
         .collect();
-    assert!(replaced.is_empty(), "the first up replaces nothing: {replaced:?}");
+    assert!(
+        replaced.is_empty(),
+        "the first up replaces nothing: {replaced:?}"
+    );
     let stack_file =
         std::fs::read_to_string(project.path("stacks/guide.toml")).expect("stack file written");
     assert!(stack_file.contains(&built.vpc_id), "{stack_file}");
     assert!(stack_file.contains("adopted = true"), "{stack_file}");
     assert!(stack_file.contains("auth = false"), "{stack_file}");
-    assert!(stack_file.contains("rtmp = false"), "no ingest was found: {stack_file}");
+    assert!(
+        stack_file.contains("rtmp = false"),
+        "no ingest was found: {stack_file}"
+    );
 
     // The first up: the safe settings in place, nothing carrying traffic or data replaced.
     project.run(&["up", "guide", "--yes"]).ok();
@@ -208,7 +228,10 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     let record = cname(&sdk, &built.zone_id).await.expect("the record stays");
     assert_eq!(
         record.trim_end_matches('.').to_ascii_lowercase(),
-        built.alb_dns_name.trim_end_matches('.').to_ascii_lowercase()
+        built
+            .alb_dns_name
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
     );
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let mongodb = ec2
@@ -227,7 +250,8 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         instance
             .block_device_mappings()
             .iter()
-            .any(|m| m.ebs().and_then(|e| e.volume_id()) == Some(built.mongodb_root_volume_id.as_str())),
+            .any(|m| m.ebs().and_then(|e| e.volume_id())
+                == Some(built.mongodb_root_volume_id.as_str())),
         "with its original volume"
     );
     let autoscaling = aws_sdk_autoscaling::Client::new(&sdk);
@@ -249,7 +273,10 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     for group in [&built.mongodb_sg_id, &built.nodes_sg_id, &built.alb_sg_id] {
         let open = open_to_the_world(&ec2, group).await;
         assert!(!covers(&open, 22), "{group}: SSH still open: {open:?}");
-        assert!(!covers(&open, 27017), "{group}: MongoDB still open: {open:?}");
+        assert!(
+            !covers(&open, 27017),
+            "{group}: MongoDB still open: {open:?}"
+        );
     }
 
     // A second up changes nothing.
@@ -268,13 +295,21 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     assert_eq!(vpcs.vpcs().len(), 1);
     let subnets = ec2
         .describe_subnets()
-        .filters(Filter::builder().name("vpc-id").values(&built.vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("vpc-id")
+                .values(&built.vpc_id)
+                .build(),
+        )
         .send()
         .await
         .expect("subnets");
     for subnet in &built.subnet_ids {
         assert!(
-            subnets.subnets().iter().any(|s| s.subnet_id() == Some(subnet)),
+            subnets
+                .subnets()
+                .iter()
+                .any(|s| s.subnet_id() == Some(subnet)),
             "subnet {subnet} stays"
         );
     }
@@ -290,7 +325,10 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         .send()
         .await
         .expect("load balancers");
-    assert!(balancers.load_balancers().is_empty(), "the adopted ALB is gone");
+    assert!(
+        balancers.load_balancers().is_empty(),
+        "the adopted ALB is gone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -324,13 +362,16 @@ async fn a_live_cloudformation_stack_an_existing_stack_another_owner_and_two_can
     cloudformation
         .create_stack()
         .stack_name("antmedia-cluster")
-        .template_body(
-            r#"{"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}}}"#,
-        )
+        .template_body(r#"{"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}}}"#)
         .send()
         .await
         .expect("a CloudFormation stack");
-    refused(&project, "guide", &endpoint, "CloudFormation stack `antmedia-cluster`");
+    refused(
+        &project,
+        "guide",
+        &endpoint,
+        "CloudFormation stack `antmedia-cluster`",
+    );
     refused(&project, "guide", &endpoint, "DeletionPolicy: Retain");
     cloudformation
         .delete_stack()

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod adopt;
 mod cli_errors;
 mod crash;
 mod day2;

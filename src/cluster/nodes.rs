@@ -107,6 +107,15 @@ pub fn declare(
             ("{PARAMETER}", machine.parameter.clone()),
             ("{MONGODB_HOST}", mongodb.private_ip().into()),
             ("{MONGODB_USER}", machine.mongodb_user.clone().into()),
+            (
+                "{MONGODB_CREATE_USER}",
+                if machine.mongodb_create_user {
+                    "yes"
+                } else {
+                    ""
+                }
+                .into(),
+            ),
             ("{PANEL_PARAMETER}", machine.panel_parameter.clone()),
             ("{ADMIN_CIDR}", machine.dashboard_cidr.clone().into()),
             ("{READY_HOOK}", READY_HOOK.into()),

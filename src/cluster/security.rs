@@ -47,6 +47,9 @@ pub struct MachineSecurity {
     pub ssh: bool,
     /// The user the nodes log in to MongoDB as; empty for an adopted MongoDB without auth.
     pub mongodb_user: String,
+    /// Whether a node makes that user in a MongoDB that takes no password yet: an adopted one
+    /// whose auth the stack file turned on (docs/OPERATIONS.md, "Turn MongoDB's auth on").
+    pub mongodb_create_user: bool,
 }
 
 impl MachineSecurity {
@@ -278,6 +281,7 @@ pub fn declare(
         hop_limit: config.security.imds_hop_limit,
         ssh: config.security.ssh,
         mongodb_user: if config.mongodb.auth { "antmedia" } else { "" }.into(),
+        mongodb_create_user: config.mongodb.adopted && config.mongodb.auth,
     };
     // A group's description is fixed at its making: one made by hand (adopted) keeps its own,
     // as a description is never worth replacing a group that instances are in.

@@ -7,6 +7,8 @@ use aws_sdk_ec2::types::{
     AttributeValue, HttpTokensState, Instance as Ec2Instance, InstanceMetadataEndpointState,
     InstanceStateName, MonitoringState, Reservation, ResourceType,
 };
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs, ProviderError};
@@ -393,9 +395,70 @@ impl AwsKind for Instance {
     }
 
     /// Which instances are still there (not terminated nor shutting down), with their live
-    /// instance type, metadata options and monitoring.
+    /// subnet, image, key, groups, profile, public address, root volume (one more call, for
+    /// its size and encryption), instance type, metadata options and monitoring. The user data
+    /// stays as stored: EC2 ran it once, at first boot.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let ids: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
+        let volumes = aws
+            .ec2
+            .describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.instance-id")
+                    .set_values(Some(ids))
+                    .build(),
+            )
+            .send()
+            .await
+            .or_error()?;
+        // (instance, device) -> (size, encrypted)
+        let disks: BTreeMap<(String, String), (Option<i32>, Option<bool>)> = volumes
+            .volumes()
+            .iter()
+            .flat_map(|v| {
+                v.attachments().iter().filter_map(move |a| {
+                    Some((
+                        (a.instance_id()?.to_string(), a.device()?.to_string()),
+                        (v.size(), v.encrypted()),
+                    ))
+                })
+            })
+            .collect();
         read_listed::<Self>(aws, resources, "instance-id", ending, |args, instance| {
+            if let Some(subnet) = instance.subnet_id() {
+                args.subnet_id = Input::Value(subnet.to_string());
+            }
+            let machine = &mut args.machine;
+            if let Some(image) = instance.image_id() {
+                machine.image_id = Input::Value(image.to_string());
+            }
+            machine.key_name = instance.key_name().map(String::from);
+            machine.security_group_ids = instance
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(|g| Input::Value(g.to_string()))
+                .collect();
+            machine.instance_profile_arn = instance
+                .iam_instance_profile()
+                .and_then(|p| p.arn())
+                .map(|arn| Input::Value(arn.to_string()));
+            // Asked for where the subnet gives none; either way, what it has.
+            if instance.public_ip_address().is_some() != (machine.public_ip == Some(true)) {
+                machine.public_ip = instance.public_ip_address().map(|_| true);
+            }
+            if let Some(root) = instance.root_device_name() {
+                machine.root_device = root.to_string();
+                let key = (
+                    instance.instance_id().unwrap_or_default().to_string(),
+                    root.to_string(),
+                );
+                if let Some((size, encrypted)) = disks.get(&key) {
+                    machine.root_volume_gib = size.unwrap_or(machine.root_volume_gib);
+                    machine.encrypted = encrypted.unwrap_or(machine.encrypted);
+                }
+            }
             let machine = &mut args.machine;
             if let Some(instance_type) = instance.instance_type() {
                 machine.instance_type = instance_type.as_str().to_string();

@@ -3,18 +3,19 @@
 
 use aws_sdk_ec2::types::{
     LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+    ResponseLaunchTemplateData,
 };
 use serde::{Deserialize, Serialize};
 
-use ams_engine::{Kind, Outputs, ProviderError};
+use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::listing::{created, describe_one, existing_in, find_tagged};
+use super::listing::{created, describe_one, find_tagged};
 use super::machine::with_machine;
 use super::tag_spec;
-use super::{answered, ec2_tags, filter, Machine};
+use super::{answered, ec2_tags, Machine};
 use crate::call::{missing, OrError};
 use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
-use crate::names::{physical_name, TAG_NAME};
+use crate::names::physical_name;
 use crate::Aws;
 
 #[derive(Serialize, Deserialize, Kind)]
@@ -124,10 +125,96 @@ impl AwsKind for LaunchTemplate {
             .done_or_gone::<Self>()
     }
 
+    /// One call per template: the machine its default version (the one its group launches)
+    /// describes, each setting as it lives there (a template made by hand and adopted shows
+    /// what its first update changes); `None` for a template that is gone.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
-        // By name tag, which every emulator filters on; the ids pick out ours.
-        let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
-        let filter = filter(&format!("tag:{TAG_NAME}"), &names);
-        existing_in::<Self>(aws, resources, filter).await
+        let mut live = Vec::with_capacity(resources.len());
+        for resource in resources {
+            let answer = aws
+                .ec2
+                .describe_launch_template_versions()
+                .launch_template_id(&resource.id)
+                .versions("$Default")
+                .send()
+                .await
+                .or_gone::<Self>()?;
+            let data = answer.as_ref().and_then(|out| {
+                out.launch_template_versions()
+                    .first()
+                    .and_then(|v| v.launch_template_data())
+            });
+            live.push(match data {
+                Some(data) => Some(LaunchTemplate {
+                    machine: live_machine(resource.args.machine, data)?,
+                }),
+                None => None,
+            });
+        }
+        Ok(live)
     }
+}
+
+/// The stored machine `stored` with what a template version's `data` says it is.
+fn live_machine(stored: Machine, data: &ResponseLaunchTemplateData) -> Res<Machine> {
+    let interface = data.network_interfaces().first();
+    let groups: Vec<String> = if data.security_group_ids().is_empty() {
+        interface.map(|i| i.groups().to_vec()).unwrap_or_default()
+    } else {
+        data.security_group_ids().to_vec()
+    };
+    let root = data.block_device_mappings().first();
+    let ebs = root.and_then(|d| d.ebs());
+    let metadata = data.metadata_options();
+    let user_data = match data.user_data() {
+        Some(encoded) => Input::Value(user_data_text(encoded)?),
+        None => Input::Value(String::new()),
+    };
+    Ok(Machine {
+        image_id: data
+            .image_id()
+            .map_or(stored.image_id, |i| Input::Value(i.to_string())),
+        instance_type: data
+            .instance_type()
+            .map_or(stored.instance_type, |t| t.as_str().to_string()),
+        key_name: data.key_name().map(String::from),
+        security_group_ids: groups.into_iter().map(Input::Value).collect(),
+        user_data,
+        root_volume_gib: ebs
+            .and_then(|e| e.volume_size())
+            .unwrap_or(stored.root_volume_gib),
+        root_device: root
+            .and_then(|d| d.device_name())
+            .map_or(stored.root_device, String::from),
+        encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
+        http_tokens: metadata
+            .and_then(|m| m.http_tokens())
+            .map_or_else(|| "optional".to_string(), |t| t.as_str().to_string()),
+        hop_limit: metadata
+            .and_then(|m| m.http_put_response_hop_limit())
+            .unwrap_or(stored.hop_limit),
+        instance_profile_arn: data
+            .iam_instance_profile()
+            .and_then(|p| p.arn().or(p.name()))
+            .map(|p| Input::Value(p.to_string())),
+        public_ip: interface.and_then(|i| i.associate_public_ip_address()),
+        monitoring: data.monitoring().and_then(|m| m.enabled()).unwrap_or(false),
+    })
+}
+
+/// User data as EC2 holds it (base64, gzip-compressed when it was over the limit), as text.
+fn user_data_text(encoded: &str) -> Res<String> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| ProviderError::new(format!("user data that is not base64: {e}")))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut text)
+            .map_err(|e| ProviderError::new(format!("gzip user data that does not unpack: {e}")))?;
+        return Ok(text);
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
