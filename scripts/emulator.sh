@@ -23,6 +23,8 @@ install() {
 # Settings shared with the test harness (tests/support/mod.rs sets the same).
 export MOTO_ACM_VALIDATION_WAIT=2
 export MOTO_AMIS_PATH="$PWD/scripts/emulator/amis.json"
+# AWS's managed policies exist in every account; moto loads them only when asked.
+export MOTO_IAM_LOAD_MANAGED_POLICIES=true
 
 # A loopback port nothing listens on now.
 free_port() {

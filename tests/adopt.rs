@@ -265,7 +265,7 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         assert_eq!(described.auto_scaling_groups().len(), 1, "{group} stays");
         let user_data = launched_user_data(&sdk, group).await;
         assert!(
-            user_data.contains(&format!("{}", built.mongodb_private_ip))
+            user_data.contains(&built.mongodb_private_ip)
                 && user_data.contains("MONGODB_USER=\"\""),
             "{group}'s nodes reach the adopted MongoDB without a password"
         );

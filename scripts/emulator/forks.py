@@ -43,7 +43,18 @@ import cloud  # noqa: E402,F401  (the strict cloud, which faultproxy.py imports 
 import faultproxy  # noqa: E402
 
 # The services ams-stack calls (moto's DLM is the proxy's): their apps built once, here.
-SERVICES = ["acm", "autoscaling", "ec2", "elbv2", "iam", "route53", "s3", "ssm", "sts"]
+SERVICES = [
+    "acm",
+    "autoscaling",
+    "cloudformation",
+    "ec2",
+    "elbv2",
+    "iam",
+    "route53",
+    "s3",
+    "ssm",
+    "sts",
+]
 # As `moto_server -p 0` sets it.
 os.environ.setdefault("MOTO_PORT", "0")
 APP = DomainDispatcherApplication(create_backend_app)

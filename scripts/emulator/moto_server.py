@@ -1,4 +1,4 @@
-"""moto in server mode (what `moto_server` runs), with five repairs ams-stack's tests depend on.
+"""moto in server mode (what `moto_server` runs), with six repairs ams-stack's tests depend on.
 
 1. moto 5.2.5 keeps the user data of a launch template version made by CreateLaunchTemplateVersion
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
@@ -31,13 +31,22 @@ inclusive" (ELB user guide, target group attributes: 0 to 3600 seconds). ams-sta
 a stack that drains for an hour or more. The repair takes 3600 as AWS does; every other value is
 checked by moto as before.
 
+6. moto 5.2.5 does not implement MonitorInstances nor UnmonitorInstances (NotImplementedError,
+answered with an empty body). AWS turns an instance's detailed monitoring on or off in place
+(EC2 API reference: MonitorInstances answers each instance with its monitoring state `pending`,
+UnmonitorInstances with `disabling`). ams-stack turns it on for a MongoDB instance made without
+it (one adopted from a hand-made cluster). The repair sets the instance's state, `enabled` or
+`disabled`, and answers as AWS does; an unknown instance is refused as moto refuses it elsewhere.
+
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import sys
 import threading
 
+from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
+from moto.ec2.responses.monitoring import Monitoring
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
@@ -156,6 +165,22 @@ def _delay_up_to_3600_inclusive(self, target_group_arn, attributes):
 
 
 ELBv2Backend.modify_target_group_attributes = _delay_up_to_3600_inclusive
+
+
+def _set_monitoring(state, answer):
+    def action(self):
+        ids = self._get_param("InstanceIds", [])
+        self.error_on_dryrun()
+        monitorings = []
+        for instance in self.ec2_backend.get_multi_instances_by_id(ids):
+            instance.monitoring_state = state
+            monitorings.append({"InstanceId": instance.id, "Monitoring": {"State": answer}})
+        return ActionResult({"InstanceMonitorings": monitorings})
+    return action
+
+
+Monitoring.monitor_instances = _set_monitoring("enabled", "pending")
+Monitoring.unmonitor_instances = _set_monitoring("disabled", "disabling")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -136,9 +136,12 @@ impl Drop for Moto {
 }
 
 /// What moto reads when it is imported, as `scripts/emulator.sh` sets it.
-const MOTO_SETTINGS: [(&str, &str); 2] = [
+const MOTO_SETTINGS: [(&str, &str); 3] = [
     ("MOTO_ACM_VALIDATION_WAIT", "1"),
     ("MOTO_ENABLE_KEYPAIR_VALIDATION", "true"),
+    // AWS's managed policies exist in every account (AmazonSSMManagedInstanceCore, which
+    // `[security] session_manager` attaches); moto loads them only when asked.
+    ("MOTO_IAM_LOAD_MANAGED_POLICIES", "true"),
 ];
 
 /// An emulator process of one test: forked by [`Forks`], or started on its own. Killed on drop.
