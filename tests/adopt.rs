@@ -6,7 +6,7 @@
 use aws_sdk_ec2::types::Filter;
 
 use crate::support::guide::{build, GuideCluster, GuideOptions};
-use crate::support::{Moto, Project};
+use crate::support::{FaultProxy, Moto, Project};
 
 const DOMAIN: &str = "stream.ams-local.test";
 
@@ -143,8 +143,10 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let built: GuideCluster = build(&sdk, &GuideOptions::local()).await;
-    let project = Project::new(Some(&moto.endpoint));
-    let endpoint = moto.endpoint.clone();
+    // ams-stack through the strict cloud: AWS's rules, not only moto's leniency.
+    let cloud = FaultProxy::strict(&moto.endpoint, &[]);
+    let project = Project::new(Some(&cloud.endpoint));
+    let endpoint = cloud.endpoint.clone();
 
     // Adopt: read only, the found resources and the plan shown, the stack file and state written.
     let mut args = adopt_args("guide", &endpoint);
@@ -263,6 +265,20 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
             .await
             .expect("groups");
         assert_eq!(described.auto_scaling_groups().len(), 1, "{group} stays");
+        let launched = described.auto_scaling_groups()[0]
+            .launch_template()
+            .and_then(|t| t.version())
+            .expect("a version")
+            .to_string();
+        let instances = described.auto_scaling_groups()[0].instances();
+        assert!(!instances.is_empty(), "{group} serves");
+        for instance in instances {
+            assert_eq!(
+                instance.launch_template().and_then(|t| t.version()),
+                Some(launched.as_str()),
+                "{group}'s nodes were rolled onto the new version"
+            );
+        }
         let user_data = launched_user_data(&sdk, group).await;
         assert!(
             user_data.contains(&built.mongodb_private_ip)
@@ -349,8 +365,10 @@ async fn a_live_cloudformation_stack_an_existing_stack_another_owner_and_two_can
 ) {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
+    // The template's way: CloudFormation's tags, MongoDB named by a mongodb:// URI.
     let options = GuideOptions {
-        cloudformation_stack: Some("antmedia-cluster".into()),
+        cloudformation_stack: Some("ams-cluster".into()),
+        mongodb_uri: true,
         ..GuideOptions::local()
     };
     let built = build(&sdk, &options).await;
@@ -361,7 +379,7 @@ async fn a_live_cloudformation_stack_an_existing_stack_another_owner_and_two_can
     let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
     cloudformation
         .create_stack()
-        .stack_name("antmedia-cluster")
+        .stack_name("ams-cluster")
         .template_body(r#"{"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}}}"#)
         .send()
         .await
@@ -370,12 +388,12 @@ async fn a_live_cloudformation_stack_an_existing_stack_another_owner_and_two_can
         &project,
         "guide",
         &endpoint,
-        "CloudFormation stack `antmedia-cluster`",
+        "CloudFormation stack `ams-cluster`",
     );
     refused(&project, "guide", &endpoint, "DeletionPolicy: Retain");
     cloudformation
         .delete_stack()
-        .stack_name("antmedia-cluster")
+        .stack_name("ams-cluster")
         .send()
         .await
         .expect("deleted");

@@ -218,18 +218,22 @@ fn live_listener(
         .filter(|r| r.protocol() == Some("HTTPS"))
         .and_then(|r| r.port())
         .and_then(|port| port.parse().ok());
+    let protocol = listener
+        .protocol()
+        .map_or(stored.protocol, |p| p.as_str().to_string());
+    // Only a TLS listener has a certificate and a policy (an emulator may say one for others).
+    let tls = matches!(protocol.as_str(), "HTTPS" | "TLS");
     Listener {
         load_balancer_arn: stored.load_balancer_arn,
         port: listener.port().unwrap_or(stored.port),
-        protocol: listener
-            .protocol()
-            .map_or(stored.protocol, |p| p.as_str().to_string()),
         certificate_arn: listener
             .certificates()
             .first()
             .and_then(|c| c.certificate_arn())
+            .filter(|_| tls)
             .map(|arn| Input::Value(arn.to_string())),
-        ssl_policy: listener.ssl_policy().map(String::from),
+        ssl_policy: listener.ssl_policy().filter(|_| tls).map(String::from),
+        protocol,
         target_group_arn: forwards_to.map(Input::Value),
         redirect_to_port: redirects_to,
     }

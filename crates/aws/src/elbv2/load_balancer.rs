@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
+use super::{elb_tags, first_arn, ours, Named, NAME_MAX};
 use crate::call::{required, OrError};
-use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{physical_name, resolved};
 use crate::Aws;
 
@@ -279,8 +279,92 @@ impl AwsKind for LoadBalancer {
         .await
     }
 
+    /// One listing, then one call per load balancer for its attributes: its subnets and groups
+    /// (in the stored order where they are the same ones), deletion protection, header drop,
+    /// access logs (an Application one), cross-zone balancing (a Network one). A load balancer
+    /// made by hand and adopted shows what its first update changes.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
-        Ok(existing(resources, arns(all_named(aws).await?)))
+        let listed = aws
+            .elbv2
+            .describe_load_balancers()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .or_error()?;
+        let mut live = Vec::with_capacity(resources.len());
+        for resource in resources {
+            let Some(balancer) = listed
+                .iter()
+                .find(|l| l.load_balancer_arn() == Some(resource.id.as_str()))
+            else {
+                live.push(None);
+                continue;
+            };
+            let attributes = aws
+                .elbv2
+                .describe_load_balancer_attributes()
+                .load_balancer_arn(&resource.id)
+                .send()
+                .await
+                .or_gone::<Self>()?;
+            let Some(attributes) = attributes else {
+                live.push(None);
+                continue;
+            };
+            let attribute = |key: &str| {
+                attributes
+                    .attributes()
+                    .iter()
+                    .find(|a| a.key() == Some(key))
+                    .and_then(|a| a.value())
+                    .map(String::from)
+            };
+            let on = |key: &str| attribute(key).is_some_and(|v| v == "true");
+            let mut args = resource.args;
+            let subnets: Vec<String> = balancer
+                .availability_zones()
+                .iter()
+                .filter_map(|z| z.subnet_id())
+                .map(String::from)
+                .collect();
+            args.subnet_ids = same_or_live(args.subnet_ids, subnets);
+            args.security_group_ids =
+                same_or_live(args.security_group_ids, balancer.security_groups().to_vec());
+            args.deletion_protection = on("deletion_protection.enabled");
+            if is_application(&args.load_balancer_type) {
+                args.drop_invalid_header_fields =
+                    on("routing.http.drop_invalid_header_fields.enabled");
+                args.access_logs = match (on("access_logs.s3.enabled"), args.access_logs) {
+                    (false, _) => None,
+                    (true, stored) => Some(AccessLogs {
+                        bucket: attribute("access_logs.s3.bucket")
+                            .map(Input::Value)
+                            .or(stored.as_ref().map(|s| s.bucket.clone()))
+                            .unwrap_or_else(|| Input::Value(String::new())),
+                        prefix: attribute("access_logs.s3.prefix").unwrap_or_default(),
+                    }),
+                };
+            } else {
+                args.cross_zone = on("load_balancing.cross_zone.enabled");
+            }
+            live.push(Some(args));
+        }
+        Ok(live)
+    }
+}
+
+/// The stored ids where the live ones are the same set (their order is the stack file's),
+/// else the live ones.
+fn same_or_live(stored: Vec<Input<String>>, live: Vec<String>) -> Vec<Input<String>> {
+    let stored_ids: std::collections::BTreeSet<&String> =
+        stored.iter().filter_map(|i| i.get().ok()).collect();
+    let live_ids: std::collections::BTreeSet<&String> = live.iter().collect();
+    if stored_ids == live_ids && stored_ids.len() == stored.len() {
+        stored
+    } else {
+        live.into_iter().map(Input::Value).collect()
     }
 }
 

@@ -13,8 +13,6 @@ pub use load_balancer::{AccessLogs, LoadBalancer, LoadBalancerOutputs};
 pub use target_group::{HealthTiming, TargetGroup, TargetGroupOutputs};
 pub use tls::{tls_policy, TlsPolicy, DEFAULT_TLS_POLICY, TLS_POLICIES};
 
-use std::collections::BTreeSet;
-
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 
 use ams_engine::{ProviderError, StepContext};
@@ -50,11 +48,6 @@ fn first_arn<T>(
 
 /// The name and ARN of every load balancer, or every target group, of the account and region.
 type Named = Vec<(String, String)>;
-
-/// The ARNs among `named`, to tell which resources still exist.
-fn arns(named: Named) -> BTreeSet<String> {
-    named.into_iter().map(|(_, arn)| arn).collect()
-}
 
 /// The ARN of this step's resource among `named`: the one whose name starts with the step's
 /// physical prefix and which carries its tags.

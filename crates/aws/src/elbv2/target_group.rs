@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use ams_engine::{Input, Kind, Outputs, ProviderError};
 
-use super::{arns, elb_tags, first_arn, ours, Named, NAME_MAX};
+use super::{elb_tags, first_arn, ours, Named, NAME_MAX};
 use crate::call::{required, OrError};
-use crate::kind::{existing, AwsKind, Codes, Ctx, Current, Res};
+use crate::kind::{AwsKind, Codes, Ctx, Current, Res};
 use crate::names::physical_name;
 use crate::Aws;
 
@@ -305,8 +305,105 @@ impl AwsKind for TargetGroup {
             .done_or_gone::<Self>()
     }
 
+    /// One listing, then one call per group for its attributes: its health check (path,
+    /// protocol, port, timing), algorithm, stickiness and deregistration delay, each left as
+    /// stored where AWS says its default for what the stored arguments leave to it. A group made
+    /// by hand and adopted shows what its first update changes.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
-        Ok(existing(resources, arns(all_named(aws).await?)))
+        let listed = aws
+            .elbv2
+            .describe_target_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .or_error()?;
+        let mut live = Vec::with_capacity(resources.len());
+        for resource in resources {
+            let Some(group) = listed
+                .iter()
+                .find(|g| g.target_group_arn() == Some(resource.id.as_str()))
+            else {
+                live.push(None);
+                continue;
+            };
+            let Some(attributes) = aws
+                .elbv2
+                .describe_target_group_attributes()
+                .target_group_arn(&resource.id)
+                .send()
+                .await
+                .or_gone::<Self>()?
+            else {
+                live.push(None);
+                continue;
+            };
+            let attribute = |key: &str| {
+                attributes
+                    .attributes()
+                    .iter()
+                    .find(|a| a.key() == Some(key))
+                    .and_then(|a| a.value())
+                    .map(String::from)
+            };
+            let mut args = resource.args;
+            // What AWS says where the stored arguments leave it to its default: kept so.
+            let unless_default = |stored: Option<String>, live: Option<String>, default: &str| {
+                match (stored, live) {
+                    (None, Some(live)) if live == default => None,
+                    (stored, None) => stored,
+                    (_, live) => live,
+                }
+            };
+            if args.checks_http() {
+                args.health_check_path = group.health_check_path().map(String::from);
+            }
+            let default_check = args.check_protocol().to_string();
+            args.health_check_protocol = unless_default(
+                args.health_check_protocol,
+                group
+                    .health_check_protocol()
+                    .map(|p| p.as_str().to_string()),
+                &default_check,
+            );
+            args.health_check_port = unless_default(
+                args.health_check_port,
+                group.health_check_port().map(String::from),
+                "traffic-port",
+            );
+            args.health_timing = HealthTiming {
+                interval_seconds: group
+                    .health_check_interval_seconds()
+                    .unwrap_or(args.health_timing.interval_seconds),
+                healthy: group
+                    .healthy_threshold_count()
+                    .unwrap_or(args.health_timing.healthy),
+                unhealthy: group
+                    .unhealthy_threshold_count()
+                    .unwrap_or(args.health_timing.unhealthy),
+            };
+            let delay = unless_default(
+                args.deregistration_delay_seconds.map(|d| d.to_string()),
+                attribute("deregistration_delay.timeout_seconds"),
+                "300",
+            );
+            args.deregistration_delay_seconds = delay.and_then(|d| d.parse().ok());
+            if args.for_application() {
+                args.algorithm = unless_default(
+                    args.algorithm,
+                    attribute("load_balancing.algorithm.type"),
+                    "round_robin",
+                );
+                let sticky = attribute("stickiness.enabled").is_some_and(|v| v == "true");
+                args.sticky_seconds = sticky
+                    .then(|| attribute("stickiness.lb_cookie.duration_seconds"))
+                    .flatten()
+                    .and_then(|d| d.parse().ok());
+            }
+            live.push(Some(args));
+        }
+        Ok(live)
     }
 }
 
