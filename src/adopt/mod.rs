@@ -5,6 +5,8 @@
 //! cloud changes at the first `up`, whose plan adopt shows first.
 
 pub mod discover;
+mod dns;
+mod nodes;
 pub mod stack_file;
 
 use anyhow::{bail, Context, Result};

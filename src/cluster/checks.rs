@@ -140,10 +140,9 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
         if finding.control == MONGODB_AUTH
             && config.security.accept.iter().all(|c| c != MONGODB_AUTH)
         {
-            let line = at(config, "mongodb.auth").unwrap_or_default();
-            finding.accepted = Some(format!(
-                "as found, adopted: `[mongodb] auth = false` ({line}); the nodes alone reach it. Turn it on: docs/OPERATIONS.md, \"Turn MongoDB's auth on\""
-            ));
+            finding.accepted = Some(
+                "as found, adopted; only the nodes reach it. Turn auth on: docs/OPERATIONS.md, \"Turn MongoDB's auth on\"".into(),
+            );
         } else if config.security.accept.iter().any(|c| c == finding.control) {
             let line =
                 at(config, &format!("security.accept.{}", finding.control)).unwrap_or_default();
@@ -162,6 +161,10 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
         } else if finding.control == "EC2.25" {
             finding.accepted = Some(
                 "by design: players and publishers exchange WebRTC media with the nodes directly (UDP 50000-60000), which needs a public address on each node".into(),
+            );
+        } else if finding.control == "EC2.9" && config.mongodb.adopted {
+            finding.accepted = Some(
+                "as found, adopted: MongoDB keeps its subnet and address (moving it replaces it: docs/OPERATIONS.md); only the nodes reach its port".into(),
             );
         } else if finding.control == "EC2.9" {
             let line = at(config, "network.private_database").unwrap_or_default();

@@ -37,8 +37,8 @@ async fn the_launch_templates_hold_the_mongodb_address_imdsv2_encrypted_volumes_
         let user_data = crate::support::user_data_text(data.user_data().expect("user data"));
         assert!(
             user_data.contains(&format!(
-                "./change_server_mode.sh cluster \"mongodb://antmedia:${{PASSWORD}}@{mongodb_ip}:27017/?authSource=admin\""
-            )),
+                "./change_server_mode.sh cluster \"mongodb://${{userinfo}}{mongodb_ip}:27017/?$options\""
+            )) && user_data.contains("MONGODB_USER=\"antmedia\"\n"),
             "{user_data}"
         );
         assert_eq!(

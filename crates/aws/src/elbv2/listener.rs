@@ -166,27 +166,46 @@ impl AwsKind for Listener {
         Ok(current.outputs.clone())
     }
 
-    /// One call per listener (a `DescribeListeners` naming one that is gone fails as a whole):
-    /// its protocol, port, certificate, TLS policy, and where its default action forwards or
-    /// redirects to. What a hand-made listener does otherwise (a fixed response, a redirect
-    /// elsewhere) reads as neither, which the next update puts right.
+    /// One call for all of them: each listener's protocol, port, certificate, TLS policy, and
+    /// where its default action forwards or redirects to. A `DescribeListeners` naming one that
+    /// is gone fails as a whole: then one call each, to tell which. What a hand-made listener
+    /// does otherwise (a fixed response, a redirect elsewhere) reads as neither, which the next
+    /// update puts right.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
-        let mut live = Vec::with_capacity(resources.len());
-        for resource in resources {
-            let answer = aws
-                .elbv2
-                .describe_listeners()
-                .listener_arns(&resource.id)
-                .send()
-                .await
-                .or_gone::<Self>()?;
-            let found = answer
-                .as_ref()
-                .and_then(|out| out.listeners().first())
-                .map(|listener| live_listener(resource.args, listener));
-            live.push(found);
+        let arns: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
+        let all = aws
+            .elbv2
+            .describe_listeners()
+            .set_listener_arns(Some(arns))
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        let mut listed: Vec<aws_sdk_elasticloadbalancingv2::types::Listener> = match all {
+            Some(out) => out.listeners().to_vec(),
+            None => Vec::new(),
+        };
+        if listed.len() < resources.len() {
+            listed.clear();
+            for resource in &resources {
+                let one = aws
+                    .elbv2
+                    .describe_listeners()
+                    .listener_arns(&resource.id)
+                    .send()
+                    .await
+                    .or_gone::<Self>()?;
+                listed.extend(one.iter().flat_map(|out| out.listeners().to_vec()));
+            }
         }
-        Ok(live)
+        Ok(resources
+            .into_iter()
+            .map(|resource| {
+                let listener = listed
+                    .iter()
+                    .find(|l| l.listener_arn() == Some(resource.id.as_str()))?;
+                Some(live_listener(resource.args, listener))
+            })
+            .collect())
     }
 
     async fn delete(aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<()> {

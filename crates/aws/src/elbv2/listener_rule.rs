@@ -137,8 +137,21 @@ impl AwsKind for ListenerRule {
             .done_or_gone::<Self>()
     }
 
-    /// One call per rule: a `DescribeRules` naming a rule that is gone fails as a whole.
+    /// One call for all of them; a `DescribeRules` naming a rule that is gone fails as a whole:
+    /// then one call each, to tell which.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
+        let arns: Vec<String> = resources.iter().map(|r| r.id.clone()).collect();
+        let all = aws
+            .elbv2
+            .describe_rules()
+            .set_rule_arns(Some(arns))
+            .send()
+            .await
+            .or_gone::<Self>()?;
+        let listed = all.map_or(0, |out| out.rules().len());
+        if listed == resources.len() {
+            return Ok(resources.into_iter().map(|r| Some(r.args)).collect());
+        }
         existing_each(resources, |arn| async move {
             aws.elbv2
                 .describe_rules()
