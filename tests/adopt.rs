@@ -300,6 +300,46 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     run.ok();
     assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
 
+    // Turning auth on is one previewed change: the nodes roll onto the authenticated URI, the
+    // first of them making the user in the MongoDB that takes no password yet.
+    project.edit("stacks/guide.toml", "auth = false", "auth = true");
+    let preview = project.run(&["preview", "guide", "--json"]).ok().json();
+    let mut updated: Vec<&str> = preview["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["op"] != "same")
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    updated.sort();
+    assert_eq!(
+        updated,
+        [
+            "edge-group",
+            "edge-launch-template",
+            "origin-group",
+            "origin-launch-template"
+        ],
+        "only the templates and the roll: {preview}"
+    );
+    assert!(
+        preview["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .all(|f| f["control"] != "AMS.3"),
+        "no finding left about MongoDB's auth"
+    );
+    project.run(&["up", "guide", "--yes"]).ok();
+    for group in [&built.origin_group_name, &built.edge_group_name] {
+        let user_data = launched_user_data(&sdk, group).await;
+        assert!(
+            user_data.contains("MONGODB_USER=\"antmedia\"")
+                && user_data.contains("MONGODB_CREATE_USER=\"yes\""),
+            "{group}'s nodes log in, the first making the user"
+        );
+    }
+
     // Destroy removes what was adopted, and leaves the default VPC, its subnets and the zone.
     project.run(&["destroy", "guide", "--yes"]).ok();
     let vpcs = ec2
