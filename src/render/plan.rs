@@ -73,19 +73,40 @@ fn masked(change: &PropertyChange, secret: &[String]) -> PropertyChange {
     }
 }
 
+/// A list of objects (a security group's rules), one item a line, so that a change to it reads
+/// item by item.
+fn listed(value: Option<&Json>) -> Option<String> {
+    let items = value?.as_array()?;
+    if items.is_empty() || !items.iter().all(Json::is_object) {
+        return None;
+    }
+    Some(items.iter().map(|item| format!("{item}\n")).collect())
+}
+
 fn change_lines(change: &PropertyChange, styles: &Styles, out: &mut Vec<String>) {
     let marker = if change.forces_replace {
         format!("  {}", styles.replace.apply_to("(forces replacement)"))
     } else {
         String::new()
     };
-    match (
-        multiline(change.old.as_ref()),
-        multiline(change.new.as_ref()),
-    ) {
+    let long = |value: Option<&Json>| multiline(value).map(String::from).or_else(|| listed(value));
+    let lists = listed(change.old.as_ref()).is_some() || listed(change.new.as_ref()).is_some();
+    match (long(change.old.as_ref()), long(change.new.as_ref())) {
         (old, new) if old.is_some() || new.is_some() => {
             out.push(format!("      {}:{marker}", change.key));
-            let diff = similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""));
+            let (old, new) = (old.unwrap_or_default(), new.unwrap_or_default());
+            let diff = if lists {
+                // Items are a set to the reader: compared in a stable order.
+                let sorted = |text: &str| {
+                    let mut lines: Vec<&str> = text.lines().collect();
+                    lines.sort_unstable();
+                    lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+                };
+                (sorted(&old), sorted(&new))
+            } else {
+                (old, new)
+            };
+            let diff = similar::TextDiff::from_lines(&diff.0, &diff.1);
             for line in diff.iter_all_changes() {
                 let text = line.value().trim_end_matches('\n');
                 out.push(match line.tag() {
@@ -258,4 +279,32 @@ pub fn plan_json(plan: &Plan) -> Json {
         "steps": steps,
         "pending_deletes": pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_rules_changes_rule_by_rule() {
+        let rule = |port: i32, cidr: &str| json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr": cidr});
+        let change = PropertyChange {
+            key: "ingress".into(),
+            old: Some(json!([rule(22, "0.0.0.0/0"), rule(27017, "0.0.0.0/0")])),
+            new: Some(json!([rule(27017, "10.0.0.0/16"), rule(22, "0.0.0.0/0")])),
+            forces_replace: false,
+        };
+        let mut out = Vec::new();
+        change_lines(&change, &Styles::plain(), &mut out);
+        let text = out.join("\n");
+        let removed = format!("- {}", rule(27017, "0.0.0.0/0"));
+        let added = format!("+ {}", rule(27017, "10.0.0.0/16"));
+        let kept = format!("  {}", rule(22, "0.0.0.0/0"));
+        assert!(text.contains(&removed) && text.contains(&added), "{text}");
+        assert!(
+            text.contains(&kept),
+            "a rule kept is not shown as a change: {text}"
+        );
+        assert_eq!(out.len(), 4, "the key, then one line a rule: {text}");
+    }
 }
