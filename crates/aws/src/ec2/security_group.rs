@@ -154,6 +154,17 @@ async fn revoke(aws: &Aws, group_id: &str, rules: &[&Rule]) -> Result<(), Provid
     Ok(())
 }
 
+/// Whether two rules let in the same traffic (whatever their descriptions say).
+fn same_access(a: &Rule, b: &Rule) -> bool {
+    Rule {
+        description: String::new(),
+        ..a.clone()
+    } == Rule {
+        description: String::new(),
+        ..b.clone()
+    }
+}
+
 /// Adds the `rules` that the group does not list yet: in one call, or, when AWS says some are
 /// there already (as another description, say), one by one, skipping those.
 async fn authorize_missing(aws: &Aws, group_id: &str, rules: &[Rule], live: &[Rule]) -> Res<()> {
@@ -220,10 +231,29 @@ impl AwsKind for SecurityGroup {
         })
     }
 
+    /// Never a moment with less access than either the old rules or the new ones give: a rule
+    /// that only changes its description is described anew in place, new rules are added
+    /// before the rules they replace are removed.
     async fn update(&self, aws: &Aws, _ctx: &Ctx, current: &Current<Self>) -> Res<Self::Outputs> {
         let old = &current.args.ingress;
-        revoke(aws, &current.id, &not_in(old, &self.ingress)).await?;
-        authorize(aws, &current.id, &not_in(&self.ingress, old)).await?;
+        let (redescribed, added): (Vec<&Rule>, Vec<&Rule>) = not_in(&self.ingress, old)
+            .into_iter()
+            .partition(|new| old.iter().any(|o| same_access(o, new)));
+        authorize(aws, &current.id, &added).await?;
+        if !redescribed.is_empty() {
+            aws.ec2
+                .update_security_group_rule_descriptions_ingress()
+                .group_id(&current.id)
+                .set_ip_permissions(Some(permissions(&current.id, &redescribed)?))
+                .send()
+                .await
+                .or_error()?;
+        }
+        let removed: Vec<&Rule> = not_in(old, &self.ingress)
+            .into_iter()
+            .filter(|o| !redescribed.iter().any(|new| same_access(o, new)))
+            .collect();
+        revoke(aws, &current.id, &removed).await?;
         Ok(current.outputs.clone())
     }
 
