@@ -35,7 +35,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
         "dns-record",
         format!("{zone_id}/{domain}./{}", record.r#type().as_str()),
         format!("{} record {domain}", record.r#type().as_str()),
-        format!("in hosted zone {zone_name} ({zone_id}), pointing at {target}"),
+        format!("it is in hosted zone {zone_name} ({zone_id}) and points at {target}"),
     ));
 
     let alb = load_balancer_named(aws, &domain, &target).await?;
@@ -58,7 +58,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
             "load-balancer-sg",
             group.clone(),
             format!("security group {group}"),
-            "the load balancer's security group".into(),
+            "the load balancer is in it".into(),
         ));
     }
 
@@ -134,7 +134,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
             "certificate",
             arn.clone(),
             format!("certificate for {covered}"),
-            "listener 443's certificate".into(),
+            "listener 443 serves it".into(),
         ));
         if detail.status().map(|s| s.as_str()) == Some("ISSUED") {
             found.push(Found::new(
@@ -157,7 +157,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
                 "certificate-validation-record",
                 format!("{zone_id}/{name}./{kind}"),
                 format!("{kind} record {name}"),
-                "the certificate's DNS validation record, in the hosted zone".into(),
+                "it is the certificate's DNS validation record, in the hosted zone".into(),
             ));
         }
     }
@@ -184,7 +184,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
                     &format!("listener-rule-443-{role}"),
                     rule.rule_arn().unwrap_or_default().to_string(),
                     format!("rule ?target={role} on 443"),
-                    format!("priority {}", rule.priority().unwrap_or_default()),
+                    format!("listener 443 sends ?target={role} by it (priority {})", rule.priority().unwrap_or_default()),
                 )),
                 several => bail!(
                     "listener 443 has {} rules for ?target={role}: {}; keep one by hand, then adopt",
@@ -290,7 +290,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
             "mongodb-sg",
             group.clone(),
             format!("security group {group}"),
-            "MongoDB's security group".into(),
+            "MongoDB's instance is in it".into(),
         ));
     }
     let nodes_sg = origin.security_group.clone();
@@ -299,7 +299,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
             "nodes-sg",
             group.clone(),
             format!("security group {group}"),
-            "the origin launch template's security group".into(),
+            "the origin launch template puts its nodes in it".into(),
         ));
     }
     let mut left = Vec::new();
@@ -454,11 +454,11 @@ fn action_target(action: &Action) -> Option<String> {
 fn listener_evidence(listener: &Listener, origin: &str, edge: &str) -> String {
     let protocol = listener.protocol().map(|p| p.as_str()).unwrap_or("?");
     match forwards_to(listener) {
-        Some(tg) if tg == origin => format!("{protocol}, forwards to the origin target group"),
-        Some(tg) if tg == edge => format!("{protocol}, forwards to the edge target group"),
-        Some(tg) => format!("{protocol}, forwards to {tg}"),
+        Some(tg) if tg == origin => format!("it forwards {protocol} to the origin target group"),
+        Some(tg) if tg == edge => format!("it forwards {protocol} to the edge target group"),
+        Some(tg) => format!("it forwards {protocol} to {tg}"),
         None => format!(
-            "{protocol}, {}",
+            "it answers {protocol} with {}",
             listener
                 .default_actions()
                 .first()

@@ -133,7 +133,7 @@ pub(super) async fn group_facts(
                 policy.policy_name().unwrap_or_default()
             ),
             format!(
-                "target tracking of group {name}'s average CPU at {}%",
+                "it tracks group {name}'s average CPU at {}%",
                 cpu_target.unwrap_or_default()
             ),
         ));
