@@ -300,6 +300,29 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
     run.ok();
     assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
 
+    // A backup is of the root volume, where the adopted MongoDB keeps its data; `restore`,
+    // which makes a data volume, is refused until the data is moved onto one.
+    let backup = project.run(&["backup", "guide", "--json"]).ok().json();
+    assert_eq!(
+        backup["snapshots"][0]["volume"], built.mongodb_root_volume_id,
+        "{backup}"
+    );
+    let snapshot = backup["snapshots"][0]["snapshot"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let run = project
+        .run(&[
+            "restore",
+            "guide",
+            &snapshot,
+            "--allow-replace",
+            "mongodb",
+            "--yes",
+        ])
+        .fails();
+    assert!(run.stderr.contains("root volume"), "{}", run.stderr);
+
     // Turning auth on is one previewed change: the nodes roll onto the authenticated URI, the
     // first of them making the user in the MongoDB that takes no password yet.
     project.edit("stacks/guide.toml", "auth = false", "auth = true");

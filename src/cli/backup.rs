@@ -142,18 +142,34 @@ pub async fn backup((name, _config, aws, backend): &Opened, list: bool, json: bo
     let backend = backend.as_ref();
     locked(backend, "backup", async {
         let state = backend.load().await?;
-        let volumes = data_volumes(&state);
+        let mut volumes: Vec<ResourceState> = data_volumes(&state).into_iter().cloned().collect();
         if volumes.is_empty() {
-            bail!("stack `{name}` has no data volume to back up; run `ams-stack up {name}` first");
+            // An adopted MongoDB keeps its data on its root volume: that is what is backed up.
+            let Some(mongodb) = state.get(cluster::MONGODB) else {
+                bail!("stack `{name}` has no data volume to back up; run `ams-stack up {name}` first");
+            };
+            let root = snapshot::root_volume(aws, &mongodb.id)
+                .await?
+                .ok_or_else(|| anyhow!("MongoDB ({}) of stack `{name}` has no root volume to back up", mongodb.id))?;
+            volumes.push(ResourceState {
+                name: format!("{}-root", cluster::MONGODB),
+                id: root,
+                ..mongodb.clone()
+            });
         }
         let mut taken = Vec::new();
-        for volume in volumes {
+        for volume in &volumes {
             let id = take(aws, name, volume, "manual").await?;
             taken.push(json!({ "snapshot": id, "volume": volume.id, "name": volume.name }));
-            if !json {
+            if !json && volume.type_name == Volume::TYPE {
                 render::err(&format!(
                     "Backed up {} ({}) as {id}. Restore it with `ams-stack restore {name} {id} --allow-replace mongodb`.",
                     volume.name, volume.id
+                ));
+            } else if !json {
+                render::err(&format!(
+                    "Backed up MongoDB's root volume ({}), where an adopted MongoDB keeps its data, as {id}: a whole disk, which `restore` does not take (docs/OPERATIONS.md, \"Bring an existing cluster\").",
+                    volume.id
                 ));
             }
         }
@@ -212,6 +228,11 @@ pub async fn restore(
 ) -> Result<()> {
     let opened = open(workspace, stack).await?;
     let (name, config, aws, _) = &opened;
+    if config.mongodb.adopted {
+        bail!(
+            "stack `{name}` adopted its MongoDB, which keeps its data on its root volume: `restore` makes a data volume, which it does not use; move the data onto one first (docs/OPERATIONS.md, \"Bring an existing cluster\")"
+        );
+    }
     let found = snapshot::describe(aws, snapshot_id).await?.ok_or_else(|| {
         anyhow!(
             "no snapshot {snapshot_id} in {} (see `ams-stack backup {name} --list`)",

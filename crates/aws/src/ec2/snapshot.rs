@@ -213,26 +213,31 @@ pub async fn quiesce(aws: &Aws, ctx: &StepContext, volume_id: &str) -> Res<Vec<S
     Ok(stopped)
 }
 
-/// The root volume of instance `instance_id` (a MongoDB adopted with its data there), with the
-/// instance stopped first so that a snapshot taken next holds what the database wrote last;
-/// `None` for an instance that is gone or has no EBS root. The instance is the stack's own: the
-/// caller found it in the stack's state.
-pub async fn quiesced_root_volume(
-    aws: &Aws,
-    ctx: &StepContext,
-    instance_id: &str,
-) -> Res<Option<String>> {
+/// The root volume of instance `instance_id` (a MongoDB adopted with its data there); `None`
+/// for an instance that is gone or has no EBS root.
+pub async fn root_volume(aws: &Aws, instance_id: &str) -> Res<Option<String>> {
     let Some(instance) = super::instance::describe(aws, instance_id).await? else {
         return Ok(None);
     };
     let root = instance.root_device_name().unwrap_or("/dev/sda1");
-    let volume = instance
+    Ok(instance
         .block_device_mappings()
         .iter()
         .find(|m| m.device_name() == Some(root))
         .and_then(|m| m.ebs())
         .and_then(|e| e.volume_id())
-        .map(String::from);
+        .map(String::from))
+}
+
+/// [`root_volume`], with the instance stopped first so that a snapshot taken next holds what
+/// the database wrote last. The instance is the stack's own: the caller found it in the stack's
+/// state.
+pub async fn quiesced_root_volume(
+    aws: &Aws,
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Res<Option<String>> {
+    let volume = root_volume(aws, instance_id).await?;
     if volume.is_some() {
         let why = format!("stopping {instance_id} so that the snapshot of its root volume holds what MongoDB wrote last");
         super::instance::stop(aws, ctx, instance_id, &why).await?;
