@@ -115,6 +115,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
         .and_then(|c| c.certificate_arn())
         .map(String::from);
     let mut validation_record = None;
+    let mut certificate_domain = None;
     if let Some(arn) = &certificate {
         let described = aws
             .acm
@@ -126,10 +127,19 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
         let detail = described
             .certificate()
             .ok_or_else(|| anyhow!("ACM describes no certificate {arn}"))?;
-        let covered = detail.domain_name().unwrap_or_default().to_string();
-        if !covered.eq_ignore_ascii_case(&domain) {
-            bail!("the certificate of listener 443 ({arn}) is for {covered}, not {domain}: ams-stack's is for the domain itself (a new one would be made and the listeners moved to it); adopt with the certificate for {domain} on 443")
+        let covered = detail
+            .domain_name()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let wildcard_over = covered
+            .strip_prefix("*.")
+            .and_then(|parent| domain.strip_suffix(parent))
+            .and_then(|label| label.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'));
+        if covered != domain && !wildcard_over {
+            bail!("the certificate of listener 443 ({arn}) is for {covered}, which does not cover {domain}: ams-stack would make a new one and move the listeners to it; put a certificate for {domain} on 443 by hand, then adopt")
         }
+        certificate_domain = Some(covered.clone());
         found.push(Found::new(
             "certificate",
             arn.clone(),
@@ -373,6 +383,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
         left,
         tagged,
         facts: Facts {
+            certificate_domain: certificate_domain.filter(|c| *c != domain),
             domain,
             hosted_zone: zone_name.trim_end_matches('.').to_string(),
             vpc_id,

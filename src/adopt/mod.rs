@@ -60,6 +60,8 @@ impl Found {
 #[derive(Debug, Serialize)]
 pub struct Facts {
     pub domain: String,
+    /// The name of the certificate on 443 where it is not the domain (a wildcard over it).
+    pub certificate_domain: Option<String>,
     pub hosted_zone: String,
     pub vpc_id: String,
     /// The load balancer's subnets, the nodes' first.

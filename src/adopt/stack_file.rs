@@ -78,6 +78,13 @@ pub fn text(facts: &Facts, written: &Written<'_>) -> String {
     let _ = writeln!(w, "\n[dns]");
     let _ = writeln!(w, "domain = {}", quoted(&facts.domain));
     let _ = writeln!(w, "hosted_zone = {}", quoted(&facts.hosted_zone));
+    if let Some(name) = &facts.certificate_domain {
+        let _ = writeln!(
+            w,
+            "# The certificate on 443 is for this name, which covers the domain: kept."
+        );
+        let _ = writeln!(w, "certificate_domain = {}", quoted(name));
+    }
 
     let _ = writeln!(w, "\n[mongodb]");
     let _ = writeln!(

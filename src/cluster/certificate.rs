@@ -15,7 +15,7 @@ pub fn declare(
     let certificate = p.add(
         "certificate",
         Certificate {
-            domain: config.dns.domain.clone(),
+            domain: config.dns.certificate_domain.clone(),
         },
     )?;
     let validation_record = p.add(

@@ -83,7 +83,7 @@ pub fn declare(
         if listener.tls && listener.serves == Serves::Origin {
             // Ant Media's template: `?target=origin` / `?target=edge` on the publish port.
             for (priority, role, group) in [(1, "origin", origin), (2, "edge", edge)] {
-                p.add(
+                let rule = p.add(
                     &format!("listener-rule-{port}-{role}"),
                     ListenerRule {
                         listener_arn: https.arn().into(),
@@ -95,6 +95,8 @@ pub fn declare(
                         target_group_arn: group.target_group.arn().into(),
                     },
                 )?;
+                // A rule made by hand (adopted) keeps its priority: a new one replaces it.
+                p.keep(&rule, &["priority"]);
             }
         }
     }

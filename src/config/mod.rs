@@ -85,6 +85,9 @@ pub struct Security {
 pub struct Dns {
     pub domain: String,
     pub hosted_zone: String,
+    /// The name the certificate is for: the domain, or a wildcard that covers it (`*.ZONE`, as
+    /// an adopted cluster's certificate may be).
+    pub certificate_domain: String,
 }
 
 pub use load_balancer::{LoadBalancerConfig, PlainHttp};
@@ -334,7 +337,7 @@ impl SourceFile<'_> {
             }
         }
         let emulator = raw.endpoint.is_some();
-        let (domain, zone) = self.dns(&raw.dns)?;
+        let dns = self.dns(&raw.dns)?;
         let state = self.state(raw.state.as_ref(), region)?;
         let mut lines = BTreeMap::new();
         lines.insert(
@@ -370,10 +373,7 @@ impl SourceFile<'_> {
                 admin_cidr,
                 private_database,
             },
-            dns: Dns {
-                domain,
-                hosted_zone: zone,
-            },
+            dns,
             mongodb: self.mongodb(raw.mongodb)?,
             origin: self.nodes("origin", raw.origin, emulator)?,
             edge: self.nodes("edge", raw.edge, emulator)?,
@@ -386,7 +386,7 @@ impl SourceFile<'_> {
     }
 
     /// `[dns]`: the domain, inside the hosted zone.
-    fn dns(&self, raw: &RawDns) -> Result<(String, String), ConfigError> {
+    fn dns(&self, raw: &RawDns) -> Result<Dns, ConfigError> {
         let domain = raw.domain.get_ref().trim_end_matches('.').to_string();
         let zone = raw.hosted_zone.get_ref().trim_end_matches('.').to_string();
         if domain != zone && !domain.ends_with(&format!(".{zone}")) {
@@ -396,7 +396,33 @@ impl SourceFile<'_> {
                 format!("`{domain}` is not inside the hosted zone `{zone}`"),
             ));
         }
-        Ok((domain, zone))
+        let certificate_domain = match &raw.certificate_domain {
+            None => domain.clone(),
+            Some(name) => {
+                let name_text = name.get_ref().trim_end_matches('.').to_ascii_lowercase();
+                let covers = name_text == domain.to_ascii_lowercase()
+                    || name_text.strip_prefix("*.").is_some_and(|parent| {
+                        domain
+                            .to_ascii_lowercase()
+                            .strip_suffix(parent)
+                            .and_then(|label| label.strip_suffix('.'))
+                            .is_some_and(|label| !label.is_empty() && !label.contains('.'))
+                    });
+                if !covers {
+                    return Err(self.error(
+                        "dns.certificate_domain",
+                        name,
+                        format!("a certificate for `{name_text}` does not cover `{domain}`: give the domain, or a wildcard one level above it"),
+                    ));
+                }
+                name_text
+            }
+        };
+        Ok(Dns {
+            domain,
+            hosted_zone: zone,
+            certificate_domain,
+        })
     }
 
     /// `[state]`: local, or S3 with a bucket.

@@ -86,6 +86,7 @@ sections! {
     struct RawDns {
         pub domain: Spanned<String>,
         pub hosted_zone: Spanned<String>,
+        pub certificate_domain: Option<Spanned<String>>,
     }
 
     struct RawMongodb {

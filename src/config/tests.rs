@@ -475,3 +475,29 @@ fn a_health_timeout_of_seconds_is_for_emulator_stacks_only() {
     let drain = shipped("local").replacen("[origin]\n", "[origin]\ndrain_timeout = \"5s\"\n", 1);
     assert!(error_of(&drain).contains("drain_timeout is 1m to 2h"));
 }
+
+#[test]
+fn a_certificate_may_be_a_wildcard_one_level_above_the_domain_and_nothing_else() {
+    let with = |name: &str| {
+        shipped("prod").replace(
+            "hosted_zone = \"example.com\"",
+            &format!("hosted_zone = \"example.com\"\ncertificate_domain = \"{name}\""),
+        )
+    };
+    let wildcard = parse(
+        "prod",
+        Path::new("stacks/prod.toml"),
+        &with("*.example.com"),
+    )
+    .expect("a wildcard over the domain");
+    assert_eq!(wildcard.dns.certificate_domain, "*.example.com");
+    let default = parse("prod", Path::new("stacks/prod.toml"), &shipped("prod")).expect("prod");
+    assert_eq!(default.dns.certificate_domain, "stream.example.com");
+    for other in ["*.stream.example.com", "other.example.com", "*.example.org"] {
+        let error = error_of(&with(other));
+        assert!(
+            error.contains("dns.certificate_domain") && error.contains("does not cover"),
+            "{other}: {error}"
+        );
+    }
+}
