@@ -196,10 +196,17 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         .expect("steps")
         .iter()
         .filter(|s| s["op"] == "replace" || s["op"] == "delete")
+        .filter(|s| s["name"] != "edge-nodes-sg")
         .collect();
     assert!(
         replaced.is_empty(),
         "the first up replaces nothing: {replaced:?}"
+    );
+    assert_eq!(
+        shown["retiring"][0]["id"],
+        built.edge_sg_id.as_str(),
+        "the edge template's own group is retired: {}",
+        shown["retiring"]
     );
     let stack_file =
         std::fs::read_to_string(project.path("stacks/guide.toml")).expect("stack file written");
@@ -286,6 +293,27 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
             "{group}'s nodes reach the adopted MongoDB without a password"
         );
     }
+    // The edge template's own group (the console made one a template) is gone: the edges
+    // moved to the nodes' group.
+    assert_ne!(
+        built.edge_sg_id, built.nodes_sg_id,
+        "the guide's two groups"
+    );
+    let edge_group = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&built.edge_sg_id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("groups");
+    assert!(
+        edge_group.security_groups().is_empty(),
+        "the edge template's group was retired"
+    );
     for group in [&built.mongodb_sg_id, &built.nodes_sg_id, &built.alb_sg_id] {
         let open = open_to_the_world(&ec2, group).await;
         assert!(!covers(&open, 22), "{group}: SSH still open: {open:?}");

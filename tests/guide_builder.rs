@@ -225,9 +225,9 @@ async fn the_builder_builds_what_the_guide_says() {
 
     // Launch templates: the genuine newest Marketplace image, the nodes' group, and user data
     // naming MongoDB's private address.
-    for template in [
-        &cluster.origin_launch_template_id,
-        &cluster.edge_launch_template_id,
+    for (template, group) in [
+        (&cluster.origin_launch_template_id, &cluster.nodes_sg_id),
+        (&cluster.edge_launch_template_id, &cluster.edge_sg_id),
     ] {
         assert_eq!(
             template_user_data(&ec2, template).await,
@@ -246,10 +246,7 @@ async fn the_builder_builds_what_the_guide_says() {
             .launch_template_data()
             .expect("data");
         assert_eq!(data.image_id(), Some("ami-0antmedia2120ee01"));
-        assert_eq!(
-            data.security_group_ids(),
-            std::slice::from_ref(&cluster.nodes_sg_id)
-        );
+        assert_eq!(data.security_group_ids(), std::slice::from_ref(group));
     }
 
     // Target groups: HTTP 5080 in the default VPC, least outstanding requests.
@@ -560,9 +557,9 @@ async fn the_cloudformation_variant_carries_the_stack_tags() {
     }
 
     // Newer AMS: MongoDB by URI; and no record at the domain.
-    for template in [
-        &cluster.origin_launch_template_id,
-        &cluster.edge_launch_template_id,
+    for (template, group) in [
+        (&cluster.origin_launch_template_id, &cluster.nodes_sg_id),
+        (&cluster.edge_launch_template_id, &cluster.edge_sg_id),
     ] {
         let user_data = template_user_data(&ec2, template).await;
         assert!(

@@ -18,6 +18,10 @@ use super::dns::{record_at, record_exists, record_target};
 use super::nodes::{all_groups, group_facts, instance_at, root_volume_gib};
 use super::{Adoption, Facts, Found, NodeFacts};
 
+/// The name in the state of the edge template's own security group, which the first `up`
+/// deletes once the edges moved to the nodes' group.
+const EDGE_SG: &str = "edge-nodes-sg";
+
 /// The tag CloudFormation puts on everything a stack makes.
 pub const CLOUDFORMATION_TAG: &str = "aws:cloudformation:stack-name";
 
@@ -312,13 +316,29 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
             "the origin launch template puts its nodes in it".into(),
         ));
     }
-    let mut left = Vec::new();
-    if edge.security_group != nodes_sg {
-        if let Some(group) = &edge.security_group {
-            left.push(format!(
-                "security group {group} of the edge launch template: not adopted (the edges move to the origins' group, {})",
-                nodes_sg.as_deref().unwrap_or("none")
+    let left = Vec::new();
+    let mut retiring = Vec::new();
+    let mut retired = Vec::new();
+    if let (Some(group), Some(nodes)) = (&edge.security_group, &nodes_sg) {
+        // The console makes a group per launch template: the edges move to the origins' group
+        // (ams-stack's one nodes group), and theirs goes once no instance is in it.
+        if group != nodes {
+            retiring.push(Found::new(
+                EDGE_SG,
+                group.clone(),
+                format!("security group {group}"),
+                format!("the edge launch template puts its nodes in it; they move to {nodes} (nodes-sg) and it is deleted after their roll"),
             ));
+            retired.push(ams_engine::Retired {
+                name: EDGE_SG.into(),
+                type_name: "aws:ec2:SecurityGroup".into(),
+                id: group.clone(),
+                inputs: serde_json::json!({
+                    "vpc_id": alb.vpc_id().unwrap_or_default(),
+                    "description": "",
+                    "ingress": [],
+                }),
+            });
         }
     }
     for (a, b, what) in [
@@ -381,6 +401,8 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
     Ok(Adoption {
         found,
         left,
+        retiring,
+        retired,
         tagged,
         facts: Facts {
             certificate_domain: certificate_domain.filter(|c| *c != domain),

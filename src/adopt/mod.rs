@@ -23,6 +23,12 @@ pub struct Adoption {
     pub found: Vec<Found>,
     /// What was seen and is not adopted, and why.
     pub left: Vec<String>,
+    /// What is adopted only for the first `up` to delete once nothing uses it (the edge
+    /// template's own security group, when the edges move to the nodes' group), and why.
+    pub retiring: Vec<Found>,
+    /// The same, as the engine takes them.
+    #[serde(skip)]
+    pub retired: Vec<ams_engine::Retired>,
     /// The tags of what owns the cluster's traffic and data (load balancer, groups, MongoDB),
     /// by what they are on: who else may own it.
     #[serde(skip)]

@@ -78,7 +78,8 @@ async fn adopted(
     let (program, images) = program(aws, &config, &State::empty(name), false).await?;
     let provider = AwsProvider::new(aws.clone());
     let events: ams_engine::EventSink = Arc::new(|_| {});
-    let mut state = ams_engine::adopt(&program, name, &adopt::ids(&adoption), &provider, events)
+    let ids = adopt::ids(&adoption);
+    let mut state = ams_engine::adopt(&program, name, &ids, &adoption.retired, &provider, events)
         .await
         .context("reading what was found into the state")?;
     images.pin(&mut state);
@@ -91,6 +92,7 @@ async fn adopted(
             "found": adoption.found,
             "not_found": not_found(&plan),
             "left": adoption.left,
+            "retiring": adoption.retiring,
             "facts": adoption.facts,
             "stack_file": text,
         });
@@ -172,6 +174,20 @@ fn show(adoption: &Adoption, plan: &Plan, styles: &Styles) {
         ));
         render::err(&format!("  {}", missing.join(", ")));
     }
+    if !adoption.retiring.is_empty() {
+        render::err(&format!(
+            "{}",
+            styles
+                .bold
+                .apply_to("Retiring (adopted for the first `up` to delete once unused):")
+        ));
+        for found in &adoption.retiring {
+            render::err(&format!(
+                "  {:<32} {} ({})\n  {:<32}   because {}",
+                found.name, found.what, found.id, "", found.evidence
+            ));
+        }
+    }
     if !adoption.left.is_empty() {
         render::err(&format!("{}", styles.bold.apply_to("Left as it is:")));
         for line in &adoption.left {
@@ -200,6 +216,7 @@ fn replaced(plan: &Plan, adoption: &Adoption) -> Vec<String> {
         .iter()
         .filter(|s| matches!(s.op, Op::Replace | Op::Delete))
         .filter(|s| adoption.found.iter().any(|f| f.name == s.name))
+        .filter(|s| !adoption.retiring.iter().any(|f| f.name == s.name))
         .map(|s| {
             let forcing: Vec<String> = s
                 .changes

@@ -69,6 +69,8 @@ pub struct GuideCluster {
     pub mongodb_root_volume_id: String,
     pub mongodb_sg_id: String,
     pub nodes_sg_id: String,
+    /// The edge template's group: its own from the console, the origins' from the template.
+    pub edge_sg_id: String,
     pub alb_sg_id: String,
     pub origin_launch_template_id: String,
     pub edge_launch_template_id: String,
@@ -114,11 +116,20 @@ pub async fn build(sdk: &aws_config::SdkConfig, options: &GuideOptions) -> Guide
         )
         .await;
 
-    // Step 3: Install Scalable Edge Group (step 2 again, named for the edges).
+    // Step 3: Install Scalable Edge Group (step 2 again, named for the edges): the console
+    // makes the edge template a group of its own; the template shares one.
+    let edge_sg_id = match options.cloudformation_stack {
+        Some(_) => nodes_sg_id.clone(),
+        None => {
+            guide
+                .step2_marketplace_security_group_numbered(&vpc_id, &ams_image, 2)
+                .await
+        }
+    };
     let edge = guide
         .step3_install_scalable_edge_group(
             &ams_image.id,
-            &nodes_sg_id,
+            &edge_sg_id,
             &key_name,
             &mongodb.private_ip,
             &subnet_ids[0],
@@ -170,6 +181,7 @@ pub async fn build(sdk: &aws_config::SdkConfig, options: &GuideOptions) -> Guide
         mongodb_root_volume_id: mongodb.root_volume_id,
         mongodb_sg_id,
         nodes_sg_id,
+        edge_sg_id,
         alb_sg_id,
         origin_launch_template_id: origin.launch_template_id,
         edge_launch_template_id: edge.launch_template_id,
@@ -617,8 +629,19 @@ impl<'a> Guide<'a> {
     /// Marketplace's group for the product, with the seller's ports open to anywhere (the guide's
     /// note: UDP 50000-60000 for WebRTC, TCP 5000 for the cluster). Step 3 chooses it again.
     async fn step2_marketplace_security_group(&self, vpc_id: &str, image: &Image) -> String {
+        self.step2_marketplace_security_group_numbered(vpc_id, image, 1)
+            .await
+    }
+
+    /// The same group as the console makes it the `number`th time (step 3 makes a second).
+    async fn step2_marketplace_security_group_numbered(
+        &self,
+        vpc_id: &str,
+        image: &Image,
+        number: u32,
+    ) -> String {
         let guide_name = format!(
-            "Ant Media Server Enterprise-{}-AutogenByAWSMP-1",
+            "Ant Media Server Enterprise-{}-AutogenByAWSMP-{number}",
             image.version
         );
         let name = self.name(&guide_name, "InstanceSecurityGroup", 255);

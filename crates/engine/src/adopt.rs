@@ -42,12 +42,25 @@ pub enum AdoptError {
     Undeclared(String),
 }
 
+/// A resource taken into the state that the program does not declare: the first plan deletes it,
+/// after every other step (a security group the cluster no longer uses once its nodes moved).
+#[derive(Clone, Debug)]
+pub struct Retired {
+    pub name: String,
+    pub type_name: String,
+    pub id: String,
+    /// Its arguments as far as known; the live read completes them.
+    pub inputs: Json,
+}
+
 /// A new state for `stack` holding the resources of `program` named in `ids` (name -> the
-/// cloud's id), each described and read from the cloud, in dependency order.
+/// cloud's id), each described and read from the cloud, in dependency order; then the `retired`
+/// ones, which the program does not declare.
 pub async fn adopt(
     program: &Program,
     stack: &str,
     ids: &BTreeMap<String, String>,
+    retired: &[Retired],
     provider: &dyn Provider,
     events: EventSink,
 ) -> Result<State, AdoptError> {
@@ -104,6 +117,41 @@ pub async fn adopt(
             })?;
         state.resources.push(resource);
     }
+    for gone in retired {
+        let failed = |error: ProviderError| AdoptError::Resource {
+            name: gone.name.clone(),
+            type_name: gone.type_name.clone(),
+            id: gone.id.clone(),
+            error,
+        };
+        let ctx = StepContext::new(stack, &gone.name, &gone.type_name, events.clone());
+        let outputs = provider
+            .describe(&ctx, &gone.id, &gone.inputs)
+            .await
+            .map_err(failed)?;
+        let mut resource = ResourceState {
+            name: gone.name.clone(),
+            type_name: gone.type_name.clone(),
+            id: gone.id.clone(),
+            inputs: gone.inputs.clone(),
+            outputs,
+            dependencies: Vec::new(),
+        };
+        let live = provider
+            .read(&gone.type_name, std::slice::from_ref(&resource))
+            .await
+            .map_err(failed)?;
+        resource.inputs = live
+            .into_iter()
+            .next()
+            .flatten()
+            .ok_or_else(|| AdoptError::Gone {
+                name: gone.name.clone(),
+                type_name: gone.type_name.clone(),
+                id: gone.id.clone(),
+            })?;
+        state.resources.push(resource);
+    }
     state.protected = program
         .protected()
         .into_iter()
@@ -156,6 +204,7 @@ mod tests {
             &program,
             "s",
             &ids(&[("bucket", "b-by-hand")]),
+            &[],
             &cloud,
             Arc::new(|_| {}),
         )
@@ -207,6 +256,7 @@ mod tests {
             &program,
             "s",
             &ids(&[("bucket", "b-gone")]),
+            &[],
             &cloud,
             Arc::new(|_| {}),
         )
@@ -218,11 +268,44 @@ mod tests {
             &program,
             "s",
             &ids(&[("bukket", "b-by-hand")]),
+            &[],
             &cloud,
             Arc::new(|_| {}),
         )
         .await
         .expect_err("refused");
         assert!(undeclared.to_string().contains("bukket"), "{undeclared}");
+    }
+
+    #[tokio::test]
+    async fn a_retired_resource_is_adopted_for_the_first_plan_to_delete() {
+        let (cloud, program) = made_by_hand();
+        cloud.live.lock().expect("live").insert(
+            "b-old".into(),
+            ("test:Bucket".into(), "old".into(), json!({"region": "eu"})),
+        );
+        let retired = [Retired {
+            name: "old-bucket".into(),
+            type_name: "test:Bucket".into(),
+            id: "b-old".into(),
+            inputs: json!({"region": "?"}),
+        }];
+        let state = adopt(
+            &program,
+            "s",
+            &ids(&[("bucket", "b-by-hand")]),
+            &retired,
+            &cloud,
+            Arc::new(|_| {}),
+        )
+        .await
+        .expect("adopted");
+        assert_eq!(
+            state.get("old-bucket").map(|r| r.inputs.clone()),
+            Some(json!({"region": "eu"}))
+        );
+        let first = plan(&program, &state).expect("plan");
+        let last = first.steps.last().expect("steps");
+        assert_eq!((last.name.as_str(), last.op), ("old-bucket", Op::Delete));
     }
 }

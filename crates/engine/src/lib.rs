@@ -24,7 +24,7 @@ mod report;
 pub mod state;
 pub mod testing;
 
-pub use adopt::{adopt, AdoptError, MADE_BY_UP};
+pub use adopt::{adopt, AdoptError, Retired, MADE_BY_UP};
 pub use ams_engine_derive::{Fields, Kind, Outputs};
 pub use apply::{apply, ApplyError, ApplyOptions};
 pub use event::{Event, EventSink};
