@@ -556,10 +556,11 @@ async fn the_cloudformation_variant_carries_the_stack_tags() {
         assert_eq!(logical(&tags), expected);
     }
 
-    // Newer AMS: MongoDB by URI; and no record at the domain.
-    for (template, group) in [
-        (&cluster.origin_launch_template_id, &cluster.nodes_sg_id),
-        (&cluster.edge_launch_template_id, &cluster.edge_sg_id),
+    // Newer AMS: MongoDB by URI; and no record at the domain. One group for both templates.
+    assert_eq!(cluster.edge_sg_id, cluster.nodes_sg_id);
+    for template in [
+        &cluster.origin_launch_template_id,
+        &cluster.edge_launch_template_id,
     ] {
         let user_data = template_user_data(&ec2, template).await;
         assert!(
