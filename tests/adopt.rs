@@ -323,6 +323,10 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         );
     }
 
+    // What was adopted now carries the stack's tags: adopting it again, into another stack, is
+    // refused.
+    refused(&project, "again", &endpoint, "ams-stack stack `guide`");
+
     // A second up changes nothing.
     let (run, calls) = project.run_logged(&["up", "guide", "--yes"]);
     run.ok();

@@ -44,6 +44,16 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
 
     let alb = load_balancer_named(aws, &domain, &target).await?;
     let alb_arn = alb.load_balancer_arn().unwrap_or_default().to_string();
+    // Who owns the load balancer is the first thing to know: nothing else matters if another
+    // stack does.
+    let alb_tags = vec![(
+        format!(
+            "load balancer {}",
+            alb.load_balancer_name().unwrap_or_default()
+        ),
+        elb_tags(aws, &alb_arn).await?,
+    )];
+    super::refuse_owned_of(aws, &alb_tags).await?;
     found.push(Found::new(
         "load-balancer",
         alb_arn.clone(),
@@ -389,13 +399,7 @@ pub async fn discover(aws: &Aws, domain: &str) -> Result<Adoption> {
     )];
     tagged.extend(origin.tags.clone());
     tagged.extend(edge.tags.clone());
-    tagged.push(tags(
-        &format!(
-            "load balancer {}",
-            alb.load_balancer_name().unwrap_or_default()
-        ),
-        elb_tags(aws, &alb_arn).await?,
-    ));
+    tagged.extend(alb_tags);
     let public_mongodb = mongodb.public_ip_address().is_some();
     let root_gib = root_volume_gib(aws, &mongodb).await?;
     Ok(Adoption {

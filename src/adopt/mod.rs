@@ -98,7 +98,12 @@ pub struct NodeFacts {
 /// CloudFormation stack that still exists (two owners fight; a deleted stack's tags stay on
 /// what it retained, which is then no one's).
 pub async fn refuse_owned(aws: &Aws, adoption: &Adoption) -> Result<()> {
-    for (what, tags) in &adoption.tagged {
+    refuse_owned_of(aws, &adoption.tagged).await
+}
+
+/// [`refuse_owned`] for what `tagged` lists (what, its tags).
+async fn refuse_owned_of(aws: &Aws, tagged: &[(String, Vec<(String, String)>)]) -> Result<()> {
+    for (what, tags) in tagged {
         let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         if let Some(owner) = tag(ams_aws::TAG_STACK) {
             bail!(

@@ -102,7 +102,7 @@ pub(super) async fn group_facts(
     let user_data = data
         .user_data()
         .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map(|bytes| text_of(&bytes))
         .unwrap_or_default();
     let (mongodb_host, line, auth) = mongodb_in_user_data(&user_data).ok_or_else(|| {
         anyhow!("the user data of launch template {template_id} ({role}) names no MongoDB: no `change_server_mode.sh cluster ADDRESS` line")
@@ -226,6 +226,21 @@ pub fn mongodb_in_user_data(user_data: &str) -> Option<(String, String, bool)> {
         return Some((host, shown.trim().to_string(), auth));
     }
     None
+}
+
+/// User data as text: gzip-compressed where it was (cloud-init unpacks it; ams-stack packs a
+/// script over EC2's limit so).
+fn text_of(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    if bytes.starts_with(&[0x1f, 0x8b])
+        && flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .is_ok()
+    {
+        return text;
+    }
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The running instance whose private address is `address`.

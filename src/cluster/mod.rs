@@ -6,6 +6,7 @@
 //! tight: MongoDB and the cluster port are reachable from the nodes only, SSH from `admin_cidr`
 //! only, publish and play each on their own group.
 
+mod adopted;
 mod certificate;
 pub mod checks;
 mod data;
@@ -72,6 +73,9 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let issued = certificate::declare(p, config, zone)?;
     let alb = load_balancer::declare(p, config, &network, &security, (&origin, &edge), &issued)?;
     let ingest = ingest::declare(p, config, &network, &security, ingest_groups)?;
+    if config.mongodb.adopted {
+        adopted::declare(p, &security, mongodb, (&origin, &edge), &alb, &issued)?;
+    }
     let domain = &config.dns.domain;
     dns::declare(
         p,
@@ -215,7 +219,13 @@ pub const TIERS: [&str; 9] = [
 /// The tier of a resource, by its logical name.
 pub fn tier(name: &str) -> &'static str {
     if name.ends_with("-sg")
-        || ["instance-role", "instance-profile", "mongodb-password"].contains(&name)
+        || [
+            "instance-role",
+            "instance-profile",
+            "mongodb-password",
+            "stack-tags",
+        ]
+        .contains(&name)
     {
         return "security";
     }

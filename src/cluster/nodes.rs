@@ -76,6 +76,7 @@ fn drain_agent(region: &str, role: &str, drain_seconds: u64) -> String {
 /// What a node group is made of, for the load balancers to send traffic to.
 pub struct Nodes {
     pub target_group: Ref<TargetGroup>,
+    pub launch_template: Ref<LaunchTemplate>,
 }
 
 /// A node group's role and how its target group balances.
@@ -218,5 +219,8 @@ pub fn declare(
             target_cpu_percent: role.group.cpu_target,
         },
     )?;
-    Ok(Nodes { target_group })
+    Ok(Nodes {
+        target_group,
+        launch_template,
+    })
 }

@@ -29,6 +29,7 @@ pub mod route53;
 pub mod s3;
 mod s3_state;
 pub mod ssm;
+pub mod tagging;
 
 pub use call::OrError;
 pub use client::{Aws, CallLog, Clients, CredentialsError};
@@ -58,6 +59,7 @@ fn register_kinds(provider: &mut AwsProvider) {
     provider.register::<elbv2::Listener>();
     provider.register::<elbv2::ListenerRule>();
     provider.register::<s3::Bucket>();
+    provider.register::<tagging::StackTags>();
     provider.register::<acm::Certificate>();
     provider.register::<acm::CertificateValidation>();
     provider.register::<route53::Record>();

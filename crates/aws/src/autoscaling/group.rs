@@ -448,10 +448,15 @@ impl AwsKind for Group {
         .await?;
         resume_suspended(aws, ctx, &current.id).await?;
         // A group made before the stack (adopted) gets the stack's tags before it launches a
-        // node: the nodes' role acts only on groups that carry them, and new nodes inherit them.
+        // node: the nodes' role acts only on groups that carry them, and new nodes inherit them
+        // (its own `Name`, if it has one, stays).
+        let ours: Vec<Tag> = stack_tags(ctx, &current.id)
+            .into_iter()
+            .filter(|t| t.key() != Some("Name"))
+            .collect();
         aws.autoscaling
             .create_or_update_tags()
-            .set_tags(Some(stack_tags(ctx, &current.id)))
+            .set_tags(Some(ours))
             .send()
             .await
             .or_error()?;
