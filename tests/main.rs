@@ -10,6 +10,7 @@ mod drift;
 mod e2e;
 mod faults;
 mod load_balancer;
+mod plans;
 mod rolling;
 mod security;
 mod strict;

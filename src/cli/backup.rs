@@ -81,7 +81,12 @@ async fn before_root_data_goes(aws: &Aws, plan: &Plan, state: &State, why: &str)
     let ctx = StepContext::new(&state.stack, &mongodb.name, &mongodb.type_name, events);
     let Some(root) = snapshot::quiesced_root_volume(aws, &ctx, &mongodb.id)
         .await
-        .map_err(|e| anyhow!("cannot stop MongoDB ({}) before snapshotting its root volume: {e}", mongodb.id))?
+        .map_err(|e| {
+            anyhow!(
+                "cannot stop MongoDB ({}) before snapshotting its root volume: {e}",
+                mongodb.id
+            )
+        })?
     else {
         return Ok(());
     };
@@ -262,6 +267,7 @@ pub fn restore_options(stack: Option<String>, change: ChangeArgs, apply: ApplyAr
         },
         change,
         apply,
+        saved: None,
     }
 }
 

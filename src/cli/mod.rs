@@ -7,6 +7,7 @@ mod guard;
 mod hints;
 mod images;
 mod inspect;
+mod plans;
 mod preflight;
 mod preview;
 mod session;
@@ -87,6 +88,9 @@ pub enum Command {
         /// Exit 0 when there are no changes, 2 when there are (1 on error)
         #[arg(long)]
         exit_code: bool,
+        /// Also write the plan to PLAN (JSON, no secrets: docs/JSON.md), for `up --plan PLAN`
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
     },
     /// Create or update the stack's resources to match the program
     Up {
@@ -96,6 +100,9 @@ pub enum Command {
         change: ChangeArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        /// Apply exactly the plan `preview --out PLAN` saved, or refuse before any change
+        #[arg(long = "plan", value_name = "PLAN")]
+        plan_file: Option<PathBuf>,
     },
     /// Delete everything the stack made, in reverse dependency order
     Destroy {
@@ -211,12 +218,27 @@ pub async fn run(cli: Cli) -> Result<u8> {
             plan,
             change,
             exit_code,
-        } => return preview::preview(&workspace, &styles, plan, change, exit_code).await,
+            out,
+        } => {
+            let out = out.as_deref();
+            return preview::preview(&workspace, &styles, plan, change, exit_code, out).await;
+        }
         Command::Up {
             plan,
             change,
             apply,
-        } => apply::up(&workspace, &styles, plan, change, apply).await,
+            plan_file,
+        } => {
+            apply::up(
+                &workspace,
+                &styles,
+                plan,
+                change,
+                apply,
+                plan_file.as_deref(),
+            )
+            .await
+        }
         Command::Backup { stack, list, json } => {
             backup::backup(&apply::open(&workspace, stack).await?, list, json).await
         }
