@@ -182,3 +182,153 @@ async fn a_saved_plan_is_applied_as_is_and_refused_before_any_change_when_anythi
         "the cloud no longer matches what the plan read: nodes-sg (changed)",
     );
 }
+
+/// The stack's history as `history STACK --json` lists it: (command, result) of each entry.
+fn listed(project: &Project, stack: &str) -> Vec<(String, String)> {
+    let list = project.run(&["history", stack, "--json"]).ok().json();
+    list.as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["command"].as_str().expect("command").to_string(),
+                e["result"].as_str().expect("result").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(c, r)| (c.to_string(), r.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_every_run_with_its_result_failed_and_interrupted_ones_too() {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    project.run(&["up", "local", "--yes"]).ok();
+    project.edit("stacks/local.toml", "max_size = 4", "max_size = 6");
+    project.run(&["up", "local", "--yes"]).ok();
+    project
+        .run(&["up", "local", "--plan", "no-such-plan.json", "--yes"])
+        .fails();
+    project.run(&["refresh", "local"]).ok();
+    // Killed mid-destroy: its entry stays started, and reads as interrupted once it is gone.
+    let killed = crate::crash::kill_after(&project, &["destroy", "local", "--yes", "--json"], 3);
+    assert!(
+        killed.is_some(),
+        "the destroy was killed before it finished"
+    );
+    project.run(&["destroy", "local", "--yes"]).ok();
+    assert_eq!(
+        listed(&project, "local"),
+        pairs(&[
+            ("up", "succeeded"),
+            ("up", "succeeded"),
+            ("up --plan", "failed"),
+            ("refresh", "succeeded"),
+            ("destroy", "interrupted"),
+            ("destroy", "succeeded"),
+        ])
+    );
+    let list = project.run(&["history", "local", "--json"]).ok().json();
+    let first = &list[0];
+    assert!(
+        first["counts"]["created"].as_u64().unwrap_or(0) > 20,
+        "{first}"
+    );
+    assert!(
+        first["identity"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("arn:aws"),
+        "{first}"
+    );
+    assert!(first["run"]["host"].is_string() && first["duration_ms"].is_u64());
+    assert!(first["images"]["image.origin"]["id"].is_string(), "{first}");
+    assert_eq!(list[1]["counts"]["updated"], 1, "{}", list[1]);
+    assert!(list[2]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("no-such-plan.json"));
+    assert!(project.path("state/local.history/000006.json").exists());
+
+    let shown = project.run(&["history", "local", "show", "2"]).ok();
+    assert!(
+        shown.stdout.contains("update origin-group"),
+        "{}",
+        shown.stdout
+    );
+    let diff = project.run(&["history", "local", "diff", "1", "2"]).ok();
+    assert!(
+        diff.stdout.contains("-max_size = 4") && diff.stdout.contains("+max_size = 6"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("Image pins: the same"),
+        "{}",
+        diff.stdout
+    );
+
+    // Bounded: `history_keep` keeps the newest.
+    project.edit(
+        "stacks/local.toml",
+        "[dns]",
+        "[state]\nhistory_keep = 2\n\n[dns]",
+    );
+    project.run(&["refresh", "local"]).ok();
+    let kept: Vec<u64> = project
+        .run(&["history", "local", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["number"].as_u64().expect("number"))
+        .collect();
+    assert_eq!(kept, vec![6, 7]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_on_s3_state_is_kept_in_the_bucket_and_an_unwritable_one_stops_the_run_first() {
+    let moto = Moto::start();
+    let project = crate::team::team_project(&moto);
+    let s3 = crate::team::s3(&moto).await;
+    project.run(&["up", "team", "--yes"]).ok();
+    project
+        .run(&["up", "team", "--plan", "no-such-plan.json", "--yes"])
+        .fails();
+    project.run(&["destroy", "team", "--yes"]).ok();
+    assert_eq!(
+        listed(&project, "team"),
+        pairs(&[
+            ("up", "succeeded"),
+            ("up --plan", "failed"),
+            ("destroy", "succeeded")
+        ])
+    );
+    let entry = crate::team::object(&s3, "ams-stack/team.history/000001.json")
+        .await
+        .expect("the entry is an object beside the state");
+    assert!(entry.contains("\"result\": \"succeeded\""), "{entry}");
+
+    // A bucket that refuses the entry: the run stops before anything.
+    project.edit(
+        "stacks/team.toml",
+        "bucket = \"team-state\"",
+        "bucket = \"no-such-bucket\"",
+    );
+    let (run, calls) = project.run_logged(&["up", "team", "--yes"]);
+    let run = run.fails();
+    assert!(
+        run.stderr
+            .contains("cannot write the history entry of this `up`"),
+        "{}",
+        run.stderr
+    );
+    assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
+}

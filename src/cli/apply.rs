@@ -89,6 +89,7 @@ pub async fn converge(
         if let Some((file, saved)) = &saved {
             saved.check_plan(file, &plan, &images)?;
         }
+        super::history::note_plan(&plan);
         present(&plan, styles, args.json);
         let findings = checks::check(&program, config);
         if !args.json {
@@ -163,6 +164,7 @@ pub async fn destroy(
         }
         let mut plan = ams_engine::destroy_plan(&state)?;
         restrict(&mut plan, &args.targets, true, styles)?;
+        super::history::note_plan(&plan);
         present(&plan, styles, args.json);
         if !args.json && args.targets.is_empty() {
             render::err("");
@@ -347,6 +349,7 @@ async fn run(
     interrupt.abort();
     progress.finish();
     let report = report?;
+    super::history::note_report(&report);
     if json {
         println!("{}", summary_json(plan, &report, state));
     } else {

@@ -5,6 +5,8 @@ mod apply;
 mod backup;
 mod guard;
 mod hints;
+pub mod history;
+mod history_view;
 mod images;
 mod inspect;
 mod plans;
@@ -173,6 +175,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The stack's history: every up, destroy, refresh, restore, rollback, state import and
+    /// force-unlock; `history STACK show N`, `history STACK diff N M`
+    History {
+        stack: Option<String>,
+        #[command(subcommand)]
+        view: Option<HistoryCommand>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
     #[command(subcommand)]
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT, grouped by tier
@@ -187,6 +198,14 @@ pub enum Command {
     Stack(StackCommand),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// One entry, with its plan's summary
+    Show { number: u64 },
+    /// What changed in the stack file and the image pins from entry N to entry M
+    Diff { from: u64, to: u64 },
 }
 
 #[derive(Subcommand)]
@@ -229,15 +248,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
             apply,
             plan_file,
         } => {
-            apply::up(
-                &workspace,
-                &styles,
-                plan,
-                change,
-                apply,
-                plan_file.as_deref(),
-            )
-            .await
+            let (stack, file) = (plan.stack.clone(), plan_file.as_deref());
+            let command = if file.is_some() { "up --plan" } else { "up" };
+            let up = apply::up(&workspace, &styles, plan, change, apply, file);
+            history::record(&workspace, stack, command, up).await
         }
         Command::Backup { stack, list, json } => {
             backup::backup(&apply::open(&workspace, stack).await?, list, json).await
@@ -250,16 +264,34 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let snapshot = args.pop().unwrap_or_default();
             let stack = args.pop();
             let options = backup::restore_options(stack.clone(), change, apply);
-            backup::restore(&workspace, &styles, stack, &snapshot, options).await
+            let restore = backup::restore(&workspace, &styles, stack.clone(), &snapshot, options);
+            let command = format!("restore {snapshot}");
+            history::record(&workspace, stack, &command, restore).await
         }
         Command::Refresh { stack, yes, json } => {
-            apply::refresh(&apply::open(&workspace, stack).await?, &styles, yes, json).await
+            let refresh = async {
+                let opened = apply::open(&workspace, stack.clone()).await?;
+                apply::refresh(&opened, &styles, yes, json).await
+            };
+            history::record(&workspace, stack.clone(), "refresh", refresh).await
         }
         Command::Destroy {
             plan,
             apply,
             skip_final_snapshot,
-        } => apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot).await,
+        } => {
+            let stack = plan.stack.clone();
+            let destroy = apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot);
+            history::record(&workspace, stack, "destroy", destroy).await
+        }
+        Command::History { stack, view, json } => {
+            let view = match view {
+                None => history_view::View::List,
+                Some(HistoryCommand::Show { number }) => history_view::View::Show(number),
+                Some(HistoryCommand::Diff { from, to }) => history_view::View::Diff(from, to),
+            };
+            history_view::history(&workspace, stack, view, json).await
+        }
         Command::Outputs {
             stack,
             json,
@@ -288,12 +320,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::State(StateCommand::Export { stack }) => inspect::export(&workspace, stack).await,
         Command::State(StateCommand::Import { mut args }) => {
             let file = PathBuf::from(args.pop().unwrap_or_default());
-            inspect::import(&workspace, args.pop(), &file).await
+            let stack = args.pop();
+            let import = inspect::import(&workspace, stack.clone(), &file);
+            history::record(&workspace, stack, "state import", import).await
         }
         Command::Graph { stack } => inspect::graph(&workspace, stack),
         Command::ForceUnlock { mut args } => {
             let lock_id = args.pop().unwrap_or_default();
-            workspace.force_unlock(args.pop(), &lock_id).await
+            let stack = args.pop();
+            let unlock = workspace.force_unlock(stack.clone(), &lock_id);
+            history::record(&workspace, stack, "force-unlock", unlock).await
         }
         Command::Stack(StackCommand::Select { name }) => workspace.select(&name),
         Command::Stack(StackCommand::Ls) => inspect::list(&workspace).await,
