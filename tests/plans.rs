@@ -332,3 +332,162 @@ async fn history_on_s3_state_is_kept_in_the_bucket_and_an_unwritable_one_stops_t
     );
     assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
 }
+
+/// The image of the origin group's launch template, as its latest version says.
+async fn origin_image(ec2: &aws_sdk_ec2::Client) -> String {
+    let templates = ec2
+        .describe_launch_templates()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ams-stack:name")
+                .values("origin-launch-template")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("templates");
+    let id = templates.launch_templates()[0]
+        .launch_template_id()
+        .expect("id")
+        .to_string();
+    let versions = ec2
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .versions("$Latest")
+        .send()
+        .await
+        .expect("versions");
+    versions.launch_template_versions()[0]
+        .launch_template_data()
+        .and_then(|d| d.image_id())
+        .expect("image")
+        .to_string()
+}
+
+/// The launch template versions the origin group's instances run, and the template's latest.
+async fn origin_versions(sdk: &aws_config::SdkConfig) -> (Vec<String>, String) {
+    let (ec2, asg) = (
+        aws_sdk_ec2::Client::new(sdk),
+        aws_sdk_autoscaling::Client::new(sdk),
+    );
+    let templates = ec2
+        .describe_launch_templates()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:ams-stack:name")
+                .values("origin-launch-template")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("templates");
+    let latest = templates.launch_templates()[0]
+        .latest_version_number()
+        .expect("latest")
+        .to_string();
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    let group = groups
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.contains("origin-group"))
+        })
+        .expect("origin group");
+    let running = group
+        .instances()
+        .iter()
+        .map(|i| {
+            i.launch_template()
+                .and_then(|t| t.version())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    (running, latest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_takes_the_nodes_back_to_an_earlier_image_through_the_roll_and_keeps_mongodb_protected(
+) {
+    let moto = Moto::start();
+    let project = Project::new(Some(&moto.endpoint));
+    let ec2 = aws_sdk_ec2::Client::new(&moto.sdk().await);
+    let stack = project.path("stacks/local.toml");
+    let read = || std::fs::read_to_string(&stack).expect("stack file");
+    project.run(&["up", "local", "--yes"]).ok();
+    let first = read();
+    assert_eq!(origin_image(&ec2).await, "ami-0antmedia2120ee01");
+
+    // A release on an older AMS image.
+    project.edit(
+        "stacks/local.toml",
+        "[origin]\n",
+        "[origin]\nami = \"ami-0antmedia2113ee01\"\n",
+    );
+    project.run(&["up", "local", "--yes"]).ok();
+    assert_eq!(origin_image(&ec2).await, "ami-0antmedia2113ee01");
+    let second = read();
+
+    // Unconfirmed: the plan is shown, nothing changes, the stack file stays.
+    let (run, calls) = project.run_logged(&["rollback", "local", "1"]);
+    let run = run.fails();
+    assert!(
+        run.stderr.contains("origin-group: rolls its instances"),
+        "{}",
+        run.stderr
+    );
+    assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
+    assert_eq!(read(), second);
+
+    let back = project.run(&["rollback", "local", "1", "--yes"]).ok();
+    assert!(
+        back.stderr.contains("origin-group: rolls its instances"),
+        "{}",
+        back.stderr
+    );
+    assert_eq!(origin_image(&ec2).await, "ami-0antmedia2120ee01");
+    let (running, latest) = origin_versions(&moto.sdk().await).await;
+    assert!(
+        !running.is_empty() && running.iter().all(|v| *v == latest),
+        "the origin nodes were rolled onto version {latest}: {running:?}"
+    );
+    assert_eq!(read(), first, "the stack file is entry 1's again");
+    let list = project.run(&["history", "local", "--json"]).ok().json();
+    let last = &list[list.as_array().expect("entries").len() - 1];
+    assert_eq!(last["command"], "rollback 1");
+    assert_eq!(last["result"], "succeeded");
+    assert!(
+        last["counts"]["updated"].as_u64().unwrap_or(0) >= 1,
+        "{last}"
+    );
+    let shown = project
+        .run(&["history", "local", "show", "4", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["stack_file"].as_str(), Some(first.as_str()));
+
+    // A rollback that would replace MongoDB needs its word.
+    project.edit(
+        "stacks/local.toml",
+        "[mongodb]\n",
+        "[mongodb]\nami = \"ami-0ubuntu2404noble01\"\n",
+    );
+    project
+        .run(&["up", "local", "--yes", "--allow-replace", "mongodb"])
+        .ok();
+    let third = read();
+    let (run, calls) = project.run_logged(&["rollback", "local", "4", "--yes"]);
+    let run = run.fails();
+    assert!(
+        run.stderr.contains("--allow-replace mongodb"),
+        "{}",
+        run.stderr
+    );
+    assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
+    assert_eq!(read(), third);
+}

@@ -157,6 +157,11 @@ pub fn note_report(report: &ApplyReport) {
     notes.cancelled |= report.cancelled;
 }
 
+/// Whether this run's apply started (it then changed the cloud, at least in part).
+pub fn applied() -> bool {
+    notes().counts.is_some()
+}
+
 /// The stack file text this run applies, when it is not the stack file's (a rollback).
 pub fn note_stack_text(text: &str) {
     notes().stack_text = Some(text.to_string());
@@ -190,9 +195,23 @@ where
     let Ok(config) = workspace.config(&name) else {
         return work.await;
     };
-    let run = Run::begin(workspace, &config, command).await?;
+    record_with(workspace, &config, command, work).await
+}
+
+/// [`record`] for a stack whose file the command itself writes (`adopt`): `config` is the stack
+/// as it will be; its file's text is read when the command ends if it did not exist before.
+pub async fn record_with<F>(
+    workspace: &Workspace,
+    config: &StackConfig,
+    command: &str,
+    work: F,
+) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    let run = Run::begin(workspace, config, command).await?;
     let result = work.await;
-    run.finish(workspace, &config, &result).await?;
+    run.finish(workspace, config, &result).await?;
     result
 }
 
@@ -212,8 +231,14 @@ impl Run {
             Ok((arn, _)) => arn,
             Err(e) => format!("unknown ({e})"),
         };
-        let text = std::fs::read_to_string(&config.path)
-            .with_context(|| format!("cannot read {}", config.path.display()))?;
+        let text = match std::fs::read_to_string(&config.path) {
+            Ok(text) => text,
+            // Written by the command itself (`adopt`): read when it ends.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", config.path.display()))
+            }
+        };
         let entry = Entry {
             number: 0,
             stack: config.name.clone(),
@@ -280,6 +305,12 @@ impl Run {
         entry.duration_ms = Some(u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(0));
         entry.plan = plan;
         entry.counts = counts;
+        let stack_text = stack_text.or_else(|| {
+            let unread = entry.stack_file.is_empty();
+            unread
+                .then(|| std::fs::read_to_string(&config.path).ok())
+                .flatten()
+        });
         if let Some(text) = stack_text {
             entry.stack_file_sha256 = super::plans::sha256(text.as_bytes());
             entry.stack_file = text;

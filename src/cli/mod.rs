@@ -12,6 +12,7 @@ mod inspect;
 mod plans;
 mod preflight;
 mod preview;
+mod rollback;
 mod session;
 mod workspace;
 
@@ -184,6 +185,19 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Go back to the stack file and image pins of history entry N, through the normal plan
+    /// (previewed, confirmed; nodes roll; MongoDB stays protected): `rollback [STACK] N`
+    Rollback {
+        #[arg(num_args = 1..=2, required = true, value_names = ["STACK", "N"])]
+        args: Vec<String>,
+        /// Let this run replace or delete what is protected: `mongodb`
+        #[arg(long = "allow-replace", value_name = "WHAT")]
+        allow_replace: Vec<String>,
+        #[command(flatten)]
+        apply: ApplyArgs,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(subcommand)]
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT, grouped by tier
@@ -283,6 +297,30 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let stack = plan.stack.clone();
             let destroy = apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot);
             history::record(&workspace, stack, "destroy", destroy).await
+        }
+        Command::Rollback {
+            mut args,
+            allow_replace,
+            apply,
+            json,
+        } => {
+            let number = args.pop().unwrap_or_default();
+            let number: u64 = number.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "`{number}` is not a history entry number (see `ams-stack history`)"
+                )
+            })?;
+            let stack = args.pop();
+            let options = rollback::RollbackArgs {
+                stack: stack.clone(),
+                number,
+                allow_replace,
+                apply,
+                json,
+            };
+            let command = format!("rollback {number}");
+            let rollback = rollback::rollback(&workspace, &styles, options);
+            history::record(&workspace, stack, &command, rollback).await
         }
         Command::History { stack, view, json } => {
             let view = match view {
