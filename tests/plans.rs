@@ -491,3 +491,43 @@ async fn rollback_takes_the_nodes_back_to_an_earlier_image_through_the_roll_and_
     assert!(mutating(&calls).is_empty(), "{:?}", mutating(&calls));
     assert_eq!(read(), third);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_appending_history_to_s3_at_once_lose_no_entry() {
+    use ams_engine::state::history::append;
+    use ams_engine::state::HistoryStore;
+    let moto = Moto::start();
+    let client = crate::team::s3(&moto).await;
+    let store = std::sync::Arc::new(ams_aws::S3History::new(
+        client,
+        "team-state",
+        "ams-stack",
+        "team",
+    ));
+    let runs: Vec<_> = (0..8)
+        .map(|run| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let text = move |n: u64| format!("{{\"number\": {n}, \"run\": {run}}}");
+                append(store.as_ref(), &text).await.expect("appended")
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for run in runs {
+        numbers.push(run.await.expect("run"));
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=8).collect::<Vec<_>>(),
+        "each number taken once"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for n in store.numbers().await.expect("numbers") {
+        let text = store.read(n).await.expect("read").expect("entry");
+        assert!(text.starts_with(&format!("{{\"number\": {n},")), "{text}");
+        seen.insert(text.split("\"run\": ").nth(1).map(String::from));
+    }
+    assert_eq!(seen.len(), 8, "every run's entry is kept");
+}
