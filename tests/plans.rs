@@ -181,6 +181,22 @@ async fn a_saved_plan_is_applied_as_is_and_refused_before_any_change_when_anythi
         &["up", "local", "--plan", plan, "--refresh", "--yes"],
         "the cloud no longer matches what the plan read: nodes-sg (changed)",
     );
+
+    // A plan that resolves the images again (`--update-images`), then the newest AMS image is
+    // withdrawn: the image it would use now is not the plan's.
+    project
+        .run(&["preview", "local", "--update-images", "--out", plan])
+        .ok();
+    ec2.deregister_image()
+        .image_id("ami-0antmedia2120ee01")
+        .send()
+        .await
+        .expect("deregistered");
+    refused(
+        &project,
+        &["up", "local", "--plan", plan, "--yes"],
+        "a pinned image changed (image.edge: ami-0antmedia2120ee01 in the plan, ami-0antmedia2113ee01 now",
+    );
 }
 
 /// The stack's history as `history STACK --json` lists it: (command, result) of each entry.
@@ -433,6 +449,15 @@ async fn rollback_takes_the_nodes_back_to_an_earlier_image_through_the_roll_and_
     assert_eq!(origin_image(&ec2).await, "ami-0antmedia2113ee01");
     let second = read();
 
+    let none = project.run(&["rollback", "local", "99", "--yes"]).fails();
+    assert!(
+        none.stderr
+            .contains("no history entry 99 before this rollback"),
+        "{}",
+        none.stderr
+    );
+    // That refusal is itself an entry (3): the rollback below is entry 5.
+
     // Unconfirmed: the plan is shown, nothing changes, the stack file stays.
     let (run, calls) = project.run_logged(&["rollback", "local", "1"]);
     let run = run.fails();
@@ -466,7 +491,7 @@ async fn rollback_takes_the_nodes_back_to_an_earlier_image_through_the_roll_and_
         "{last}"
     );
     let shown = project
-        .run(&["history", "local", "show", "4", "--json"])
+        .run(&["history", "local", "show", "5", "--json"])
         .ok()
         .json();
     assert_eq!(shown["stack_file"].as_str(), Some(first.as_str()));
@@ -481,7 +506,7 @@ async fn rollback_takes_the_nodes_back_to_an_earlier_image_through_the_roll_and_
         .run(&["up", "local", "--yes", "--allow-replace", "mongodb"])
         .ok();
     let third = read();
-    let (run, calls) = project.run_logged(&["rollback", "local", "4", "--yes"]);
+    let (run, calls) = project.run_logged(&["rollback", "local", "5", "--yes"]);
     let run = run.fails();
     assert!(
         run.stderr.contains("--allow-replace mongodb"),

@@ -112,6 +112,8 @@ struct Notes {
     cancelled: bool,
     /// The stack file text the run applied, when it is not the file's (a rollback's).
     stack_text: Option<String>,
+    /// This run's own entry, once written.
+    number: Option<u64>,
 }
 
 fn notes() -> std::sync::MutexGuard<'static, Notes> {
@@ -155,6 +157,11 @@ pub fn note_report(report: &ApplyReport) {
         deleted: report.count(Op::Delete) + report.count(Op::DeleteReplaced),
     });
     notes.cancelled |= report.cancelled;
+}
+
+/// The number of this run's own entry (`rollback` must not go back to itself).
+pub fn this_run() -> Option<u64> {
+    notes().number
 }
 
 /// Whether this run's apply started (it then changed the cloud, at least in part).
@@ -271,6 +278,7 @@ impl Run {
             })?;
         let mut entry = entry;
         entry.number = number;
+        notes().number = Some(number);
         Ok(Run {
             store,
             aws,

@@ -25,6 +25,12 @@ pub struct RollbackArgs {
 pub async fn rollback(workspace: &Workspace, styles: &Styles, args: RollbackArgs) -> Result<()> {
     let (name, current, aws, backend) = open(workspace, args.stack.clone()).await?;
     let store = history::store(workspace, &current, &aws).await;
+    if history::this_run().is_some_and(|own| args.number >= own) {
+        bail!(
+            "no history entry {} before this rollback (`ams-stack history {name}` lists them)",
+            args.number
+        );
+    }
     let entry = history::entry(store.as_ref(), args.number).await?;
     check_target(&entry, &name)?;
     let file = current.path.clone();
