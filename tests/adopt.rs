@@ -218,6 +218,14 @@ async fn a_cluster_built_by_the_guide_is_adopted_kept_through_up_and_destroyed_w
         "no ingest was found: {stack_file}"
     );
 
+    // The adoption is the stack's first history entry, with the stack file it wrote.
+    let history = project.run(&["history", "guide", "--json"]).ok().stdout;
+    assert!(
+        history.contains("\"command\": \"adopt\"") || history.contains("\"command\":\"adopt\""),
+        "{history}"
+    );
+    assert!(history.contains("succeeded"), "{history}");
+
     // The first up: the safe settings in place, nothing carrying traffic or data replaced.
     project.run(&["up", "guide", "--yes"]).ok();
     let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);

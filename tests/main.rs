@@ -12,6 +12,7 @@ mod e2e;
 mod faults;
 mod guide_builder;
 mod load_balancer;
+mod plans;
 mod rolling;
 mod security;
 mod strict;

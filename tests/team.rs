@@ -13,7 +13,7 @@ use crate::support::{Moto, Project, Run};
 const BUCKET: &str = "team-state";
 
 /// A project whose `team` stack keeps its state in the moto bucket.
-fn team_project(moto: &Moto) -> Project {
+pub(crate) fn team_project(moto: &Moto) -> Project {
     let project = Project::new(Some(&moto.endpoint));
     let local = std::fs::read_to_string(project.path("stacks/local.toml")).expect("local stack");
     project.write(
@@ -23,7 +23,7 @@ fn team_project(moto: &Moto) -> Project {
     project
 }
 
-async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+pub(crate) async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     let sdk = moto.sdk().await;
     let client = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
@@ -44,7 +44,7 @@ async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     client
 }
 
-async fn object(client: &aws_sdk_s3::Client, key: &str) -> Option<String> {
+pub(crate) async fn object(client: &aws_sdk_s3::Client, key: &str) -> Option<String> {
     let out = client
         .get_object()
         .bucket(BUCKET)

@@ -118,21 +118,26 @@ async fn adopted(
         ),
         args.yes,
     )?;
-    std::fs::create_dir_all(workspace.stacks_dir())
-        .with_context(|| format!("cannot create {}", workspace.stacks_dir().display()))?;
-    let lock = backend.lock("adopt").await?;
-    let saved = async {
-        // Written only if nothing is there yet: another adopt of the same name loses.
-        if !backend.load().await?.is_empty() {
-            bail!("stack `{name}` got a state while adopt ran: nothing was written");
+    // The history entry (written first: a store that refuses it stops adopt before it writes),
+    // then the state, then the stack file.
+    let written = async {
+        std::fs::create_dir_all(workspace.stacks_dir())
+            .with_context(|| format!("cannot create {}", workspace.stacks_dir().display()))?;
+        let lock = backend.lock("adopt").await?;
+        let saved = async {
+            // Written only if nothing is there yet: another adopt of the same name loses.
+            if !backend.load().await?.is_empty() {
+                bail!("stack `{name}` got a state while adopt ran: nothing was written");
+            }
+            backend.save(&state).await?;
+            anyhow::Ok(())
         }
-        backend.save(&state).await?;
-        anyhow::Ok(())
-    }
-    .await;
-    backend.unlock(&lock).await?;
-    saved?;
-    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+        .await;
+        backend.unlock(&lock).await?;
+        saved?;
+        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    super::history::record_with(workspace, &config, "adopt", written).await?;
     render::err(&format!(
         "Adopted {} resources into stack `{name}` ({} and {}). Next: `ams-stack preview {name}`, then `ams-stack up {name}`.",
         state.resources.len(),

@@ -25,13 +25,18 @@ pub async fn up(
     args: PlanArgs,
     change: ChangeArgs,
     apply: ApplyArgs,
+    plan_file: Option<&std::path::Path>,
 ) -> Result<()> {
     let opened = open(workspace, args.stack.clone()).await?;
-    let options = Converge {
+    let mut options = Converge {
         args,
         change,
         apply,
+        saved: None,
     };
+    if let Some(file) = plan_file {
+        super::plans::prepare_up(&opened, file, &mut options).await?;
+    }
     converge(&opened, styles, "up", options, |_| ()).await
 }
 
@@ -40,6 +45,8 @@ pub struct Converge {
     pub args: PlanArgs,
     pub change: ChangeArgs,
     pub apply: ApplyArgs,
+    /// `up --plan FILE`: the saved plan this run must match exactly, or change nothing.
+    pub saved: Option<(std::path::PathBuf, super::plans::SavedPlan)>,
 }
 
 /// Brings the stack to what the program declares, under its lock: `prepare` adjusts the loaded
@@ -55,14 +62,21 @@ pub async fn converge(
         args,
         change,
         apply: ApplyArgs { yes, parallel },
+        saved,
     } = options;
     let (name, config, aws, backend) = opened;
     let backend = backend.as_ref();
     let result = locked(backend, operation, async {
         let mut state = load_resolved(backend, aws, styles).await?;
+        if let Some((file, saved)) = &saved {
+            saved.check_serial(file, &state)?;
+        }
         session::left_suspended(aws, &mut state, styles).await?;
         if args.refresh {
             session::refresh(aws, &mut state, styles, args.json).await?;
+            if let Some((file, saved)) = &saved {
+                saved.check_cloud(file, &state)?;
+            }
         }
         if change.update_images && !args.targets.is_empty() {
             bail!("--update-images re-pins the images of the whole stack: it does not go with --target");
@@ -72,6 +86,10 @@ pub async fn converge(
         images::show_updated(&images, change.update_images);
         let mut plan = ams_engine::plan(&program, &state)?;
         restrict(&mut plan, &args.targets, false, styles)?;
+        if let Some((file, saved)) = &saved {
+            saved.check_plan(file, &plan, &images)?;
+        }
+        super::history::note_plan(&plan);
         present(&plan, styles, args.json);
         let findings = checks::check_planned(&program, Some(&plan), config);
         if !args.json {
@@ -146,6 +164,7 @@ pub async fn destroy(
         }
         let mut plan = ams_engine::destroy_plan(&state)?;
         restrict(&mut plan, &args.targets, true, styles)?;
+        super::history::note_plan(&plan);
         present(&plan, styles, args.json);
         if !args.json && args.targets.is_empty() {
             render::err("");
@@ -330,6 +349,7 @@ async fn run(
     interrupt.abort();
     progress.finish();
     let report = report?;
+    super::history::note_report(&report);
     if json {
         println!("{}", summary_json(plan, &report, state));
     } else {

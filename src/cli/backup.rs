@@ -288,6 +288,7 @@ pub fn restore_options(stack: Option<String>, change: ChangeArgs, apply: ApplyAr
         },
         change,
         apply,
+        saved: None,
     }
 }
 

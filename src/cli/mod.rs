@@ -5,10 +5,14 @@ mod apply;
 mod backup;
 mod guard;
 mod hints;
+pub mod history;
+mod history_view;
 mod images;
 mod inspect;
+mod plans;
 mod preflight;
 mod preview;
+mod rollback;
 mod session;
 mod workspace;
 
@@ -87,6 +91,9 @@ pub enum Command {
         /// Exit 0 when there are no changes, 2 when there are (1 on error)
         #[arg(long)]
         exit_code: bool,
+        /// Also write the plan to PLAN (JSON, no secrets: docs/JSON.md), for `up --plan PLAN`
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
     },
     /// Create or update the stack's resources to match the program
     Up {
@@ -96,6 +103,9 @@ pub enum Command {
         change: ChangeArgs,
         #[command(flatten)]
         apply: ApplyArgs,
+        /// Apply exactly the plan `preview --out PLAN` saved, or refuse before any change
+        #[arg(long = "plan", value_name = "PLAN")]
+        plan_file: Option<PathBuf>,
     },
     /// Delete everything the stack made, in reverse dependency order
     Destroy {
@@ -166,6 +176,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The stack's history: every up, destroy, refresh, restore, rollback, state import and
+    /// force-unlock; `history STACK show N`, `history STACK diff N M`
+    History {
+        stack: Option<String>,
+        #[command(subcommand)]
+        view: Option<HistoryCommand>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Go back to the stack file and image pins of history entry N, through the normal plan
+    /// (previewed, confirmed; nodes roll; MongoDB stays protected): `rollback [STACK] N`
+    Rollback {
+        #[arg(num_args = 1..=2, required = true, value_names = ["STACK", "N"])]
+        args: Vec<String>,
+        /// Let this run replace or delete what is protected: `mongodb`
+        #[arg(long = "allow-replace", value_name = "WHAT")]
+        allow_replace: Vec<String>,
+        #[command(flatten)]
+        apply: ApplyArgs,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(subcommand)]
     State(StateCommand),
     /// Print the resource graph as Graphviz DOT, grouped by tier
@@ -180,6 +212,14 @@ pub enum Command {
     Stack(StackCommand),
     /// Print shell completions
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// One entry, with its plan's summary
+    Show { number: u64 },
+    /// What changed in the stack file and the image pins from entry N to entry M
+    Diff { from: u64, to: u64 },
 }
 
 #[derive(Subcommand)]
@@ -211,12 +251,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
             plan,
             change,
             exit_code,
-        } => return preview::preview(&workspace, &styles, plan, change, exit_code).await,
+            out,
+        } => {
+            let out = out.as_deref();
+            return preview::preview(&workspace, &styles, plan, change, exit_code, out).await;
+        }
         Command::Up {
             plan,
             change,
             apply,
-        } => apply::up(&workspace, &styles, plan, change, apply).await,
+            plan_file,
+        } => {
+            let (stack, file) = (plan.stack.clone(), plan_file.as_deref());
+            let command = if file.is_some() { "up --plan" } else { "up" };
+            let up = apply::up(&workspace, &styles, plan, change, apply, file);
+            history::record(&workspace, stack, command, up).await
+        }
         Command::Backup { stack, list, json } => {
             backup::backup(&apply::open(&workspace, stack).await?, list, json).await
         }
@@ -228,16 +278,58 @@ pub async fn run(cli: Cli) -> Result<u8> {
             let snapshot = args.pop().unwrap_or_default();
             let stack = args.pop();
             let options = backup::restore_options(stack.clone(), change, apply);
-            backup::restore(&workspace, &styles, stack, &snapshot, options).await
+            let restore = backup::restore(&workspace, &styles, stack.clone(), &snapshot, options);
+            let command = format!("restore {snapshot}");
+            history::record(&workspace, stack, &command, restore).await
         }
         Command::Refresh { stack, yes, json } => {
-            apply::refresh(&apply::open(&workspace, stack).await?, &styles, yes, json).await
+            let refresh = async {
+                let opened = apply::open(&workspace, stack.clone()).await?;
+                apply::refresh(&opened, &styles, yes, json).await
+            };
+            history::record(&workspace, stack.clone(), "refresh", refresh).await
         }
         Command::Destroy {
             plan,
             apply,
             skip_final_snapshot,
-        } => apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot).await,
+        } => {
+            let stack = plan.stack.clone();
+            let destroy = apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot);
+            history::record(&workspace, stack, "destroy", destroy).await
+        }
+        Command::Rollback {
+            mut args,
+            allow_replace,
+            apply,
+            json,
+        } => {
+            let number = args.pop().unwrap_or_default();
+            let number: u64 = number.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "`{number}` is not a history entry number (see `ams-stack history`)"
+                )
+            })?;
+            let stack = args.pop();
+            let options = rollback::RollbackArgs {
+                stack: stack.clone(),
+                number,
+                allow_replace,
+                apply,
+                json,
+            };
+            let command = format!("rollback {number}");
+            let rollback = rollback::rollback(&workspace, &styles, options);
+            history::record(&workspace, stack, &command, rollback).await
+        }
+        Command::History { stack, view, json } => {
+            let view = match view {
+                None => history_view::View::List,
+                Some(HistoryCommand::Show { number }) => history_view::View::Show(number),
+                Some(HistoryCommand::Diff { from, to }) => history_view::View::Diff(from, to),
+            };
+            history_view::history(&workspace, stack, view, json).await
+        }
         Command::Outputs {
             stack,
             json,
@@ -266,12 +358,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::State(StateCommand::Export { stack }) => inspect::export(&workspace, stack).await,
         Command::State(StateCommand::Import { mut args }) => {
             let file = PathBuf::from(args.pop().unwrap_or_default());
-            inspect::import(&workspace, args.pop(), &file).await
+            let stack = args.pop();
+            let import = inspect::import(&workspace, stack.clone(), &file);
+            history::record(&workspace, stack, "state import", import).await
         }
         Command::Graph { stack } => inspect::graph(&workspace, stack),
         Command::ForceUnlock { mut args } => {
             let lock_id = args.pop().unwrap_or_default();
-            workspace.force_unlock(args.pop(), &lock_id).await
+            let stack = args.pop();
+            let unlock = workspace.force_unlock(stack.clone(), &lock_id);
+            history::record(&workspace, stack, "force-unlock", unlock).await
         }
         Command::Stack(StackCommand::Select { name }) => workspace.select(&name),
         Command::Stack(StackCommand::Ls) => inspect::list(&workspace).await,

@@ -1,7 +1,8 @@
 //! `preview`: the plan, changing nothing.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
+use super::plans::{Made, SavedPlan};
 use super::session::{
     below_plan, connect, left_suspended, program, refresh, resolve_pending, restrict,
     write_call_log,
@@ -18,11 +19,14 @@ pub async fn preview(
     args: PlanArgs,
     change: ChangeArgs,
     exit_code: bool,
+    out: Option<&std::path::Path>,
 ) -> Result<u8> {
     let name = workspace.stack_name(args.stack.clone())?;
     let config = workspace.config(&name)?;
     let aws = connect(&config).await?;
-    let mut state = workspace.backend(&config, Some(&aws)).await?.load().await?;
+    let backend = workspace.backend(&config, Some(&aws)).await?;
+    let mut state = backend.load().await?;
+    let serial = state.serial;
     resolve_pending(&aws, &mut state, styles, true).await?;
     left_suspended(&aws, &mut state, styles).await?;
     if args.refresh {
@@ -37,11 +41,11 @@ pub async fn preview(
         super::preflight::foreign_records(&aws, &program, &state).await?;
         super::preflight::images_launchable(&aws, &plan).await?;
         let key_note = super::preflight::ebs_key_note(&aws, &plan, &state).await;
-        anyhow::Ok((program, plan, key_note))
+        anyhow::Ok((program, plan, key_note, images))
     }
     .await;
     write_call_log(&aws);
-    let (program, plan, key_note) = planned?;
+    let (program, plan, key_note, images) = planned?;
     let findings = checks::check_planned(&program, Some(&plan), &config);
     if args.json {
         let mut object = render::plan_json(&plan);
@@ -59,6 +63,30 @@ pub async fn preview(
     }
     // What `up` would refuse, the preview refuses too, after showing the plan.
     guard::refuse(&plan, &change.allow_replace)?;
+    if let Some(out) = out {
+        let stack_text = std::fs::read_to_string(&config.path)
+            .with_context(|| format!("cannot read {}", config.path.display()))?;
+        let saved = SavedPlan::new(Made {
+            plan: &plan,
+            serial,
+            state_location: backend.location(),
+            state: &state,
+            stack_file: &config.path,
+            stack_text: &stack_text,
+            images: &images,
+            findings: serde_json::to_value(&findings).unwrap_or_default(),
+            cost: super::session::cost_lines(Some(&program), &state, &config.region),
+            refresh: args.refresh,
+            update_images: change.update_images,
+            targets: &args.targets,
+        });
+        saved.write(out)?;
+        crate::render::err(&format!(
+            "Saved the plan to {}: apply exactly it with `ams-stack up {name} --plan {}`.",
+            out.display(),
+            out.display()
+        ));
+    }
     Ok(if exit_code && plan.has_changes() {
         2
     } else {

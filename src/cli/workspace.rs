@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use crate::config::{self, StackConfig, StateConfig};
 use crate::render;
 use ams_aws::Aws;
-use ams_aws::S3Backend;
-use ams_engine::state::{LocalBackend, StateBackend};
+use ams_aws::{S3Backend, S3History};
+use ams_engine::state::{HistoryStore, LocalBackend, LocalHistory, StateBackend};
 
 pub struct Workspace {
     stacks: PathBuf,
@@ -72,6 +72,24 @@ impl Workspace {
                 Ok(Box::new(
                     S3Backend::connect(client, bucket, prefix, &config.name).await?,
                 ))
+            }
+        }
+    }
+
+    /// The stack's history, beside its state: `state/STACK.history/`, or under the S3 state's
+    /// prefix in its bucket.
+    pub fn history(&self, config: &StackConfig, aws: &Aws) -> Box<dyn HistoryStore> {
+        match &config.state {
+            StateConfig::Local => Box::new(LocalHistory::new(&self.state, &config.name)),
+            StateConfig::S3 {
+                bucket,
+                prefix,
+                region,
+            } => {
+                let path_style =
+                    config.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+                let client = aws.s3_client(region, path_style);
+                Box::new(S3History::new(client, bucket, prefix, &config.name))
             }
         }
     }

@@ -32,6 +32,8 @@ pub struct StackConfig {
     pub origin: NodeGroup,
     pub edge: NodeGroup,
     pub state: StateConfig,
+    /// `[state] history_keep`: how many history entries are kept; all when `None`.
+    pub history_keep: Option<u32>,
     pub security: Security,
     pub ingest: Ingest,
     pub load_balancer: LoadBalancerConfig,
@@ -339,6 +341,12 @@ impl SourceFile<'_> {
         let emulator = raw.endpoint.is_some();
         let dns = self.dns(&raw.dns)?;
         let state = self.state(raw.state.as_ref(), region)?;
+        let history_keep = match &raw.state {
+            Some(state) => self
+                .within("state.history_keep", &state.history_keep, (1, i32::MAX))?
+                .and_then(|n| u32::try_from(n).ok()),
+            None => None,
+        };
         let mut lines = BTreeMap::new();
         lines.insert(
             "network.admin_cidr".to_string(),
@@ -378,6 +386,7 @@ impl SourceFile<'_> {
             origin: self.nodes("origin", raw.origin, emulator)?,
             edge: self.nodes("edge", raw.edge, emulator)?,
             state,
+            history_keep,
             security,
             ingest,
             load_balancer,
@@ -429,7 +438,13 @@ impl SourceFile<'_> {
     fn state(&self, raw: Option<&RawState>, region: &str) -> Result<StateConfig, ConfigError> {
         let state = match raw {
             None => StateConfig::Local,
-            Some(state) => match (state.backend.get_ref().as_str(), &state.bucket) {
+            Some(RawState { backend: None, .. }) => StateConfig::Local,
+            Some(
+                state @ RawState {
+                    backend: Some(backend),
+                    ..
+                },
+            ) => match (backend.get_ref().as_str(), &state.bucket) {
                 ("local", _) => StateConfig::Local,
                 ("s3", Some(bucket)) => StateConfig::S3 {
                     bucket: bucket.get_ref().clone(),
@@ -444,14 +459,14 @@ impl SourceFile<'_> {
                 ("s3", None) => {
                     return Err(self.error(
                         "state.backend",
-                        &state.backend,
+                        backend,
                         "the s3 backend needs `bucket`",
                     ))
                 }
                 (other, _) => {
                     return Err(self.error(
                         "state.backend",
-                        &state.backend,
+                        backend,
                         format!("unknown backend `{other}` (use `local` or `s3`)"),
                     ))
                 }

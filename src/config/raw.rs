@@ -60,10 +60,12 @@ sections! {
     }
 
     struct RawState {
-        pub backend: Spanned<String>,
+        pub backend: Option<Spanned<String>>,
         pub bucket: Option<Spanned<String>>,
         pub prefix: Option<String>,
         pub region: Option<String>,
+        /// How many history entries to keep (all, when absent).
+        pub history_keep: Option<Spanned<i32>>,
     }
 
     struct RawSecurity {

@@ -27,6 +27,7 @@ pub mod outputs;
 pub mod retry;
 pub mod route53;
 pub mod s3;
+mod s3_history;
 mod s3_state;
 pub mod ssm;
 pub mod tagging;
@@ -35,6 +36,7 @@ pub use call::OrError;
 pub use client::{Aws, CallLog, Clients, CredentialsError};
 pub use kind::{AwsKind, AwsProvider, Current};
 pub use names::{partition, TAG_NAME, TAG_STACK};
+pub use s3_history::S3History;
 pub use s3_state::S3Backend;
 
 /// Every kind the provider makes. A new kind is one line here (and its own file).

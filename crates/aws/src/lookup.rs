@@ -37,6 +37,14 @@ pub async fn customer_ebs_key(aws: &Aws) -> Result<Option<(String, String)>, Pro
     Ok(Some((key.to_string(), account)))
 }
 
+/// Who this run acts as: the caller's ARN and account (STS GetCallerIdentity).
+pub async fn caller(aws: &Aws) -> Result<(String, String), ProviderError> {
+    let caller = aws.sts.get_caller_identity().send().await.or_error()?;
+    let arn = crate::call::required(caller.arn(), "the caller's ARN")?;
+    let account = crate::call::required(caller.account(), "the caller's account")?;
+    Ok((arn, account))
+}
+
 /// AWS's managed key for EBS, the default until an account names another.
 const AWS_EBS_KEY: &str = "alias/aws/ebs";
 

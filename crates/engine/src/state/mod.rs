@@ -3,6 +3,7 @@
 //! Architecture invariant: only `state` reads and writes state files. Backends implement
 //! [`StateBackend`]; the local file is one, a team backend (S3) another.
 
+pub mod history;
 mod journal;
 mod local;
 
@@ -13,6 +14,7 @@ use serde_json::Value as Json;
 
 use crate::op::Op;
 
+pub use history::{HistoryStore, LocalHistory};
 pub use journal::{Entry, Move};
 pub use local::LocalBackend;
 
