@@ -1,4 +1,4 @@
-"""moto in server mode (what `moto_server` runs), with six repairs ams-stack's tests depend on.
+"""moto in server mode (what `moto_server` runs), with seven repairs ams-stack's tests depend on.
 
 1. moto 5.2.5 keeps the user data of a launch template version made by CreateLaunchTemplateVersion
 as the caller's plain text, while CreateLaunchTemplate wraps it in its Base64EncodedString; an
@@ -38,6 +38,14 @@ UnmonitorInstances with `disabling`). ams-stack turns it on for a MongoDB instan
 it (one adopted from a hand-made cluster). The repair sets the instance's state, `enabled` or
 `disabled`, and answers as AWS does; an unknown instance is refused as moto refuses it elsewhere.
 
+7. moto's Route 53 applies a change batch by rebuilding the zone's list of record sets
+(`self.rrsets = [... if not deleted]`), on whichever of its threads the request came in: two
+batches at once can each rebuild from the list as it was, and the second puts back what the
+first deleted (a delete answered as done, and the record still there). Route 53 applies each
+change batch atomically, one after another per zone (API reference, ChangeResourceRecordSets: a
+batch is all or nothing; GetChange reports it INSYNC as one). Found by a SIGKILL test whose
+destroy, deleting three records at once, left one. The repair applies the batches one at a time.
+
     .venv/bin/python scripts/emulator/moto_server.py -H 127.0.0.1 -p PORT
 """
 
@@ -52,6 +60,7 @@ from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.ec2.utils import parse_user_data
 from moto.elbv2.models import ELBv2Backend
 from moto.elbv2.ssl_policies import SSL_POLICIES
+from moto.route53.models import Route53Backend
 from moto.s3.responses import S3Response
 from moto.server import main
 
@@ -181,6 +190,17 @@ def _set_monitoring(state, answer):
 
 Monitoring.monitor_instances = _set_monitoring("enabled", "pending")
 Monitoring.unmonitor_instances = _set_monitoring("disabled", "disabling")
+
+_ROUTE53_CHANGES = threading.Lock()
+_change_resource_record_sets = Route53Backend.change_resource_record_sets
+
+
+def _one_batch_at_a_time(self, zoneid, change_list):
+    with _ROUTE53_CHANGES:
+        return _change_resource_record_sets(self, zoneid, change_list)
+
+
+Route53Backend.change_resource_record_sets = _one_batch_at_a_time
 
 if __name__ == "__main__":
     sys.exit(main())
