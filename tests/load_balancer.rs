@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 
 const POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09";
 
-fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+pub fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(true)
@@ -19,7 +19,7 @@ fn s3(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 }
 
 /// The stack's one bucket.
-async fn bucket(sdk: &aws_config::SdkConfig) -> String {
+pub async fn bucket(sdk: &aws_config::SdkConfig) -> String {
     let buckets = s3(sdk).list_buckets().send().await.expect("buckets");
     let names: Vec<&str> = buckets
         .buckets()
@@ -31,7 +31,7 @@ async fn bucket(sdk: &aws_config::SdkConfig) -> String {
     names[0].to_string()
 }
 
-async fn attributes(
+pub async fn attributes(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     arn: &str,
 ) -> BTreeMap<String, String> {

@@ -15,6 +15,7 @@ use ams_aws::elbv2::{tls_policy, Listener, LoadBalancer};
 use ams_engine::{Declared, Input, Piece, Plan, Program};
 use serde::Serialize;
 
+use super::ports::{RTMPS_PORT, RTMP_PORT};
 use crate::config::{Location, StackConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -74,6 +75,9 @@ fn at(config: &StackConfig, key: &str) -> Option<String> {
 
 /// ams-stack's own control (Security Hub has none for MongoDB on EC2): MongoDB asks a password.
 const MONGODB_AUTH: &str = "AMS.3";
+/// ams-stack's own control (Security Hub has none; Prowler's `elbv2_nlb_tls_termination_enabled`):
+/// the ingest load balancer takes RTMP in clear, stream keys included.
+const PLAIN_RTMP: &str = "AMS.4";
 
 /// What one check found, before the stack file's acceptances are applied.
 type Found = (&'static str, Severity, String, Option<String>);
@@ -154,6 +158,11 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
         {
             // A `[load_balancer]` setting the stack file turned off: the user's choice.
             finding.accepted = Some(format!("by the stack file's choice ({line})"));
+        } else if finding.control == PLAIN_RTMP {
+            finding.accepted = Some(match &finding.location {
+                Some(line) => format!("by the stack file's choice ({line})"),
+                None => "by default, for encoders set up with rtmp:// before RTMPS (`[ingest] rtmp_plain = false` turns it off: docs/SECURITY.md)".into(),
+            });
         } else if finding.control == "EC2.18" {
             finding.accepted = Some(
                 "by design: players reach the load balancer on 5080/5443, encoders the ingest load balancer on RTMP 1935 and SRT 4200, and everyone the nodes on WebRTC UDP 50000-60000".into(),
@@ -264,6 +273,16 @@ fn load_balancer(balancer: &LoadBalancer, config: &StackConfig) -> Vec<Found> {
         ));
     }
     if balancer.load_balancer_type == "network" {
+        // Its access logs record TLS listeners only: it has one with RTMPS.
+        if balancer.access_logs.is_none() && config.ingest.rtmp {
+            found.push((
+                "ELB.5",
+                Severity::Medium,
+                "no access logs: RTMPS connections to the ingest load balancer leave no record"
+                    .into(),
+                at(config, "load_balancer.access_log_days"),
+            ));
+        }
         if !balancer.cross_zone {
             found.push((
                 "AMS.2",
@@ -293,8 +312,9 @@ fn load_balancer(balancer: &LoadBalancer, config: &StackConfig) -> Vec<Found> {
     found
 }
 
-/// Plain HTTP forwarded in clear (ELB.1); an HTTPS listener whose TLS policy lacks what the
-/// default has (ELB.17: TLS 1.2 or newer; also post-quantum key exchange and FIPS).
+/// Plain HTTP forwarded in clear (ELB.1); plain RTMP (AMS.4); an HTTPS or TLS listener whose
+/// TLS policy lacks what the default has (ELB.17: TLS 1.2 or newer; also post-quantum key
+/// exchange and FIPS).
 fn listener(listener: &Listener, config: &StackConfig) -> Vec<Found> {
     let mut found = Vec::new();
     if listener.protocol == "HTTP" && listener.target_group_arn.is_some() {
@@ -308,6 +328,17 @@ fn listener(listener: &Listener, config: &StackConfig) -> Vec<Found> {
             at(config, "load_balancer.plain_http"),
         ));
     }
+    if listener.protocol == "TCP" && listener.port == RTMP_PORT {
+        found.push((
+            PLAIN_RTMP,
+            Severity::Medium,
+            format!(
+                "TCP {} takes plain RTMP: stream keys and media cross the internet in clear (RTMPS on {RTMPS_PORT} encrypts them)",
+                listener.port
+            ),
+            at(config, "ingest.rtmp_plain"),
+        ));
+    }
     if let Some(name) = &listener.ssl_policy {
         let weaknesses = tls_policy(name).map_or_else(
             || vec!["not a known ELB security policy"],
@@ -318,7 +349,8 @@ fn listener(listener: &Listener, config: &StackConfig) -> Vec<Found> {
                 "ELB.17",
                 Severity::Medium,
                 format!(
-                    "HTTPS {} uses {name}: {}",
+                    "{} {} uses {name}: {}",
+                    listener.protocol,
                     listener.port,
                     weaknesses.join(", ")
                 ),

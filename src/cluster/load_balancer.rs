@@ -1,7 +1,8 @@
 //! The load balancer tier: the Application Load Balancer, 80/443 publishing to the origins and
 //! 5080/5443 playing from the edges, HTTPS with the stack's certificate and TLS policy; plain
 //! HTTP redirected to HTTPS (or forwarded, by the stack file's choice); on 443 Ant Media's two
-//! rules (`?target=origin`, `?target=edge`); its access logs in the stack's own bucket.
+//! rules (`?target=origin`, `?target=edge`); its access logs in the stack's own bucket (which
+//! also takes the ingest load balancer's, under their own prefix).
 
 use ams_aws::acm::CertificateValidation;
 use ams_aws::elbv2::{AccessLogs, Listener, ListenerRule, LoadBalancer, QueryPair};
@@ -17,6 +18,29 @@ use crate::config::{PlainHttp, StackConfig};
 
 /// Where in the bucket the ALB writes (ELB adds `/AWSLogs/ACCOUNT/elasticloadbalancing/...`).
 pub const ACCESS_LOG_PREFIX: &str = "alb";
+/// Where in the bucket the ingest load balancer writes (its TLS listener's connections).
+pub const INGEST_ACCESS_LOG_PREFIX: &str = "nlb";
+
+/// The stack's log bucket, unless `access_log_days = 0`: the ALB's logs, and the ingest load
+/// balancer's where it has a TLS listener (RTMPS).
+pub fn log_bucket(
+    p: &mut Program,
+    config: &StackConfig,
+) -> Result<Option<Ref<Bucket>>, ProgramError> {
+    let days = config.load_balancer.access_log_days;
+    if days <= 0 {
+        return Ok(None);
+    }
+    let bucket = p.add(
+        "access-logs",
+        Bucket {
+            elb_log_prefix: Some(ACCESS_LOG_PREFIX.into()),
+            nlb_log_prefix: config.ingest.rtmp.then(|| INGEST_ACCESS_LOG_PREFIX.into()),
+            expire_days: days,
+        },
+    )?;
+    Ok(Some(bucket))
+}
 
 pub fn declare(
     p: &mut Program,
@@ -25,23 +49,13 @@ pub fn declare(
     security: &Security,
     (origin, edge): (&Nodes, &Nodes),
     issued: &Ref<CertificateValidation>,
+    log_bucket: Option<&Ref<Bucket>>,
 ) -> Result<Ref<LoadBalancer>, ProgramError> {
     let settings = &config.load_balancer;
-    let access_logs = if settings.access_log_days > 0 {
-        let bucket = p.add(
-            "access-logs",
-            Bucket {
-                elb_log_prefix: Some(ACCESS_LOG_PREFIX.into()),
-                expire_days: settings.access_log_days,
-            },
-        )?;
-        Some(AccessLogs {
-            bucket: bucket.name().into(),
-            prefix: ACCESS_LOG_PREFIX.into(),
-        })
-    } else {
-        None
-    };
+    let access_logs = log_bucket.map(|bucket| AccessLogs {
+        bucket: bucket.name().into(),
+        prefix: ACCESS_LOG_PREFIX.into(),
+    });
     let alb = p.add_after(
         "load-balancer",
         LoadBalancer {

@@ -71,8 +71,27 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     )?;
     let zone = &found.hosted_zone_id;
     let issued = certificate::declare(p, config, zone)?;
-    let alb = load_balancer::declare(p, config, &network, &security, (&origin, &edge), &issued)?;
-    let ingest = ingest::declare(p, config, &network, &security, ingest_groups)?;
+    let log_bucket = load_balancer::log_bucket(p, config)?;
+    let alb = load_balancer::declare(
+        p,
+        config,
+        &network,
+        &security,
+        (&origin, &edge),
+        &issued,
+        log_bucket.as_ref(),
+    )?;
+    let ingest = ingest::declare(
+        p,
+        config,
+        &network,
+        &security,
+        ingest_groups,
+        ingest::Shared {
+            issued: &issued,
+            log_bucket: log_bucket.as_ref(),
+        },
+    )?;
     if config.mongodb.adopted {
         adopted::declare(p, &security, mongodb, (&origin, &edge), &alb, &issued)?;
     }
@@ -106,6 +125,13 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         format!("https://{domain}:5443/WebRTCAppEE/player.html").into(),
     )?;
     if config.ingest.rtmp {
+        // 443 is rtmps://'s own port: encoders need no port in the URL.
+        p.output(
+            "rtmps_url",
+            format!("rtmps://{}/WebRTCAppEE", ingest_domain(domain)).into(),
+        )?;
+    }
+    if config.ingest.rtmp_plain {
         p.output(
             "rtmp_url",
             format!("rtmp://{}/WebRTCAppEE", ingest_domain(domain)).into(),
@@ -151,7 +177,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     Ok(program)
 }
 
-/// The name encoders publish RTMP and SRT to: `ingest.DOMAIN`.
+/// The name encoders publish RTMPS, RTMP and SRT to: `ingest.DOMAIN`.
 pub fn ingest_domain(domain: &str) -> String {
     format!("ingest.{domain}")
 }

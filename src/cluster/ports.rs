@@ -10,6 +10,8 @@ pub const MONGODB_PORT: i32 = 27017;
 pub const WEBRTC_UDP: (i32, i32) = (50000, 60000);
 /// RTMP publishing (OBS, hardware encoders), TCP.
 pub const RTMP_PORT: i32 = 1935;
+/// RTMPS publishing (RTMP in TLS, terminated by the ingest load balancer), TCP.
+pub const RTMPS_PORT: i32 = 443;
 /// SRT publishing, UDP.
 pub const SRT_PORT: i32 = 4200;
 

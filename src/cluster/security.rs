@@ -7,7 +7,8 @@ use ams_aws::ssm::SecureParameter;
 use ams_engine::{Input, Piece, Program, ProgramError, Ref};
 
 use super::ports::{
-    ALB_LISTENERS, AMS_CLUSTER_PORT, AMS_HTTP_PORT, MONGODB_PORT, RTMP_PORT, SRT_PORT, WEBRTC_UDP,
+    ALB_LISTENERS, AMS_CLUSTER_PORT, AMS_HTTP_PORT, MONGODB_PORT, RTMPS_PORT, RTMP_PORT, SRT_PORT,
+    WEBRTC_UDP,
 };
 use crate::config::StackConfig;
 
@@ -134,16 +135,20 @@ pub fn declare(
     let ingest = &config.ingest;
     let ingest_sg = if ingest.any() {
         let mut ingress = Vec::new();
-        if ingest.rtmp {
+        if ingest.rtmp_plain {
             ingress.push(tcp(RTMP_PORT, "RTMP publish"));
         }
         if ingest.srt {
             ingress.push(udp(SRT_PORT, SRT_PORT, "SRT publish"));
         }
+        if ingest.rtmp {
+            ingress.push(tcp(RTMPS_PORT, "RTMPS publish (TLS)"));
+        }
         Some(p.add(
             "ingest-sg",
             SecurityGroup {
                 vpc_id: vpc_id.clone(),
+                // Kept as it was (a new description replaces the group): RTMPS 443/tcp too.
                 description: "AMS ingest load balancer: RTMP 1935/tcp, SRT 4200/udp".into(),
                 ingress,
             },
@@ -166,6 +171,7 @@ pub fn declare(
     nodes_ingress.extend(ssh.iter().cloned());
     if let Some(ingest_sg) = &ingest_sg {
         if ingest.rtmp {
+            // RTMPS and plain RTMP both reach AMS's RTMP port.
             nodes_ingress.push(from_group(
                 ingest_sg,
                 tcp(RTMP_PORT, "RTMP from the ingest load balancer"),

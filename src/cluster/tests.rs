@@ -43,12 +43,12 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:ec2:NatGateway", 1),
         ("aws:ec2:Subnet", 4),
         ("aws:ec2:Vpc", 1),
-        ("aws:elbv2:Listener", 6),
+        ("aws:elbv2:Listener", 7),
         ("aws:elbv2:ListenerRule", 2),
         ("aws:elbv2:LoadBalancer", 2),
         ("aws:s3:Bucket", 1),
         ("aws:elbv2:TargetGroup", 4),
-        ("aws:route53:Record", 3),
+        ("aws:route53:Record", 4),
         ("aws:ssm:SecureParameter", 2),
         ("aws:iam:Role", 2),
         ("aws:iam:InstanceProfile", 1),
@@ -62,7 +62,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 54);
+    assert_eq!(program.resources().len(), 56);
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
@@ -178,7 +178,211 @@ fn ingest_is_what_the_stack_file_asks_for() {
         assert!(none.get(name).is_none(), "{name} without ingest");
     }
     assert!(!none.outputs().contains_key("rtmp_url"));
+    assert!(!none.outputs().contains_key("rtmps_url"));
     assert!(!args(&none, "nodes-sg").to_string().contains("1935"));
+    // Without RTMPS the certificate names the domain alone, as it always did.
+    assert_eq!(
+        args(&none, "certificate"),
+        json!({"domain": "stream.example.com"})
+    );
+    assert!(none.get("certificate-validation-record-ingest").is_none());
+    assert!(args(&none, "access-logs").get("nlb_log_prefix").is_none());
+}
+
+#[test]
+fn rtmps_terminates_tls_on_443_with_a_certificate_naming_ingest_and_forwards_to_1935() {
+    let program = prod();
+    let tls = args(&program, "ingest-listener-tls-443");
+    assert_eq!(tls["protocol"], "TLS");
+    assert_eq!(tls["port"], 443);
+    // The issued certificate (after both names are validated), the stack's TLS policy, and
+    // AMS's RTMP port on the origins.
+    assert_eq!(
+        tls["certificate_arn"]["$ref"]["resource"],
+        "certificate-validation"
+    );
+    assert_eq!(
+        tls["ssl_policy"],
+        args(&program, "listener-https-443")["ssl_policy"]
+    );
+    assert_eq!(
+        tls["target_group_arn"]["$ref"]["resource"],
+        "origin-rtmp-target-group"
+    );
+    assert_eq!(
+        args(&program, "certificate"),
+        json!({"domain": "stream.example.com", "alternative_name": "ingest.stream.example.com"})
+    );
+    // One validation record per name, both in the hosted zone, both waited for.
+    let ingest_record = args(&program, "certificate-validation-record-ingest");
+    assert_eq!(ingest_record["zone_id"], "Z123");
+    assert_eq!(
+        ingest_record["name"]["$ref"],
+        json!({"resource": "certificate", "output": "alternative_validation_record_name"})
+    );
+    let validation = program
+        .get("certificate-validation")
+        .expect("the wait for the certificate");
+    let waits = plan(&program, &State::empty("prod")).expect("no cycle");
+    let step = waits
+        .steps
+        .iter()
+        .find(|s| s.name == validation.name)
+        .expect("its step");
+    assert!(
+        step.dependencies
+            .contains("certificate-validation-record-ingest"),
+        "{:?}",
+        step.dependencies
+    );
+    let ingest_sg = args(&program, "ingest-sg").to_string();
+    assert!(ingest_sg.contains("RTMPS publish (TLS)"), "{ingest_sg}");
+    assert_eq!(
+        program.outputs()["rtmps_url"],
+        json!("rtmps://ingest.stream.example.com/WebRTCAppEE")
+    );
+}
+
+#[test]
+fn plain_rtmp_is_kept_by_default_as_a_finding_and_closed_by_the_stack_file() {
+    let (config, program) = with_stack(|text| text);
+    assert!(program.get("ingest-listener-tcp-1935").is_some());
+    let plain: Vec<checks::Finding> = checks::check(&program, &config)
+        .into_iter()
+        .filter(|f| f.control == "AMS.4")
+        .collect();
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(plain[0].resource, "ingest-listener-tcp-1935");
+    assert!(plain[0]
+        .accepted
+        .as_deref()
+        .is_some_and(|a| a.contains("rtmp_plain = false")));
+    assert!(!plain[0].blocks());
+
+    let (config, kept) =
+        with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = true"));
+    let said = checks::check(&kept, &config)
+        .into_iter()
+        .find(|f| f.control == "AMS.4")
+        .expect("still a finding");
+    let accepted = said.accepted.unwrap_or_default();
+    assert!(
+        accepted.starts_with("by the stack file's choice (")
+            && accepted.contains("ingest.rtmp_plain"),
+        "{accepted}"
+    );
+
+    let (config, closed) =
+        with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = false"));
+    assert!(closed.get("ingest-listener-tcp-1935").is_none());
+    assert!(closed.get("ingest-listener-tls-443").is_some());
+    assert!(!closed.outputs().contains_key("rtmp_url"));
+    assert!(closed.outputs().contains_key("rtmps_url"));
+    let ingest_sg = args(&closed, "ingest-sg");
+    let ports: Vec<i64> = ingest_sg["ingress"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|rule| rule["from_port"].as_i64())
+        .collect();
+    assert_eq!(ports, [4200, 443], "{ingest_sg}");
+    // The origins still take RTMP from the load balancer: RTMPS arrives there.
+    assert!(args(&closed, "nodes-sg").to_string().contains("1935"));
+    let findings = checks::check(&closed, &config);
+    assert!(
+        findings.iter().all(|f| f.control != "AMS.4"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn plain_rtmp_without_rtmp_is_refused_naming_the_line() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/prod.toml");
+    let text = std::fs::read_to_string(&path)
+        .expect("prod stack")
+        .replace("rtmp = true", "rtmp = false")
+        .replace("# rtmp_plain = true", "rtmp_plain = true");
+    let error = crate::config::parse("prod", &path, &text)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("ingest.rtmp_plain") && error.contains("needs `rtmp = true`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_stack_from_before_rtmps_replaces_its_certificate_and_keeps_plain_rtmp() {
+    let program = prod();
+    // The state the same stack had before RTMPS: every resource but the new ones, the
+    // certificate for the domain alone, the ingest load balancer without logs.
+    let new = [
+        "ingest-listener-tls-443",
+        "certificate-validation-record-ingest",
+    ];
+    // Every output `RESOURCE.OUTPUT`, as stored by the apply that made it.
+    let wanted: std::cell::RefCell<BTreeMap<String, BTreeMap<String, Json>>> = Default::default();
+    let fake = |resource: &str, output: &str| {
+        let value = json!(format!("{resource}.{output}"));
+        let mut wanted = wanted.borrow_mut();
+        let outputs = wanted.entry(resource.to_string()).or_default();
+        outputs.insert(output.to_string(), value.clone());
+        Some(value)
+    };
+    let resolved: Vec<Json> = program
+        .resources()
+        .iter()
+        .map(|r| ams_engine::resolve_with(&r.args, &fake))
+        .collect();
+    let mut state = State::empty("prod");
+    for (declared, mut inputs) in program.resources().iter().zip(resolved) {
+        if new.contains(&declared.name.as_str()) {
+            continue;
+        }
+        if let Some(fields) = inputs.as_object_mut() {
+            match declared.name.as_str() {
+                "certificate" => {
+                    fields.remove("alternative_name");
+                }
+                "ingest-load-balancer" => {
+                    fields.remove("access_logs");
+                }
+                "access-logs" => {
+                    fields.remove("nlb_log_prefix");
+                }
+                _ => {}
+            }
+        }
+        state.resources.push(ams_engine::state::ResourceState {
+            name: declared.name.clone(),
+            type_name: declared.type_name.clone(),
+            id: format!("{}-id", declared.name),
+            inputs,
+            outputs: json!(wanted
+                .borrow()
+                .get(&declared.name)
+                .cloned()
+                .unwrap_or_default()),
+            dependencies: declared.dependencies.iter().cloned().collect(),
+        });
+    }
+    let planned = plan(&program, &state).expect("plan");
+    let op = |name: &str| {
+        planned
+            .steps
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.op)
+            .unwrap_or_else(|| panic!("{name} planned"))
+    };
+    assert_eq!(op("certificate"), Op::Replace);
+    assert_eq!(op("certificate-validation"), Op::Replace);
+    assert_eq!(op("certificate-validation-record-ingest"), Op::Create);
+    assert_eq!(op("ingest-listener-tls-443"), Op::Create);
+    assert_eq!(op("ingest-load-balancer"), Op::Update);
+    assert_eq!(op("access-logs"), Op::Update);
+    // Encoders on rtmp:// keep publishing through the upgrade.
+    assert_eq!(op("ingest-listener-tcp-1935"), Op::Same);
 }
 
 #[test]
@@ -575,9 +779,15 @@ fn both_load_balancers_are_protected_and_the_alb_logs_to_the_stacks_bucket() {
     let nlb = args(&program, "ingest-load-balancer");
     assert_eq!(nlb["deletion_protection"], true);
     assert_eq!(nlb["cross_zone"], true);
-    assert!(nlb.get("access_logs").is_none());
+    assert_eq!(
+        nlb["access_logs"],
+        json!({"bucket": {"$ref": {"resource": "access-logs", "output": "name"}}, "prefix": "nlb"})
+    );
     let bucket = args(&program, "access-logs");
-    assert_eq!(bucket, json!({"elb_log_prefix": "alb", "expire_days": 30}));
+    assert_eq!(
+        bucket,
+        json!({"elb_log_prefix": "alb", "nlb_log_prefix": "nlb", "expire_days": 30})
+    );
     assert_eq!(tier("access-logs"), "load balancer");
     assert_eq!(tier("listener-rule-443-origin"), "load balancer");
 }
@@ -616,9 +826,14 @@ fn turning_a_load_balancer_protection_off_is_a_finding_the_stack_file_accepts() 
     assert_eq!(of("ELB.1").len(), 2, "80 and 5080: {findings:?}");
     assert!(of("ELB.1")[0].message.contains("forwards in clear"));
     assert_eq!(of("ELB.6").len(), 2, "the ALB and the NLB");
-    assert_eq!(of("ELB.5").len(), 1);
+    // The ALB's, and the ingest load balancer's for its RTMPS connections.
+    assert_eq!(of("ELB.5").len(), 2);
     let tls = of("ELB.17");
-    assert_eq!(tls.len(), 2, "443 and 5443");
+    assert_eq!(
+        tls.len(),
+        3,
+        "443 and 5443, and the ingest load balancer's RTMPS 443"
+    );
     assert!(
         tls[0]
             .message

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use raw::{RawDns, RawSecurity, RawStack, RawState};
+use raw::{RawDns, RawIngest, RawSecurity, RawStack, RawState};
 
 /// A validated stack.
 #[derive(Clone, Debug)]
@@ -58,8 +58,11 @@ pub enum StateConfig {
 /// Network Load Balancer in front of the origin group.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ingest {
-    /// RTMP on TCP 1935 (default on).
+    /// RTMP publishing (default on): RTMPS, TLS on 443 with the stack's certificate, always.
     pub rtmp: bool,
+    /// Plain RTMP on TCP 1935 beside RTMPS (default on: encoders set up before RTMPS publish
+    /// there; `rtmp_plain = false` closes it). Only with `rtmp`.
+    pub rtmp_plain: bool,
     /// SRT on UDP 4200 (default off).
     pub srt: bool,
 }
@@ -366,10 +369,7 @@ impl SourceFile<'_> {
         }
         let security = self.security(raw.security.as_ref(), &mut lines)?;
         let load_balancer = self.load_balancer(raw.load_balancer.as_ref(), &mut lines)?;
-        let ingest = Ingest {
-            rtmp: raw.ingest.as_ref().and_then(|i| i.rtmp).unwrap_or(true),
-            srt: raw.ingest.as_ref().and_then(|i| i.srt).unwrap_or(false),
-        };
+        let ingest = self.ingest(raw.ingest.as_ref(), &mut lines)?;
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
@@ -391,6 +391,34 @@ impl SourceFile<'_> {
             ingest,
             load_balancer,
             lines,
+        })
+    }
+
+    /// `[ingest]`: RTMP (RTMPS, and plain RTMP unless turned off) and SRT.
+    fn ingest(
+        &self,
+        raw: Option<&RawIngest>,
+        lines: &mut BTreeMap<String, Location>,
+    ) -> Result<Ingest, ConfigError> {
+        let rtmp = raw.and_then(|i| i.rtmp).unwrap_or(true);
+        let plain = raw.and_then(|i| i.rtmp_plain.as_ref());
+        if let Some(plain) = plain {
+            if *plain.get_ref() && !rtmp {
+                return Err(self.error(
+                    "ingest.rtmp_plain",
+                    plain,
+                    "plain RTMP needs `rtmp = true` (RTMPS on 443 comes with it)",
+                ));
+            }
+            lines.insert(
+                "ingest.rtmp_plain".to_string(),
+                self.location("ingest.rtmp_plain", plain),
+            );
+        }
+        Ok(Ingest {
+            rtmp,
+            rtmp_plain: rtmp && plain.is_none_or(|p| *p.get_ref()),
+            srt: raw.and_then(|i| i.srt).unwrap_or(false),
         })
     }
 

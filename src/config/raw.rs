@@ -56,6 +56,7 @@ sections! {
 
     struct RawIngest {
         pub rtmp: Option<bool>,
+        pub rtmp_plain: Option<Spanned<bool>>,
         pub srt: Option<bool>,
     }
 

@@ -1,5 +1,6 @@
 //! A listener of a load balancer: HTTP or HTTPS (with a certificate and a TLS policy) on an
-//! Application Load Balancer, TCP or UDP on a Network Load Balancer; it forwards to a target
+//! Application Load Balancer, TCP, UDP or TLS (with a certificate and a TLS policy: TLS
+//! terminated, forwarded to a TCP target group) on a Network Load Balancer; it forwards to a target
 //! group, or (HTTP) redirects to HTTPS on another port.
 
 use aws_sdk_elasticloadbalancingv2::types::{
@@ -23,11 +24,11 @@ pub struct Listener {
     #[kind(replace)]
     pub load_balancer_arn: Input<String>,
     pub port: i32,
-    /// `HTTP` or `HTTPS` on an Application Load Balancer; `TCP` or `UDP` on a Network one.
+    /// `HTTP` or `HTTPS` on an Application Load Balancer; `TCP`, `UDP` or `TLS` on a Network one.
     pub protocol: String,
-    /// HTTPS only.
+    /// HTTPS and TLS only.
     pub certificate_arn: Option<Input<String>>,
-    /// The TLS security policy of an HTTPS listener (`tls::TLS_POLICIES`).
+    /// The TLS security policy of an HTTPS or TLS listener (`tls::TLS_POLICIES`).
     pub ssl_policy: Option<String>,
     /// Where it forwards; absent when it redirects.
     pub target_group_arn: Option<Input<String>>,

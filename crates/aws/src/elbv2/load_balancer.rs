@@ -1,6 +1,7 @@
 //! An internet-facing load balancer: Application (HTTP, HTTPS) by default, or Network (TCP,
 //! UDP); both in the given subnets, behind the given security groups; with its attributes
-//! (deletion protection, invalid headers dropped, cross-zone balancing, access logs).
+//! (deletion protection, invalid headers dropped, cross-zone balancing, access logs: an
+//! Application one logs its requests, a Network one its TLS listeners' connections).
 
 use aws_sdk_elasticloadbalancingv2::types::{
     self as elb, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
@@ -36,7 +37,8 @@ pub struct LoadBalancer {
     /// balances across zones).
     #[serde(default, skip_serializing_if = "is_false")]
     pub cross_zone: bool,
-    /// `access_logs.s3.*` (Application only): where its access logs go.
+    /// `access_logs.s3.*`: where its access logs go (a Network Load Balancer writes them for its
+    /// TLS listeners only).
     pub access_logs: Option<AccessLogs>,
 }
 
@@ -88,19 +90,19 @@ impl LoadBalancer {
                 "routing.http.drop_invalid_header_fields.enabled",
                 self.drop_invalid_header_fields,
             ));
-            attributes.push(attribute(
-                "access_logs.s3.enabled",
-                self.access_logs.is_some(),
-            ));
-            if let Some(logs) = &self.access_logs {
-                attributes.push(attribute("access_logs.s3.bucket", logs.bucket.get()?));
-                attributes.push(attribute("access_logs.s3.prefix", &logs.prefix));
-            }
         } else {
             attributes.push(attribute(
                 "load_balancing.cross_zone.enabled",
                 self.cross_zone,
             ));
+        }
+        attributes.push(attribute(
+            "access_logs.s3.enabled",
+            self.access_logs.is_some(),
+        ));
+        if let Some(logs) = &self.access_logs {
+            attributes.push(attribute("access_logs.s3.bucket", logs.bucket.get()?));
+            attributes.push(attribute("access_logs.s3.prefix", &logs.prefix));
         }
         Ok(attributes)
     }
@@ -281,7 +283,7 @@ impl AwsKind for LoadBalancer {
 
     /// One listing, then one call per load balancer for its attributes: its subnets and groups
     /// (in the stored order where they are the same ones), deletion protection, header drop,
-    /// access logs (an Application one), cross-zone balancing (a Network one). A load balancer
+    /// access logs, cross-zone balancing (a Network one). A load balancer
     /// made by hand and adopted shows what its first update changes.
     async fn read(aws: &Aws, resources: Vec<Current<Self>>) -> Res<Vec<Option<Self>>> {
         let listed = aws
@@ -336,19 +338,19 @@ impl AwsKind for LoadBalancer {
             if is_application(&args.load_balancer_type) {
                 args.drop_invalid_header_fields =
                     on("routing.http.drop_invalid_header_fields.enabled");
-                args.access_logs = match (on("access_logs.s3.enabled"), args.access_logs) {
-                    (false, _) => None,
-                    (true, stored) => Some(AccessLogs {
-                        bucket: attribute("access_logs.s3.bucket")
-                            .map(Input::Value)
-                            .or(stored.as_ref().map(|s| s.bucket.clone()))
-                            .unwrap_or_else(|| Input::Value(String::new())),
-                        prefix: attribute("access_logs.s3.prefix").unwrap_or_default(),
-                    }),
-                };
             } else {
                 args.cross_zone = on("load_balancing.cross_zone.enabled");
             }
+            args.access_logs = match (on("access_logs.s3.enabled"), args.access_logs) {
+                (false, _) => None,
+                (true, stored) => Some(AccessLogs {
+                    bucket: attribute("access_logs.s3.bucket")
+                        .map(Input::Value)
+                        .or(stored.as_ref().map(|s| s.bucket.clone()))
+                        .unwrap_or_else(|| Input::Value(String::new())),
+                    prefix: attribute("access_logs.s3.prefix").unwrap_or_default(),
+                }),
+            };
             live.push(Some(args));
         }
         Ok(live)
@@ -438,7 +440,29 @@ mod tests {
             [
                 ("deletion_protection.enabled".into(), "false".into()),
                 ("load_balancing.cross_zone.enabled".into(), "true".into()),
+                ("access_logs.s3.enabled".into(), "false".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_network_load_balancer_logs_its_tls_connections_to_its_bucket() {
+        let nlb: LoadBalancer = serde_json::from_value(json!({
+            "subnet_ids": [], "security_group_ids": [], "load_balancer_type": "network",
+            "cross_zone": true, "access_logs": {"bucket": "logs-1", "prefix": "nlb"},
+        }))
+        .unwrap();
+        let pairs = keys(&nlb);
+        for (key, value) in [
+            ("access_logs.s3.enabled", "true"),
+            ("access_logs.s3.bucket", "logs-1"),
+            ("access_logs.s3.prefix", "nlb"),
+        ] {
+            assert!(
+                pairs.contains(&(key.into(), value.into())),
+                "{key}: {pairs:?}"
+            );
+        }
+        assert!(!pairs.iter().any(|(k, _)| k.starts_with("routing.http")));
     }
 }

@@ -1,7 +1,7 @@
-//! An S3 bucket for what the stack's services write (the Application Load Balancer's access
-//! logs): encrypted with S3-managed keys (SSE-S3, the only encryption ELB log delivery
-//! supports), all public access blocked, objects owned by the bucket owner (no ACLs), a policy
-//! that lets the region's ELB log delivery write under the log prefix, and
+//! An S3 bucket for what the stack's services write (the load balancers' access logs):
+//! encrypted with S3-managed keys (SSE-S3, the only encryption ELB log delivery supports for an
+//! Application Load Balancer), all public access blocked, objects owned by the bucket owner (no
+//! ACLs), a policy that lets the region's ELB log delivery write under each log prefix, and
 //! objects expiring after some days. Its name is unique across all accounts
 //! (`stack-name-` and 16 random hex digits). A delete empties it first (every object and
 //! version): it holds only what the stack's services wrote.
@@ -19,7 +19,7 @@ use serde_json::{json, Value as Json};
 
 use ams_engine::{Kind, Outputs, ProviderError};
 
-use super::log_delivery::log_delivery_statement;
+use super::log_delivery::{log_delivery_statement, nlb_log_delivery_statements};
 use crate::call::{required, OrError};
 use crate::kind::{existing_each, AwsKind, Codes, Ctx, Current, Res};
 use crate::names::{global_prefix, globally_unique_name, is_ours, partition, tags};
@@ -35,6 +35,9 @@ pub struct Bucket {
     /// Elastic Load Balancing may write access logs under `PREFIX/AWSLogs/ACCOUNT/`: the
     /// bucket policy grants that to the region's log delivery.
     pub elb_log_prefix: Option<String>,
+    /// A Network Load Balancer may write access logs under `PREFIX/AWSLogs/ACCOUNT/`: the
+    /// policy grants that to log delivery (`delivery.logs.amazonaws.com`) for this account.
+    pub nlb_log_prefix: Option<String>,
     /// Objects (and old versions) expire this many days after they are written.
     pub expire_days: i32,
 }
@@ -94,14 +97,23 @@ fn owner_owns() -> Res<OwnershipControls> {
 }
 
 impl Bucket {
-    /// The bucket policy: ELB log delivery where asked. (No deny of plain-HTTP requests: the
+    /// The bucket policy: ELB log delivery under each prefix asked. (No deny of plain-HTTP requests: the
     /// emulator the tests run against is plain HTTP and enforces bucket policies, so it could
     /// then neither write nor empty the bucket; on AWS the SDK and log delivery use TLS.)
     fn policy(&self, region: &str, account: &str, bucket: &str) -> Option<Json> {
-        let prefix = self.elb_log_prefix.as_ref()?;
+        let mut statements = Vec::new();
+        if let Some(prefix) = &self.elb_log_prefix {
+            statements.push(log_delivery_statement(region, account, bucket, prefix));
+        }
+        if let Some(prefix) = &self.nlb_log_prefix {
+            statements.extend(nlb_log_delivery_statements(region, account, bucket, prefix));
+        }
+        if statements.is_empty() {
+            return None;
+        }
         Some(json!({
             "Version": "2012-10-17",
-            "Statement": [log_delivery_statement(region, account, bucket, prefix)],
+            "Statement": statements,
         }))
     }
 
@@ -360,6 +372,7 @@ mod tests {
     fn the_policy_lets_log_delivery_write_under_the_prefix_only() {
         let bucket = Bucket {
             elb_log_prefix: Some("alb".into()),
+            nlb_log_prefix: None,
             expire_days: 30,
         };
         let policy = bucket
@@ -373,8 +386,34 @@ mod tests {
         );
         let plain = Bucket {
             elb_log_prefix: None,
+            nlb_log_prefix: None,
             expire_days: 30,
         };
         assert!(plain.policy("ap-south-1", "1", "b").is_none());
+    }
+
+    #[test]
+    fn the_policy_lets_each_load_balancers_log_delivery_write_under_its_own_prefix() {
+        let bucket = Bucket {
+            elb_log_prefix: Some("alb".into()),
+            nlb_log_prefix: Some("nlb".into()),
+            expire_days: 30,
+        };
+        let policy = bucket
+            .policy("eu-west-1", "123456789012", "logs-1")
+            .expect("a policy");
+        let statements = policy["Statement"].as_array().expect("statements");
+        let resources: Vec<&str> = statements
+            .iter()
+            .filter_map(|s| s["Resource"].as_str())
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                "arn:aws:s3:::logs-1/alb/AWSLogs/123456789012/*",
+                "arn:aws:s3:::logs-1",
+                "arn:aws:s3:::logs-1/nlb/AWSLogs/123456789012/*",
+            ]
+        );
     }
 }

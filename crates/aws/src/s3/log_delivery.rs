@@ -1,5 +1,5 @@
-//! Who writes an Application Load Balancer's access logs, by region, and the bucket policy
-//! statement that lets it.
+//! Who writes a load balancer's access logs, by region, and the bucket policy statements that
+//! let it.
 //!
 //! Source: AWS, Elastic Load Balancing, Application Load Balancers, "Enable access logs for
 //! your Application Load Balancer", step "Attach a policy to your S3 bucket": in regions
@@ -8,6 +8,14 @@
 //! regions it is the log delivery service principal
 //! `logdelivery.elasticloadbalancing.amazonaws.com`. Either may `s3:PutObject` under
 //! `PREFIX/AWSLogs/ACCOUNT/` only.
+//!
+//! A Network Load Balancer's access logs (its TLS listeners' connections) are written by
+//! another writer in every region: the service principal `delivery.logs.amazonaws.com`, which
+//! checks the bucket's ACL and then puts objects with the `bucket-owner-full-control` ACL, both
+//! only for the load balancer's own account and region (`aws:SourceAccount`, `aws:SourceArn`
+//! `arn:PARTITION:logs:REGION:ACCOUNT:*`). Source: AWS, Elastic Load Balancing, Network Load
+//! Balancers, "Enable access logs for your Network Load Balancer", "Bucket requirements" and its
+//! example bucket policy.
 
 use serde_json::{json, Value as Json};
 
@@ -44,6 +52,9 @@ const ELB_ACCOUNTS: [(&str, &str); 24] = [
 /// The service principal of log delivery in regions opened since August 2022.
 const LOG_DELIVERY_SERVICE: &str = "logdelivery.elasticloadbalancing.amazonaws.com";
 
+/// The service principal that writes a Network Load Balancer's access logs, in every region.
+const NLB_LOG_DELIVERY_SERVICE: &str = "delivery.logs.amazonaws.com";
+
 /// The region's Elastic Load Balancing account; `None` in a region opened since August 2022.
 pub fn elb_account(region: &str) -> Option<&'static str> {
     ELB_ACCOUNTS
@@ -68,9 +79,75 @@ pub fn log_delivery_statement(region: &str, account: &str, bucket: &str, prefix:
     })
 }
 
+/// The two statements that let a Network Load Balancer's log delivery write
+/// `bucket/prefix/AWSLogs/account/*`: its ACL check on the bucket and its writes under the
+/// prefix, each for this account's load balancers of this region only.
+pub fn nlb_log_delivery_statements(
+    region: &str,
+    account: &str,
+    bucket: &str,
+    prefix: &str,
+) -> [Json; 2] {
+    let partition = partition(region);
+    let source = json!({
+        "StringEquals": {"aws:SourceAccount": [account]},
+        "ArnLike": {"aws:SourceArn": [format!("arn:{partition}:logs:{region}:{account}:*")]},
+    });
+    let mut write = source.clone();
+    write["StringEquals"]["s3:x-amz-acl"] = json!("bucket-owner-full-control");
+    [
+        json!({
+            "Sid": "NlbAccessLogAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": NLB_LOG_DELIVERY_SERVICE},
+            "Action": "s3:GetBucketAcl",
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
+            "Condition": source,
+        }),
+        json!({
+            "Sid": "NlbAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": NLB_LOG_DELIVERY_SERVICE},
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:{partition}:s3:::{bucket}/{prefix}/AWSLogs/{account}/*"),
+            "Condition": write,
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_load_balancers_logs_are_written_by_log_delivery_for_this_account_only() {
+        let [acl, write] = nlb_log_delivery_statements("eu-west-1", "111122223333", "logs", "nlb");
+        for statement in [&acl, &write] {
+            assert_eq!(
+                statement["Principal"],
+                json!({"Service": "delivery.logs.amazonaws.com"})
+            );
+            assert_eq!(
+                statement["Condition"]["StringEquals"]["aws:SourceAccount"],
+                json!(["111122223333"])
+            );
+            assert_eq!(
+                statement["Condition"]["ArnLike"]["aws:SourceArn"],
+                json!(["arn:aws:logs:eu-west-1:111122223333:*"])
+            );
+        }
+        assert_eq!(acl["Action"], "s3:GetBucketAcl");
+        assert_eq!(acl["Resource"], "arn:aws:s3:::logs");
+        assert_eq!(write["Action"], "s3:PutObject");
+        assert_eq!(
+            write["Resource"],
+            "arn:aws:s3:::logs/nlb/AWSLogs/111122223333/*"
+        );
+        assert_eq!(
+            write["Condition"]["StringEquals"]["s3:x-amz-acl"],
+            "bucket-owner-full-control"
+        );
+    }
 
     /// A region older than August 2022 grants its own Elastic Load Balancing account, named in
     /// the region's partition.

@@ -5,4 +5,4 @@ mod bucket;
 mod log_delivery;
 
 pub use bucket::{Bucket, BucketOutputs};
-pub use log_delivery::{elb_account, log_delivery_statement};
+pub use log_delivery::{elb_account, log_delivery_statement, nlb_log_delivery_statements};
