@@ -13,6 +13,7 @@ mod faults;
 mod guide_builder;
 mod load_balancer;
 mod plans;
+mod recording;
 mod rolling;
 mod security;
 mod strict;

@@ -144,12 +144,23 @@ pub async fn converge(
     result
 }
 
+/// What a `destroy` may lose that it otherwise keeps.
+pub struct Losses {
+    /// MongoDB's data volume goes without a final snapshot.
+    pub skip_final_snapshot: bool,
+    /// The recordings bucket is emptied (refused while it holds any, without this).
+    pub delete_recordings: bool,
+}
+
 pub async fn destroy(
     workspace: &Workspace,
     styles: &Styles,
     args: PlanArgs,
     ApplyArgs { yes, parallel }: ApplyArgs,
-    skip_final_snapshot: bool,
+    Losses {
+        skip_final_snapshot,
+        delete_recordings,
+    }: Losses,
 ) -> Result<()> {
     let opened = &open(workspace, args.stack.clone()).await?;
     let (name, config, aws, backend) = opened;
@@ -175,9 +186,26 @@ pub async fn destroy(
                 "--skip-final-snapshot: MongoDB's data volume is deleted without a snapshot.",
             );
         }
+        let recordings = backup::recordings_held(aws, &plan, &state).await?;
+        if !recordings.is_empty() && !delete_recordings {
+            bail!(
+                "refusing to destroy: {}; they are yours. Copy what you keep, then `ams-stack destroy {name} --delete-recordings`; nothing was changed",
+                recordings
+                    .iter()
+                    .map(|(bucket, held)| format!("bucket {bucket} holds {held} recordings or versions"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         confirm(&format!("Delete these resources of stack `{name}`?"), yes)?;
         if !skip_final_snapshot {
             backup::before_losses(aws, &plan, &state, "final").await?;
+        }
+        for (bucket, _) in &recordings {
+            let deleted = ams_aws::s3::delete_everything_in(aws, bucket).await?;
+            render::err(&format!(
+                "--delete-recordings: deleted {deleted} recordings and versions from {bucket}."
+            ));
         }
         run(&plan, &mut state, opened, parallel, styles, args.json).await?;
         if state.is_empty() {

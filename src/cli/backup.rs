@@ -16,6 +16,7 @@ use crate::cluster;
 use crate::render::{self, Styles};
 use ams_aws::ec2::snapshot::{self, Snapshot};
 use ams_aws::ec2::Volume;
+use ams_aws::s3::Bucket;
 use ams_aws::{Aws, TAG_NAME, TAG_STACK};
 use ams_engine::state::{ResourceState, State};
 use ams_engine::{Kind, Op, Plan, StepContext};
@@ -100,6 +101,30 @@ async fn before_root_data_goes(aws: &Aws, plan: &Plan, state: &State, why: &str)
         "Snapshot {taken} of MongoDB's root volume ({root}), where its data is, taken before the instance goes; ams-stack never deletes it."
     ));
     Ok(())
+}
+
+/// The recordings buckets the plan deletes that hold anything, with how much (up to 1000).
+pub async fn recordings_held(
+    aws: &Aws,
+    plan: &Plan,
+    state: &State,
+) -> Result<Vec<(String, usize)>> {
+    let mut held = Vec::new();
+    for step in plan.steps.iter().filter(|s| s.op == Op::Delete) {
+        let Some(bucket) = state.get(&step.name) else {
+            continue;
+        };
+        let keeps_data = ams_engine::view::<Bucket>(&bucket.type_name, &bucket.inputs)
+            .is_some_and(|b| b.keeps_data);
+        if !keeps_data {
+            continue;
+        }
+        let count = ams_aws::s3::object_count(aws, &bucket.id).await?;
+        if count > 0 {
+            held.push((bucket.id.clone(), count));
+        }
+    }
+    Ok(held)
 }
 
 /// Snapshots `volume` of `stack`, tagged, and waits until it is complete; its id.

@@ -116,6 +116,10 @@ pub enum Command {
         /// Delete MongoDB's data volume without the final snapshot destroy otherwise takes first
         #[arg(long)]
         skip_final_snapshot: bool,
+        /// Deletes the recordings in the stack's recordings bucket (refused without it while
+        /// there are any).
+        #[arg(long)]
+        delete_recordings: bool,
     },
     /// Snapshot MongoDB's data volume now; `--list`: the stack's snapshots
     Backup {
@@ -293,9 +297,14 @@ pub async fn run(cli: Cli) -> Result<u8> {
             plan,
             apply,
             skip_final_snapshot,
+            delete_recordings,
         } => {
             let stack = plan.stack.clone();
-            let destroy = apply::destroy(&workspace, &styles, plan, apply, skip_final_snapshot);
+            let losses = apply::Losses {
+                skip_final_snapshot,
+                delete_recordings,
+            };
+            let destroy = apply::destroy(&workspace, &styles, plan, apply, losses);
             history::record(&workspace, stack, "destroy", destroy).await
         }
         Command::Rollback {

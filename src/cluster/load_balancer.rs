@@ -37,6 +37,7 @@ pub fn log_bucket(
             elb_log_prefix: Some(ACCESS_LOG_PREFIX.into()),
             nlb_log_prefix: config.ingest.rtmp.then(|| INGEST_ACCESS_LOG_PREFIX.into()),
             expire_days: days,
+            keeps_data: false,
         },
     )?;
     Ok(Some(bucket))

@@ -16,6 +16,7 @@ mod load_balancer;
 mod network;
 mod nodes;
 pub mod ports;
+mod recording;
 mod security;
 
 use ams_engine::{Input, Piece, Program, ProgramError};
@@ -39,7 +40,8 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let mut program = Program::new();
     let p = &mut program;
     let network = network::declare(p, config)?;
-    let security = security::declare(p, config, &network.vpc_id)?;
+    let recordings = recording::declare(p, config)?;
+    let security = security::declare(p, config, &network.vpc_id, recordings.as_ref())?;
     let data = data::declare(p, config, &network, &security, found)?;
     let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
@@ -159,6 +161,10 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
         p.output(&format!("{role}_image"), image.clone().into())?;
     }
     p.output("mongodb_private_ip", mongodb.private_ip().into())?;
+    if let Some(bucket) = &recordings {
+        // Where AMS's S3 recording settings point (the prefix `recordings/`).
+        p.output("recordings_bucket", bucket.name().into())?;
+    }
     if let Some(volume) = &data.volume {
         p.output("mongodb_data_volume", volume.id().into())?;
     }
@@ -255,7 +261,8 @@ pub fn tier(name: &str) -> &'static str {
     {
         return "security";
     }
-    let prefixes: [(&str, &str); 13] = [
+    let prefixes: [(&str, &str); 14] = [
+        ("recordings", "data"),
         ("vpc", "network"),
         ("private", "network"),
         ("nat", "network"),

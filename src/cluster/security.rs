@@ -3,6 +3,7 @@
 
 use ams_aws::ec2::{Rule, SecurityGroup};
 use ams_aws::iam::{InstanceProfile, Role, Statement};
+use ams_aws::s3::Bucket;
 use ams_aws::ssm::SecureParameter;
 use ams_engine::{Input, Piece, Program, ProgramError, Ref};
 
@@ -112,6 +113,7 @@ pub fn declare(
     p: &mut Program,
     config: &StackConfig,
     vpc_id: &Input<String>,
+    recordings: Option<&Ref<Bucket>>,
 ) -> Result<Security, ProgramError> {
     // SSH from the admin network, unless the stack file turns SSH off.
     let ssh: Vec<Rule> = [Rule {
@@ -261,7 +263,18 @@ pub fn declare(
                 // The drain agent learns its group's name (read only; Describe actions take no
                 // resource but "*").
                 Statement::allow(&["autoscaling:DescribeAutoScalingInstances"], "*"),
-            ],
+            ]
+            .into_iter()
+            .chain(recordings.into_iter().flat_map(|bucket| {
+                // AMS writes a recording, reads it back for VoD and deletes it when a user
+                // deletes the VoD: under the recordings prefix only, and nothing else of the
+                // bucket (no listing of it, no policy, no other prefix).
+                [Statement::allow(
+                    &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                    super::recording::objects(bucket),
+                )]
+            }))
+            .collect(),
             service: "ec2.amazonaws.com".into(),
             // Session Manager, where the stack file asks for it: operators reach the nodes
             // without SSH.

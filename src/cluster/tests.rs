@@ -1054,3 +1054,37 @@ fn a_mongodb_without_auth_is_refused_unless_adopted() {
         "{error}"
     );
 }
+
+#[test]
+fn recordings_go_to_a_bucket_of_the_stack_that_the_nodes_may_touch_only_under_its_prefix() {
+    let (_, program) = with_stack(|t| format!("{t}\n[recording]\ns3 = true\nexpire_days = 90\n"));
+    let bucket = args(&program, "recordings");
+    assert_eq!(bucket["keeps_data"], json!(true));
+    assert_eq!(bucket["expire_days"], json!(90));
+    assert!(bucket.get("elb_log_prefix").is_none_or(Json::is_null));
+    let statements = args(&program, "instance-role")["statements"].clone();
+    let s3: Vec<&Json> = statements
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["actions"].to_string().contains("s3:"))
+        .collect();
+    assert_eq!(s3.len(), 1, "one statement: {s3:?}");
+    assert_eq!(
+        s3[0]["actions"],
+        json!(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+    );
+    let resource = ams_engine::resolve_with(&s3[0]["resource"], &|r, o| {
+        (r == "recordings" && o == "arn").then(|| json!("arn:aws:s3:::prod-recordings-1"))
+    });
+    assert_eq!(
+        resource,
+        json!("arn:aws:s3:::prod-recordings-1/recordings/*")
+    );
+    assert!(program.outputs().contains_key("recordings_bucket"));
+    // Without `[recording]`, none of it.
+    assert!(prod().get("recordings").is_none());
+    assert!(!args(&prod(), "instance-role")["statements"]
+        .to_string()
+        .contains("s3:"));
+}

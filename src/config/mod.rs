@@ -36,6 +36,8 @@ pub struct StackConfig {
     pub history_keep: Option<u32>,
     pub security: Security,
     pub ingest: Ingest,
+    /// `[recording]`: AMS's recordings in a bucket of the stack's (None: not in S3).
+    pub recording: Option<Recording>,
     pub load_balancer: LoadBalancerConfig,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
@@ -52,6 +54,13 @@ pub enum StateConfig {
         prefix: String,
         region: String,
     },
+}
+
+/// AMS's recordings in a bucket of the stack's, written by the nodes through their role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    /// Recordings expire this many days after they are written (0: never).
+    pub expire_days: i32,
 }
 
 /// Ingest for encoders that speak neither WebRTC nor HTTP (OBS, hardware encoders), through a
@@ -370,6 +379,14 @@ impl SourceFile<'_> {
         let security = self.security(raw.security.as_ref(), &mut lines)?;
         let load_balancer = self.load_balancer(raw.load_balancer.as_ref(), &mut lines)?;
         let ingest = self.ingest(raw.ingest.as_ref(), &mut lines)?;
+        let recording = match &raw.recording {
+            Some(recording) if recording.s3 == Some(true) => Some(Recording {
+                expire_days: self
+                    .within("recording.expire_days", &recording.expire_days, (0, 36_500))?
+                    .unwrap_or(0),
+            }),
+            _ => None,
+        };
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
@@ -389,6 +406,7 @@ impl SourceFile<'_> {
             history_keep,
             security,
             ingest,
+            recording,
             load_balancer,
             lines,
         })

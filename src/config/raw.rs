@@ -44,6 +44,7 @@ sections! {
         pub state: Option<RawState>,
         pub security: Option<RawSecurity>,
         pub ingest: Option<RawIngest>,
+        pub recording: Option<RawRecording>,
         pub load_balancer: Option<RawLoadBalancer>,
     }
 
@@ -52,6 +53,11 @@ sections! {
         pub tls_policy: Option<Spanned<String>>,
         pub deletion_protection: Option<Spanned<bool>>,
         pub access_log_days: Option<Spanned<i32>>,
+    }
+
+    struct RawRecording {
+        pub s3: Option<bool>,
+        pub expire_days: Option<Spanned<i32>>,
     }
 
     struct RawIngest {

@@ -38,8 +38,31 @@ pub struct Bucket {
     /// A Network Load Balancer may write access logs under `PREFIX/AWSLogs/ACCOUNT/`: the
     /// policy grants that to log delivery (`delivery.logs.amazonaws.com`) for this account.
     pub nlb_log_prefix: Option<String>,
-    /// Objects (and old versions) expire this many days after they are written.
+    /// Objects (and old versions) expire this many days after they are written; 0: kept.
     pub expire_days: i32,
+    /// It holds the user's data (recordings): a delete refuses while it holds anything, instead
+    /// of emptying it as it does a bucket of logs (`destroy --delete-recordings` empties it
+    /// first, said and counted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_data: bool,
+}
+
+/// How many objects (and old versions) bucket `name` holds, up to 1000 (enough to say it is not
+/// empty, and roughly how full).
+pub async fn object_count(aws: &Aws, name: &str) -> Res<usize> {
+    let page = aws
+        .s3
+        .list_object_versions()
+        .bucket(name)
+        .send()
+        .await
+        .or_gone::<Bucket>()?;
+    Ok(page.map_or(0, |p| p.versions().len() + p.delete_markers().len()))
+}
+
+/// Deletes every object and old version of bucket `name`; how many.
+pub async fn delete_everything_in(aws: &Aws, name: &str) -> Res<usize> {
+    empty(aws, name).await
 }
 
 #[derive(Clone, Serialize, Deserialize, Outputs)]
@@ -174,9 +197,15 @@ impl Bucket {
                     .or_error()?;
             }
         }
-        let lifecycle = s3.put_bucket_lifecycle_configuration();
-        let lifecycle = lifecycle.lifecycle_configuration(self.lifecycle()?);
-        lifecycle.bucket(name).send().await.or_error()?;
+        if self.expire_days > 0 {
+            let lifecycle = s3.put_bucket_lifecycle_configuration();
+            let lifecycle = lifecycle.lifecycle_configuration(self.lifecycle()?);
+            lifecycle.bucket(name).send().await.or_error()?;
+        } else {
+            // Kept until deleted (recordings with no `expire_days`).
+            let lifecycle = s3.delete_bucket_lifecycle().bucket(name);
+            lifecycle.send().await.or_error()?;
+        }
         Ok(())
     }
 }
@@ -325,6 +354,18 @@ impl AwsKind for Bucket {
 
     async fn delete(aws: &Aws, ctx: &Ctx, current: &Current<Self>) -> Res<()> {
         let name = &current.id;
+        if current.args.keeps_data {
+            let held = object_count(aws, name).await?;
+            if held > 0 {
+                return Err(ProviderError {
+                    code: Some("RecordingsKept".into()),
+                    message: format!(
+                        "bucket {name} holds {held}{} recordings or versions: it is the user's data, never emptied unasked (`destroy --delete-recordings` deletes them)",
+                        if held >= 1000 { " or more" } else { "" }
+                    ),
+                });
+            }
+        }
         ctx.waiting(format!(
             "emptying bucket {name} (it holds only the access logs this stack's load balancer wrote)"
         ));

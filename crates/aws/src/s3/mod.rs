@@ -4,5 +4,5 @@
 mod bucket;
 mod log_delivery;
 
-pub use bucket::{Bucket, BucketOutputs};
+pub use bucket::{delete_everything_in, object_count, Bucket, BucketOutputs};
 pub use log_delivery::{elb_account, log_delivery_statement, nlb_log_delivery_statements};
