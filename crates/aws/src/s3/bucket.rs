@@ -415,6 +415,7 @@ mod tests {
             elb_log_prefix: Some("alb".into()),
             nlb_log_prefix: None,
             expire_days: 30,
+            keeps_data: false,
         };
         let policy = bucket
             .policy("ap-south-1", "123456789012", "logs-1")
@@ -429,6 +430,7 @@ mod tests {
             elb_log_prefix: None,
             nlb_log_prefix: None,
             expire_days: 30,
+            keeps_data: false,
         };
         assert!(plain.policy("ap-south-1", "1", "b").is_none());
     }
@@ -439,6 +441,7 @@ mod tests {
             elb_log_prefix: Some("alb".into()),
             nlb_log_prefix: Some("nlb".into()),
             expire_days: 30,
+            keeps_data: false,
         };
         let policy = bucket
             .policy("eu-west-1", "123456789012", "logs-1")
