@@ -77,12 +77,6 @@ pub async fn adopt(
         let (Some(declared), Some(id)) = (program.get(&name), ids.get(&name)) else {
             continue;
         };
-        let failed = |error: ProviderError| AdoptError::Resource {
-            name: name.clone(),
-            type_name: declared.type_name.clone(),
-            id: id.clone(),
-            error,
-        };
         let inputs = resolve(&declared.args, &|resource, output| {
             Some(
                 state
@@ -92,65 +86,30 @@ pub async fn adopt(
                     .unwrap_or_else(|| Json::String(MADE_BY_UP.into())),
             )
         });
-        let ctx = StepContext::new(stack, &name, &declared.type_name, events.clone());
-        let outputs = provider.describe(&ctx, id, &inputs).await.map_err(failed)?;
-        let mut resource = ResourceState {
+        let found = ResourceState {
             name: name.clone(),
             type_name: declared.type_name.clone(),
             id: id.clone(),
             inputs,
-            outputs,
+            outputs: Json::Null,
             dependencies: declared.dependencies.iter().cloned().collect(),
         };
-        let live = provider
-            .read(&declared.type_name, std::slice::from_ref(&resource))
-            .await
-            .map_err(failed)?;
-        resource.inputs = live
-            .into_iter()
-            .next()
-            .flatten()
-            .ok_or_else(|| AdoptError::Gone {
-                name: name.clone(),
-                type_name: declared.type_name.clone(),
-                id: id.clone(),
-            })?;
-        state.resources.push(resource);
+        state
+            .resources
+            .push(described(found, stack, provider, &events).await?);
     }
     for gone in retired {
-        let failed = |error: ProviderError| AdoptError::Resource {
-            name: gone.name.clone(),
-            type_name: gone.type_name.clone(),
-            id: gone.id.clone(),
-            error,
-        };
-        let ctx = StepContext::new(stack, &gone.name, &gone.type_name, events.clone());
-        let outputs = provider
-            .describe(&ctx, &gone.id, &gone.inputs)
-            .await
-            .map_err(failed)?;
-        let mut resource = ResourceState {
+        let found = ResourceState {
             name: gone.name.clone(),
             type_name: gone.type_name.clone(),
             id: gone.id.clone(),
             inputs: gone.inputs.clone(),
-            outputs,
+            outputs: Json::Null,
             dependencies: Vec::new(),
         };
-        let live = provider
-            .read(&gone.type_name, std::slice::from_ref(&resource))
-            .await
-            .map_err(failed)?;
-        resource.inputs = live
-            .into_iter()
-            .next()
-            .flatten()
-            .ok_or_else(|| AdoptError::Gone {
-                name: gone.name.clone(),
-                type_name: gone.type_name.clone(),
-                id: gone.id.clone(),
-            })?;
-        state.resources.push(resource);
+        state
+            .resources
+            .push(described(found, stack, provider, &events).await?);
     }
     state.protected = program
         .protected()
@@ -158,6 +117,47 @@ pub async fn adopt(
         .filter(|(name, _)| ids.contains_key(name))
         .collect();
     Ok(state)
+}
+
+/// `found` (its id, and its arguments as far as known) with its outputs from the provider's
+/// `describe` and its arguments from its live `read`.
+async fn described(
+    mut found: ResourceState,
+    stack: &str,
+    provider: &dyn Provider,
+    events: &EventSink,
+) -> Result<ResourceState, AdoptError> {
+    let failed = |error: ProviderError| AdoptError::Resource {
+        name: found.name.clone(),
+        type_name: found.type_name.clone(),
+        id: found.id.clone(),
+        error,
+    };
+    let ctx = StepContext::new(stack, &found.name, &found.type_name, events.clone());
+    let outputs = provider
+        .describe(&ctx, &found.id, &found.inputs)
+        .await
+        .map_err(failed)?;
+    let live = provider
+        .read(
+            &found.type_name,
+            std::slice::from_ref(&ResourceState {
+                outputs: outputs.clone(),
+                ..found.clone()
+            }),
+        )
+        .await
+        .map_err(failed)?;
+    let Some(inputs) = live.into_iter().next().flatten() else {
+        return Err(AdoptError::Gone {
+            name: found.name,
+            type_name: found.type_name,
+            id: found.id,
+        });
+    };
+    found.inputs = inputs;
+    found.outputs = outputs;
+    Ok(found)
 }
 
 #[cfg(test)]
