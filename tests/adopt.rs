@@ -6,21 +6,9 @@
 use aws_sdk_ec2::types::Filter;
 
 use crate::support::guide::{build, GuideCluster, GuideOptions};
-use crate::support::{FaultProxy, Moto, Project};
+use crate::support::{mutating, FaultProxy, Moto, Project};
 
 const DOMAIN: &str = "stream.ams-local.test";
-
-/// Operations that change something.
-fn mutating(calls: &[String]) -> Vec<&String> {
-    let reads = ["Describe", "List", "Get"];
-    calls
-        .iter()
-        .filter(|c| {
-            let op = c.split(':').nth(1).unwrap_or_default();
-            !reads.iter().any(|r| op.starts_with(r))
-        })
-        .collect()
-}
 
 fn adopt_args<'a>(stack: &'a str, endpoint: &'a str) -> Vec<&'a str> {
     vec![

@@ -1,19 +1,7 @@
 //! Saved plans (`preview --out`, `up --plan`), the stack's history and rollback, on the
 //! emulator: a plan is applied exactly or refused before any mutating call, naming what moved.
 
-use crate::support::{Moto, Project};
-
-/// Operations that change something.
-fn mutating(calls: &[String]) -> Vec<&String> {
-    let reads = ["Describe", "List", "Get", "Head"];
-    calls
-        .iter()
-        .filter(|c| {
-            let op = c.split(':').nth(1).unwrap_or_default();
-            !reads.iter().any(|r| op.starts_with(r))
-        })
-        .collect()
-}
+use crate::support::{mutating, Moto, Project};
 
 /// Runs `args` (an `up --plan` that must be refused); asserts it made no mutating call and
 /// said `why`; returns its stderr.

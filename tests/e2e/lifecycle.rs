@@ -4,8 +4,8 @@
 //! stack, neither in the cloud, nor in DNS, nor in the state.
 
 use super::deployed::up;
-use super::mutating;
 use crate::support::census::resource_count;
+use crate::support::mutating;
 use crate::support::{FaultProxy, Moto, Project};
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,18 +22,6 @@ mod refusals;
 mod security_groups;
 mod state;
 
-/// Operations that change something: none may run when nothing changed.
-fn mutating(calls: &[String]) -> Vec<&String> {
-    let reads = ["Describe", "List", "Get"];
-    calls
-        .iter()
-        .filter(|c| {
-            let op = c.split(':').nth(1).unwrap_or_default();
-            !reads.iter().any(|r| op.starts_with(r))
-        })
-        .collect()
-}
-
 fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name(name)

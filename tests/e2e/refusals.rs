@@ -2,7 +2,7 @@
 //! terminal, a stack whose hosted zone the account lacks, an image lookup that finds nothing.
 //! None of them makes a mutating call.
 
-use super::mutating;
+use crate::support::mutating;
 use crate::support::{Moto, Project};
 
 #[tokio::test(flavor = "multi_thread")]

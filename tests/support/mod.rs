@@ -468,3 +468,16 @@ pub fn user_data_text(data: &str) -> String {
     }
     String::from_utf8(bytes).expect("utf-8")
 }
+
+/// The operations among `calls` (`service:Operation`, as the call log writes them) that change
+/// something: none may run where nothing changes.
+pub fn mutating(calls: &[String]) -> Vec<&String> {
+    let reads = ["Describe", "List", "Get", "Head"];
+    calls
+        .iter()
+        .filter(|c| {
+            let op = c.split(':').nth(1).unwrap_or_default();
+            !reads.iter().any(|r| op.starts_with(r))
+        })
+        .collect()
+}

@@ -60,29 +60,22 @@ impl HistoryStore for S3History {
     }
 
     async fn numbers(&self) -> Result<Vec<u64>, StateError> {
-        let mut numbers = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&self.prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.failed(&self.prefix, "ListObjectsV2", &e))?;
-            numbers.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key()?.strip_prefix(&self.prefix))
-                    .filter_map(entry_number),
-            );
-            match page.next_continuation_token() {
-                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-                _ => break,
-            }
-        }
+        // S3's paginator gives pages (it names no items to list one by one).
+        let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.failed(&self.prefix, "ListObjectsV2", &e))?;
+        let objects = pages.iter().flat_map(|page| page.contents());
+        let mut numbers: Vec<u64> = objects
+            .filter_map(|o| o.key()?.strip_prefix(&self.prefix))
+            .filter_map(entry_number)
+            .collect();
         numbers.sort_unstable();
         Ok(numbers)
     }

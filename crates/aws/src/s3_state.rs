@@ -204,27 +204,24 @@ impl S3Backend {
 
     /// The journal's entries, by key (in serial order), with their sizes.
     async fn journal_keys(&self) -> Result<Vec<(String, u64)>, StateError> {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&self.journal_prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.failed(&self.journal_prefix, "ListObjectsV2", &e))?;
-            keys.extend(page.contents().iter().filter_map(|object| {
+        // S3's paginator gives pages (it names no items to list one by one).
+        let pages: Vec<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output> = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.journal_prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| self.failed(&self.journal_prefix, "ListObjectsV2", &e))?;
+        let objects = pages.iter().flat_map(|page| page.contents());
+        let mut keys: Vec<(String, u64)> = objects
+            .filter_map(|object| {
                 let size = object.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
                 object.key().map(|key| (key.to_string(), size))
-            }));
-            match page.next_continuation_token() {
-                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-                _ => break,
-            }
-        }
+            })
+            .collect();
         keys.sort();
         Ok(keys)
     }
