@@ -207,17 +207,28 @@ pub fn show_notes(plan: &Plan) {
     let notes = notes(plan);
     if !notes.is_empty() {
         crate::render::err("");
-        crate::render::err("In place:");
+        crate::render::err("Notes:");
         for note in notes {
             crate::render::err(&format!("  {note}"));
         }
     }
 }
 
-/// What in-place changes do beyond their diff, one line each: downtime, and what waits for
-/// the next replacement.
+/// What changes do beyond their diff, one line each: downtime, what waits for the next
+/// replacement, who loses a way in.
 pub fn notes(plan: &Plan) -> Vec<String> {
     let mut notes = Vec::new();
+    // Plain RTMP is made only where the stack file asks: a stack made before that loses it.
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| s.op == Op::Delete && s.name == "ingest-listener-tcp-1935")
+    {
+        notes.push(format!(
+            "{}: plain RTMP on 1935 closes: encoders publishing to rtmp:// stop and must move to the              `rtmps_url` output (`[ingest] rtmp_plain = true` keeps it open)",
+            step.name
+        ));
+    }
     for step in plan.steps.iter().filter(|s| s.op == Op::Update) {
         let changed = |key: &str| step.changes.iter().find(|c| c.key == key);
         if step.type_name == Instance::TYPE {
@@ -363,6 +374,21 @@ mod tests {
             "{:?}",
             notes(&grow)
         );
+    }
+
+    #[test]
+    fn closing_plain_rtmp_says_who_loses_it_and_how_to_keep_it() {
+        let mut closed = step(Op::Delete, "aws:elbv2:Listener", vec![]);
+        closed.name = "ingest-listener-tcp-1935".into();
+        let said = notes(&plan(vec![closed]));
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("rtmps_url") && said[0].contains("rtmp_plain = true"),
+            "{said:?}"
+        );
+        let mut other = step(Op::Delete, "aws:elbv2:Listener", vec![]);
+        other.name = "ingest-listener-udp-4200".into();
+        assert!(notes(&plan(vec![other])).is_empty());
     }
 
     #[test]

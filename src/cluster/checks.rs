@@ -161,7 +161,8 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
         } else if finding.control == PLAIN_RTMP {
             finding.accepted = Some(match &finding.location {
                 Some(line) => format!("by the stack file's choice ({line})"),
-                None => "by default, for encoders set up with rtmp:// before RTMPS (`[ingest] rtmp_plain = false` turns it off: docs/SECURITY.md)".into(),
+                // Plain RTMP is made only where the stack file writes it.
+                None => "by the stack file's choice (`[ingest] rtmp_plain = true`)".into(),
             });
         } else if finding.control == "EC2.18" {
             finding.accepted = Some(

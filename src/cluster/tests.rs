@@ -43,7 +43,7 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
         ("aws:ec2:NatGateway", 1),
         ("aws:ec2:Subnet", 4),
         ("aws:ec2:Vpc", 1),
-        ("aws:elbv2:Listener", 7),
+        ("aws:elbv2:Listener", 6),
         ("aws:elbv2:ListenerRule", 2),
         ("aws:elbv2:LoadBalancer", 2),
         ("aws:s3:Bucket", 1),
@@ -62,7 +62,12 @@ fn declares_the_whole_cluster_and_first_deploy_creates_it_all() {
     assert_eq!(kinds, expected);
     let plan = plan(&program, &State::empty("prod")).expect("no cycle");
     assert_eq!(plan.count(Op::Create), program.resources().len());
-    assert_eq!(program.resources().len(), 56);
+    assert_eq!(program.resources().len(), 55);
+}
+
+/// The prod stack with plain RTMP asked for (`rtmp_plain = true`).
+fn with_plain_rtmp() -> Program {
+    with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = true")).1
 }
 
 /// The prod stack with its `[ingest]` switches set as given.
@@ -93,7 +98,7 @@ fn with_stack(edit: impl Fn(String) -> String) -> (crate::config::StackConfig, P
 
 #[test]
 fn ingest_puts_a_network_load_balancer_before_the_origin_group() {
-    let program = prod();
+    let program = with_plain_rtmp();
     let nlb = args(&program, "ingest-load-balancer");
     assert_eq!(nlb["load_balancer_type"], "network");
     // Its own group, which the nodes admit RTMP and SRT from, and nobody else.
@@ -244,41 +249,14 @@ fn rtmps_terminates_tls_on_443_with_a_certificate_naming_ingest_and_forwards_to_
 }
 
 #[test]
-fn plain_rtmp_is_kept_by_default_as_a_finding_and_closed_by_the_stack_file() {
+fn plain_rtmp_is_made_only_where_the_stack_file_asks_and_then_is_a_finding_accepted_by_its_line() {
+    // By default: RTMPS only, no 1935 listener, no finding.
     let (config, program) = with_stack(|text| text);
-    assert!(program.get("ingest-listener-tcp-1935").is_some());
-    let plain: Vec<checks::Finding> = checks::check(&program, &config)
-        .into_iter()
-        .filter(|f| f.control == "AMS.4")
-        .collect();
-    assert_eq!(plain.len(), 1, "{plain:?}");
-    assert_eq!(plain[0].resource, "ingest-listener-tcp-1935");
-    assert!(plain[0]
-        .accepted
-        .as_deref()
-        .is_some_and(|a| a.contains("rtmp_plain = false")));
-    assert!(!plain[0].blocks());
-
-    let (config, kept) =
-        with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = true"));
-    let said = checks::check(&kept, &config)
-        .into_iter()
-        .find(|f| f.control == "AMS.4")
-        .expect("still a finding");
-    let accepted = said.accepted.unwrap_or_default();
-    assert!(
-        accepted.starts_with("by the stack file's choice (")
-            && accepted.contains("ingest.rtmp_plain"),
-        "{accepted}"
-    );
-
-    let (config, closed) =
-        with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = false"));
-    assert!(closed.get("ingest-listener-tcp-1935").is_none());
-    assert!(closed.get("ingest-listener-tls-443").is_some());
-    assert!(!closed.outputs().contains_key("rtmp_url"));
-    assert!(closed.outputs().contains_key("rtmps_url"));
-    let ingest_sg = args(&closed, "ingest-sg");
+    assert!(program.get("ingest-listener-tcp-1935").is_none());
+    assert!(program.get("ingest-listener-tls-443").is_some());
+    assert!(!program.outputs().contains_key("rtmp_url"));
+    assert!(program.outputs().contains_key("rtmps_url"));
+    let ingest_sg = args(&program, "ingest-sg");
     let ports: Vec<i64> = ingest_sg["ingress"]
         .as_array()
         .expect("rules")
@@ -287,11 +265,30 @@ fn plain_rtmp_is_kept_by_default_as_a_finding_and_closed_by_the_stack_file() {
         .collect();
     assert_eq!(ports, [4200, 443], "{ingest_sg}");
     // The origins still take RTMP from the load balancer: RTMPS arrives there.
-    assert!(args(&closed, "nodes-sg").to_string().contains("1935"));
-    let findings = checks::check(&closed, &config);
+    assert!(args(&program, "nodes-sg").to_string().contains("1935"));
+    let findings = checks::check(&program, &config);
     assert!(
         findings.iter().all(|f| f.control != "AMS.4"),
         "{findings:?}"
+    );
+
+    // Asked for: the listener, its output, and AMS.4 accepted by the line that asked.
+    let (config, kept) =
+        with_stack(|text| text.replace("# rtmp_plain = true", "rtmp_plain = true"));
+    assert!(kept.get("ingest-listener-tcp-1935").is_some());
+    assert!(kept.outputs().contains_key("rtmp_url"));
+    let plain: Vec<checks::Finding> = checks::check(&kept, &config)
+        .into_iter()
+        .filter(|f| f.control == "AMS.4")
+        .collect();
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(plain[0].resource, "ingest-listener-tcp-1935");
+    assert!(!plain[0].blocks());
+    let accepted = plain[0].accepted.clone().unwrap_or_default();
+    assert!(
+        accepted.starts_with("by the stack file's choice (")
+            && accepted.contains("ingest.rtmp_plain"),
+        "{accepted}"
     );
 }
 
@@ -312,8 +309,8 @@ fn plain_rtmp_without_rtmp_is_refused_naming_the_line() {
 }
 
 #[test]
-fn a_stack_from_before_rtmps_replaces_its_certificate_and_keeps_plain_rtmp() {
-    let program = prod();
+fn a_stack_from_before_rtmps_replaces_its_certificate_and_keeps_plain_rtmp_where_asked() {
+    let program = with_plain_rtmp();
     // The state the same stack had before RTMPS: every resource but the new ones, the
     // certificate for the domain alone, the ingest load balancer without logs.
     let new = [

@@ -69,8 +69,9 @@ pub struct Recording {
 pub struct Ingest {
     /// RTMP publishing (default on): RTMPS, TLS on 443 with the stack's certificate, always.
     pub rtmp: bool,
-    /// Plain RTMP on TCP 1935 beside RTMPS (default on: encoders set up before RTMPS publish
-    /// there; `rtmp_plain = false` closes it). Only with `rtmp`.
+    /// Plain RTMP on TCP 1935 beside RTMPS, only where the stack file asks (`rtmp_plain =
+    /// true`: stream keys and media in clear, finding AMS.4 accepted by that line). Only with
+    /// `rtmp`.
     pub rtmp_plain: bool,
     /// SRT on UDP 4200 (default off).
     pub srt: bool,
@@ -412,7 +413,7 @@ impl SourceFile<'_> {
         })
     }
 
-    /// `[ingest]`: RTMP (RTMPS, and plain RTMP unless turned off) and SRT.
+    /// `[ingest]`: RTMP (RTMPS, and plain RTMP where the stack file asks) and SRT.
     fn ingest(
         &self,
         raw: Option<&RawIngest>,
@@ -435,7 +436,7 @@ impl SourceFile<'_> {
         }
         Ok(Ingest {
             rtmp,
-            rtmp_plain: rtmp && plain.is_none_or(|p| *p.get_ref()),
+            rtmp_plain: rtmp && plain.is_some_and(|p| *p.get_ref()),
             srt: raw.and_then(|i| i.srt).unwrap_or(false),
         })
     }

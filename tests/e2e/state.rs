@@ -39,8 +39,8 @@ async fn the_outputs_name_the_urls_and_the_addresses() {
     cluster.lb_dns();
     cluster.nlb_dns();
     assert_eq!(
-        outputs["rtmp_url"],
-        "rtmp://ingest.stream.ams-local.test/WebRTCAppEE"
+        outputs["rtmps_url"],
+        "rtmps://ingest.stream.ams-local.test/WebRTCAppEE"
     );
     assert_eq!(
         outputs["srt_url"],
