@@ -2,10 +2,12 @@
 //!
 //! Every error names the file, the line and column, and the key; nothing here talks to AWS.
 
+mod ams_names;
 mod load_balancer;
 mod located;
 mod mongodb;
 mod network;
+mod node_settings;
 mod nodes;
 mod raw;
 
@@ -39,6 +41,8 @@ pub struct StackConfig {
     /// `[recording]`: AMS's recordings in a bucket of the stack's (None: not in S3).
     pub recording: Option<Recording>,
     pub load_balancer: LoadBalancerConfig,
+    /// What every AMS node is set to: `[server]`, `[app.NAME]`, `[license]`.
+    pub node_settings: NodeSettings,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
 }
@@ -61,7 +65,19 @@ pub enum StateConfig {
 pub struct Recording {
     /// Recordings expire this many days after they are written (0: never).
     pub expire_days: i32,
+    /// The S3 storage class AMS writes them in (`STANDARD` by default).
+    pub storage_class: String,
 }
+
+/// Storage classes a recording may be written in: read back at once (AMS reads its recordings
+/// for VoD and converts HLS to MP4), so not the archive ones, which need a restore first.
+pub const STORAGE_CLASSES: [&str; 5] = [
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+];
 
 /// Ingest for encoders that speak neither WebRTC nor HTTP (OBS, hardware encoders), through a
 /// Network Load Balancer in front of the origin group.
@@ -108,6 +124,7 @@ pub struct Dns {
 pub use load_balancer::{LoadBalancerConfig, PlainHttp};
 pub use mongodb::{DataVolume, Mongodb};
 pub use network::{Network, Vpc};
+pub use node_settings::{NodeSettings, Plugin};
 pub use nodes::{Instance, NodeGroup, DRAIN_SECONDS};
 
 /// A stack file that cannot be used, and where.
@@ -385,6 +402,21 @@ impl SourceFile<'_> {
                 expire_days: self
                     .within("recording.expire_days", &recording.expire_days, (0, 36_500))?
                     .unwrap_or(0),
+                storage_class: match &recording.storage_class {
+                    Some(class) if !STORAGE_CLASSES.contains(&class.get_ref().as_str()) => {
+                        return Err(self.error(
+                            "recording.storage_class",
+                            class,
+                            format!(
+                                "`{}` is not a storage class AMS can read its recordings back from: one of {}",
+                                class.get_ref(),
+                                STORAGE_CLASSES.join(", ")
+                            ),
+                        ))
+                    }
+                    Some(class) => class.get_ref().clone(),
+                    None => "STANDARD".into(),
+                },
             }),
             _ => None,
         };
@@ -409,6 +441,11 @@ impl SourceFile<'_> {
             ingest,
             recording,
             load_balancer,
+            node_settings: self.node_settings(
+                raw.server.as_ref(),
+                raw.app.as_ref(),
+                raw.license.as_ref(),
+            )?,
             lines,
         })
     }

@@ -1,5 +1,7 @@
 //! The stack file as written: serde structs that refuse unknown keys and keep positions.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -46,6 +48,27 @@ sections! {
         pub ingest: Option<RawIngest>,
         pub recording: Option<RawRecording>,
         pub load_balancer: Option<RawLoadBalancer>,
+        pub server: Option<RawServer>,
+        pub app: Option<BTreeMap<Spanned<String>, RawApp>>,
+        pub license: Option<RawLicense>,
+    }
+
+    struct RawServer {
+        pub properties: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+        pub plugins: Option<Vec<Spanned<RawPlugin>>>,
+    }
+
+    struct RawPlugin {
+        pub url: Spanned<String>,
+        pub sha256: Spanned<String>,
+    }
+
+    struct RawApp {
+        pub settings: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    }
+
+    struct RawLicense {
+        pub key_parameter: Spanned<String>,
     }
 
     struct RawLoadBalancer {
@@ -58,6 +81,7 @@ sections! {
     struct RawRecording {
         pub s3: Option<bool>,
         pub expire_days: Option<Spanned<i32>>,
+        pub storage_class: Option<Spanned<String>>,
     }
 
     struct RawIngest {
