@@ -251,14 +251,14 @@ impl SourceFile<'_> {
             ));
         };
         let json = to_json(value.get_ref());
-        let fits = match (kind, value.get_ref()) {
-            (Type::Bool, toml::Value::Boolean(_)) => true,
-            (Type::Integer, toml::Value::Integer(_)) => true,
-            (Type::Number, toml::Value::Integer(_) | toml::Value::Float(_)) => true,
-            (Type::Text, toml::Value::String(_)) => true,
-            (Type::Table, toml::Value::Table(_)) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (kind, value.get_ref()),
+            (Type::Bool, toml::Value::Boolean(_))
+                | (Type::Integer, toml::Value::Integer(_))
+                | (Type::Number, toml::Value::Integer(_) | toml::Value::Float(_))
+                | (Type::Text, toml::Value::String(_))
+                | (Type::Table, toml::Value::Table(_))
+        );
         match json {
             Some(json) if fits => Ok(json),
             _ => Err(self.error(
