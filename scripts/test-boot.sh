@@ -24,7 +24,10 @@ for template in src/cluster/user_data/*.sh; do
   tests/boot/fill.sh "$template" >"$filled/$name"
   scripts+=("$filled/$name")
   # The longest values a stack gives (a long stack name, a long region, a four-byte-per-part IP).
-  tests/boot/fill.sh "$template" REGION=ap-southeast-2 ROLE=origin MONGODB_HOST=255.255.255.255 \
+  # As ams-stack sends it: the nodes' script without comment and blank lines (nodes.rs).
+  shipped=""
+  if [ "$name" = ams-node.sh ]; then shipped=1; fi
+  BOOT_AS_SHIPPED=$shipped tests/boot/fill.sh "$template" REGION=ap-southeast-2 ROLE=origin MONGODB_HOST=255.255.255.255 \
     PARAMETER="/ams-stack/$(printf 'n%.0s' {1..64})/mongodb-password" >"$filled/long-$name"
   size=$(wc -c <"$filled/long-$name")
   if [ "$size" -le "$USER_DATA_LIMIT" ]; then

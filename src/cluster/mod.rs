@@ -45,6 +45,14 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let data = data::declare(p, config, &network, &security, found)?;
     let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
+    let settings = nodes::Settings {
+        node: &config.node_settings,
+        recordings: recordings
+            .as_ref()
+            .zip(config.recording.as_ref())
+            .map(|(bucket, recording)| (bucket.name().into(), recording.storage_class.clone())),
+        turn: None,
+    };
     let origin = nodes::declare(
         p,
         &network,
@@ -57,6 +65,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             sticky_seconds: Some(30),
             extra_target_groups: ingest::arns(&ingest_groups),
         },
+        &settings,
     )?;
     let edge = nodes::declare(
         p,
@@ -70,6 +79,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             sticky_seconds: None,
             extra_target_groups: Vec::new(),
         },
+        &settings,
     )?;
     let zone = &found.hosted_zone_id;
     let issued = certificate::declare(p, config, zone)?;
@@ -193,30 +203,34 @@ fn after(network: &network::Network) -> Vec<&str> {
     network.internet_route.as_deref().into_iter().collect()
 }
 
-/// A script template with `{NAME}` placeholders filled from `values` (text or outputs).
+/// A script template with `{NAME}` placeholders filled from `values` (text or outputs). A value
+/// filled in is never searched for the placeholders after it: a stack file's text cannot be
+/// taken for one.
 fn fill(template: &str, values: &[(&str, Piece)]) -> Input<String> {
-    let mut pieces = vec![Piece::Text(template.to_string())];
+    // Each piece, and whether it is still the template's own text.
+    let mut pieces = vec![(Piece::Text(template.to_string()), true)];
     for (placeholder, value) in values {
         pieces = pieces
             .into_iter()
-            .flat_map(|piece| match piece {
-                Piece::Text(text) => {
+            .flat_map(|(piece, template)| match piece {
+                Piece::Text(text) if template => {
                     let mut split = Vec::new();
                     for (i, part) in text.split(placeholder).enumerate() {
                         if i > 0 {
-                            split.push(value.clone());
+                            split.push((value.clone(), false));
                         }
-                        split.push(Piece::Text(part.to_string()));
+                        split.push((Piece::Text(part.to_string()), true));
                     }
                     split
                 }
-                other => vec![other],
+                other => vec![(other, template)],
             })
             .collect();
     }
     Input::concat(
         pieces
             .into_iter()
+            .map(|(piece, _)| piece)
             .filter(|p| !matches!(p, Piece::Text(t) if t.is_empty())),
     )
 }

@@ -4,14 +4,14 @@
 use ams_aws::autoscaling::{CpuPolicy, Group, LaunchHook, LifecycleHook, LAUNCHING, TERMINATING};
 use ams_aws::ec2::{Instance, LaunchTemplate, Machine};
 use ams_aws::elbv2::{HealthTiming, TargetGroup};
-use ams_engine::{Input, Program, ProgramError, Ref};
+use ams_engine::{Input, Piece, Program, ProgramError, Ref};
 
 use super::data::first_subnet;
 use super::network::Network;
 use super::ports::AMS_HTTP_PORT;
 use super::security::Security;
 use super::{after, fill, ROOT_DEVICE};
-use crate::config::NodeGroup;
+use crate::config::{NodeGroup, NodeSettings};
 
 /// The nodes' health checks: every 10 s; a dead node is out of service in 30 s (3 failed
 /// checks), a new one serves after 20 s (2 passed).
@@ -53,6 +53,9 @@ pub fn deregistration_delay(group: &NodeGroup) -> i32 {
     i32::try_from(group.drain_seconds.min(3600)).unwrap_or(3600)
 }
 
+/// The S3 signing proxy a recording node runs (AMS's S3 client takes static keys only).
+const S3_PROXY: &str = include_str!("user_data/s3-proxy.py");
+
 /// The drain agent as the node script pastes it (as tests/boot/fill.sh does): filled, without
 /// its comment lines and indentation (the first line kept), to fit EC2's user-data limit.
 fn drain_agent(region: &str, role: &str, drain_seconds: u64) -> String {
@@ -71,6 +74,62 @@ fn drain_agent(region: &str, role: &str, drain_seconds: u64) -> String {
         )
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The boot script as sent: without its comment and blank lines (the first line kept), its
+/// indentation kept, to fit EC2's user-data limit; `scripts/test-boot.sh` measures it so.
+fn shipped(script: &str) -> String {
+    let mut lines = script.lines();
+    let first = lines.next().unwrap_or_default();
+    std::iter::once(first)
+        .chain(lines.filter(|l| {
+            let text = l.trim_start();
+            !text.is_empty() && !text.starts_with('#')
+        }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the nodes are set to beyond joining the cluster.
+pub struct Settings<'a> {
+    /// The stack file's `[server]`, `[app.NAME]` and `[license]`.
+    pub node: &'a NodeSettings,
+    /// With `[recording] s3`: the recordings bucket's name and the storage class.
+    pub recordings: Option<(Piece, String)>,
+    /// With `[turn]`: the TURN secret's parameter name and the URI AMS is given.
+    pub turn: Option<(Piece, String)>,
+}
+
+impl Settings<'_> {
+    /// `[server] properties` as the script takes them: `KEY=VALUE`, a line each.
+    fn properties(&self) -> String {
+        self.node
+            .properties
+            .iter()
+            .map(|(key, value)| format!("{key}={value}\n"))
+            .collect()
+    }
+
+    /// `[server] plugins`: `SHA256 FILE URL`, a line each.
+    fn plugins(&self) -> String {
+        self.node
+            .plugins
+            .iter()
+            .map(|p| format!("{} {} {}\n", p.sha256, p.file, p.url))
+            .collect()
+    }
+
+    /// `[app.NAME] settings`: `APP NAME JSON`, a line each, so that a change previews as the
+    /// lines of the settings that change.
+    fn app_settings(&self) -> String {
+        let mut text = String::new();
+        for (app, settings) in &self.node.apps {
+            for (name, value) in settings {
+                text.push_str(&format!("{app} {name} {value}\n"));
+            }
+        }
+        text
+    }
 }
 
 /// What a node group is made of, for the load balancers to send traffic to.
@@ -96,13 +155,22 @@ pub fn declare(
     security: &Security,
     mongodb: &Ref<Instance>,
     role: Role<'_>,
+    settings: &Settings<'_>,
 ) -> Result<Nodes, ProgramError> {
     let machine = &security.machine;
     let name = role.name;
+    let (bucket, storage_class) = settings
+        .recordings
+        .clone()
+        .unwrap_or_else(|| (Piece::Text(String::new()), String::new()));
+    let (turn_parameter, turn_uri) = settings
+        .turn
+        .clone()
+        .unwrap_or_else(|| (Piece::Text(String::new()), String::new()));
     let user_data = fill(
-        include_str!("user_data/ams-node.sh"),
+        &shipped(include_str!("user_data/ams-node.sh")),
         &[
-            ("{COMMON}", super::COMMON_SCRIPT.to_string().into()),
+            ("{COMMON}", shipped(super::COMMON_SCRIPT).into()),
             ("{ROLE}", name.into()),
             ("{REGION}", machine.region.clone().into()),
             ("{PARAMETER}", machine.parameter.clone()),
@@ -121,9 +189,35 @@ pub fn declare(
             ("{ADMIN_CIDR}", machine.dashboard_cidr.clone().into()),
             ("{READY_HOOK}", READY_HOOK.into()),
             (
+                "{LICENSE_PARAMETER}",
+                settings
+                    .node
+                    .license_parameter
+                    .clone()
+                    .unwrap_or_default()
+                    .into(),
+            ),
+            ("{TURN_PARAMETER}", turn_parameter),
+            ("{TURN_URI}", turn_uri.into()),
+            ("{S3_BUCKET}", bucket),
+            ("{S3_STORAGE_CLASS}", storage_class.into()),
+            (
                 "{DRAIN_AGENT}",
                 drain_agent(&machine.region, name, role.group.drain_seconds).into(),
             ),
+            (
+                "{S3_PROXY}",
+                if settings.recordings.is_some() {
+                    shipped(S3_PROXY)
+                } else {
+                    String::new()
+                }
+                .into(),
+            ),
+            // The stack file's own text last: nothing in it is taken for a placeholder.
+            ("{SERVER_PROPERTIES}", settings.properties().into()),
+            ("{PLUGINS}", settings.plugins().into()),
+            ("{APP_SETTINGS}", settings.app_settings().into()),
         ],
     );
     let instance = &role.group.instance;

@@ -266,13 +266,26 @@ pub fn declare(
             ]
             .into_iter()
             .chain(recordings.into_iter().flat_map(|bucket| {
-                // AMS writes a recording, reads it back for VoD and deletes it when a user
-                // deletes the VoD: under the recordings prefix only, and nothing else of the
-                // bucket (no listing of it, no policy, no other prefix).
-                [Statement::allow(
-                    &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-                    super::recording::objects(bucket),
-                )]
+                // AMS (through the node's signing proxy) writes a recording, reads it back for
+                // VoD and deletes it when a user deletes the VoD: under the recordings prefix
+                // only. It lists the bucket to name a recording that overwrites none, and a
+                // missing object's check needs the listing to read 404, not 403: the bucket
+                // holds recordings only. No policy, ACL or other prefix.
+                [
+                    Statement::allow(
+                        &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                        super::recording::objects(bucket),
+                    ),
+                    Statement::allow(&["s3:ListBucket"], bucket.arn()),
+                ]
+            }))
+            // A self-hosted licence key (`[license] key_parameter`), read at boot: that
+            // parameter only (a SecureString under the AWS managed key aws/ssm).
+            .chain(config.node_settings.license_parameter.iter().map(|name| {
+                Statement::allow(
+                    &["ssm:GetParameter"],
+                    format!("arn:{partition}:ssm:{}:*:parameter{name}", config.region),
+                )
             }))
             .collect(),
             service: "ec2.amazonaws.com".into(),

@@ -1066,7 +1066,7 @@ fn recordings_go_to_a_bucket_of_the_stack_that_the_nodes_may_touch_only_under_it
         .iter()
         .filter(|s| s["actions"].to_string().contains("s3:"))
         .collect();
-    assert_eq!(s3.len(), 1, "one statement: {s3:?}");
+    assert_eq!(s3.len(), 2, "two statements: {s3:?}");
     assert_eq!(
         s3[0]["actions"],
         json!(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
@@ -1078,10 +1078,98 @@ fn recordings_go_to_a_bucket_of_the_stack_that_the_nodes_may_touch_only_under_it
         resource,
         json!("arn:aws:s3:::prod-recordings-1/recordings/*")
     );
+    // The listing, of that bucket only (no object in it is not a recording).
+    assert_eq!(s3[1]["actions"], json!(["s3:ListBucket"]));
+    let listed = ams_engine::resolve_with(&s3[1]["resource"], &|r, o| {
+        (r == "recordings" && o == "arn").then(|| json!("arn:aws:s3:::prod-recordings-1"))
+    });
+    assert_eq!(listed, json!("arn:aws:s3:::prod-recordings-1"));
+    // The nodes record through their signing proxy, to that bucket, in the class asked for.
+    let user_data = script_of(&program, "origin-launch-template");
+    assert!(
+        user_data.contains("S3_BUCKET=\"prod-recordings-1\""),
+        "bucket"
+    );
+    assert!(user_data.contains("S3_STORAGE_CLASS=\"STANDARD\""), "class");
+    assert!(!user_data.contains("{S3_PROXY}"), "proxy pasted");
     assert!(program.outputs().contains_key("recordings_bucket"));
     // Without `[recording]`, none of it.
     assert!(prod().get("recordings").is_none());
     assert!(!args(&prod(), "instance-role")["statements"]
         .to_string()
         .contains("s3:"));
+}
+
+/// A launch template's boot script as text: the recordings bucket named, other outputs as
+/// "(known after apply)".
+fn script_of(program: &Program, template: &str) -> String {
+    let resolved = ams_engine::resolve_with(&args(program, template)["user_data"], &|r, o| {
+        (r == "recordings" && o == "name").then(|| json!("prod-recordings-1"))
+    });
+    resolved
+        .as_str()
+        .or_else(|| resolved["preview"].as_str())
+        .expect("a script")
+        .to_string()
+}
+
+#[test]
+fn node_settings_go_into_both_templates_a_line_each_and_the_licence_stays_in_ssm() {
+    let sha = "ab".repeat(32);
+    let (_, program) = with_stack(|t| {
+        format!(
+            "{t}\n[server]\nproperties = {{ \"server.cpu_limit\" = 80 }}\nplugins = [{{ url = \"https://example.com/p/x-plugin.jar\", sha256 = \"{sha}\" }}]\n\n[app.WebRTCAppEE]\nsettings = {{ mp4MuxingEnabled = true, hlsListSize = \"5\" }}\n"
+        )
+    });
+    let (_, licensed) =
+        with_stack(|t| format!("{t}\n[license]\nkey_parameter = \"/ams/licence\"\n"));
+    for role in ["origin", "edge"] {
+        let template = format!("{role}-launch-template");
+        let user_data = script_of(&program, &template);
+        assert!(user_data.contains("\nserver.cpu_limit=80\n"), "{role}");
+        assert!(
+            user_data.contains(&format!(
+                "\n{sha} x-plugin.jar https://example.com/p/x-plugin.jar\n"
+            )),
+            "{role}"
+        );
+        assert!(
+            user_data.contains("\nWebRTCAppEE mp4MuxingEnabled true\n"),
+            "{role}"
+        );
+        assert!(
+            user_data.contains("\nWebRTCAppEE hlsListSize \"5\"\n"),
+            "{role}"
+        );
+        // Shipped without the script's comments.
+        assert!(
+            !user_data.contains("# The stack file's settings for every node"),
+            "{role}"
+        );
+        assert!(user_data.contains("LICENSE_PARAMETER=\"\"\n"), "{role}");
+        assert!(
+            script_of(&licensed, &template).contains("LICENSE_PARAMETER=\"/ams/licence\"\n"),
+            "{role}"
+        );
+    }
+    let statements = args(&licensed, "instance-role")["statements"].to_string();
+    assert!(
+        statements.contains("arn:aws:ssm:ap-south-1:*:parameter/ams/licence"),
+        "{statements}"
+    );
+    assert!(!args(&program, "instance-role")["statements"]
+        .to_string()
+        .contains("parameter/ams/licence"));
+}
+
+#[test]
+fn a_value_filled_into_a_script_is_never_taken_for_a_placeholder() {
+    let filled = fill(
+        "A={A} B={B}",
+        &[("{A}", "x{B}y".into()), ("{B}", "b".into())],
+    );
+    assert_eq!(
+        ams_engine::resolve_with(&serde_json::to_value(&filled).expect("json"), &|_, _| None),
+        json!("A=x{B}y B=b")
+    );
 }

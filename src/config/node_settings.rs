@@ -255,7 +255,10 @@ impl SourceFile<'_> {
             (kind, value.get_ref()),
             (Type::Bool, toml::Value::Boolean(_))
                 | (Type::Integer, toml::Value::Integer(_))
-                | (Type::Number, toml::Value::Integer(_) | toml::Value::Float(_))
+                | (
+                    Type::Number,
+                    toml::Value::Integer(_) | toml::Value::Float(_)
+                )
                 | (Type::Text, toml::Value::String(_))
                 | (Type::Table, toml::Value::Table(_))
         );

@@ -3,9 +3,10 @@
 # fills them: COMMON by the text of common.sh (first; it holds no placeholder), the others by
 # test values, or by the NAME=VALUE arguments given; DRAIN_AGENT last, by drain-agent.sh filled
 # the same way with its comment lines dropped (lines whose first non-blank character is #, the
-# first line kept). BOOT_COMMON and BOOT_DRAIN_AGENT name other copies of common.sh and
-# drain-agent.sh to paste (to see a test fail on one broken on purpose).
-#   tests/boot/fill.sh TEMPLATE [NAME=VALUE...]
+# first line kept); S3_PROXY by s3-proxy.py as it is. BOOT_COMMON, BOOT_DRAIN_AGENT and
+# BOOT_S3_PROXY name other copies of common.sh, drain-agent.sh and s3-proxy.py to paste (to see a
+# test fail on one broken on purpose).
+#   tests/boot/fill.sh TEMPLATE [NAME=VALUE...]     (BOOT_AS_SHIPPED=1: as sent, comments dropped)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] || {
@@ -28,6 +29,14 @@ declare -A values=(
   [HOOK]=ams-stack-drain
   [READY_HOOK]=ams-stack-ready
   [DRAIN_TIMEOUT_S]=900
+  [LICENSE_PARAMETER]=""
+  [TURN_PARAMETER]=""
+  [TURN_URI]=""
+  [S3_BUCKET]=""
+  [S3_STORAGE_CLASS]=STANDARD
+  [SERVER_PROPERTIES]=""
+  [PLUGINS]=""
+  [APP_SETTINGS]=""
 )
 for pair in "$@"; do
   [[ $pair == ?*=* ]] || {
@@ -42,9 +51,20 @@ text=${text//"{COMMON}"/"$common"}
 for name in "${!values[@]}"; do
   text=${text//"{$name}"/"${values[$name]}"}
 done
+# The S3 signing proxy as is (Python: its indentation is its syntax).
+if [[ $text == *"{S3_PROXY}"* ]]; then
+  proxy=$(<"${BOOT_S3_PROXY:-$HERE/../../src/cluster/user_data/s3-proxy.py}")
+  text=${text//"{S3_PROXY}"/"$proxy"}
+fi
 if [[ $text == *"{DRAIN_AGENT}"* ]]; then
   agent=$("$0" "${BOOT_DRAIN_AGENT:-$HERE/../../src/cluster/user_data/drain-agent.sh}" "$@" |
     sed -E '1!{s/^[[:space:]]+//;/^(#|$)/d}')
   text=${text//"{DRAIN_AGENT}"/"$agent"}
 fi
-printf '%s\n' "$text"
+# As ams-stack ships it (BOOT_AS_SHIPPED=1): without comment lines or blank lines (the first
+# line kept), indentation kept.
+if [ "${BOOT_AS_SHIPPED:-}" = 1 ]; then
+  printf '%s\n' "$text" | sed -E '1!{/^[[:space:]]*(#|$)/d}'
+else
+  printf '%s\n' "$text"
+fi

@@ -198,6 +198,49 @@ case $name in
       esac
       exit 0
     fi
+    if [[ $last == https://*.jar ]]; then
+      # A plugin's download: the file plugin.NAME of the state, when there.
+      file=$state/plugin.${last##*/}
+      [ -e "$file" ] || { echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }
+      cat "$file" >"$(option -o "$@")"
+      exit 0
+    fi
+    if [[ $last == http://127.0.0.1:5080/rest/v2/applications* ]]; then
+      # The applications and their settings (apps: their names; settings.APP: each one's
+      # settings as JSON; settings.refused: a write is refused; settings.ignored: a write is
+      # answered success and changes nothing).
+      [[ " $* " == *" -b "*/cookies" -c "*/cookies" "* ]] || note "no session cookie: $*"
+      path=${last#http://127.0.0.1:5080/rest/v2/}
+      [ -e "$state/apps" ] || echo "LiveApp WebRTCAppEE" >"$state/apps"
+      if [[ " $* " == *" --data-binary @- "* ]]; then body=$(cat); fi
+      case $path in
+        applications)
+          read -ra apps <"$state/apps"
+          printf '{"applications":['
+          printf '"%s",' "${apps[@]}" | sed 's/,$//'
+          printf ']}\n'
+          ;;
+        applications/settings/*)
+          app=${path##*/}
+          settings=$state/settings.$app
+          [ -e "$settings" ] || echo '{"mp4MuxingEnabled":false,"hlsListSize":"15","stunServerURI":"stun:stun1.l.google.com:19302"}' >"$settings"
+          if [ -n "${body+set}" ]; then
+            note "settings of $app written: $body"
+            if [ -e "$state/settings.refused" ]; then echo '{"success":false,"message":"not allowed"}'; exit 0; fi
+            [ -e "$state/settings.ignored" ] || printf '%s\n' "$body" >"$settings"
+            echo '{"success":true}'
+          else
+            cat "$settings"
+          fi
+          ;;
+        applications/*)
+          note "application ${path#applications/} created"
+          echo "$(<"$state/apps") ${path#applications/}" >"$state/apps"
+          echo '{"success":true}'
+          ;;
+      esac
+      exit 0
+    fi
     if [[ $last == http://127.0.0.1:5080/rest/v2/* ]]; then
       # The root app: the web panel's users.
       if [ ! -e "$AMS_ANTMEDIA_DIR/conf/initialized" ]; then note "REST called without conf/initialized"; fi
@@ -312,7 +355,10 @@ case $name in
           echo "An error occurred (AccessDeniedException) when calling the GetParameter operation" >&2
           exit 254
         fi
-        if [[ " $* " == *" --name "*/panel-password" "* ]]; then cat "$BOOT_PANEL_SECRET_FILE"; else cat "$BOOT_SECRET_FILE"; fi
+        parameter=$(option --name "$@")
+        if [ -e "$state/ssm.${parameter##*/}" ]; then
+          cat "$state/ssm.${parameter##*/}"
+        elif [[ " $* " == *" --name "*/panel-password" "* ]]; then cat "$BOOT_PANEL_SECRET_FILE"; else cat "$BOOT_SECRET_FILE"; fi
         ;;
       "autoscaling set-instance-health")
         if [ -e "$state/asg-refuses" ]; then
@@ -433,6 +479,8 @@ case $name in
     case "$*" in
       "enable --now ams-drain.service") [ ! -e "$state/drain-unit.fails" ] ;;
       "is-active --quiet ams-drain.service") [ ! -e "$state/drain-unit.dies" ] ;;
+      "enable --now ams-s3-proxy.service") [ ! -e "$state/s3-proxy.fails" ] ;;
+      "is-active --quiet ams-s3-proxy.service") [ ! -e "$state/s3-proxy.fails" ] ;;
       "is-active --quiet mongod") [ -e "$state/mongod.active" ] ;;
       "stop mongod") rm -f "$state/mongod.active" ;;
       "enable --now mongod" | "start mongod" | "restart mongod")

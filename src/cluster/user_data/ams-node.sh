@@ -33,6 +33,22 @@
 #    non-zero: a node left standalone, or serving a panel whose admin is not ours, must never
 #    pass health checks. (The instance role may complete lifecycle actions, send their
 #    heartbeats and set the health of the stack's groups' instances.)
+# The stack file's settings for every node (docs/OPERATIONS.md, "Node settings as code"):
+# - before the join, whose restart makes AMS read them: [server] properties written into
+#   conf/red5.properties; the self-hosted licence key read from SSM (LICENSE_PARAMETER) into it;
+#   each [server] plugin fetched over HTTPS and installed into plugins/ only if its SHA-256 is the
+#   one the stack file names (any other: the boot fails, 7, and a roll stops and goes back);
+#   with [recording] s3, the S3 signing proxy (s3-proxy.py, pasted for S3_PROXY) started as
+#   ams-s3-proxy.service: AMS's S3 client takes only static keys, so AMS sends to it on
+#   127.0.0.1 and it signs each request with the instance role (no access key anywhere);
+# - after the panel's admin is ours: the [app.NAME] settings through AMS's REST API, which in
+#   cluster mode keeps them in MongoDB for every node: an application named there that this node
+#   lacks is created; each application's settings are read, and written back only where they
+#   differ from the stack file's (the first node on a new version writes them, the others find
+#   them so), then read again and checked. With [recording] s3, every application records to the
+#   stack's bucket under recordings/; with [turn], every application's STUN/TURN server is the
+#   stack's, with a credential made here from the TURN secret in SSM (TURN_PARAMETER) for
+#   coturn's use-auth-secret (the secret itself is never written anywhere).
 # The web panel (before the join, whose restart makes AMS read it; after the join, through AMS's
 # REST API on localhost):
 # - writes conf/initialized first: the Marketplace image's conf/init.sh, which creates the
@@ -67,6 +83,32 @@ PARAMETER="{PARAMETER}"
 PANEL_PARAMETER="{PANEL_PARAMETER}"
 ADMIN_CIDR="{ADMIN_CIDR}"
 READY_HOOK="{READY_HOOK}"
+LICENSE_PARAMETER="{LICENSE_PARAMETER}"
+TURN_PARAMETER="{TURN_PARAMETER}"
+TURN_URI="{TURN_URI}"
+S3_BUCKET="{S3_BUCKET}"
+S3_STORAGE_CLASS="{S3_STORAGE_CLASS}"
+# A TURN credential for coturn's use-auth-secret: this user name (an expiry far ahead, 2100),
+# with the HMAC-SHA1 of it under the secret as its password.
+TURN_USER="4102444800:ams"
+S3_PROXY_PORT=5180
+# The stack file's [server] properties (KEY=VALUE), plugins (SHA256 FILE URL) and [app.NAME]
+# settings (APP NAME JSON; APP * is every application on the node), a line each.
+SERVER_PROPERTIES=$(
+  cat <<'AMS_END_OF_PROPERTIES'
+{SERVER_PROPERTIES}
+AMS_END_OF_PROPERTIES
+)
+PLUGINS=$(
+  cat <<'AMS_END_OF_PLUGINS'
+{PLUGINS}
+AMS_END_OF_PLUGINS
+)
+APP_SETTINGS=$(
+  cat <<'AMS_END_OF_APP_SETTINGS'
+{APP_SETTINGS}
+AMS_END_OF_APP_SETTINGS
+)
 ADMIN_USER="admin"
 AMS_REST=http://127.0.0.1:5080/rest/v2
 MONGOSH_VERSION=2.5.6
@@ -78,6 +120,9 @@ PANEL_WAIT_S=${AMS_PANEL_WAIT_S:-600}
 PASSWORD=""
 PANEL_PASSWORD=""
 PANEL_HASH=""
+LICENSE_KEY=""
+TURN_SECRET=""
+TURN_CREDENTIAL=""
 joined=""
 ready=""
 step="join the cluster"
@@ -86,7 +131,7 @@ scratch=""
 # Replaces the passwords (and the panel's hash) by <password> in text for the log.
 redact() {
   local text=$1 secret
-  for secret in "$PASSWORD" "$PANEL_PASSWORD" "$PANEL_HASH"; do
+  for secret in "$PASSWORD" "$PANEL_PASSWORD" "$PANEL_HASH" "$LICENSE_KEY" "$TURN_SECRET" "$TURN_CREDENTIAL"; do
     if [ -n "$secret" ]; then text=${text//"$secret"/<password>}; fi
   done
   printf '%s\n' "$text"
@@ -386,6 +431,72 @@ done
 grep -q 'org\.apache\.catalina\.valves\.RemoteIpValve' "$AMS_DIR/conf/jee-container.xml" ||
   die "no $AMS_DIR/conf/jee-container.xml with Tomcat's RemoteIpValve: is this an AMS image?"
 
+step="apply the stack file's server settings"
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  set_property "$properties" "${line%%=*}" "${line#*=}"
+  log "red5.properties: ${line%%=*} as the stack file says"
+done <<<"$SERVER_PROPERTIES"
+if [ -n "$LICENSE_PARAMETER" ]; then
+  read_password "$REGION" "$LICENSE_PARAMETER" LICENSE_KEY
+  [[ $LICENSE_KEY != *[[:space:]]* ]] || die "the licence key in $LICENSE_PARAMETER holds white space"
+  set_property "$properties" server.licence_key "$LICENSE_KEY"
+  LICENSE_KEY=""
+  log "red5.properties: the licence key of $LICENSE_PARAMETER"
+fi
+mkdir -p "$AMS_DIR/plugins"
+while read -r sha file url; do
+  [ -n "$sha" ] || continue
+  log "fetching plugin $file from $url"
+  curl -fsSL --proto =https --max-time 300 -o "$scratch/$file" "$url" ||
+    die "could not fetch plugin $file from $url"
+  got=$(sha256sum "$scratch/$file")
+  got=${got%% *}
+  [ "$got" = "$sha" ] ||
+    die "plugin $file from $url has SHA-256 $got, not $sha as the stack file says: not installed"
+  cp "$scratch/$file" "$AMS_DIR/plugins/$file"
+  chmod 0644 "$AMS_DIR/plugins/$file"
+  log "plugin $file installed (SHA-256 $sha)"
+done <<<"$PLUGINS"
+if [ -n "$S3_BUCKET" ]; then
+  step="start its S3 signing proxy"
+  cat >"$ROOT/usr/local/sbin/ams-s3-proxy" <<'AMS_S3_PROXY'
+{S3_PROXY}
+AMS_S3_PROXY
+  chmod 0755 "$ROOT/usr/local/sbin/ams-s3-proxy"
+  printf '%s\n' '[Unit]' 'Description=ams-stack S3 signing proxy (AMS records through the instance role)' \
+    'Wants=network-online.target' 'After=network-online.target' '[Service]' \
+    "Environment=AMS_S3_BUCKET=$S3_BUCKET AMS_S3_REGION=$REGION AMS_S3_PREFIX=recordings/ AMS_S3_LISTEN_PORT=$S3_PROXY_PORT" \
+    'ExecStart=/usr/bin/python3 /usr/local/sbin/ams-s3-proxy' 'Restart=always' 'RestartSec=2' \
+    'DynamicUser=yes' '[Install]' 'WantedBy=multi-user.target' >"$ROOT/etc/systemd/system/ams-s3-proxy.service"
+  systemctl daemon-reload
+  systemctl enable --now ams-s3-proxy.service
+  sleep 2
+  systemctl is-active --quiet ams-s3-proxy.service ||
+    die "ams-s3-proxy stopped right after it started (journalctl -u ams-s3-proxy says why)"
+  log "S3 signing proxy started on 127.0.0.1:$S3_PROXY_PORT for bucket $S3_BUCKET"
+  APP_SETTINGS+=$'\n'"* s3RecordingEnabled true"$'\n'"* s3BucketName \"$S3_BUCKET\""
+  APP_SETTINGS+=$'\n'"* s3RegionName \"$REGION\""$'\n'"* s3Endpoint \"http://127.0.0.1:$S3_PROXY_PORT\""
+  APP_SETTINGS+=$'\n'"* s3PathStyleAccessEnabled true"$'\n'"* s3AccessKey \"signed-by-the-node-proxy\""
+  APP_SETTINGS+=$'\n'"* s3SecretKey \"not-a-secret\""$'\n'"* s3Permission \"bucket-owner-full-control\""
+  APP_SETTINGS+=$'\n'"* s3StreamsFolderPath \"recordings/streams\""$'\n'"* s3PreviewsFolderPath \"recordings/previews\""
+  APP_SETTINGS+=$'\n'"* s3StorageClass \"$S3_STORAGE_CLASS\""
+fi
+if [ -n "$TURN_PARAMETER" ]; then
+  step="make its TURN credential"
+  read_password "$REGION" "$TURN_PARAMETER" TURN_SECRET
+  # shellcheck disable=SC2016 # Python, not shell
+  TURN_CREDENTIAL=$(AMS_TURN_SECRET=$TURN_SECRET AMS_TURN_USER=$TURN_USER python3 -c '
+import base64, hashlib, hmac, os
+mac = hmac.new(os.environ["AMS_TURN_SECRET"].encode(), os.environ["AMS_TURN_USER"].encode(), hashlib.sha1)
+print(base64.b64encode(mac.digest()).decode())') || die "could not make the TURN credential"
+  TURN_SECRET=""
+  [[ $TURN_CREDENTIAL =~ ^[A-Za-z0-9+/=]{28}$ ]] || die "could not make the TURN credential"
+  APP_SETTINGS+=$'\n'"* stunServerURI \"$TURN_URI\""$'\n'"* turnServerUsername \"$TURN_USER\""
+  APP_SETTINGS+=$'\n'"* turnServerCredential \"$TURN_CREDENTIAL\""
+  log "TURN server $TURN_URI, user $TURN_USER, its credential made from $TURN_PARAMETER"
+fi
+
 step="join the cluster"
 cd "$AMS_DIR"
 for attempt in $(seq 1 "$MODE_CHANGE_ATTEMPTS"); do
@@ -407,12 +518,14 @@ log "joined the cluster: MongoDB at $host"
 # The web panel's first admin. In cluster mode AMS keeps its users in MongoDB, shared by every
 # node: the first node to get here claims it, the others find it and log in with it.
 step="claim the web panel's admin"
-# rest GET|POST PATH: AMS's answer (its body) on stdout; POST sends this script's stdin.
+# rest GET|POST PATH: AMS's answer (its body) on stdout; POST sends this script's stdin. The
+# panel's session (its cookie, once logged in) is kept in the scratch directory, removed on exit.
 rest() {
   if [ "$1" = POST ]; then
-    curl -sS -m 10 -H 'Content-Type: application/json' --data-binary @- "$AMS_REST/$2"
+    curl -sS -m 30 -b "$scratch/cookies" -c "$scratch/cookies" -H 'Content-Type: application/json' \
+      --data-binary @- "$AMS_REST/$2"
   else
-    curl -sS -m 10 "$AMS_REST/$2"
+    curl -sS -m 30 -b "$scratch/cookies" -c "$scratch/cookies" "$AMS_REST/$2"
   fi
 }
 succeeded() { [[ $1 =~ \"success\"[[:space:]]*:[[:space:]]*true ]]; }
@@ -440,6 +553,68 @@ succeeded "$answer" ||
   die "AMS refuses $ADMIN_USER with the password of $PANEL_PARAMETER ($(redact "${answer:-no answer}")): its panel's admin is not ours"
 PANEL_HASH=""
 log "the web panel's admin is $ADMIN_USER, with the password of $PANEL_PARAMETER"
+
+# The application settings, through the session just opened (AMS keeps them in MongoDB).
+step="apply the stack file's application settings"
+# settings_py MODE [APP]: apps (stdin: AMS's list of applications; prints a name a line), or
+# merge (stdin: APP's settings; prints the names the stack file changes, then the settings with
+# them changed; the wanted lines come from the environment, never an argument).
+settings_py() {
+  # shellcheck disable=SC2016 # Python, not shell
+  AMS_SETTINGS=$APP_SETTINGS python3 -c '
+import json, os, sys
+if sys.argv[1] == "apps":
+    print("\n".join(json.load(sys.stdin)["applications"]))
+    sys.exit(0)
+app, current, wanted = sys.argv[2], json.load(sys.stdin), {}
+for line in os.environ["AMS_SETTINGS"].splitlines():
+    if line.strip():
+        where, name, value = line.split(" ", 2)
+        if where in ("*", app):
+            wanted[name] = json.loads(value)
+print(" ".join(sorted(k for k, v in wanted.items() if current.get(k) != v)))
+current.update(wanted)
+print(json.dumps(current))' "$@"
+}
+if [ -n "$APP_SETTINGS" ]; then
+  listed_apps() { answer=$(rest GET applications) && apps=$(settings_py apps <<<"$answer"); }
+  apps_not_listed() { log "AMS does not list its applications yet: $(redact "${answer:-no answer}")"; }
+  answer="" apps=""
+  poll "$PANEL_WAIT_S" 10 apps_not_listed listed_apps ||
+    die "AMS did not list its applications within $PANEL_WAIT_S s"
+  wanted_apps=$(sed -n 's/^\([A-Za-z0-9]*\) .*/\1/p' <<<"$APP_SETTINGS" | sort -u)
+  for app in $wanted_apps; do
+    grep -qx -- "$app" <<<"$apps" && continue
+    log "creating application $app (the stack file names it)"
+    answer=$(rest POST "applications/$app" </dev/null) || answer=""
+    app_listed() { listed_apps && grep -qx -- "$app" <<<"$apps"; }
+    app_not_yet() { log "application $app is not deployed yet: $(redact "${answer:-no answer}")"; }
+    poll "$PANEL_WAIT_S" 10 app_not_yet app_listed ||
+      die "AMS did not deploy application $app within $PANEL_WAIT_S s"
+    log "application $app created"
+  done
+  for app in $apps; do
+    [ -n "$(sed -n "/^\(\*\|$app\) /p" <<<"$APP_SETTINGS")" ] || continue
+    if ! current=$(rest GET "applications/settings/$app") || ! merged=$(settings_py merge "$app" <<<"$current"); then
+      die "could not read the settings of application $app: $(redact "${current:-no answer}")"
+    fi
+    changed=${merged%%$'\n'*}
+    if [ -z "$changed" ]; then
+      log "application $app: its settings are as the stack file says already"
+      continue
+    fi
+    answer=$(rest POST "applications/settings/$app" <<<"${merged#*$'\n'}") || answer=""
+    succeeded "$answer" ||
+      die "AMS refused the settings of application $app ($(redact "${answer:-no answer}")): $changed"
+    if ! current=$(rest GET "applications/settings/$app") || ! merged=$(settings_py merge "$app" <<<"$current"); then
+      die "could not read the settings of application $app back: $(redact "${current:-no answer}")"
+    fi
+    [ -z "${merged%%$'\n'*}" ] ||
+      die "application $app does not keep what the stack file says: ${merged%%$'\n'*}"
+    log "application $app: set $changed"
+  done
+fi
+unset current merged
 
 step="complete its launch lifecycle action"
 result=0
