@@ -332,6 +332,12 @@ class ProxyCase(unittest.TestCase):
             time.sleep(0.05)
         self.assertLess([r for r in self.seen() if r["path"].endswith("bad.ts")][0]["body"], len(data), "S3 saw the upload cut short")
         self.assertEqual(code(DIRECT.head_object, Bucket=BUCKET, Key=f"{PREFIX}streams/bad.ts"), ("404", 404))
+        for declared in (len(data) + 10, len(data) - 10):  # well framed, but not the length it declared
+            conn = http.client.HTTPConnection(f"127.0.0.1:{PROXY.port}", timeout=30)
+            status, answer = self.put_raw(conn, f"{PREFIX}streams/short.ts", body, {**headers, "x-amz-decoded-content-length": str(declared)})
+            conn.close()
+            self.assertEqual((status, b"<Code>IncompleteBody</Code>" in answer), (400, True), declared)
+        self.assertEqual(code(DIRECT.head_object, Bucket=BUCKET, Key=f"{PREFIX}streams/short.ts"), ("404", 404))
 
     def test_refused_outside_bucket_and_prefix(self):
         for fn, kwargs in ((S3.put_object, {"Bucket": OTHER, "Key": f"{PREFIX}x", "Body": b"x"}),
