@@ -20,6 +20,7 @@ python_tests=(
   scripts/faultproxy/test_ec2_rules.py
   scripts/faultproxy/test_dlm.py
   scripts/audit/test_findings.py
+  scripts/s3proxy/test_s3_proxy.py
 )
 logs=$(mktemp -d)
 pids=()
