@@ -273,7 +273,12 @@ pub fn declare(
                 // holds recordings only. No policy, ACL or other prefix.
                 [
                     Statement::allow(
-                        &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                        &[
+                            "s3:PutObject",
+                            "s3:GetObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                        ],
                         super::recording::objects(bucket),
                     ),
                     Statement::allow(&["s3:ListBucket"], bucket.arn()),

@@ -1069,7 +1069,12 @@ fn recordings_go_to_a_bucket_of_the_stack_that_the_nodes_may_touch_only_under_it
     assert_eq!(s3.len(), 2, "two statements: {s3:?}");
     assert_eq!(
         s3[0]["actions"],
-        json!(["s3:PutObject", "s3:GetObject", "s3:DeleteObject"])
+        json!([
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload"
+        ])
     );
     let resource = ams_engine::resolve_with(&s3[0]["resource"], &|r, o| {
         (r == "recordings" && o == "arn").then(|| json!("arn:aws:s3:::prod-recordings-1"))

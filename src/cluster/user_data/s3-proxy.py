@@ -1,42 +1,44 @@
 #!/usr/bin/env python3
-"""ams-s3-proxy: the local S3 proxy of an AMS node (made by ams-stack; installed as
-/usr/local/sbin/ams-s3-proxy and run by systemd as ams-s3-proxy.service). Python 3.8+, standard
-library only (the AMS image has python3 and no pip packages).
-
-Why: AMS records to S3 through the AWS SDK for Java v1 (io.antmedia.storage.AmazonS3StorageClient),
-which uses AWSStaticCredentialsProvider(BasicAWSCredentials(key, secret)) whenever its s3AccessKey
-setting is not null, and that setting defaults to "": AMS can never use the instance role (AMS
-issue #6737). Our rule is no IAM user and no access key anywhere. So AMS is pointed here
-(s3Endpoint=http://127.0.0.1:PORT, path-style, dummy keys that are no secret): this proxy drops
-AMS's signature and re-signs each request (SigV4, service s3) with the instance role's temporary
-credentials from IMDSv2 (cached, fetched again when less than 5 minutes remain), and forwards it
-to the real S3 over HTTPS.
-- Listens on 127.0.0.1 only. Path-style requests for the one bucket only: /BUCKET/KEY with KEY
-  under AMS_S3_PREFIX, and at /BUCKET only HeadBucket, GetBucketLocation, ListObjects(V2) and
-  ListMultipartUploads with a prefix under AMS_S3_PREFIX, and DeleteObjects (?delete) of keys
-  under it. Anything else: 403 AccessDenied, S3-style XML. Outside the prefix is refused here,
-  not left to IAM: any local process may call this proxy without a key, so it signs only what the
-  role is meant to do for AMS (the role's grant is the same prefix) and a wrong AMS folder
-  setting shows up in this log at once.
-- Drops AMS's Authorization, x-amz-date, x-amz-security-token, x-amz-content-sha256, hop-by-hop
-  headers, and x-amz-acl and x-amz-grant-* (AMS sends its s3Permission as a canned ACL; the bucket
-  is BucketOwnerEnforced and S3 refuses any ACL but the owner's there). A copy source must be
-  under the prefix of the bucket too.
-- Bodies: aws-chunked ones (SDK v1's STREAMING-AWS4-HMAC-SHA256-PAYLOAD, newer SDKs'
-  STREAMING-UNSIGNED-PAYLOAD-TRAILER) are decoded as they stream (parts are 5+ MB; not held in
-  memory) and sent with Content-Length = x-amz-decoded-content-length and x-amz-content-sha256
-  UNSIGNED-PAYLOAD (S3 takes it over HTTPS); chunk signatures are not checked (the keys are dummy)
-  and trailing checksums are dropped, with the x-amz-sdk-checksum-algorithm that announced them.
-  A plain body passes through, with the client's SHA-256 if it sent one (S3 checks it).
-  HTTP chunked bodies (no Content-Length) are refused (411), as S3 does.
-- IMDS failure: 503 ServiceUnavailable (logged; credentials still valid for a minute are used).
-  Upstream unreachable: 502. S3's own answers, errors included, pass through as they are.
-One log line per request on stderr: method, key, status, bytes in and out. Never credentials,
-signatures or the IMDS token.
-Environment: AMS_S3_BUCKET, AMS_S3_REGION, AMS_S3_PREFIX (ends with /), AMS_S3_LISTEN_PORT.
-Tests only: AMS_S3_UPSTREAM (default https://s3.REGION.amazonaws.com, .com.cn in cn- regions),
-AMS_IMDS_ENDPOINT (default http://169.254.169.254).
-"""
+# ams-s3-proxy: the local S3 proxy of an AMS node (made by ams-stack; installed as
+# /usr/local/sbin/ams-s3-proxy and run by systemd as ams-s3-proxy.service). Python 3.8+, standard
+# library only (the AMS image has python3 and no pip packages).
+#
+# Why: AMS records to S3 through the AWS SDK for Java v1 (io.antmedia.storage.AmazonS3StorageClient),
+# which uses AWSStaticCredentialsProvider(BasicAWSCredentials(key, secret)) whenever its s3AccessKey
+# setting is not null, and that setting defaults to "": AMS can never use the instance role (AMS
+# issue #6737). Our rule is no IAM user and no access key anywhere. So AMS is pointed here
+# (s3Endpoint=http://127.0.0.1:PORT, path-style, dummy keys that are no secret): this proxy drops
+# AMS's signature and re-signs each request (SigV4, service s3) with the instance role's temporary
+# credentials from IMDSv2 (cached, fetched again when less than 5 minutes remain), and forwards it
+# to the real S3 over HTTPS.
+# - Listens on 127.0.0.1 only. Path-style requests for the one bucket only: /BUCKET/KEY with KEY
+#   under AMS_S3_PREFIX, and at /BUCKET only HeadBucket, GetBucketLocation, ListObjects(V2) and
+#   ListMultipartUploads with a prefix under AMS_S3_PREFIX or none (AMS lists the whole bucket
+#   once when its client starts, and fails to upload if refused: the bucket holds recordings
+#   only), and DeleteObjects (?delete) of keys
+#   under it. Anything else: 403 AccessDenied, S3-style XML. Outside the prefix is refused here,
+#   not left to IAM: any local process may call this proxy without a key, so it signs only what the
+#   role is meant to do for AMS (the role's grant is the same prefix) and a wrong AMS folder
+#   setting shows up in this log at once.
+# - Drops AMS's Authorization, x-amz-date, x-amz-security-token, x-amz-content-sha256, hop-by-hop
+#   headers, and x-amz-acl and x-amz-grant-* (AMS sends its s3Permission as a canned ACL; the bucket
+#   is BucketOwnerEnforced and S3 refuses any ACL but the owner's there). A copy source must be
+#   under the prefix of the bucket too.
+# - Bodies: aws-chunked ones (SDK v1's STREAMING-AWS4-HMAC-SHA256-PAYLOAD, newer SDKs'
+#   STREAMING-UNSIGNED-PAYLOAD-TRAILER) are decoded as they stream (parts are 5+ MB; not held in
+#   memory) and sent with Content-Length = x-amz-decoded-content-length and x-amz-content-sha256
+#   UNSIGNED-PAYLOAD (S3 takes it over HTTPS); chunk signatures are not checked (the keys are dummy)
+#   and trailing checksums are dropped, with the x-amz-sdk-checksum-algorithm that announced them.
+#   A plain body passes through, with the client's SHA-256 if it sent one (S3 checks it).
+#   HTTP chunked bodies (no Content-Length) are refused (411), as S3 does.
+# - IMDS failure: 503 ServiceUnavailable (logged; credentials still valid for a minute are used).
+#   Upstream unreachable: 502. S3's own answers, errors included, pass through as they are.
+# One log line per request on stderr: method, key, status, bytes in and out. Never credentials,
+# signatures or the IMDS token.
+# Environment: AMS_S3_BUCKET, AMS_S3_REGION, AMS_S3_PREFIX (ends with /), AMS_S3_LISTEN_PORT.
+# Tests only: AMS_S3_UPSTREAM (default https://s3.REGION.amazonaws.com, .com.cn in cn- regions),
+# AMS_IMDS_ENDPOINT (default http://169.254.169.254).
+#
 import datetime
 import hashlib
 import hmac
@@ -248,8 +250,9 @@ class Proxy(BaseHTTPRequestHandler):
             denied = f"keys outside {PREFIX} are refused"
         elif not key and not ((method == "HEAD" and not params) or (method == "GET" and set(params) == {"location"})
                               or (method == "POST" and set(params) == {"delete"})
-                              or (method == "GET" and set(params) <= LIST and params.get("prefix", "").startswith(PREFIX))):
-            denied = f"at the bucket only HeadBucket, GetBucketLocation, DeleteObjects and listings under {PREFIX}"
+                              or (method == "GET" and set(params) <= LIST
+                                  and (params.get("prefix", "") == "" or params["prefix"].startswith(PREFIX)))):
+            denied = f"at the bucket only HeadBucket, GetBucketLocation, DeleteObjects and listings under {PREFIX} or whole"
         source = urllib.parse.unquote(self.headers.get("x-amz-copy-source", f"{BUCKET}/{PREFIX}")).lstrip("/")
         if not denied and not source.startswith(f"{BUCKET}/{PREFIX}"):
             denied = f"a copy source outside {BUCKET}/{PREFIX} is refused"
