@@ -16,6 +16,7 @@ mod plans;
 mod recording;
 mod rolling;
 mod security;
+mod settings;
 mod strict;
 mod team;
 mod tidy;

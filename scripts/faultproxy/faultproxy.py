@@ -312,6 +312,8 @@ def main():
                              help="a new instance held by a launch hook completes it (CONTINUE) this long after its wait began: the node's boot (default 1)")
     cloud_flags.add_argument("--never-ready", type=comma_list, default=[],
                              help="images (ami-ID list) whose instances complete their launch hook with ABANDON: a node whose boot failed")
+    cloud_flags.add_argument("--plugin-digests", type=lambda v: [tuple(p.split("=", 1)) for p in comma_list(v)], default=[],
+                             help="FILE=SHA256 list: the plugins the cloud serves to booting nodes; a node whose user data names a plugin with another digest, or one not served, fails its boot (ABANDON)")
     options = parser.parse_args()
     cloud = None
     if options.strict or options.cloud == "strict":
@@ -333,7 +335,7 @@ def main():
         cloud = Cloud(options.upstream, enabled, timing, options.not_subscribed, options.product_code, legacy_strict=options.strict)
         cloud.never_healthy = set(options.never_healthy)
         cloud.configure_creating(options)  # creating.py: --no-capacity, --volume-modification*, --bucket-policy-s
-        cloud.configure_scaling(options)  # scaling.py: --scale-in-warmup-s, --alarm-period-s, --lifecycle-scale, --activity-s, --node-ready-s, --never-ready
+        cloud.configure_scaling(options)  # scaling.py: --scale-in-warmup-s, --alarm-period-s, --lifecycle-scale, --activity-s, --node-ready-s, --never-ready, --plugin-digests
     server = ThreadingHTTPServer(("127.0.0.1", options.listen), make_handler(options, cloud))
     server.daemon_threads = True
 

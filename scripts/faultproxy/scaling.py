@@ -28,7 +28,9 @@ DescribeScalingActivities as they pass, as clocks.py does for its states. Durati
 --lifecycle-scale.
 """
 
+import base64
 import datetime
+import gzip
 import hashlib
 import math
 import re
@@ -134,6 +136,7 @@ class ScalingRules:
         self.activity_s = options.activity_s
         self.node_ready = options.node_ready_s
         self.never_ready = set(options.never_ready)
+        self.plugin_digests = dict(options.plugin_digests)
         self.scaling_lock = threading.RLock()  # one tick (or lifecycle action) at a time; taken before self.lock, never after
         self.asg_groups = {}  # Where.key -> {"where", "tt" (a target-tracking policy since), "increase", "fired", "activities"}
         self.leaving = {}  # instance id -> its termination: phases, hooks, what it showed
@@ -675,10 +678,33 @@ class ScalingRules:
                 self.refusals["launch-hook"] += 1  # counted as the rule holding an instance
             self.soon(wait_from)
 
+    def plugin_fails(self, rec):
+        """With --plugin-digests: the nodes' boot script's plugin check (src/cluster/user_data/ams-node.sh:
+        each line SHA256 FILE URL of its PLUGINS block is fetched and installed only if the file's
+        SHA-256 is SHA256, else the boot fails). The cloud plays the fetch: FILE has the digest
+        --plugin-digests gives it, and a FILE it does not name cannot be fetched. True when the
+        instance's launch template version names a plugin that fails so."""
+        if not self.plugin_digests:
+            return False
+        launched = self.launch_versions.get(rec["id"])
+        found = self.up.template_version(rec["where"], lt_id=launched[0], version=str(launched[1])) if launched else None
+        if found is None:
+            return False
+        text = base64.b64decode(found[2].get("UserData") or "")
+        if text[:2] == b"\x1f\x8b":
+            text = gzip.decompress(text)
+        block = re.search(r"<<'AMS_END_OF_PLUGINS'\n(.*?)^AMS_END_OF_PLUGINS$", text.decode(errors="replace"), re.S | re.M)
+        for line in (block.group(1).splitlines() if block else []):
+            parts = line.split()
+            if len(parts) == 3 and self.plugin_digests.get(parts[1]) != parts[0]:
+                return True
+        return False
+
     def node_ready_event(self, rec, at):
-        """The node's boot script says ready (CONTINUE), or, for a --never-ready image, failed (ABANDON)."""
+        """The node's boot script says ready (CONTINUE), or failed (ABANDON): for a --never-ready image, or a
+        plugin whose digest is not the stack file's (plugin_fails)."""
         rec["node_done"] = True
-        result = "ABANDON" if rec["image"] in self.never_ready else "CONTINUE"
+        result = "ABANDON" if rec["image"] in self.never_ready or self.plugin_fails(rec) else "CONTINUE"
         for name, hook in list(rec["hooks"].items()):
             if hook["done"] is None and self.launching.get(rec["id"]) is rec:
                 self.complete(rec, name, result, at)

@@ -107,9 +107,9 @@ fn change_lines(change: &PropertyChange, styles: &Styles, out: &mut Vec<String>)
                 (old, new)
             };
             let diff = similar::TextDiff::from_lines(&diff.0, &diff.1);
-            for line in diff.iter_all_changes() {
+            let line_of = |line: similar::Change<&str>| {
                 let text = line.value().trim_end_matches('\n');
-                out.push(match line.tag() {
+                match line.tag() {
                     similar::ChangeTag::Delete => {
                         format!("        {}", styles.delete.apply_to(format!("- {text}")))
                     }
@@ -117,7 +117,42 @@ fn change_lines(change: &PropertyChange, styles: &Styles, out: &mut Vec<String>)
                         format!("        {}", styles.create.apply_to(format!("+ {text}")))
                     }
                     similar::ChangeTag::Equal => format!("          {text}"),
-                });
+                }
+            };
+            if lists {
+                // A list reads whole: every item, the changed ones marked.
+                out.extend(diff.iter_all_changes().map(line_of));
+            } else {
+                // A text (a boot script) reads as what changes, with two lines around each
+                // change; what lies between is counted, not shown.
+                let mut shown = 0;
+                for group in diff.grouped_ops(2) {
+                    let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                        continue;
+                    };
+                    let from = first.old_range().start;
+                    if from > shown {
+                        out.push(format!(
+                            "          {}",
+                            styles
+                                .dim
+                                .apply_to(format!("... {} unchanged lines", from - shown))
+                        ));
+                    }
+                    for op in &group {
+                        out.extend(diff.iter_changes(op).map(line_of));
+                    }
+                    shown = last.old_range().end;
+                }
+                let total = diff.old_slices().len();
+                if total > shown && shown > 0 {
+                    out.push(format!(
+                        "          {}",
+                        styles
+                            .dim
+                            .apply_to(format!("... {} unchanged lines", total - shown))
+                    ));
+                }
             }
         }
         _ if change.old.is_none() => out.push(format!(

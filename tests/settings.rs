@@ -1,0 +1,288 @@
+//! The nodes' own settings as code, on the emulator through the strict cloud (new nodes held until
+//! their boot says they are ready, which the cloud plays): a changed application setting is a new
+//! version of both launch templates, previewed as that setting's line, and rolls both groups
+//! launch before terminate, never below their serving count; a plugin whose SHA-256 is not the one
+//! the stack file names fails its node's boot, which stops the roll and keeps the old version.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::support::{FaultProxy, Moto, Project};
+
+/// The instances of the `tier` group (origin, edge): (id, launch template version, lifecycle state).
+async fn instances(asg: &aws_sdk_autoscaling::Client, tier: &str) -> Vec<(String, String, String)> {
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    let group = groups
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.contains(&format!("{tier}-group")))
+        })
+        .unwrap_or_else(|| panic!("{tier} group"));
+    group
+        .instances()
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_string(),
+                i.launch_template()
+                    .and_then(|t| t.version())
+                    .unwrap_or_default()
+                    .to_string(),
+                i.lifecycle_state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// How many of the `tier` group's instances are InService and healthy in its HTTP target group.
+async fn serving(
+    asg: &aws_sdk_autoscaling::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    tier: &str,
+) -> usize {
+    let instances = instances(asg, tier).await;
+    let groups = elb.describe_target_groups().send().await.expect("tgs");
+    let Some(arn) = groups
+        .target_groups()
+        .iter()
+        .find(|t| {
+            t.target_group_name()
+                .is_some_and(|n| n.contains(&format!("{tier}-target")))
+        })
+        .and_then(|t| t.target_group_arn())
+    else {
+        return 0;
+    };
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .expect("health");
+    instances
+        .iter()
+        .filter(|(id, _, state)| {
+            state == "InService"
+                && health.target_health_descriptions().iter().any(|d| {
+                    d.target().and_then(|t| t.id()) == Some(id.as_str())
+                        && d.target_health()
+                            .and_then(|h| h.state())
+                            .map(|s| s.as_str())
+                            == Some("healthy")
+                })
+        })
+        .count()
+}
+
+/// The launch template version the `tier` group launches.
+async fn group_version(asg: &aws_sdk_autoscaling::Client, tier: &str) -> String {
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("groups");
+    groups
+        .auto_scaling_groups()
+        .iter()
+        .find(|g| {
+            g.auto_scaling_group_name()
+                .is_some_and(|n| n.contains(&format!("{tier}-group")))
+        })
+        .and_then(|g| g.launch_template())
+        .and_then(|t| t.version())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The stack file with `extra` at its end.
+fn append(project: &Project, extra: &str) {
+    let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack");
+    project.write("stacks/local.toml", &format!("{text}\n{extra}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_below_serving() {
+    let moto = Moto::start();
+    // Group instances Pending for 3 s, new targets `initial` for 4 s: a roll has to wait.
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &["--asg-pending-s", "3", "--target-initial-s", "4"],
+    );
+    let project = Project::new(Some(&cloud.endpoint));
+    let sdk = moto.sdk().await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    project.run(&["up", "local", "--yes"]).ok();
+    let before: Vec<_> = [
+        instances(&asg, "origin").await,
+        instances(&asg, "edge").await,
+    ]
+    .concat();
+
+    append(
+        &project,
+        "[app.WebRTCAppEE]\nsettings = { mp4MuxingEnabled = true }\n",
+    );
+    let preview = project.run(&["preview", "local", "--json"]).ok().json();
+    let mut changed: Vec<(String, String)> = preview["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["op"] != "same")
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["op"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            ("edge-group".to_string(), "update".to_string()),
+            ("edge-launch-template".to_string(), "update".to_string()),
+            ("origin-group".to_string(), "update".to_string()),
+            ("origin-launch-template".to_string(), "update".to_string()),
+        ],
+        "one template update per group, and the roll: {preview}"
+    );
+    let shown = project.run(&["preview", "local"]).ok();
+    for expected in [
+        "+ WebRTCAppEE mp4MuxingEnabled true",
+        "origin-group: rolls its instances onto the new launch template version",
+        "edge-group: rolls its instances onto the new launch template version",
+    ] {
+        assert!(
+            shown.stderr.contains(expected),
+            "{expected}: {}",
+            shown.stderr
+        );
+    }
+    // The diff of the boot script is the setting's line, not the whole script.
+    let script_lines = shown
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("+ ") || l.trim_start().starts_with("- "))
+        .count();
+    assert!(script_lines <= 4, "{}", shown.stderr);
+
+    // Watch both groups while `up` rolls them.
+    let done = Arc::new(AtomicBool::new(false));
+    let least = Arc::new(AtomicUsize::new(usize::MAX));
+    let watcher = {
+        let (done, least, asg, elb) = (done.clone(), least.clone(), asg.clone(), elb.clone());
+        tokio::spawn(async move {
+            while !done.load(Ordering::SeqCst) {
+                let now = serving(&asg, &elb, "origin")
+                    .await
+                    .min(serving(&asg, &elb, "edge").await);
+                least.fetch_min(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let up = tokio::task::spawn_blocking(move || {
+        let run = project.run(&["up", "local", "--yes"]);
+        (run, project)
+    })
+    .await
+    .expect("up runs");
+    done.store(true, Ordering::SeqCst);
+    watcher.await.expect("watcher");
+    let (up, project) = up;
+    let up = up.ok();
+    assert!(
+        least.load(Ordering::SeqCst) >= 1,
+        "neither group dropped below one serving instance: {}",
+        up.stderr
+    );
+    for tier in ["origin", "edge"] {
+        let after = instances(&asg, tier).await;
+        let live: Vec<_> = after.iter().filter(|(_, _, s)| s == "InService").collect();
+        assert_eq!(live.len(), 1, "{tier}: {after:?}");
+        assert!(
+            before
+                .iter()
+                .all(|(id, version, _)| id != &live[0].0 && version != &live[0].1),
+            "{tier}: a new instance, of the new version: {after:?} {before:?}"
+        );
+    }
+    assert_eq!(
+        project.run(&["preview", "local", "--exit-code"]).code,
+        Some(0),
+        "and then nothing to change"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_whose_digest_is_not_the_stack_files_stops_the_roll_and_the_old_version_serves() {
+    let moto = Moto::start();
+    // The cloud serves one plugin file, with this digest; a node's boot checks it.
+    let served = "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab";
+    let cloud = FaultProxy::strict(
+        &moto.endpoint,
+        &["--plugin-digests", &format!("filter-plugin.jar={served}")],
+    );
+    let project = Project::new(Some(&cloud.endpoint));
+    for tier in ["[origin]\n", "[edge]\n"] {
+        // An emulator stack's timeout may be seconds: the wait is the test's own clock.
+        project.edit(
+            "stacks/local.toml",
+            tier,
+            &format!("{tier}health_timeout = \"10s\"\n"),
+        );
+    }
+    let sdk = moto.sdk().await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    project.run(&["up", "local", "--yes"]).ok();
+    let before = instances(&asg, "origin").await;
+    let version = group_version(&asg, "origin").await;
+
+    // The stack file names another digest than the file's: the node refuses to install it.
+    let named = "0".repeat(64);
+    append(
+        &project,
+        &format!("[server]\nplugins = [{{ url = \"https://plugins.example.com/filter-plugin.jar\", sha256 = \"{named}\" }}]\n"),
+    );
+    let up = project.run(&["up", "local", "--yes"]).fails();
+    for expected in [
+        "the roll of",
+        "abandoned with Lifecycle Action Result ABANDON",
+        "the old instances keep serving",
+    ] {
+        assert!(up.stderr.contains(expected), "{expected}: {}", up.stderr);
+    }
+    let after = instances(&asg, "origin").await;
+    let live: Vec<_> = after.iter().filter(|(_, _, s)| s == "InService").collect();
+    assert_eq!(live.len(), 1, "{after:?}");
+    assert_eq!(live[0].0, before[0].0, "the old instance serves: {after:?}");
+    assert_eq!(serving(&asg, &elb, "origin").await, 1, "and is healthy");
+    assert_eq!(
+        group_version(&asg, "origin").await,
+        version,
+        "the group points back at the old version"
+    );
+
+    // With the file's own digest, the roll goes through.
+    project.edit("stacks/local.toml", &named, served);
+    project.run(&["up", "local", "--yes"]).ok();
+    let rolled = instances(&asg, "origin").await;
+    let live: Vec<_> = rolled.iter().filter(|(_, _, s)| s == "InService").collect();
+    assert_eq!(live.len(), 1, "{rolled:?}");
+    assert_ne!(live[0].0, before[0].0, "a new instance: {rolled:?}");
+    assert_ne!(
+        group_version(&asg, "origin").await,
+        version,
+        "on the new version"
+    );
+}
