@@ -104,6 +104,7 @@ pub async fn converge(
         state.protected = protected;
         if plan.has_changes() {
             refuse_blocking(&findings)?;
+            super::preflight::user_data_fits(&plan)?;
             super::preflight::foreign_records(aws, &program, &state).await?;
             if let Some(note) = super::preflight::ebs_key_note(aws, &plan, &state).await {
                 render::err(&note);

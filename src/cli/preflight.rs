@@ -26,6 +26,31 @@ pub async fn foreign_records(aws: &Aws, program: &Program, state: &State) -> Res
     anyhow::bail!("{}\n  (nothing was created)", lines.join("\n"))
 }
 
+/// Every boot script the plan sends fits EC2's user-data limit (gzip-compressed when over, as
+/// it is sent): what is known after apply counted at its placeholder's length. Over it, nothing
+/// is created, and the message says by how much (a stack file with very many settings).
+pub fn user_data_fits(plan: &Plan) -> Result<()> {
+    for step in &plan.steps {
+        if !matches!(step.op, Op::Create | Op::Replace | Op::Update) {
+            continue;
+        }
+        let Some(user_data) = step.args.get("user_data") else {
+            continue;
+        };
+        let text = user_data
+            .as_str()
+            .or_else(|| user_data["preview"].as_str())
+            .unwrap_or_default();
+        if let Err(e) = ams_aws::ec2::fitted_user_data(text) {
+            anyhow::bail!(
+                "{}: its boot script does not fit: {e} (fewer `[server]` or `[app.NAME]` settings in the stack file)",
+                step.name
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The images the plan launches (instances and templates it creates, replaces or changes),
 /// each dry-run once; every refusal is reported, and nothing is created.
 pub async fn images_launchable(aws: &Aws, plan: &Plan) -> Result<()> {
@@ -129,4 +154,55 @@ pub async fn ebs_key_note(aws: &Aws, plan: &Plan, state: &State) -> Option<Strin
         region = aws.region,
         statements = serde_json::to_string_pretty(&policy).unwrap_or_default(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use ams_engine::{Op, Plan, Step};
+    use serde_json::json;
+
+    use super::user_data_fits;
+
+    fn template(user_data: serde_json::Value) -> Plan {
+        Plan {
+            stack: "t".into(),
+            steps: vec![Step {
+                op: Op::Update,
+                name: "origin-launch-template".into(),
+                type_name: "aws:ec2:LaunchTemplate".into(),
+                id: Some("lt-1".into()),
+                changes: vec![],
+                secret: vec![],
+                args: json!({ "user_data": user_data }),
+                dependencies: Default::default(),
+                protected: None,
+            }],
+            pending_deletes: vec![],
+            outputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_boot_script_over_the_user_data_limit_is_refused_before_anything_changes() {
+        // Text that does not compress: settings lines no gzip can fold.
+        let mut noise = String::new();
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..40_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.push(char::from(b'a' + (x % 26) as u8));
+        }
+        let refused = user_data_fits(&template(json!({ "$unknown": true, "preview": noise })))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            refused.starts_with("origin-launch-template: its boot script does not fit")
+                && refused.contains("over EC2's limit of 16384"),
+            "{refused}"
+        );
+        assert!(user_data_fits(&template(json!("#!/bin/bash\necho small\n"))).is_ok());
+        // Text that compresses well fits though long.
+        assert!(user_data_fits(&template(json!("echo same line\n".repeat(4000)))).is_ok());
+    }
 }

@@ -36,7 +36,7 @@ pub use elastic_ip::{ElasticIp, ElasticIpOutputs};
 pub use instance::{Instance, InstanceOutputs};
 pub use internet_gateway::InternetGateway;
 pub use launch_template::{LaunchTemplate, LaunchTemplateOutputs};
-pub use machine::Machine;
+pub use machine::{fitted_user_data, Machine};
 pub use nat_gateway::NatGateway;
 pub use route_table::{RouteTable, RouteTableOutputs};
 pub use security_group::{Rule, SecurityGroup, SecurityGroupOutputs};
