@@ -18,6 +18,7 @@ mod nodes;
 pub mod ports;
 mod recording;
 mod security;
+mod turn;
 
 use ams_engine::{Input, Piece, Program, ProgramError};
 
@@ -28,6 +29,7 @@ const ROOT_DEVICE: &str = "/dev/sda1";
 const COMMON_SCRIPT: &str = include_str!("user_data/common.sh");
 /// The names of MongoDB's instance and of its data volume.
 pub use data::{MONGODB, MONGODB_DATA};
+pub use turn::Turn;
 
 /// The role Data Lifecycle Manager snapshots MongoDB's data with (declared in `data.rs`).
 pub const BACKUP_ROLE: &str = "backup-role";
@@ -97,6 +99,7 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     if config.mongodb.adopted {
         adopted::declare(p, &security, mongodb, (&origin, &edge), &alb, &issued)?;
     }
+    let turn = turn::declare(p, config, &network, found)?;
     let domain = &config.dns.domain;
     dns::declare(
         p,
@@ -179,6 +182,13 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             security.panel_password.name().into(),
         ]),
     )?;
+    if let Some(turn) = &turn {
+        p.output("turn_url", turn.url.clone().into())?;
+        p.output(
+            "turn_secret",
+            Input::concat([SECRET_OUTPUT_PREFIX.into(), turn.secret.name().into()]),
+        )?;
+    }
     program.check()?;
     Ok(program)
 }
@@ -236,7 +246,7 @@ pub struct Found {
 }
 
 /// The tiers, in the order the guide builds them: how plans and the graph are grouped.
-pub const TIERS: [&str; 9] = [
+pub const TIERS: [&str; 10] = [
     "network",
     "security",
     "data",
@@ -245,6 +255,7 @@ pub const TIERS: [&str; 9] = [
     "certificate",
     "load balancer",
     "ingest",
+    "turn",
     "dns",
 ];
 
@@ -261,8 +272,9 @@ pub fn tier(name: &str) -> &'static str {
     {
         return "security";
     }
-    let prefixes: [(&str, &str); 14] = [
+    let prefixes: [(&str, &str); 15] = [
         ("recordings", "data"),
+        ("turn", "turn"),
         ("vpc", "network"),
         ("private", "network"),
         ("nat", "network"),

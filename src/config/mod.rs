@@ -8,6 +8,7 @@ mod mongodb;
 mod network;
 mod nodes;
 mod raw;
+mod turn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +39,8 @@ pub struct StackConfig {
     pub ingest: Ingest,
     /// `[recording]`: AMS's recordings in a bucket of the stack's (None: not in S3).
     pub recording: Option<Recording>,
+    /// `[turn]`: a coturn relay of the stack's (None: no TURN).
+    pub turn: Option<Turn>,
     pub load_balancer: LoadBalancerConfig,
     /// Where each key was written, for messages that point at the stack file.
     pub lines: BTreeMap<String, Location>,
@@ -108,6 +111,7 @@ pub use load_balancer::{LoadBalancerConfig, PlainHttp};
 pub use mongodb::{DataVolume, Mongodb};
 pub use network::{Network, Vpc};
 pub use nodes::{Instance, NodeGroup, DRAIN_SECONDS};
+pub use turn::Turn;
 
 /// A stack file that cannot be used, and where.
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +391,7 @@ impl SourceFile<'_> {
             }),
             _ => None,
         };
+        let turn = self.turn(raw.turn.as_ref())?;
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
@@ -407,6 +412,7 @@ impl SourceFile<'_> {
             security,
             ingest,
             recording,
+            turn,
             load_balancer,
             lines,
         })
