@@ -19,3 +19,4 @@ mod security;
 mod strict;
 mod team;
 mod tidy;
+mod turn;

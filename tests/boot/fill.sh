@@ -28,6 +28,11 @@ declare -A values=(
   [HOOK]=ams-stack-drain
   [READY_HOOK]=ams-stack-ready
   [DRAIN_TIMEOUT_S]=900
+  [REALM]=turn.stream.example.com
+  [TURN_PORT]=3478
+  [RELAY_MIN]=49152
+  [RELAY_MAX]=65535
+  [ALLOCATIONS]="eipalloc-0aaa0000000000001 eipalloc-0bbb0000000000002"
 )
 for pair in "$@"; do
   [[ $pair == ?*=* ]] || {

@@ -59,6 +59,14 @@
 #                         (a second completion is refused)
 #   complete.fails N      CompleteLifecycleAction (any hook) fails its first N calls, throttled;
 #                         completes  calls
+# For the TURN relay (turn-node.sh):
+#   addresses             "ALLOCATION_ID PUBLIC_IP HOLDER" lines: the Elastic IPs EC2 knows, each
+#                         held by an instance or by None; describe-addresses answers those asked,
+#                         associate-address gives a free one to the instance (AWS's
+#                         Resource.AlreadyAssociated for a held one, as --no-allow-reassociation
+#                         asks), each accepted association noted in the log
+#   associate.race        another relay takes the first address this one asks for, just before
+#   coturn.active         coturn runs (systemctl restart coturn);  coturn.deaf  it never listens
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
 # BOOT_PANEL_SECRET_FILE (the panel's password), BOOT_PANEL_HASH (its MD5, as AMS's panel sends
 # it), AMS_ANTMEDIA_DIR (AMS's directory),
@@ -314,6 +322,30 @@ case $name in
         fi
         if [[ " $* " == *" --name "*/panel-password" "* ]]; then cat "$BOOT_PANEL_SECRET_FILE"; else cat "$BOOT_SECRET_FILE"; fi
         ;;
+      "ec2 describe-addresses")
+        [ "$(option --query "$@")" = 'Addresses[].[AllocationId,PublicIp,InstanceId]' ] || {
+          echo "aws (stub): query not expected: $*" >&2
+          exit 252
+        }
+        while read -r allocation ip holder; do
+          [[ " $* " == *" $allocation "* ]] && printf '%s\t%s\t%s\n' "$allocation" "$ip" "$holder"
+        done <"$state/addresses" || true
+        ;;
+      "ec2 associate-address")
+        [[ " $* " == *" --no-allow-reassociation "* ]] || note "associate-address WITHOUT --no-allow-reassociation"
+        allocation=$(option --allocation-id "$@")
+        if [ -e "$state/associate.race" ]; then
+          rm "$state/associate.race"
+          sed -i "s/^$allocation \([^ ]*\) None\$/$allocation \1 i-0another0relay0000/" "$state/addresses"
+        fi
+        if ! grep -q "^$allocation [^ ]* None\$" "$state/addresses"; then
+          echo "An error occurred (Resource.AlreadyAssociated) when calling the AssociateAddress operation: resource $allocation is already associated" >&2
+          exit 254
+        fi
+        sed -i "s/^$allocation \([^ ]*\) None\$/$allocation \1 $instance/" "$state/addresses"
+        note "associated $allocation with $instance"
+        echo '{"AssociationId": "eipassoc-0123"}'
+        ;;
       "autoscaling set-instance-health")
         if [ -e "$state/asg-refuses" ]; then
           echo "An error occurred (AccessDenied) when calling the SetInstanceHealth operation" >&2
@@ -429,8 +461,15 @@ case $name in
       "naming   =version 2              bsize=4096   ascii-ci=0, ftype=1" \
       "log      =internal log           bsize=4096   blocks=16384, version=2"
     ;;
+  ss)
+    # Listening sockets on the port asked (the last argument, "sport = :PORT"): coturn's.
+    if [ -e "$state/coturn.active" ] && [ ! -e "$state/coturn.deaf" ]; then
+      echo "UNCONN 0 0 0.0.0.0:${last##*:} 0.0.0.0:*"
+    fi
+    ;;
   systemctl)
     case "$*" in
+      "restart coturn") touch "$state/coturn.active" ;;
       "enable --now ams-drain.service") [ ! -e "$state/drain-unit.fails" ] ;;
       "is-active --quiet ams-drain.service") [ ! -e "$state/drain-unit.dies" ] ;;
       "is-active --quiet mongod") [ -e "$state/mongod.active" ] ;;
