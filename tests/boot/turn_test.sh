@@ -11,7 +11,7 @@ set -euo pipefail
 # shellcheck source=tests/boot/lib.sh
 . "$(dirname "$0")/lib.sh"
 TEMPLATE=${BOOT_TEMPLATE:-$HERE/../../src/cluster/user_data/turn-node.sh}
-INSTANCE=i-0123456789abcdef0
+INSTANCE="i-0123456789abcdef0"
 FIRST=eipalloc-0aaa0000000000001
 SECOND=eipalloc-0bbb0000000000002
 # The plain tools the script and the stubs may use from the real system.
