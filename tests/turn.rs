@@ -22,7 +22,12 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
     );
 
     let preview = project.run(&["preview", "local", "--json"]).ok();
-    for name in ["turn-group", "turn-launch-template", "turn-address-2", "turn-secret"] {
+    for name in [
+        "turn-group",
+        "turn-launch-template",
+        "turn-address-2",
+        "turn-secret",
+    ] {
         assert!(preview.stdout.contains(name), "the preview shows {name}");
     }
     project.run(&["up", "local", "--yes"]).ok();
@@ -44,9 +49,7 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
         .expect("the TURN group");
     assert_eq!((group.min_size(), group.max_size()), (Some(2), Some(2)));
     assert_eq!(
-        group
-            .vpc_zone_identifier()
-            .map(|s| s.split(',').count()),
+        group.vpc_zone_identifier().map(|s| s.split(',').count()),
         Some(2)
     );
     assert!(group.target_group_arns().is_empty());
@@ -125,20 +128,18 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
     );
 
     // Two Elastic IPs, tagged as the stack's, each allocation id in the boot script.
-    let addresses = ec2
-        .describe_addresses()
-        .send()
-        .await
-        .expect("addresses");
+    let addresses = ec2.describe_addresses().send().await.expect("addresses");
     let turn: Vec<_> = addresses
         .addresses()
         .iter()
         .filter(|a| {
-            a.tags().iter().any(|t| t.key() == Some("ams-stack:stack") && t.value() == Some("local"))
+            a.tags()
+                .iter()
+                .any(|t| t.key() == Some("ams-stack:stack") && t.value() == Some("local"))
                 && a.tags().iter().any(|t| {
-                t.key() == Some("ams-stack:name")
-                    && t.value().is_some_and(|v| v.starts_with("turn-address-"))
-            })
+                    t.key() == Some("ams-stack:name")
+                        && t.value().is_some_and(|v| v.starts_with("turn-address-"))
+                })
         })
         .collect();
     assert_eq!(turn.len(), 2);
@@ -149,7 +150,10 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
     ips.sort();
     for address in &turn {
         let allocation = address.allocation_id().expect("allocation id");
-        assert!(user_data.contains(allocation), "{allocation} is in the boot script");
+        assert!(
+            user_data.contains(allocation),
+            "{allocation} is in the boot script"
+        );
     }
 
     // turn.DOMAIN: an A record of both addresses.
@@ -196,8 +200,7 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
     assert_eq!(json["turn_url"], "turn:turn.stream.ams-local.test:3478");
     assert!(json.get("turn_secret").is_some(), "{}", outputs.stdout);
     let state = std::fs::read_to_string(project.path("state/local.json")).expect("state");
-    let journal =
-        std::fs::read_to_string(project.path("state/local.journal")).unwrap_or_default();
+    let journal = std::fs::read_to_string(project.path("state/local.journal")).unwrap_or_default();
     let again = project.run(&["preview", "local", "--json"]).ok();
     for (what, text) in [
         ("the state", &state),
@@ -263,7 +266,12 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
         .any(|r| r.name().starts_with("turn.")));
     let groups = ec2
         .describe_security_groups()
-        .filters(Filter::builder().name("group-id").values(&group_ids[0]).build())
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&group_ids[0])
+                .build(),
+        )
         .send()
         .await
         .expect("security groups");

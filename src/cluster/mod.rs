@@ -44,6 +44,8 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let network = network::declare(p, config)?;
     let recordings = recording::declare(p, config)?;
     let security = security::declare(p, config, &network.vpc_id, recordings.as_ref())?;
+    // Before the nodes, which are to read its secret.
+    let turn = turn::declare(p, config, &network, found)?;
     let data = data::declare(p, config, &network, &security, found)?;
     let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
@@ -99,7 +101,6 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     if config.mongodb.adopted {
         adopted::declare(p, &security, mongodb, (&origin, &edge), &alb, &issued)?;
     }
-    let turn = turn::declare(p, config, &network, found)?;
     let domain = &config.dns.domain;
     dns::declare(
         p,

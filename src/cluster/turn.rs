@@ -88,7 +88,12 @@ pub fn declare(
             ingress,
         },
     )?;
-    let secret = secret(p, config, "turn-secret", "TURN shared secret (coturn use-auth-secret)")?;
+    let secret = secret(
+        p,
+        config,
+        "turn-secret",
+        "TURN shared secret (coturn use-auth-secret)",
+    )?;
     let addresses = (1..=turn.size)
         .map(|slot| p.add(&format!("turn-address-{slot}"), ElasticIp {}))
         .collect::<Result<Vec<_>, _>>()?;

@@ -2,9 +2,9 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
-use super::*;
 use super::super::checks::{check, Severity};
 use super::super::{declare as declare_cluster, tier, Found, SECRET_OUTPUT_PREFIX};
+use super::*;
 use crate::config::StackConfig;
 use ams_engine::Program;
 
@@ -72,11 +72,18 @@ fn turn_is_a_group_on_its_own_addresses_template_role_and_record() {
         ]
     );
     for name in &names {
-        let expected = if name == "turn-sg" { "security" } else { "turn" };
+        let expected = if name == "turn-sg" {
+            "security"
+        } else {
+            "turn"
+        };
         assert_eq!(tier(name), expected, "{name}");
     }
     let group = args(&program, "turn-group");
-    assert_eq!((&group["min_size"], &group["max_size"]), (&json!(2), &json!(2)));
+    assert_eq!(
+        (&group["min_size"], &group["max_size"]),
+        (&json!(2), &json!(2))
+    );
     assert_eq!(group["target_group_arns"], json!([]));
     assert_eq!(group["subnet_ids"].as_array().map(Vec::len), Some(2));
     let template = args(&program, "turn-launch-template");
@@ -97,12 +104,21 @@ fn turn_is_a_group_on_its_own_addresses_template_role_and_record() {
     assert!(user_data.contains("realm") && user_data.contains("turn.stream.example.com"));
     for address in ["turn-address-1", "turn-address-2"] {
         assert!(
-            user_data.contains(&format!("{{\"$ref\":{{\"output\":\"id\",\"resource\":\"{address}\"}}}}"))
-                || user_data.contains(&format!("{{\"$ref\":{{\"resource\":\"{address}\",\"output\":\"id\"}}}}")),
+            user_data.contains(&format!(
+                "{{\"$ref\":{{\"output\":\"id\",\"resource\":\"{address}\"}}}}"
+            )) || user_data.contains(&format!(
+                "{{\"$ref\":{{\"resource\":\"{address}\",\"output\":\"id\"}}}}"
+            )),
             "the boot script is given {address}'s allocation id: {user_data}"
         );
     }
-    for placeholder in ["{COMMON}", "{ALLOCATIONS}", "{PARAMETER}", "{REALM}", "{TURN_PORT}"] {
+    for placeholder in [
+        "{COMMON}",
+        "{ALLOCATIONS}",
+        "{PARAMETER}",
+        "{REALM}",
+        "{TURN_PORT}",
+    ] {
         assert!(!user_data.contains(placeholder), "{placeholder} left");
     }
     let secret = args(&program, "turn-secret");
@@ -118,7 +134,9 @@ fn turn_is_a_group_on_its_own_addresses_template_role_and_record() {
     );
     let outputs = program.outputs();
     assert_eq!(
-        outputs.get("turn_url").map(|o| serde_json::to_value(o).expect("json")),
+        outputs
+            .get("turn_url")
+            .map(|o| serde_json::to_value(o).expect("json")),
         Some(json!("turn:turn.stream.example.com:3478"))
     );
     let secret_output = serde_json::to_value(outputs.get("turn_secret").expect("turn_secret"))
@@ -175,7 +193,11 @@ fn the_relays_role_reads_only_its_secret_and_takes_only_the_stacks_addresses() {
     let by_action = |action: &str| -> Vec<Json> {
         statements
             .iter()
-            .filter(|s| s["actions"].as_array().is_some_and(|a| a.contains(&json!(action))))
+            .filter(|s| {
+                s["actions"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&json!(action)))
+            })
             .cloned()
             .collect()
     };
@@ -228,14 +250,19 @@ fn the_relays_role_reads_only_its_secret_and_takes_only_the_stacks_addresses() {
     );
     assert!(role["managed_policy_arns"].is_null());
     // The nodes' role gains nothing from TURN here (the lead wires the nodes).
-    assert!(!args(&program, "instance-role").to_string().contains("turn-secret"));
+    assert!(!args(&program, "instance-role")
+        .to_string()
+        .contains("turn-secret"));
 }
 
 #[test]
 fn turns_open_ports_are_no_finding_but_anything_else_open_still_is() {
     let (config, program) = stack("[turn]\nenabled = true\n");
     let findings = check(&program, &config);
-    let on_sg: Vec<_> = findings.iter().filter(|f| f.resource == SECURITY_GROUP).collect();
+    let on_sg: Vec<_> = findings
+        .iter()
+        .filter(|f| f.resource == SECURITY_GROUP)
+        .collect();
     assert!(on_sg.is_empty(), "{on_sg:?}");
     let template: Vec<_> = findings
         .iter()
@@ -263,7 +290,10 @@ fn turns_open_ports_are_no_finding_but_anything_else_open_still_is() {
     let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
     assert_eq!(
         messages,
-        ["tcp 3479-3479 is open to 0.0.0.0/0", "udp 3478-3479 is open to 0.0.0.0/0"]
+        [
+            "tcp 3479-3479 is open to 0.0.0.0/0",
+            "udp 3478-3479 is open to 0.0.0.0/0"
+        ]
     );
     assert!(findings.iter().all(|f| f.severity == Severity::Medium));
     // Elsewhere, 3478 open to the world is a finding as any port is.

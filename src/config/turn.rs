@@ -125,10 +125,16 @@ mod tests {
         let size = with("[turn]\nenabled = true\nsize = 0\n").expect_err("size 0");
         assert_eq!(
             size,
-            format!("stacks/t.toml:{}:8: `turn.size`: 0 is out of range: 1 to 4", line(2))
+            format!(
+                "stacks/t.toml:{}:8: `turn.size`: 0 is out of range: 1 to 4",
+                line(2)
+            )
         );
         let size = with("[turn]\nenabled = true\nsize = 5\n").expect_err("size 5");
-        assert!(size.contains("`turn.size`: 5 is out of range: 1 to 4"), "{size}");
+        assert!(
+            size.contains("`turn.size`: 5 is out of range: 1 to 4"),
+            "{size}"
+        );
         let kind = with("[turn]\nenabled = true\ninstance_type = \"small\"\n").expect_err("type");
         assert_eq!(
             kind,
@@ -138,16 +144,23 @@ mod tests {
             )
         );
         let disk = with("[turn]\nenabled = true\nroot_volume_gib = 4\n").expect_err("disk");
-        assert!(disk.contains("`turn.root_volume_gib`: a root volume is 8 to 16384 GiB"), "{disk}");
+        assert!(
+            disk.contains("`turn.root_volume_gib`: a root volume is 8 to 16384 GiB"),
+            "{disk}"
+        );
         // Checked even while off: turning it on later never reveals an old mistake.
         assert!(with("[turn]\nsize = 9\n").is_err());
         let unknown = with("[turn]\nenabled = true\nsizes = 2\n").expect_err("unknown");
         assert!(
-            unknown.contains("unknown field `sizes` in [turn]") && unknown.contains("did you mean `size`?"),
+            unknown.contains("unknown field `sizes` in [turn]")
+                && unknown.contains("did you mean `size`?"),
             "{unknown}"
         );
         let not_bool = with("[turn]\nenabled = \"yes\"\n").expect_err("not a bool");
-        assert!(not_bool.contains(&format!("stacks/t.toml:{}:", line(1))), "{not_bool}");
+        assert!(
+            not_bool.contains(&format!("stacks/t.toml:{}:", line(1))),
+            "{not_bool}"
+        );
         assert!(not_bool.contains("turn.enabled"), "{not_bool}");
     }
 }

@@ -153,6 +153,9 @@ case $name in
       echo "E: Unable to locate package ${last%%=*}" >&2
       exit 100
     fi
+    if [[ " $* " == *" coturn "* ]] && ! grep -qx 'exit 101' "$AMS_ROOT/usr/sbin/policy-rc.d" 2>/dev/null; then
+      note "coturn installed with its service free to start (no policy-rc.d exit 101)"
+    fi
     conf=$AMS_ROOT/etc/mongod.conf
     if [[ " $* " == *" mongodb-org-server="* ]] && [ ! -e "$conf" ]; then
       printf '%s\n' '# mongod.conf' '' 'storage:' '  dbPath: /var/lib/mongodb' '' \

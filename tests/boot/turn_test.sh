@@ -57,6 +57,9 @@ test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
   boot
   expect_rc 0
   expect_called '^apt-get .*install coturn'
+  expect_not_called 'coturn installed with its service free to start'
+  [ ! -e "$T/root/usr/sbin/policy-rc.d" ] || fail "policy-rc.d left behind: no service would ever start"
+  expect_order '^apt-get .*install coturn' '^systemctl stop coturn$'
   expect_called "^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password --with-decryption"
   expect_called "^aws ec2 associate-address --region eu-west-1 --allocation-id $SECOND --instance-id $INSTANCE --no-allow-reassociation$"
   expect_not_called "associate-address .*$FIRST"

@@ -2,7 +2,8 @@
 # TURN relay of the Ant Media Server cluster (made by ams-stack, `[turn] enabled = true`): EC2
 # user data, run once as root by cloud-init at first boot of each instance of the TURN group
 # (Ubuntu 24.04 from Canonical).
-# 1. Installs coturn from Ubuntu's archive, and the AWS CLI.
+# 1. Installs coturn from Ubuntu's archive, its service kept from starting until it is configured
+#    (policy-rc.d; an unconfigured coturn is an open relay), and the AWS CLI.
 # 2. Reads the TURN shared secret (coturn's use-auth-secret) from SSM Parameter Store through the
 #    instance role. It stays in memory and in coturn's configuration file (mode 0600, owned by
 #    coturn's user): never in a log, a command line or the environment.
@@ -163,8 +164,17 @@ done
 [ "${VERSION_CODENAME:-}" = noble ] || die "made for Ubuntu 24.04 (noble), found ${PRETTY_NAME:-unknown}"
 
 log "installing coturn"
+# Its package would start coturn at once with its own configuration: no authentication, no
+# denied peers, an open relay into the VPC. Debian's policy-rc.d keeps any service from starting
+# while packages install; coturn starts below, configured.
+mkdir -p "$ROOT/usr/sbin"
+printf '#!/bin/sh\n# ams-stack turn-node.sh: no service starts while it installs packages.\nexit 101\n' \
+  >"$ROOT/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 apt_get update
 apt_get install coturn curl unzip iproute2
+rm -f "$ROOT/usr/sbin/policy-rc.d"
+systemctl stop coturn
 install_aws_cli
 
 step="read the TURN secret"
