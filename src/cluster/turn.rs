@@ -13,7 +13,7 @@ use ams_aws::ec2::{ElasticIp, LaunchTemplate, Machine, Rule, SecurityGroup};
 use ams_aws::iam::{InstanceProfile, Role, Statement};
 use ams_aws::route53::{Record, Target};
 use ams_aws::ssm::SecureParameter;
-use ams_engine::{Input, Piece, Program, ProgramError, Ref};
+use ams_engine::{Input, Program, ProgramError, Ref};
 
 use super::network::Network;
 use super::ports::{TURN_PORT, TURN_RELAY_UDP};
@@ -25,6 +25,9 @@ use crate::config::StackConfig;
 pub const SECURITY_GROUP: &str = "turn-sg";
 /// The relays' launch template.
 pub const LAUNCH_TEMPLATE: &str = "turn-launch-template";
+/// The logical names of the relays' addresses, `turn-address-1` to `turn-address-N` (their
+/// `ams-stack:name` tags, by which a relay finds them).
+const ADDRESS_PREFIX: &str = "turn-address-";
 
 /// What the rest of the stack takes from TURN: the shared secret's parameter (the nodes read it
 /// to make TURN credentials) and the relay's name.
@@ -95,7 +98,7 @@ pub fn declare(
         "TURN shared secret (coturn use-auth-secret)",
     )?;
     let addresses = (1..=turn.size)
-        .map(|slot| p.add(&format!("turn-address-{slot}"), ElasticIp {}))
+        .map(|slot| p.add(&format!("{ADDRESS_PREFIX}{slot}"), ElasticIp {}))
         .collect::<Result<Vec<_>, _>>()?;
     let role = p.add("turn-role", role(config, &secret, &addresses))?;
     let profile = p.add(
@@ -104,13 +107,6 @@ pub fn declare(
             role_name: role.name().into(),
         },
     )?;
-    let mut allocations: Vec<Piece> = Vec::new();
-    for (i, address) in addresses.iter().enumerate() {
-        if i > 0 {
-            allocations.push(Piece::Text(" ".into()));
-        }
-        allocations.push(address.id().into());
-    }
     let user_data = fill(
         include_str!("user_data/turn-node.sh"),
         &[
@@ -121,11 +117,12 @@ pub fn declare(
             ("{TURN_PORT}", TURN_PORT.to_string().into()),
             ("{RELAY_MIN}", TURN_RELAY_UDP.0.to_string().into()),
             ("{RELAY_MAX}", TURN_RELAY_UDP.1.to_string().into()),
+            // The addresses are found by their tags (the stack's, and this prefix of their
+            // logical names): a new size changes no relay's user data, so no relay is rolled.
+            ("{STACK}", config.name.clone().into()),
+            ("{ADDRESSES}", ADDRESS_PREFIX.into()),
         ],
     );
-    // The allocation ids, space-separated: a template of their own, pasted in as one piece
-    // list (fill takes one piece per placeholder).
-    let user_data = splice(user_data, "{ALLOCATIONS}", allocations);
     let template = p.add(
         LAUNCH_TEMPLATE,
         LaunchTemplate {
@@ -236,33 +233,6 @@ fn role(config: &StackConfig, secret: &Ref<SecureParameter>, addresses: &[Ref<El
         service: "ec2.amazonaws.com".into(),
         managed_policy_arns: Vec::new(),
     }
-}
-
-/// `script` with every `placeholder` in its text replaced by `pieces`.
-fn splice(script: Input<String>, placeholder: &str, pieces: Vec<Piece>) -> Input<String> {
-    let parts: Vec<Piece> = match script {
-        Input::Concat(parts) => parts,
-        Input::Value(text) => vec![Piece::Text(text)],
-        Input::Output(output) => vec![Piece::Output(output)],
-    };
-    let mut out = Vec::new();
-    for part in parts {
-        match part {
-            Piece::Text(text) => {
-                for (i, chunk) in text.split(placeholder).enumerate() {
-                    if i > 0 {
-                        out.extend(pieces.iter().cloned());
-                    }
-                    out.push(Piece::Text(chunk.to_string()));
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    Input::concat(
-        out.into_iter()
-            .filter(|p| !matches!(p, Piece::Text(t) if t.is_empty())),
-    )
 }
 
 #[cfg(test)]

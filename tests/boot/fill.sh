@@ -32,7 +32,8 @@ declare -A values=(
   [TURN_PORT]=3478
   [RELAY_MIN]=49152
   [RELAY_MAX]=65535
-  [ALLOCATIONS]="eipalloc-0aaa0000000000001 eipalloc-0bbb0000000000002"
+  [STACK]=test
+  [ADDRESSES]=turn-address-
 )
 for pair in "$@"; do
   [[ $pair == ?*=* ]] || {

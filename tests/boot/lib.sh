@@ -93,7 +93,7 @@ expect_password_nowhere() {
 # Each placeholder named appears once in $TEMPLATE (a ${NAME}-like use would be filled too), none
 # in common.sh (pasted in), none is left in the filled script.
 expect_placeholders() {
-  local p n any='\{(COMMON|REGION|PARAMETER|PANEL_PARAMETER|ADMIN_CIDR|VOLUME_ID|DEVICE|MONGODB_HOST|MONGODB_USER|MONGODB_CREATE_USER|ROLE|HOOK|READY_HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT|REALM|TURN_PORT|RELAY_MIN|RELAY_MAX|ALLOCATIONS)\}'
+  local p n any='\{(COMMON|REGION|PARAMETER|PANEL_PARAMETER|ADMIN_CIDR|VOLUME_ID|DEVICE|MONGODB_HOST|MONGODB_USER|MONGODB_CREATE_USER|ROLE|HOOK|READY_HOOK|DRAIN_TIMEOUT_S|DRAIN_AGENT|REALM|TURN_PORT|RELAY_MIN|RELAY_MAX|STACK|ADDRESSES)\}'
   for p in "$@"; do
     n=$(grep -o "{$p}" "$TEMPLATE" | wc -l || true)
     [ "$n" = 1 ] || fail "{$p} appears $n times"

@@ -60,8 +60,10 @@
 #   complete.fails N      CompleteLifecycleAction (any hook) fails its first N calls, throttled;
 #                         completes  calls
 # For the TURN relay (turn-node.sh):
-#   addresses             "ALLOCATION_ID PUBLIC_IP HOLDER" lines: the Elastic IPs EC2 knows, each
-#                         held by an instance or by None; describe-addresses answers those asked,
+#   addresses             "ALLOCATION_ID PUBLIC_IP HOLDER NAME" lines: the Elastic IPs of stack
+#                         `test` EC2 knows, each held by an instance or by None, NAME its
+#                         ams-stack:name tag; describe-addresses answers those whose tags match
+#                         its filters (stack test, a name prefix),
 #                         associate-address gives a free one to the instance (AWS's
 #                         Resource.AlreadyAssociated for a held one, as --no-allow-reassociation
 #                         asks), each accepted association noted in the log
@@ -330,8 +332,15 @@ case $name in
           echo "aws (stub): query not expected: $*" >&2
           exit 252
         }
-        while read -r allocation ip holder; do
-          [[ " $* " == *" $allocation "* ]] && printf '%s\t%s\t%s\n' "$allocation" "$ip" "$holder"
+        [[ " $* " == *" --filters Name=tag:ams-stack:stack,Values=test Name=tag:ams-stack:name,Values="*"* "* ]] || {
+          echo "aws (stub): filters not expected: $*" >&2
+          exit 252
+        }
+        prefix="$*"
+        prefix=${prefix##*Name=tag:ams-stack:name,Values=}
+        prefix=${prefix%%\* *}
+        while read -r allocation ip holder tag; do
+          [[ $tag == "$prefix"* ]] && printf '%s\t%s\t%s\n' "$allocation" "$ip" "$holder"
         done <"$state/addresses" || true
         ;;
       "ec2 associate-address")
@@ -339,13 +348,13 @@ case $name in
         allocation=$(option --allocation-id "$@")
         if [ -e "$state/associate.race" ]; then
           rm "$state/associate.race"
-          sed -i "s/^$allocation \([^ ]*\) None\$/$allocation \1 i-0another0relay0000/" "$state/addresses"
+          sed -i "s/^$allocation \([^ ]*\) None /$allocation \1 i-0another0relay0000 /" "$state/addresses"
         fi
-        if ! grep -q "^$allocation [^ ]* None\$" "$state/addresses"; then
+        if ! grep -q "^$allocation [^ ]* None " "$state/addresses"; then
           echo "An error occurred (Resource.AlreadyAssociated) when calling the AssociateAddress operation: resource $allocation is already associated" >&2
           exit 254
         fi
-        sed -i "s/^$allocation \([^ ]*\) None\$/$allocation \1 $instance/" "$state/addresses"
+        sed -i "s/^$allocation \([^ ]*\) None /$allocation \1 $instance /" "$state/addresses"
         note "associated $allocation with $instance"
         echo '{"AssociationId": "eipassoc-0123"}'
         ;;

@@ -22,12 +22,24 @@ STUBBED=(apt-get aws chown curl sleep ss systemctl unzip)
 # two TURN addresses, the first held by another relay.
 setup() {
   machine_setup
-  "$HERE/fill.sh" "$TEMPLATE" ALLOCATIONS="$FIRST $SECOND" >"$T/boot.sh"
-  printf '%s\n' "$FIRST 198.51.100.7 i-0another0relay0000" "$SECOND 198.51.100.8 None" >"$T/state/addresses"
+  "$HERE/fill.sh" "$TEMPLATE" >"$T/boot.sh"
+  addresses "$FIRST 198.51.100.7 i-0another0relay0000" "$SECOND 198.51.100.8 None"
   RUN_ENV=(AMS_TURN_WAIT_S=2)
 }
 
 CONF=/etc/turnserver.conf
+
+# The stack's TURN addresses ("ALLOCATION PUBLIC_IP HOLDER" each, named turn-address-N), and one
+# of another kind of the stack's (the NAT gateway's), which a relay must never take.
+addresses() {
+  local i=0 line
+  : >"$T/state/addresses"
+  for line in "$@"; do
+    i=$((i + 1))
+    echo "$line turn-address-$i" >>"$T/state/addresses"
+  done
+  echo "eipalloc-0ccc0000000000003 198.51.100.99 None nat-address" >>"$T/state/addresses"
+}
 
 # The secret is in coturn's configuration and nowhere else the script wrote or printed: not its
 # output, no call's arguments or environment, no other file.
@@ -50,7 +62,7 @@ expect_failed_loudly() {
 }
 
 test_placeholders_appear_once() {
-  expect_placeholders COMMON REGION PARAMETER REALM TURN_PORT RELAY_MIN RELAY_MAX ALLOCATIONS
+  expect_placeholders COMMON REGION PARAMETER REALM TURN_PORT RELAY_MIN RELAY_MAX STACK ADDRESSES
 }
 
 test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
@@ -63,6 +75,8 @@ test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
   expect_called "^aws ssm get-parameter --region eu-west-1 --name /ams-stack/test/mongodb-password --with-decryption"
   expect_called "^aws ec2 associate-address --region eu-west-1 --allocation-id $SECOND --instance-id $INSTANCE --no-allow-reassociation$"
   expect_not_called "associate-address .*$FIRST"
+  expect_not_called 'associate-address .*eipalloc-0ccc'
+  expect_called "^aws ec2 describe-addresses --region eu-west-1 --filters Name=tag:ams-stack:stack,Values=test Name=tag:ams-stack:name,Values=turn-address-\\* "
   expect_not_called 'WITHOUT --no-allow-reassociation'
   expect_called "^aws: associated $SECOND with $INSTANCE$"
   local mode
@@ -90,6 +104,8 @@ test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
   expect_order "^aws: associated $SECOND" '^chown turnserver:turnserver'
   expect_order '^chown turnserver:turnserver' '^systemctl restart coturn$'
   expect_called '^systemctl enable coturn$'
+  expect_file /etc/systemd/system/coturn.service.d/ams-restart.conf '^Restart=always$'
+  expect_order '^systemctl daemon-reload$' '^systemctl restart coturn$'
   expect_called '^ss -H -lnu sport = :3478$'
   expect_called '^ss -H -lnt sport = :3478$'
   expect_output 'ams-turn: TURN relay ready: turn:turn\.stream\.example\.com:3478 at 198\.51\.100\.8$'
@@ -98,7 +114,7 @@ test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
 }
 
 test_an_address_this_instance_holds_already_is_kept() {
-  printf '%s\n' "$FIRST 198.51.100.7 $INSTANCE" "$SECOND 198.51.100.8 None" >"$T/state/addresses"
+  addresses "$FIRST 198.51.100.7 $INSTANCE" "$SECOND 198.51.100.8 None"
   boot
   expect_rc 0
   expect_not_called '^aws ec2 associate-address'
@@ -106,7 +122,7 @@ test_an_address_this_instance_holds_already_is_kept() {
 }
 
 test_an_address_taken_by_another_relay_meanwhile_is_left_for_the_next_free_one() {
-  printf '%s\n' "$FIRST 198.51.100.7 None" "$SECOND 198.51.100.8 None" >"$T/state/addresses"
+  addresses "$FIRST 198.51.100.7 None" "$SECOND 198.51.100.8 None"
   touch "$T/state/associate.race"
   boot
   expect_rc 0
@@ -116,11 +132,11 @@ test_an_address_taken_by_another_relay_meanwhile_is_left_for_the_next_free_one()
 }
 
 test_no_free_address_fails_loudly_and_marks_the_relay_unhealthy() {
-  printf '%s\n' "$FIRST 198.51.100.7 i-0another0relay0000" "$SECOND 198.51.100.8 i-0third0relay000000" >"$T/state/addresses"
+  addresses "$FIRST 198.51.100.7 i-0another0relay0000" "$SECOND 198.51.100.8 i-0third0relay000000"
   boot
   expect_failed_loudly
-  expect_output "none of the stack's TURN addresses \\($FIRST $SECOND\\) could be taken within 2 s"
-  expect_output 'ams-turn: no TURN address of the stack is free yet'
+  expect_output "none of stack test's TURN addresses \\(turn-address-\\*\\) could be taken within 2 s"
+  expect_output 'ams-turn: no TURN address of stack test \(turn-address-\*\) is free yet'
   expect_not_called '^aws ec2 associate-address'
 }
 

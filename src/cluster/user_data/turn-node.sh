@@ -7,8 +7,9 @@
 # 2. Reads the TURN shared secret (coturn's use-auth-secret) from SSM Parameter Store through the
 #    instance role. It stays in memory and in coturn's configuration file (mode 0600, owned by
 #    coturn's user): never in a log, a command line or the environment.
-# 3. Takes one of the stack's TURN Elastic IPs (ALLOCATIONS, one per slot of the group): the one
-#    already on this instance, else the first free one, associated with
+# 3. Takes one of the stack's TURN Elastic IPs (one per slot of the group, found by their tags:
+#    ams-stack:stack STACK, ams-stack:name ADDRESSES*, so that resizing the group changes no
+#    relay's user data): the one already on this instance, else the first free one, associated with
 #    --no-allow-reassociation (an address another relay holds is never taken from it; two relays
 #    booting at once each end up with their own). A replaced relay takes its predecessor's address
 #    back, so turn.DOMAIN never changes. None free after 5 minutes: fails (6).
@@ -20,7 +21,8 @@
 #    never the VPC or the metadata service. No TLS or DTLS (no certificate on the relay: TURN's
 #    own messages are authenticated by the secret's HMAC, and WebRTC media is DTLS-SRTP end to
 #    end through the relay).
-# 5. Enables and restarts coturn, and checks that it listens on TURN_PORT over UDP and TCP.
+# 5. Enables and restarts coturn, started again whenever it stops (a drop-in, Restart=always), and
+#    checks that it listens on TURN_PORT over UDP and TCP.
 # 6. On any failure (SSM unreadable, no address free, coturn not listening, anything else) marks
 #    its own instance Unhealthy, which its Auto Scaling group replaces, and exits non-zero. (The
 #    instance role may read that one parameter, describe addresses, associate the stack's TURN
@@ -38,7 +40,8 @@ REALM="{REALM}"
 TURN_PORT="{TURN_PORT}"
 RELAY_MIN="{RELAY_MIN}"
 RELAY_MAX="{RELAY_MAX}"
-ALLOCATIONS="{ALLOCATIONS}"
+STACK="{STACK}"
+ADDRESSES="{ADDRESSES}"
 ROOT=${AMS_ROOT:-}
 WAIT_S=${AMS_TURN_WAIT_S:-300}
 CONF=$ROOT/etc/turnserver.conf
@@ -123,8 +126,8 @@ metadata() {
 # associating a free one first if it holds none. Fails when none is free (or EC2 cannot say).
 take_address() {
   local listed allocation ip holder
-  # shellcheck disable=SC2086 # the allocation ids, one word each (checked above)
-  listed=$(aws ec2 describe-addresses --region "$REGION" --allocation-ids $ALLOCATIONS \
+  listed=$(aws ec2 describe-addresses --region "$REGION" \
+    --filters "Name=tag:ams-stack:stack,Values=$STACK" "Name=tag:ams-stack:name,Values=$ADDRESSES*" \
     --query 'Addresses[].[AllocationId,PublicIp,InstanceId]' --output text) || return 1
   while read -r allocation ip holder; do
     if [ "$holder" = "$INSTANCE" ]; then
@@ -145,7 +148,7 @@ take_address() {
   done <<<"$listed"
   return 1
 }
-no_address_yet() { log "no TURN address of the stack is free yet ($ALLOCATIONS): waiting for one"; }
+no_address_yet() { log "no TURN address of stack $STACK ($ADDRESSES*) is free yet: waiting for one"; }
 
 # Listens on TURN_PORT over UDP and TCP.
 listening() {
@@ -158,7 +161,8 @@ for port in "$TURN_PORT" "$RELAY_MIN" "$RELAY_MAX"; do
   [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "not a port: $port"
 done
 [ "$RELAY_MIN" -lt "$RELAY_MAX" ] || die "not a port range: $RELAY_MIN-$RELAY_MAX"
-[[ $ALLOCATIONS =~ ^eipalloc-[0-9a-f]+( eipalloc-[0-9a-f]+)*$ ]] || die "not Elastic IP allocation ids: $ALLOCATIONS"
+[[ $STACK =~ ^[A-Za-z0-9_-]+$ ]] || die "not a stack name: $STACK"
+[[ $ADDRESSES =~ ^[A-Za-z0-9_-]+$ ]] || die "not a name prefix: $ADDRESSES"
 # shellcheck source=/dev/null
 . "$ROOT/etc/os-release"
 [ "${VERSION_CODENAME:-}" = noble ] || die "made for Ubuntu 24.04 (noble), found ${PRETTY_NAME:-unknown}"
@@ -186,7 +190,7 @@ PRIVATE_IP=$(metadata local-ipv4) || die "no private address from IMDSv2"
 [[ $PRIVATE_IP =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "not a private IPv4 address: $PRIVATE_IP"
 PUBLIC_IP=""
 poll "$WAIT_S" 10 no_address_yet take_address ||
-  die "none of the stack's TURN addresses ($ALLOCATIONS) could be taken within $WAIT_S s: all held by other relays?"
+  die "none of stack $STACK's TURN addresses ($ADDRESSES*) could be taken within $WAIT_S s: all held by other relays, or none made?"
 [[ $PUBLIC_IP =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "not a public IPv4 address: $PUBLIC_IP"
 
 step="configure coturn"
@@ -212,6 +216,10 @@ mv -f "$scratch" "$CONF"
 log "wrote $CONF (mode 0600): realm $REALM, external address $PUBLIC_IP/$PRIVATE_IP, relay ports $RELAY_MIN-$RELAY_MAX"
 
 step="start coturn"
+# Started again whenever it stops (the group replaces only an instance that EC2 finds unwell).
+mkdir -p "$ROOT/etc/systemd/system/coturn.service.d"
+printf '[Service]\nRestart=always\nRestartSec=5\n' >"$ROOT/etc/systemd/system/coturn.service.d/ams-restart.conf"
+systemctl daemon-reload
 systemctl enable coturn
 systemctl restart coturn
 poll "$WAIT_S" 2 not_listening listening ||
