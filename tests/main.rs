@@ -20,3 +20,4 @@ mod settings;
 mod strict;
 mod team;
 mod tidy;
+mod turn;

@@ -100,7 +100,13 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
             args: planned.map_or_else(|| declared.args.clone(), |s| s.args.clone()),
             ..declared.clone()
         };
-        let found = if let Some(group) = resource.view::<SecurityGroup>() {
+        let found = if let Some(mut group) = resource.view::<SecurityGroup>() {
+            if resource.name == super::turn::SECURITY_GROUP {
+                // TURN's listening port and relay range are open to the world by design.
+                group
+                    .ingress
+                    .retain(|rule| !super::turn::is_open_by_design(rule));
+            }
             security_group(&group, config)
         } else if let Some(instance) = resource.view::<Instance>() {
             machine(&instance.machine, false, config)
@@ -167,6 +173,10 @@ pub fn check_planned(program: &Program, plan: Option<&Plan>, config: &StackConfi
         } else if finding.control == "EC2.18" {
             finding.accepted = Some(
                 "by design: players reach the load balancer on 5080/5443, encoders the ingest load balancer on RTMP 1935 and SRT 4200, and everyone the nodes on WebRTC UDP 50000-60000".into(),
+            );
+        } else if finding.control == "EC2.25" && finding.resource == super::turn::LAUNCH_TEMPLATE {
+            finding.accepted = Some(
+                "by design: a TURN relay is reached at a public address (it takes one of the stack's Elastic IPs at boot, its own until then)".into(),
             );
         } else if finding.control == "EC2.25" {
             finding.accepted = Some(

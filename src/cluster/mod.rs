@@ -18,6 +18,7 @@ mod nodes;
 pub mod ports;
 mod recording;
 mod security;
+mod turn;
 
 use ams_engine::{Input, Piece, Program, ProgramError};
 
@@ -28,6 +29,7 @@ const ROOT_DEVICE: &str = "/dev/sda1";
 const COMMON_SCRIPT: &str = include_str!("user_data/common.sh");
 /// The names of MongoDB's instance and of its data volume.
 pub use data::{MONGODB, MONGODB_DATA};
+pub use turn::Turn;
 
 /// The role Data Lifecycle Manager snapshots MongoDB's data with (declared in `data.rs`).
 pub const BACKUP_ROLE: &str = "backup-role";
@@ -42,6 +44,8 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let network = network::declare(p, config)?;
     let recordings = recording::declare(p, config)?;
     let security = security::declare(p, config, &network.vpc_id, recordings.as_ref())?;
+    // Before the nodes, which are to read its secret.
+    let turn = turn::declare(p, config, &network, found)?;
     let data = data::declare(p, config, &network, &security, found)?;
     let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
@@ -189,6 +193,13 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             security.panel_password.name().into(),
         ]),
     )?;
+    if let Some(turn) = &turn {
+        p.output("turn_url", turn.url.clone().into())?;
+        p.output(
+            "turn_secret",
+            Input::concat([SECRET_OUTPUT_PREFIX.into(), turn.secret.name().into()]),
+        )?;
+    }
     program.check()?;
     Ok(program)
 }
@@ -250,7 +261,7 @@ pub struct Found {
 }
 
 /// The tiers, in the order the guide builds them: how plans and the graph are grouped.
-pub const TIERS: [&str; 9] = [
+pub const TIERS: [&str; 10] = [
     "network",
     "security",
     "data",
@@ -259,6 +270,7 @@ pub const TIERS: [&str; 9] = [
     "certificate",
     "load balancer",
     "ingest",
+    "turn",
     "dns",
 ];
 
@@ -275,8 +287,9 @@ pub fn tier(name: &str) -> &'static str {
     {
         return "security";
     }
-    let prefixes: [(&str, &str); 14] = [
+    let prefixes: [(&str, &str); 15] = [
         ("recordings", "data"),
+        ("turn", "turn"),
         ("vpc", "network"),
         ("private", "network"),
         ("nat", "network"),

@@ -14,6 +14,10 @@ pub const RTMP_PORT: i32 = 1935;
 pub const RTMPS_PORT: i32 = 443;
 /// SRT publishing, UDP.
 pub const SRT_PORT: i32 = 4200;
+/// TURN (coturn's listening port), UDP and TCP.
+pub const TURN_PORT: i32 = 3478;
+/// The ports coturn relays media on (its min-port and max-port): IANA's dynamic range.
+pub const TURN_RELAY_UDP: (i32, i32) = (49152, 65535);
 
 /// Which node group a load balancer port serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -62,7 +62,7 @@ impl MachineSecurity {
 }
 
 /// A generated password of the stack, `/ams-stack/STACK/NAME` in SSM (never in the state).
-fn secret(
+pub(super) fn secret(
     p: &mut Program,
     config: &StackConfig,
     name: &str,
@@ -79,7 +79,7 @@ fn secret(
 }
 
 /// A TCP rule open to the world; the other rules are built from it.
-fn tcp(port: i32, description: &str) -> Rule {
+pub(super) fn tcp(port: i32, description: &str) -> Rule {
     Rule {
         protocol: "tcp".into(),
         from_port: port,
@@ -100,7 +100,7 @@ fn from_group(group: &Ref<SecurityGroup>, rule: Rule) -> Rule {
     }
 }
 
-fn udp(from: i32, to: i32, description: &str) -> Rule {
+pub(super) fn udp(from: i32, to: i32, description: &str) -> Rule {
     Rule {
         protocol: "udp".into(),
         from_port: from,

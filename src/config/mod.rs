@@ -10,6 +10,7 @@ mod network;
 mod node_settings;
 mod nodes;
 mod raw;
+mod turn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +41,8 @@ pub struct StackConfig {
     pub ingest: Ingest,
     /// `[recording]`: AMS's recordings in a bucket of the stack's (None: not in S3).
     pub recording: Option<Recording>,
+    /// `[turn]`: a coturn relay of the stack's (None: no TURN).
+    pub turn: Option<Turn>,
     pub load_balancer: LoadBalancerConfig,
     /// What every AMS node is set to: `[server]`, `[app.NAME]`, `[license]`.
     pub node_settings: NodeSettings,
@@ -126,6 +129,7 @@ pub use mongodb::{DataVolume, Mongodb};
 pub use network::{Network, Vpc};
 pub use node_settings::{NodeSettings, Plugin};
 pub use nodes::{Instance, NodeGroup, DRAIN_SECONDS};
+pub use turn::Turn;
 
 /// A stack file that cannot be used, and where.
 #[derive(Debug, thiserror::Error)]
@@ -420,6 +424,7 @@ impl SourceFile<'_> {
             }),
             _ => None,
         };
+        let turn = self.turn(raw.turn.as_ref())?;
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
@@ -440,6 +445,7 @@ impl SourceFile<'_> {
             security,
             ingest,
             recording,
+            turn,
             load_balancer,
             node_settings: self.node_settings(
                 raw.server.as_ref(),

@@ -47,6 +47,7 @@ sections! {
         pub security: Option<RawSecurity>,
         pub ingest: Option<RawIngest>,
         pub recording: Option<RawRecording>,
+        pub turn: Option<RawTurn>,
         pub load_balancer: Option<RawLoadBalancer>,
         pub server: Option<RawServer>,
         pub app: Option<BTreeMap<Spanned<String>, RawApp>>,
@@ -82,6 +83,14 @@ sections! {
         pub s3: Option<bool>,
         pub expire_days: Option<Spanned<i32>>,
         pub storage_class: Option<Spanned<String>>,
+    }
+
+    struct RawTurn {
+        pub enabled: Option<Spanned<bool>>,
+        pub size: Option<Spanned<i32>>,
+        pub instance_type: Option<Spanned<String>>,
+        pub key_name: Option<Spanned<String>>,
+        pub root_volume_gib: Option<Spanned<i32>>,
     }
 
     struct RawIngest {

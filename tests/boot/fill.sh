@@ -37,6 +37,12 @@ declare -A values=(
   [SERVER_PROPERTIES]=""
   [PLUGINS]=""
   [APP_SETTINGS]=""
+  [REALM]=turn.stream.example.com
+  [TURN_PORT]=3478
+  [RELAY_MIN]=49152
+  [RELAY_MAX]=65535
+  [STACK]=test
+  [ADDRESSES]=turn-address-
 )
 for pair in "$@"; do
   [[ $pair == ?*=* ]] || {

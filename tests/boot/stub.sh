@@ -59,6 +59,16 @@
 #                         (a second completion is refused)
 #   complete.fails N      CompleteLifecycleAction (any hook) fails its first N calls, throttled;
 #                         completes  calls
+# For the TURN relay (turn-node.sh):
+#   addresses             "ALLOCATION_ID PUBLIC_IP HOLDER NAME" lines: the Elastic IPs of stack
+#                         `test` EC2 knows, each held by an instance or by None, NAME its
+#                         ams-stack:name tag; describe-addresses answers those whose tags match
+#                         its filters (stack test, a name prefix),
+#                         associate-address gives a free one to the instance (AWS's
+#                         Resource.AlreadyAssociated for a held one, as --no-allow-reassociation
+#                         asks), each accepted association noted in the log
+#   associate.race        another relay takes the first address this one asks for, just before
+#   coturn.active         coturn runs (systemctl restart coturn);  coturn.deaf  it never listens
 # Other variables: AMS_ROOT (the boot script's file prefix), BOOT_SECRET_FILE (the password),
 # BOOT_PANEL_SECRET_FILE (the panel's password), BOOT_PANEL_HASH (its MD5, as AMS's panel sends
 # it), AMS_ANTMEDIA_DIR (AMS's directory),
@@ -144,6 +154,9 @@ case $name in
     if [ -e "$state/apt-fails" ] && [ "$1" != update ]; then
       echo "E: Unable to locate package ${last%%=*}" >&2
       exit 100
+    fi
+    if [[ " $* " == *" coturn "* ]] && ! grep -qx 'exit 101' "$AMS_ROOT/usr/sbin/policy-rc.d" 2>/dev/null; then
+      note "coturn installed with its service free to start (no policy-rc.d exit 101)"
     fi
     conf=$AMS_ROOT/etc/mongod.conf
     if [[ " $* " == *" mongodb-org-server="* ]] && [ ! -e "$conf" ]; then
@@ -360,6 +373,37 @@ case $name in
           cat "$state/ssm.${parameter##*/}"
         elif [[ " $* " == *" --name "*/panel-password" "* ]]; then cat "$BOOT_PANEL_SECRET_FILE"; else cat "$BOOT_SECRET_FILE"; fi
         ;;
+      "ec2 describe-addresses")
+        [ "$(option --query "$@")" = 'Addresses[].[AllocationId,PublicIp,InstanceId]' ] || {
+          echo "aws (stub): query not expected: $*" >&2
+          exit 252
+        }
+        [[ " $* " == *" --filters Name=tag:ams-stack:stack,Values=test Name=tag:ams-stack:name,Values="*"* "* ]] || {
+          echo "aws (stub): filters not expected: $*" >&2
+          exit 252
+        }
+        prefix="$*"
+        prefix=${prefix##*Name=tag:ams-stack:name,Values=}
+        prefix=${prefix%%\* *}
+        while read -r allocation ip holder tag; do
+          [[ $tag == "$prefix"* ]] && printf '%s\t%s\t%s\n' "$allocation" "$ip" "$holder"
+        done <"$state/addresses" || true
+        ;;
+      "ec2 associate-address")
+        [[ " $* " == *" --no-allow-reassociation "* ]] || note "associate-address WITHOUT --no-allow-reassociation"
+        allocation=$(option --allocation-id "$@")
+        if [ -e "$state/associate.race" ]; then
+          rm "$state/associate.race"
+          sed -i "s/^$allocation \([^ ]*\) None /$allocation \1 i-0another0relay0000 /" "$state/addresses"
+        fi
+        if ! grep -q "^$allocation [^ ]* None " "$state/addresses"; then
+          echo "An error occurred (Resource.AlreadyAssociated) when calling the AssociateAddress operation: resource $allocation is already associated" >&2
+          exit 254
+        fi
+        sed -i "s/^$allocation \([^ ]*\) None /$allocation \1 $instance /" "$state/addresses"
+        note "associated $allocation with $instance"
+        echo '{"AssociationId": "eipassoc-0123"}'
+        ;;
       "autoscaling set-instance-health")
         if [ -e "$state/asg-refuses" ]; then
           echo "An error occurred (AccessDenied) when calling the SetInstanceHealth operation" >&2
@@ -475,8 +519,15 @@ case $name in
       "naming   =version 2              bsize=4096   ascii-ci=0, ftype=1" \
       "log      =internal log           bsize=4096   blocks=16384, version=2"
     ;;
+  ss)
+    # Listening sockets on the port asked (the last argument, "sport = :PORT"): coturn's.
+    if [ -e "$state/coturn.active" ] && [ ! -e "$state/coturn.deaf" ]; then
+      echo "UNCONN 0 0 0.0.0.0:${last##*:} 0.0.0.0:*"
+    fi
+    ;;
   systemctl)
     case "$*" in
+      "restart coturn") touch "$state/coturn.active" ;;
       "enable --now ams-drain.service") [ ! -e "$state/drain-unit.fails" ] ;;
       "is-active --quiet ams-drain.service") [ ! -e "$state/drain-unit.dies" ] ;;
       "enable --now ams-s3-proxy.service") [ ! -e "$state/s3-proxy.fails" ] ;;

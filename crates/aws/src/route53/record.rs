@@ -1,5 +1,6 @@
-//! One record set in an existing hosted zone: plain values (a CNAME) or an alias to an AWS
-//! resource (an A record at the zone apex, where a CNAME is not allowed). `upsert` lets it take
+//! One record set in an existing hosted zone: a plain value (a CNAME), several (an A record of
+//! addresses) or an alias to an AWS resource (an A record at the zone apex, where a CNAME is not
+//! allowed). `upsert` lets it take
 //! over a record that already exists (as ACM validation records for the same name do);
 //! otherwise it adopts an existing record only when it holds the wanted value already, and
 //! refuses any other record at its name (see [`super::conflict`]): never overwritten.
@@ -37,12 +38,14 @@ pub struct Record {
 }
 
 /// What a record points to. A plain value keeps the JSON form records always had (a string or
-/// a reference); an alias is `{"alias": {"dns_name": .., "zone_id": ..}}`.
+/// a reference); an alias is `{"alias": {"dns_name": .., "zone_id": ..}}`; several values (an A
+/// record's addresses) are `{"values": [..]}`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Target {
     Value(Input<String>),
     Alias { alias: Alias },
+    Values { values: Vec<Input<String>> },
 }
 
 /// An alias target: an AWS resource's DNS name and the canonical hosted zone of that name (a
@@ -64,10 +67,23 @@ impl Target {
         }
     }
 
+    /// Several plain values: an A record's addresses, in this order.
+    pub fn values<I: Into<Input<String>>>(values: impl IntoIterator<Item = I>) -> Self {
+        Target::Values {
+            values: values.into_iter().map(Into::into).collect(),
+        }
+    }
+
     /// What the record holds, once resolved.
     fn held(&self) -> Result<Held, ProviderError> {
         Ok(match self {
             Target::Value(value) => Held::Values(vec![value.get()?.clone()]),
+            Target::Values { values } => Held::Values(
+                values
+                    .iter()
+                    .map(|v| v.get().cloned())
+                    .collect::<Result<_, _>>()?,
+            ),
             Target::Alias { alias } => Held::Alias {
                 dns_name: alias.dns_name.get()?.clone(),
                 zone_id: alias.zone_id.get()?.clone(),
@@ -75,9 +91,10 @@ impl Target {
         })
     }
 
-    /// What a live record holds, as a target (its first value, for plain values).
+    /// What a live record holds, as a target: one value as a value, several as values.
     fn of(held: &Held) -> Self {
         match held {
+            Held::Values(values) if values.len() > 1 => Target::values(values.clone()),
             Held::Values(values) => {
                 Target::Value(values.first().cloned().unwrap_or_default().into())
             }
@@ -152,6 +169,18 @@ impl Record {
                     .build()
                     .map_err(build)?,
             ),
+            Target::Values { values } => {
+                let mut set = set.ttl(self.ttl);
+                for value in values {
+                    set = set.resource_records(
+                        ResourceRecord::builder()
+                            .value(value.get()?)
+                            .build()
+                            .map_err(build)?,
+                    );
+                }
+                set
+            }
             Target::Alias { alias } => set.alias_target(
                 AliasTarget::builder()
                     .dns_name(alias.dns_name.get()?)
@@ -402,6 +431,60 @@ mod tests {
             assert_eq!(target.hosted_zone_id(), "ZP97RAFLXTNZK");
             assert!(!target.evaluate_target_health());
         }
+    }
+
+    /// An A record of two addresses (the TURN relays').
+    fn addresses() -> Record {
+        Record {
+            zone_id: "Z1".into(),
+            name: "turn.stream.example.com".into(),
+            record_type: "A".into(),
+            ttl: 300,
+            value: Target::values(["198.51.100.7", "198.51.100.8"]),
+            upsert: false,
+        }
+    }
+
+    #[test]
+    fn several_values_are_one_record_set_that_reads_back_as_written() {
+        let stored = serde_json::to_value(addresses()).expect("writes");
+        assert_eq!(
+            stored["value"],
+            json!({"values": ["198.51.100.7", "198.51.100.8"]})
+        );
+        let back: Record = serde_json::from_value(stored.clone()).expect("reads");
+        assert!(matches!(back.value, Target::Values { .. }));
+        let batch = addresses().batch(ChangeAction::Create).expect("builds");
+        let set = batch.changes()[0].resource_record_set().expect("set");
+        assert_eq!(set.r#type(), &RrType::A);
+        assert_eq!(set.ttl(), Some(300));
+        let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
+        assert_eq!(values, ["198.51.100.7", "198.51.100.8"]);
+        // Live in another order: no drift; one address changed: the live ones.
+        let name = "turn.stream.example.com.".to_string();
+        let zone = |values: &[&str]| {
+            BTreeMap::from([(
+                "Z1".to_string(),
+                Some(vec![Listed {
+                    name: name.clone(),
+                    kind: "A".into(),
+                    held: Held::Values(values.iter().map(|v| v.to_string()).collect()),
+                }]),
+            )])
+        };
+        let read = live(addresses(), &zone(&["198.51.100.8", "198.51.100.7"])).expect("read");
+        assert_eq!(read.map(|r| stored_json(&r)), Some(stored));
+        let read = live(addresses(), &zone(&["198.51.100.7", "192.0.2.1"]))
+            .expect("read")
+            .expect("there");
+        assert_eq!(
+            stored_json(&read)["value"],
+            json!({"values": ["198.51.100.7", "192.0.2.1"]})
+        );
+    }
+
+    fn stored_json(record: &Record) -> Json {
+        serde_json::to_value(record).expect("json")
     }
 
     fn zones(held: Held, kind: &str) -> BTreeMap<String, Option<Vec<Listed>>> {
