@@ -43,9 +43,15 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
     let p = &mut program;
     let network = network::declare(p, config)?;
     let recordings = recording::declare(p, config)?;
-    let security = security::declare(p, config, &network.vpc_id, recordings.as_ref())?;
-    // Before the nodes, which are to read its secret.
+    // Before the nodes' role and the nodes, which are to read its secret.
     let turn = turn::declare(p, config, &network, found)?;
+    let security = security::declare(
+        p,
+        config,
+        &network.vpc_id,
+        recordings.as_ref(),
+        turn.as_ref(),
+    )?;
     let data = data::declare(p, config, &network, &security, found)?;
     let mongodb = &data.mongodb;
     let ingest_groups = ingest::target_groups(p, config, &network)?;
@@ -55,7 +61,9 @@ pub fn declare(config: &StackConfig, found: &Found) -> Result<Program, ProgramEr
             .as_ref()
             .zip(config.recording.as_ref())
             .map(|(bucket, recording)| (bucket.name().into(), recording.storage_class.clone())),
-        turn: None,
+        turn: turn
+            .as_ref()
+            .map(|turn| (turn.secret.name().into(), turn.url.clone())),
     };
     let origin = nodes::declare(
         p,

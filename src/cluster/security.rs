@@ -114,6 +114,7 @@ pub fn declare(
     config: &StackConfig,
     vpc_id: &Input<String>,
     recordings: Option<&Ref<Bucket>>,
+    turn: Option<&super::Turn>,
 ) -> Result<Security, ProgramError> {
     // SSH from the admin network, unless the stack file turns SSH off.
     let ssh: Vec<Rule> = [Rule {
@@ -284,6 +285,10 @@ pub fn declare(
                     Statement::allow(&["s3:ListBucket"], bucket.arn()),
                 ]
             }))
+            // With `[turn]`: the nodes make AMS's TURN credential from its secret at boot.
+            .chain(
+                turn.map(|turn| Statement::allow(&["ssm:GetParameter"], turn.secret.arn())),
+            )
             // A self-hosted licence key (`[license] key_parameter`), read at boot: that
             // parameter only (a SecureString under the AWS managed key aws/ssm).
             .chain(config.node_settings.license_parameter.iter().map(|name| {

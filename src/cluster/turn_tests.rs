@@ -254,10 +254,28 @@ fn the_relays_role_reads_only_its_secret_and_takes_only_the_stacks_addresses() {
         "{actions:?}"
     );
     assert!(role["managed_policy_arns"].is_null());
-    // The nodes' role gains nothing from TURN here (the lead wires the nodes).
-    assert!(!args(&program, "instance-role")
-        .to_string()
-        .contains("turn-secret"));
+    // The nodes may read the secret too (to make AMS's credential), that one parameter.
+    let nodes = args(&program, "instance-role")["statements"].clone();
+    let reads: Vec<&serde_json::Value> = nodes
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["resource"].to_string().contains("\"turn-secret\""))
+        .collect();
+    assert_eq!(reads.len(), 1, "{nodes}");
+    assert_eq!(reads[0]["actions"], json!(["ssm:GetParameter"]));
+    // And are told which parameter, and the server AMS is to use.
+    for template in ["origin-launch-template", "edge-launch-template"] {
+        let user_data = args(&program, template)["user_data"].to_string();
+        assert!(
+            user_data.contains("TURN_URI=\\\"\",\"turn:turn.stream.example.com:3478\""),
+            "{template}: the TURN URI"
+        );
+        assert!(
+            user_data.contains("TURN_PARAMETER=\\\"\",{\"$ref\":{\"resource\":\"turn-secret\""),
+            "{template}: the secret's parameter"
+        );
+    }
 }
 
 #[test]
