@@ -286,3 +286,104 @@ async fn a_plugin_whose_digest_is_not_the_stack_files_stops_the_roll_and_the_old
         "on the new version"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recording_turn_settings_and_a_licence_deploy_together_the_licence_checked_first() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let project = Project::new(Some(&moto.endpoint));
+    append(
+        &project,
+        "[recording]\ns3 = true\nstorage_class = \"STANDARD_IA\"\n\n[turn]\nenabled = true\n\n\
+         [server]\nproperties = { \"server.cpu_limit\" = 80 }\n\n\
+         [app.WebRTCAppEE]\nsettings = { mp4MuxingEnabled = true }\n\n\
+         [app.Classroom]\nsettings = { hlsMuxingEnabled = false }\n\n\
+         [license]\nkey_parameter = \"/ams/licence-key\"\n",
+    );
+    // No licence in SSM yet: refused before anything, naming the line and what to do.
+    let (refused, calls) = project.run_logged(&["up", "local", "--yes"]);
+    let refused = refused.fails();
+    assert!(
+        refused.stderr.contains("stacks/local.toml:")
+            && refused.stderr.contains("no SSM parameter /ams/licence-key")
+            && refused.stderr.contains("--type SecureString"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        crate::support::mutating(&calls).is_empty(),
+        "nothing made: {calls:?}"
+    );
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let licence = "LICENCE-0f1e2d3c-test-only";
+    ssm.put_parameter()
+        .name("/ams/licence-key")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(licence)
+        .send()
+        .await
+        .expect("licence put");
+    project.run(&["up", "local", "--yes"]).ok();
+    let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
+    let bucket = outputs["recordings_bucket"].as_str().expect("bucket");
+    assert_eq!(outputs["turn_url"], "turn:turn.stream.ams-local.test:3478");
+    let turn_secret = ssm
+        .get_parameter()
+        .name("/ams-stack/local/turn-secret")
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("turn secret")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("value")
+        .to_string();
+
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let templates = ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .expect("templates");
+    let mut seen = 0;
+    for template in templates.launch_templates() {
+        let name = template.launch_template_name().unwrap_or_default();
+        if !(name.contains("origin-launch-template") || name.contains("edge-launch-template")) {
+            continue;
+        }
+        seen += 1;
+        let versions = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(template.launch_template_id().unwrap_or_default())
+            .versions("$Default")
+            .send()
+            .await
+            .expect("version");
+        let data = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .and_then(|d| d.user_data())
+            .expect("user data");
+        let script = crate::support::user_data_text(data);
+        for expected in [
+            format!("S3_BUCKET=\"{bucket}\""),
+            "S3_STORAGE_CLASS=\"STANDARD_IA\"".into(),
+            "TURN_URI=\"turn:turn.stream.ams-local.test:3478\"".into(),
+            "TURN_PARAMETER=\"/ams-stack/local/turn-secret\"".into(),
+            "LICENSE_PARAMETER=\"/ams/licence-key\"".into(),
+            "\nserver.cpu_limit=80\n".into(),
+            "\nWebRTCAppEE mp4MuxingEnabled true\n".into(),
+            "\nClassroom hlsMuxingEnabled false\n".into(),
+            "ExecStart=/usr/bin/python3 /usr/local/sbin/ams-s3-proxy".into(),
+        ] {
+            assert!(script.contains(&expected), "{name}: no {expected:?}");
+        }
+        assert!(!script.contains(licence), "{name}: the licence key");
+        assert!(!script.contains(&turn_secret), "{name}: the TURN secret");
+    }
+    assert_eq!(seen, 2, "both templates");
+    let state = std::fs::read_to_string(project.path("state/local.json")).expect("state");
+    assert!(!state.contains(licence) && !state.contains(&turn_secret));
+
+    project.run(&["destroy", "local", "--yes"]).ok();
+}

@@ -105,6 +105,7 @@ pub async fn converge(
         if plan.has_changes() {
             refuse_blocking(&findings)?;
             super::preflight::user_data_fits(&plan)?;
+            super::preflight::licence_parameter(aws, config).await?;
             super::preflight::foreign_records(aws, &program, &state).await?;
             if let Some(note) = super::preflight::ebs_key_note(aws, &plan, &state).await {
                 render::err(&note);

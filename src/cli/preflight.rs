@@ -26,6 +26,30 @@ pub async fn foreign_records(aws: &Aws, program: &Program, state: &State) -> Res
     anyhow::bail!("{}\n  (nothing was created)", lines.join("\n"))
 }
 
+/// The licence key's parameter (`[license] key_parameter`) is there, a SecureString: else
+/// every new node would fail its boot on it and a roll stop. Said before anything changes.
+pub async fn licence_parameter(aws: &Aws, config: &crate::config::StackConfig) -> Result<()> {
+    let Some(name) = &config.node_settings.license_parameter else {
+        return Ok(());
+    };
+    let at = config
+        .lines
+        .get("license.key_parameter")
+        .map(|l| format!("{l}: "))
+        .unwrap_or_default();
+    match ams_aws::ssm::parameter_type(aws, name).await? {
+        None => anyhow::bail!(
+            "{at}no SSM parameter {name} in {}: put the licence key there first (aws ssm put-parameter --type SecureString --name {name} --value ...); nothing was changed",
+            config.region
+        ),
+        Some(ams_aws::ssm::ParameterType::SecureString) => Ok(()),
+        Some(other) => anyhow::bail!(
+            "{at}SSM parameter {name} is a {}: a licence key is kept as a SecureString (encrypted); nothing was changed",
+            other.as_str()
+        ),
+    }
+}
+
 /// Every boot script the plan sends fits EC2's user-data limit (gzip-compressed when over, as
 /// it is sent): what is known after apply counted at its placeholder's length. Over it, nothing
 /// is created, and the message says by how much (a stack file with very many settings).

@@ -40,6 +40,7 @@ pub async fn preview(
         // What `up` would refuse before creating anything, the preview says too.
         super::preflight::foreign_records(&aws, &program, &state).await?;
         super::preflight::user_data_fits(&plan)?;
+        super::preflight::licence_parameter(&aws, &config).await?;
         super::preflight::images_launchable(&aws, &plan).await?;
         let key_note = super::preflight::ebs_key_note(&aws, &plan, &state).await;
         anyhow::Ok((program, plan, key_note, images))

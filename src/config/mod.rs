@@ -425,6 +425,12 @@ impl SourceFile<'_> {
             _ => None,
         };
         let turn = self.turn(raw.turn.as_ref())?;
+        if let Some(license) = &raw.license {
+            lines.insert(
+                "license.key_parameter".to_string(),
+                self.location("license.key_parameter", &license.key_parameter),
+            );
+        }
         Ok(StackConfig {
             name: name.to_string(),
             path: PathBuf::from(&self.path),
