@@ -102,6 +102,32 @@ async fn group_version(asg: &aws_sdk_autoscaling::Client, tier: &str) -> String 
         .to_string()
 }
 
+/// Every launch template's default version's user data, as text.
+async fn templates_text(ec2: &aws_sdk_ec2::Client) -> String {
+    let mut all = String::new();
+    let templates = ec2
+        .describe_launch_templates()
+        .send()
+        .await
+        .expect("templates");
+    for template in templates.launch_templates() {
+        let versions = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(template.launch_template_id().unwrap_or_default())
+            .versions("$Default")
+            .send()
+            .await
+            .expect("version");
+        if let Some(data) = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .and_then(|d| d.user_data())
+        {
+            all.push_str(&crate::support::user_data_text(data));
+        }
+    }
+    all
+}
+
 /// The stack file with `extra` at its end.
 fn append(project: &Project, extra: &str) {
     let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack");
@@ -382,6 +408,14 @@ async fn recording_turn_settings_and_a_licence_deploy_together_the_licence_check
         assert!(!script.contains(&turn_secret), "{name}: the TURN secret");
     }
     assert_eq!(seen, 2, "both templates");
+    // No IAM user and no access key anywhere: the nodes record through their role.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let users = iam.list_users().send().await.expect("users");
+    assert!(users.users().is_empty(), "{:?}", users.users());
+    assert!(
+        !templates_text(&ec2).await.contains("AKIA"),
+        "no access key id in any template"
+    );
     let state = std::fs::read_to_string(project.path("state/local.json")).expect("state");
     assert!(!state.contains(licence) && !state.contains(&turn_secret));
 
