@@ -204,14 +204,22 @@ async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_
     // Watch both groups while `up` rolls them.
     let done = Arc::new(AtomicBool::new(false));
     let least = Arc::new(AtomicUsize::new(usize::MAX));
+    let samples = Arc::new(AtomicUsize::new(0));
     let watcher = {
-        let (done, least, asg, elb) = (done.clone(), least.clone(), asg.clone(), elb.clone());
+        let (done, least, samples, asg, elb) = (
+            done.clone(),
+            least.clone(),
+            samples.clone(),
+            asg.clone(),
+            elb.clone(),
+        );
         tokio::spawn(async move {
             while !done.load(Ordering::SeqCst) {
                 let now = serving(&asg, &elb, "origin")
                     .await
                     .min(serving(&asg, &elb, "edge").await);
                 least.fetch_min(now, Ordering::SeqCst);
+                samples.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         })
@@ -226,6 +234,10 @@ async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_
     watcher.await.expect("watcher");
     let (up, project) = up;
     let up = up.ok();
+    assert!(
+        samples.load(Ordering::SeqCst) >= 10,
+        "watched through the roll"
+    );
     assert!(
         least.load(Ordering::SeqCst) >= 1,
         "neither group dropped below one serving instance: {}",
@@ -343,6 +355,28 @@ async fn recording_turn_settings_and_a_licence_deploy_together_the_licence_check
 
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let licence = "LICENCE-0f1e2d3c-test-only";
+    // In clear (a String): refused too, saying how it must be kept.
+    ssm.put_parameter()
+        .name("/ams/licence-key")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(licence)
+        .send()
+        .await
+        .expect("licence put in clear");
+    let clear = project.run(&["preview", "local"]).fails();
+    assert!(
+        clear
+            .stderr
+            .contains("SSM parameter /ams/licence-key is a String")
+            && clear.stderr.contains("kept as a SecureString"),
+        "{}",
+        clear.stderr
+    );
+    ssm.delete_parameter()
+        .name("/ams/licence-key")
+        .send()
+        .await
+        .expect("deleted");
     ssm.put_parameter()
         .name("/ams/licence-key")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)

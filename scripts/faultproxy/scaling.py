@@ -689,7 +689,8 @@ class ScalingRules:
         launched = self.launch_versions.get(rec["id"])
         found = self.up.template_version(rec["where"], lt_id=launched[0], version=str(launched[1])) if launched else None
         if found is None:
-            return False
+            print(f"faultproxy: {rec['id']}: its launch template version cannot be read: its boot fails", file=sys.stderr)
+            return True  # fails closed: a check that cannot look must not pass
         text = base64.b64decode(found[2].get("UserData") or "")
         if text[:2] == b"\x1f\x8b":
             text = gzip.decompress(text)

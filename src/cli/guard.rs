@@ -225,7 +225,8 @@ pub fn notes(plan: &Plan) -> Vec<String> {
         .filter(|s| s.op == Op::Delete && s.name == "ingest-listener-tcp-1935")
     {
         notes.push(format!(
-            "{}: plain RTMP on 1935 closes: encoders publishing to rtmp:// stop and must move to the              `rtmps_url` output (`[ingest] rtmp_plain = true` keeps it open)",
+            "{}: plain RTMP on 1935 closes: encoders publishing to rtmp:// stop and must move to \
+             the `rtmps_url` output (`[ingest] rtmp_plain = true` keeps it open)",
             step.name
         ));
     }

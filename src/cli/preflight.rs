@@ -37,15 +37,24 @@ pub async fn licence_parameter(aws: &Aws, config: &crate::config::StackConfig) -
         .get("license.key_parameter")
         .map(|l| format!("{l}: "))
         .unwrap_or_default();
-    match ams_aws::ssm::parameter_type(aws, name).await? {
-        None => anyhow::bail!(
+    let found = ams_aws::ssm::describe_parameter(aws, name).await?;
+    let Some(found) = found else {
+        anyhow::bail!(
             "{at}no SSM parameter {name} in {}: put the licence key there first (aws ssm put-parameter --type SecureString --name {name} --value ...); nothing was changed",
             config.region
-        ),
-        Some(ams_aws::ssm::ParameterType::SecureString) => Ok(()),
-        Some(other) => anyhow::bail!(
+        );
+    };
+    if found.kind != Some(ams_aws::ssm::ParameterType::SecureString) {
+        anyhow::bail!(
             "{at}SSM parameter {name} is a {}: a licence key is kept as a SecureString (encrypted); nothing was changed",
-            other.as_str()
+            found.kind.as_ref().map_or("parameter of no type", |k| k.as_str())
+        );
+    }
+    // The nodes' role may read the parameter, not decrypt with a key of the account's own.
+    match found.key_id.as_deref() {
+        None | Some("alias/aws/ssm") => Ok(()),
+        Some(key) => anyhow::bail!(
+            "{at}SSM parameter {name} is encrypted with KMS key {key}, which the nodes' role may not use: keep it under AWS's own key (aws/ssm, the default of put-parameter); nothing was changed"
         ),
     }
 }

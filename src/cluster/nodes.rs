@@ -120,10 +120,14 @@ impl Settings<'_> {
     }
 
     /// `[app.NAME] settings`: `APP NAME JSON`, a line each, so that a change previews as the
-    /// lines of the settings that change.
+    /// lines of the settings that change (`APP` alone: an application named with none).
     fn app_settings(&self) -> String {
         let mut text = String::new();
         for (app, settings) in &self.node.apps {
+            if settings.is_empty() {
+                // Named without settings: created where it is missing, nothing set.
+                text.push_str(&format!("{app}\n"));
+            }
             for (name, value) in settings {
                 text.push_str(&format!("{app} {name} {value}\n"));
             }

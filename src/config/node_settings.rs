@@ -82,6 +82,25 @@ const MANAGED_SETTINGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Application settings and server properties that hold secrets: in the stack file they would
+/// be in the launch templates' user data and the state in clear. Set in AMS's panel instead.
+const SECRETS: &[&str] = &[
+    "jwtSecretKey",
+    "jwtStreamSecretKey",
+    "timeTokenSecretForPublish",
+    "timeTokenSecretForPlay",
+    "tokenHashSecret",
+    "clusterCommunicationKey",
+    "apnPrivateKey",
+    "firebaseAccountKeyJSON",
+    "rtmps.keystorepass",
+    "rtmps.truststorepass",
+    "jmx.keystorepass",
+];
+
+/// What a secret's name is refused with.
+const SECRET_WHY: &str = "a secret: written here it would be in the launch templates' user data and the state in clear (set it in AMS's panel, which keeps it in MongoDB)";
+
 /// Server properties ams-stack sets itself, or that the load balancers depend on.
 const MANAGED_PROPERTIES: &[(&str, &str)] = &[
     (
@@ -107,6 +126,10 @@ const MANAGED_PROPERTIES: &[(&str, &str)] = &[
     (
         "server.srt_port",
         "the ingest load balancer reaches AMS's SRT on 4200",
+    ),
+    (
+        "useGlobalIp",
+        "change_server_mode.sh sets it false when the node joins the cluster (nodes reach each other at their private addresses)",
     ),
 ];
 
@@ -199,6 +222,9 @@ impl SourceFile<'_> {
         if let Some((_, why)) = MANAGED_PROPERTIES.iter().find(|(k, _)| k == name) {
             return Err(self.error(&at, key, format!("`{name}` is ams-stack's to set: {why}")));
         }
+        if SECRETS.contains(&name.as_str()) {
+            return Err(self.error(&at, key, format!("`{name}` is {SECRET_WHY}")));
+        }
         if !SERVER_PROPERTIES.contains(&name.as_str()) {
             let hint = near(name, SERVER_PROPERTIES.iter().copied())
                 .map(|k| format!(" (did you mean `{k}`?)"))
@@ -222,8 +248,15 @@ impl SourceFile<'_> {
                 ))
             }
         };
-        if text.contains(['\n', '\r']) {
-            return Err(self.error(&at, value, "a property is one line"));
+        if text.chars().any(char::is_control) {
+            return Err(self.error(&at, value, "a property is one line of text"));
+        }
+        if text.contains('\\') {
+            return Err(self.error(
+                &at,
+                value,
+                "a backslash is an escape to AMS's properties reader (Java's): not taken",
+            ));
         }
         Ok(text)
     }
@@ -239,6 +272,9 @@ impl SourceFile<'_> {
         let at = format!("app.{app}.settings.{name}");
         if let Some((_, why)) = MANAGED_SETTINGS.iter().find(|(k, _)| k == name) {
             return Err(self.error(&at, key, format!("`{name}` is ams-stack's to set: {why}")));
+        }
+        if SECRETS.contains(&name.as_str()) {
+            return Err(self.error(&at, key, format!("`{name}` is {SECRET_WHY}")));
         }
         let Some((_, kind)) = APP_SETTINGS.iter().find(|(k, _)| k == name) else {
             let hint = near(name, APP_SETTINGS.iter().map(|(k, _)| *k))
@@ -286,7 +322,13 @@ impl SourceFile<'_> {
         let url = plugin.url.get_ref();
         let file = url
             .strip_prefix("https://")
-            .filter(|rest| rest.contains('/') && !rest.contains(['?', '#', ' ', '"', '\'']))
+            // Printable ASCII without spaces, quotes, a query or a fragment: a line of the boot
+            // script holds it.
+            .filter(|rest| {
+                rest.contains('/')
+                    && rest.chars().all(|c| c.is_ascii_graphic())
+                    && !rest.contains(['?', '#', '"', '\'', '\\', '`', '$'])
+            })
             .and_then(|rest| rest.rsplit('/').next())
             .filter(|file| {
                 file.ends_with(".jar")
@@ -357,7 +399,7 @@ mod tests {
         let config = local_with(&format!(
             r#"
 [server]
-properties = {{ "server.cpu_limit" = 80, "useGlobalIp" = true }}
+properties = {{ "server.cpu_limit" = 80, "server.name" = "ams-1" }}
 plugins = [{{ url = "https://plugins.example.com/v2/filter-plugin.jar", sha256 = "{SHA}" }}]
 
 [app.WebRTCAppEE]
@@ -373,7 +415,7 @@ key_parameter = "/ams/license-key"
         .expect("valid");
         let settings = &config.node_settings;
         assert_eq!(settings.properties["server.cpu_limit"], "80");
-        assert_eq!(settings.properties["useGlobalIp"], "true");
+        assert_eq!(settings.properties["server.name"], "ams-1");
         assert_eq!(settings.plugins.len(), 1);
         assert_eq!(settings.plugins[0].file, "filter-plugin.jar");
         assert_eq!(settings.plugins[0].sha256, SHA.to_ascii_lowercase());
@@ -449,6 +491,27 @@ key_parameter = "/ams/license-key"
             (
                 "\n[license]\nkey_parameter = \"ams license\"\n",
                 "an SSM parameter name",
+            ),
+            (
+                "\n[app.WebRTCAppEE]\nsettings = { jwtStreamSecretKey = \"s3cret-s3cret\" }\n",
+                "a secret: written here it would be in the launch templates' user data",
+            ),
+            (
+                "\n[server]\nproperties = { \"rtmps.keystorepass\" = \"s3cret\" }\n",
+                "a secret",
+            ),
+            (
+                "\n[server]\nproperties = { \"useGlobalIp\" = true }\n",
+                "change_server_mode.sh sets it false",
+            ),
+            (
+                "\n[server]\nproperties = { \"server.name\" = \"a\\\\u0041\" }\n",
+                "a backslash",
+            ),
+            (
+                // A URL that would end the boot script's list of plugins and run what follows.
+                &format!("\n[server]\nplugins = [{{ url = \"https://x.example.com/a\\nAMS_END_OF_PLUGINS\\nreboot\\n/b.jar\", sha256 = \"{SHA}\" }}]\n"),
+                "https:// URL",
             ),
         ] {
             let error = local_with(extra).expect_err(said);

@@ -25,7 +25,6 @@ COMPLETED='^aws: drain action completed: CONTINUE'
 LIST='127\.0\.0\.1:5080/WebRTCAppEE/rest/v2/broadcasts/list/0/50$'
 TOOLS=(bash cat mkdir)
 STUBBED=(aws curl sleep)
-PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 
 # The agent as ams-node.sh installs it (ROLE and DRAIN_TIMEOUT_S as given), on an instance in
 # service with no stream; polls bounded to 30.
@@ -35,7 +34,6 @@ agent() {
 }
 setup() {
   machine_setup
-  ln -s "$PYTHON" "$T/sys/python3"
   echo InService >"$T/state/lifecycle-state"
   RUN_ENV=(AMS_DRAIN_MAX_POLLS=30)
   agent ROLE=origin

@@ -51,15 +51,19 @@ for pair in "$@"; do
   }
   values[${pair%%=*}]=${pair#*=}
 done
-text=$(<"$template")
-common=$(<"${BOOT_COMMON:-$HERE/../../src/cluster/user_data/common.sh}")
+# As ams-stack ships the nodes' script (BOOT_AS_SHIPPED=1; nodes.rs `shipped`): the template,
+# common.sh and the proxy each without comment or blank lines (each one's first line kept),
+# indentation kept, before anything is filled in.
+shipped() { if [ "${BOOT_AS_SHIPPED:-}" = 1 ]; then sed -E '1!{/^[[:space:]]*(#|$)/d}'; else cat; fi; }
+text=$(shipped <"$template")
+common=$(shipped <"${BOOT_COMMON:-$HERE/../../src/cluster/user_data/common.sh}")
 text=${text//"{COMMON}"/"$common"}
 for name in "${!values[@]}"; do
   text=${text//"{$name}"/"${values[$name]}"}
 done
 # The S3 signing proxy as is (Python: its indentation is its syntax).
 if [[ $text == *"{S3_PROXY}"* ]]; then
-  proxy=$(<"${BOOT_S3_PROXY:-$HERE/../../src/cluster/user_data/s3-proxy.py}")
+  proxy=$(shipped <"${BOOT_S3_PROXY:-$HERE/../../src/cluster/user_data/s3-proxy.py}")
   text=${text//"{S3_PROXY}"/"$proxy"}
 fi
 if [[ $text == *"{DRAIN_AGENT}"* ]]; then
@@ -67,10 +71,4 @@ if [[ $text == *"{DRAIN_AGENT}"* ]]; then
     sed -E '1!{s/^[[:space:]]+//;/^(#|$)/d}')
   text=${text//"{DRAIN_AGENT}"/"$agent"}
 fi
-# As ams-stack ships it (BOOT_AS_SHIPPED=1): without comment lines or blank lines (the first
-# line kept), indentation kept.
-if [ "${BOOT_AS_SHIPPED:-}" = 1 ]; then
-  printf '%s\n' "$text" | sed -E '1!{/^[[:space:]]*(#|$)/d}'
-else
-  printf '%s\n' "$text"
-fi
+printf '%s\n' "$text"

@@ -14,6 +14,7 @@ PANEL_SECRET='Pan3l-s3cr3t-7d2e-test-only'
 PANEL_HASH=$(printf '%s' "$PANEL_SECRET" | md5sum | cut -d' ' -f1)
 MONGODB_HOST=10.0.1.23
 REAL_SLEEP=$(command -v sleep)
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 T=""
 RUN_ENV=()
 REPORTS=""
@@ -40,6 +41,9 @@ machine_setup() {
   touch "$T/state/ssm-readable" "$T/log" "$T/out"
   local tool
   for tool in "${TOOLS[@]}"; do ln -s "$(command -v "$tool")" "$T/sys/$tool"; done
+  # python3 as the AMS image has it: the interpreter itself (not a version manager's shim,
+  # which needs more than this PATH holds).
+  ln -s "$PYTHON" "$T/sys/python3"
   for tool in "${STUBBED[@]}"; do ln -s "$HERE/stub.sh" "$T/bin/$tool"; done
 }
 
@@ -49,6 +53,7 @@ run() {
   rc=0
   env -i PATH="$T/bin:$T/sys" HOME="$T" TMPDIR="$T/tmp" AMS_ROOT="$T/root" \
     AMS_DEVICE_WAIT_S="${WAIT_S:-30}" AMS_MONGODB_WAIT_S="${WAIT_S:-30}" AMS_PANEL_WAIT_S="${WAIT_S:-30}" \
+    AMS_APP_SYNC_WAIT_S="${APP_SYNC_WAIT_S:-1}" \
     AMS_ANTMEDIA_DIR="$T/ams" BOOT_LOG="$T/log" BOOT_STATE="$T/state" BOOT_BIN="$T/bin" \
     BOOT_STUB="$HERE/stub.sh" BOOT_SLEEP="$REAL_SLEEP" BOOT_SECRET_FILE="$T/secret/password" \
     BOOT_PANEL_SECRET_FILE="$T/secret/panel-password" BOOT_PANEL_HASH="$PANEL_HASH" \

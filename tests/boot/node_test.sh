@@ -21,7 +21,7 @@ READY="--lifecycle-hook-name ams-stack-ready --instance-id $INSTANCE --auto-scal
 CONTINUE="^aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE $READY\$"
 ABANDON="^aws autoscaling complete-lifecycle-action --lifecycle-action-result ABANDON $READY\$"
 # The plain tools the script and the stubs may use from the real system.
-TOOLS=(bash cat chmod cut dirname grep head ln md5sum mkdir mktemp readlink rm sed seq timeout touch tr uname)
+TOOLS=(bash cat chmod cut dirname grep head ln md5sum mkdir mktemp readlink rm sed seq sort timeout touch tr uname)
 STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap systemctl unzip)
 ENABLE='^systemctl enable --now ams-drain\.service$'
 REST='http://127\.0\.0\.1:5080/rest/v2'

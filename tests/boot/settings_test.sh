@@ -16,8 +16,6 @@ READY="--lifecycle-hook-name ams-stack-ready --instance-id $INSTANCE --auto-scal
 CONTINUE="^aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE $READY\$"
 ABANDON="^aws autoscaling complete-lifecycle-action --lifecycle-action-result ABANDON $READY\$"
 TOOLS=(bash cat chmod cp cut dirname grep head ln md5sum mkdir mktemp readlink rm sed seq sha256sum sort timeout touch tr uname)
-# The interpreter itself (not a version manager's shim, which needs more than this PATH holds).
-PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 STUBBED=(apt-get apt-mark aws curl gpg mongosh sleep snap systemctl unzip)
 LICENSE_KEY='LICENCE-9f8e7d6c-test-only'
 TURN_SECRET='turn-s3cr3t-5a4b-test-only'
@@ -27,7 +25,6 @@ FILLED=()
 # A fresh AMS machine, as node_test.sh makes it; the script filled with FILLED's NAME=VALUE.
 setup() {
   machine_setup
-  ln -s "$PYTHON" "$T/sys/python3"
   mkdir -p "$T/ams/conf"
   ln -s "$HERE/stub.sh" "$T/ams/change_server_mode.sh"
   printf '%s\n' 'server.allowed_dashboard_CIDR=0.0.0.0/0' 'server.cpu_limit=75' 'http.port=5080' \
@@ -41,7 +38,8 @@ setup() {
   FILLED=()
 }
 filled_boot() {
-  "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin "${FILLED[@]}" >"$T/boot.sh"
+  # As ams-stack sends it: without the script's (and the proxy's) comment lines.
+  BOOT_AS_SHIPPED=1 "$HERE/fill.sh" "$TEMPLATE" MONGODB_HOST="$MONGODB_HOST" ROLE=origin "${FILLED[@]}" >"$T/boot.sh"
   boot
 }
 expect_ready() {
@@ -74,11 +72,11 @@ test_placeholders_appear_once() {
 }
 
 test_properties_and_the_licence_are_written_before_the_join_the_key_nowhere_else() {
-  FILLED=(SERVER_PROPERTIES=$'server.cpu_limit=85\nuseGlobalIp=true' LICENSE_PARAMETER=/ams/licence)
+  FILLED=(SERVER_PROPERTIES=$'server.cpu_limit=85\nserver.name=ams-1' LICENSE_PARAMETER=/ams/licence)
   filled_boot
   expect_ready
   expect_file /../ams/conf/red5.properties '^server\.cpu_limit=85$'
-  expect_file /../ams/conf/red5.properties '^useGlobalIp=true$'
+  expect_file /../ams/conf/red5.properties '^server\.name=ams-1$'
   expect_file /../ams/conf/red5.properties "^server\\.licence_key=$LICENSE_KEY\$"
   expect_called '^aws ssm get-parameter --region eu-west-1 --name /ams/licence --with-decryption'
   expect_said_before 'red5.properties: server.cpu_limit as the stack file says' 'changing to cluster mode'
@@ -153,6 +151,43 @@ test_an_application_the_node_lacks_is_created_then_set() {
   expect_not_called '^curl: settings of (LiveApp|WebRTCAppEE) written'
 }
 
+test_an_application_another_node_made_is_waited_for_not_created() {
+  echo "Classroom 3" >"$T/state/apps.arriving"
+  APP_SYNC_WAIT_S=30
+  FILLED=(APP_SETTINGS='Classroom hlsListSize "5"')
+  filled_boot
+  expect_ready
+  expect_not_called '^curl: application Classroom created$'
+  expect_output 'application Classroom deployed from the cluster'
+  expect_setting Classroom hlsListSize '"5"'
+}
+
+test_an_application_named_without_settings_is_created() {
+  FILLED=(APP_SETTINGS='Classroom')
+  filled_boot
+  expect_ready
+  expect_called '^curl: application Classroom created$'
+  expect_not_called '^curl: settings of .* written'
+}
+
+test_recording_and_turn_turned_off_reset_only_what_ams_stack_had_set() {
+  echo '{"s3RecordingEnabled":true,"s3Endpoint":"http://127.0.0.1:5180","stunServerURI":"turn:turn.example.com:3478","turnServerUsername":"4102444800:ams","turnServerCredential":"abc="}' \
+    >"$T/state/settings.WebRTCAppEE"
+  # Someone's own S3 and TURN, set in the panel: not ours, left alone.
+  echo '{"s3RecordingEnabled":true,"s3Endpoint":"https://s3.example.net","stunServerURI":"turn:mine.example.net","turnServerUsername":"me","turnServerCredential":"pw"}' \
+    >"$T/state/settings.LiveApp"
+  filled_boot
+  expect_ready
+  expect_setting WebRTCAppEE s3RecordingEnabled false
+  expect_setting WebRTCAppEE s3Endpoint '""'
+  expect_setting WebRTCAppEE stunServerURI '"stun:stun1.l.google.com:19302"'
+  expect_setting WebRTCAppEE turnServerUsername '""'
+  expect_setting WebRTCAppEE turnServerCredential '""'
+  expect_not_called '^curl: settings of LiveApp written'
+  expect_setting LiveApp s3Endpoint '"https://s3.example.net"'
+  expect_setting LiveApp turnServerUsername '"me"'
+}
+
 test_settings_refused_fail_the_boot() {
   touch "$T/state/settings.refused"
   FILLED=(APP_SETTINGS='WebRTCAppEE mp4MuxingEnabled true')
@@ -194,8 +229,10 @@ test_recording_starts_the_signing_proxy_and_points_every_application_at_it() {
   expect_file "$unit" '^Environment=AMS_S3_BUCKET=test-recordings-1 AMS_S3_REGION=eu-west-1 AMS_S3_PREFIX=recordings/ AMS_S3_LISTEN_PORT=5180$'
   expect_file "$unit" '^ExecStart=/usr/bin/python3 /usr/local/sbin/ams-s3-proxy$'
   expect_file "$unit" '^DynamicUser=yes$'
-  cmp -s "$HERE/../../src/cluster/user_data/s3-proxy.py" "$T/root/usr/local/sbin/ams-s3-proxy" ||
-    fail "the installed proxy differs from s3-proxy.py"
+  sed -E '1!{/^[[:space:]]*(#|$)/d}' "$HERE/../../src/cluster/user_data/s3-proxy.py" >"$T/proxy"
+  cmp -s "$T/proxy" "$T/root/usr/local/sbin/ams-s3-proxy" ||
+    fail "the installed proxy differs from s3-proxy.py as shipped"
+  "$PYTHON" -m py_compile "$T/root/usr/local/sbin/ams-s3-proxy" || fail "the shipped proxy does not compile"
   expect_called '^systemctl enable --now ams-s3-proxy\.service$'
   expect_order '^systemctl enable --now ams-s3-proxy\.service$' '^change_server_mode.sh cluster '
   for app in LiveApp WebRTCAppEE; do

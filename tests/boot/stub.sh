@@ -219,15 +219,24 @@ case $name in
       exit 0
     fi
     if [[ $last == http://127.0.0.1:5080/rest/v2/applications* ]]; then
-      # The applications and their settings (apps: their names; settings.APP: each one's
-      # settings as JSON; settings.refused: a write is refused; settings.ignored: a write is
-      # answered success and changes nothing).
+      # The applications and their settings (apps: their names; apps.arriving "APP N": APP is
+      # deployed from the cluster at the Nth listing; settings.APP: each one's settings as JSON;
+      # settings.refused: a write is refused; settings.ignored: a write is answered success and
+      # changes nothing).
       [[ " $* " == *" -b "*/cookies" -c "*/cookies" "* ]] || note "no session cookie: $*"
       path=${last#http://127.0.0.1:5080/rest/v2/}
       [ -e "$state/apps" ] || echo "LiveApp WebRTCAppEE" >"$state/apps"
       if [[ " $* " == *" --data-binary @- "* ]]; then body=$(cat); fi
       case $path in
         applications)
+          # apps.arriving APP N: APP comes from the cluster at the Nth listing.
+          if [ -e "$state/apps.arriving" ]; then
+            read -r arriving at <"$state/apps.arriving"
+            if [ "$(count app-lists)" -ge "$at" ]; then
+              echo "$(<"$state/apps") $arriving" >"$state/apps"
+              rm "$state/apps.arriving"
+            fi
+          fi
           read -ra apps <"$state/apps"
           printf '{"applications":['
           printf '"%s",' "${apps[@]}" | sed 's/,$//'

@@ -91,7 +91,7 @@ test_a_relay_takes_a_free_address_and_serves_with_the_secret_0600() {
   expect_file "$CONF" '^max-port=65535$'
   expect_file "$CONF" '^external-ip=198\.51\.100\.8/10\.0\.2\.15$'
   local line
-  for line in fingerprint no-cli no-multicast-peers no-tcp-relay no-tls no-dtls; do
+  for line in fingerprint no-cli no-multicast-peers no-tcp-relay no-tls no-dtls max-bps=625000 total-quota=300 user-quota=300; do
     expect_file "$CONF" "^$line\$"
   done
   for line in 0.0.0.0-0.255.255.255 10.0.0.0-10.255.255.255 100.64.0.0-100.127.255.255 \

@@ -68,6 +68,8 @@
 #   AMS_ANTMEDIA_DIR    where AMS is installed (default: /usr/local/antmedia)
 #   AMS_MONGODB_WAIT_S  how long to wait for MongoDB to answer (default: 900 seconds)
 #   AMS_PANEL_WAIT_S    how long to wait for AMS's REST API after the join (default: 600 seconds)
+#   AMS_APP_SYNC_WAIT_S how long an application the stack file names may take to come from the
+#                       cluster before this node creates it (default: 120 seconds)
 set -Eeuo pipefail
 {COMMON}
 BOOT_NAME=ams-node
@@ -117,6 +119,7 @@ ROOT=${AMS_ROOT:-}
 AMS_DIR=${AMS_ANTMEDIA_DIR:-/usr/local/antmedia}
 MONGODB_WAIT_S=${AMS_MONGODB_WAIT_S:-900}
 PANEL_WAIT_S=${AMS_PANEL_WAIT_S:-600}
+APP_SYNC_WAIT_S=${AMS_APP_SYNC_WAIT_S:-120}
 PASSWORD=""
 PANEL_PASSWORD=""
 PANEL_HASH=""
@@ -487,6 +490,19 @@ AMS_S3_PROXY
   APP_SETTINGS+=$'\n'"* s3StreamsFolderPath \"recordings/streams\""$'\n'"* s3PreviewsFolderPath \"recordings/previews\""
   APP_SETTINGS+=$'\n'"* s3StorageClass \"$S3_STORAGE_CLASS\""
 fi
+# What ams-stack set before and the stack file no longer asks for (recording or TURN turned off):
+# "IF_NAME IF_JSON NAME JSON" lines, NAME set to JSON where IF_NAME still holds IF_JSON (AMS's
+# default where the value is ours; never over what someone set since).
+RESETS=""
+if [ -z "$S3_BUCKET" ]; then
+  RESETS+="s3Endpoint \"http://127.0.0.1:$S3_PROXY_PORT\" s3RecordingEnabled false"$'\n'
+  RESETS+="s3Endpoint \"http://127.0.0.1:$S3_PROXY_PORT\" s3Endpoint \"\""$'\n'
+fi
+if [ -z "$TURN_PARAMETER" ]; then
+  RESETS+="turnServerUsername \"$TURN_USER\" stunServerURI \"stun:stun1.l.google.com:19302\""$'\n'
+  RESETS+="turnServerUsername \"$TURN_USER\" turnServerCredential \"\""$'\n'
+  RESETS+="turnServerUsername \"$TURN_USER\" turnServerUsername \"\""$'\n'
+fi
 if [ -n "$TURN_PARAMETER" ]; then
   step="make its TURN credential"
   read_password "$REGION" "$TURN_PARAMETER" TURN_SECRET
@@ -566,40 +582,52 @@ step="apply the stack file's application settings"
 # them changed; the wanted lines come from the environment, never an argument).
 settings_py() {
   # shellcheck disable=SC2016 # Python, not shell
-  AMS_SETTINGS=$APP_SETTINGS python3 -c '
+  AMS_SETTINGS=$APP_SETTINGS AMS_RESETS=$RESETS python3 -c '
 import json, os, sys
 if sys.argv[1] == "apps":
     print("\n".join(json.load(sys.stdin)["applications"]))
     sys.exit(0)
 app, current, wanted = sys.argv[2], json.load(sys.stdin), {}
 for line in os.environ["AMS_SETTINGS"].splitlines():
+    parts = line.split(" ", 2)
+    if len(parts) == 3 and parts[0] in ("*", app):
+        wanted[parts[1]] = json.loads(parts[2])
+for line in os.environ["AMS_RESETS"].splitlines():
     if line.strip():
-        where, name, value = line.split(" ", 2)
-        if where in ("*", app):
-            wanted[name] = json.loads(value)
+        decoder, at = json.JSONDecoder(), line.index(" ") + 1
+        held, end = decoder.raw_decode(line, at)
+        name, value = line[end + 1:].split(" ", 1)
+        if current.get(line[:at - 1]) == held:
+            wanted.setdefault(name, json.loads(value))
 print(" ".join(sorted(k for k, v in wanted.items() if current.get(k) != v)))
 current.update(wanted)
 print(json.dumps(current))' "$@"
 }
-if [ -n "$APP_SETTINGS" ]; then
+if [ -n "$APP_SETTINGS$RESETS" ]; then
   listed_apps() { answer=$(rest GET applications) && apps=$(settings_py apps <<<"$answer"); }
   apps_not_listed() { log "AMS does not list its applications yet: $(redact "${answer:-no answer}")"; }
   answer="" apps=""
   poll "$PANEL_WAIT_S" 10 apps_not_listed listed_apps ||
     die "AMS did not list its applications within $PANEL_WAIT_S s"
-  wanted_apps=$(sed -n 's/^\([A-Za-z0-9]*\) .*/\1/p' <<<"$APP_SETTINGS" | sort -u)
+  wanted_apps=$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9]*\)\( .*\)\{0,1\}$/\1/p' <<<"$APP_SETTINGS" | sort -u)
   for app in $wanted_apps; do
     grep -qx -- "$app" <<<"$apps" && continue
+    # Another node may have made it: AMS deploys it here from the cluster, and a create would
+    # replace its settings (for every node) with the defaults. It is made only if it does not come.
+    app_listed() { listed_apps && grep -qx -- "$app" <<<"$apps"; }
+    app_not_yet() { log "application $app is not on this node yet: waiting for the cluster to deploy it"; }
+    if poll "$APP_SYNC_WAIT_S" 10 app_not_yet app_listed; then
+      log "application $app deployed from the cluster"
+      continue
+    fi
     log "creating application $app (the stack file names it)"
     answer=$(rest POST "applications/$app" </dev/null) || answer=""
-    app_listed() { listed_apps && grep -qx -- "$app" <<<"$apps"; }
-    app_not_yet() { log "application $app is not deployed yet: $(redact "${answer:-no answer}")"; }
-    poll "$PANEL_WAIT_S" 10 app_not_yet app_listed ||
+    app_not_deployed() { log "application $app is not deployed yet: $(redact "${answer:-no answer}")"; }
+    poll "$PANEL_WAIT_S" 10 app_not_deployed app_listed ||
       die "AMS did not deploy application $app within $PANEL_WAIT_S s"
     log "application $app created"
   done
   for app in $apps; do
-    [ -n "$(sed -n "/^\(\*\|$app\) /p" <<<"$APP_SETTINGS")" ] || continue
     if ! current=$(rest GET "applications/settings/$app") || ! merged=$(settings_py merge "$app" <<<"$current"); then
       die "could not read the settings of application $app: $(redact "${current:-no answer}")"
     fi

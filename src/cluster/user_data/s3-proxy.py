@@ -181,7 +181,10 @@ def aws_chunked(rfile, length):
             raise ValueError("bad aws-chunked framing")
         return raw[:-2]
     while True:
-        size = int(line().split(b";")[0], 16)
+        head = line().split(b";")[0]
+        if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", head):  # int() alone takes "-1", "0x1", " 1"
+            raise ValueError("bad aws-chunked framing")
+        size = int(head, 16)
         if size == 0:
             break
         if size > left:

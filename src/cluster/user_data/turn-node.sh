@@ -14,13 +14,13 @@
 #    booting at once each end up with their own). A replaced relay takes its predecessor's address
 #    back, so turn.DOMAIN never changes. None free after 5 minutes: fails (6).
 # 4. Writes /etc/turnserver.conf: listening port TURN_PORT (UDP and TCP), relay ports
-#    RELAY_MIN-RELAY_MAX, external-ip PUBLIC/PRIVATE, realm REALM, the secret, fingerprints, no
-#    CLI, no multicast peers, no TCP relay, and denied-peer-ip for every private, loopback,
-#    link-local (169.254.0.0/16: the instance metadata service and the VPC's DNS), shared,
-#    reserved and multicast range, IPv4 and IPv6: the relay can reach the internet's peers only,
-#    never the VPC or the metadata service. No TLS or DTLS (no certificate on the relay: TURN's
-#    own messages are authenticated by the secret's HMAC, and WebRTC media is DTLS-SRTP end to
-#    end through the relay).
+#    RELAY_MIN-RELAY_MAX, external-ip PUBLIC/PRIVATE, realm REALM, the secret, fingerprints, no CLI,
+#    no multicast peers, no TCP relay, at most 300 sessions of 5 Mbit/s, and denied-peer-ip for
+#    every private, loopback, link-local (169.254.0.0/16: the instance metadata service and the
+#    VPC's DNS), shared, reserved and multicast range, IPv4 and IPv6: the relay can reach the
+#    internet's peers only, never the VPC or the metadata service. No TLS or DTLS (no certificate on
+#    the relay: TURN's own messages are authenticated by the secret's HMAC, and WebRTC media is
+#    DTLS-SRTP end to end through the relay).
 # 5. Enables and restarts coturn, started again whenever it stops (a drop-in, Restart=always), and
 #    checks that it listens on TURN_PORT over UDP and TCP.
 # 6. On any failure (SSM unreadable, no address free, coturn not listening, anything else) marks
@@ -207,6 +207,10 @@ scratch=$(umask 077 && mktemp "$CONF.XXXXXX")
   printf 'use-auth-secret\nstatic-auth-secret=%s\n' "$SECRET"
   printf '%s\n' fingerprint no-cli no-multicast-peers no-tcp-relay no-tls no-dtls \
     stale-nonce=600 syslog
+  # Bounds on what the relay carries: every viewer AMS gives the TURN server to gets its one
+  # credential (docs/OPERATIONS.md, TURN), so anyone who opens a player could relay through it.
+  # 5 Mbit/s a session (an HD WebRTC stream is 4 at most), 300 sessions at once.
+  printf '%s\n' max-bps=625000 total-quota=300 user-quota=300
   printf 'denied-peer-ip=%s\n' "${DENIED[@]}"
 } >"$scratch"
 SECRET=""

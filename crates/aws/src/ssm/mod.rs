@@ -5,5 +5,5 @@ mod existing;
 mod secure_parameter;
 
 pub use aws_sdk_ssm::types::ParameterType;
-pub use existing::parameter_type;
+pub use existing::{describe_parameter, Described};
 pub use secure_parameter::{reveal, SecureParameter, SecureParameterOutputs};
