@@ -7,46 +7,28 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::support::groups::{group_name, group_version, instances};
 use crate::support::{FaultProxy, Moto, Project};
 
-/// The origin group's instances: (id, launch template version, lifecycle state).
+/// The origin group's name and instances: (id, launch template version, lifecycle state).
 async fn origin(asg: &aws_sdk_autoscaling::Client) -> (String, Vec<(String, String, String)>) {
-    let groups = asg
-        .describe_auto_scaling_groups()
-        .send()
-        .await
-        .expect("groups");
-    let group = groups
-        .auto_scaling_groups()
-        .iter()
-        .find(|g| {
-            g.auto_scaling_group_name()
-                .is_some_and(|n| n.contains("origin-group"))
-        })
-        .expect("origin group");
-    let instances = group
-        .instances()
-        .iter()
-        .map(|i| {
-            (
-                i.instance_id().unwrap_or_default().to_string(),
-                i.launch_template()
-                    .and_then(|t| t.version())
-                    .unwrap_or_default()
-                    .to_string(),
-                i.lifecycle_state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
     (
-        group
-            .auto_scaling_group_name()
-            .unwrap_or_default()
-            .to_string(),
-        instances,
+        group_name(asg, "origin").await,
+        instances(asg, "origin").await,
     )
+}
+
+/// How many of the origin group's instances are InService and healthy in its target group.
+async fn serving(
+    asg: &aws_sdk_autoscaling::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+) -> usize {
+    crate::support::groups::serving(asg, elb, "origin").await
+}
+
+/// The launch template version the origin group launches.
+async fn origin_version(asg: &aws_sdk_autoscaling::Client) -> String {
+    group_version(asg, "origin").await
 }
 
 /// The processes the group `name` has suspended.
@@ -63,45 +45,6 @@ async fn suspended(asg: &aws_sdk_autoscaling::Client, name: &str) -> Vec<String>
         .flat_map(|g| g.suspended_processes())
         .filter_map(|p| p.process_name().map(String::from))
         .collect()
-}
-
-/// How many of the origin group's instances are InService and healthy in its HTTP target group.
-async fn serving(
-    asg: &aws_sdk_autoscaling::Client,
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-) -> usize {
-    let (_, instances) = origin(asg).await;
-    let groups = elb.describe_target_groups().send().await.expect("tgs");
-    let Some(arn) = groups
-        .target_groups()
-        .iter()
-        .find(|t| {
-            t.target_group_name()
-                .is_some_and(|n| n.contains("origin-target"))
-        })
-        .and_then(|t| t.target_group_arn())
-    else {
-        return 0;
-    };
-    let health = elb
-        .describe_target_health()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .expect("health");
-    instances
-        .iter()
-        .filter(|(id, _, state)| {
-            state == "InService"
-                && health.target_health_descriptions().iter().any(|d| {
-                    d.target().and_then(|t| t.id()) == Some(id.as_str())
-                        && d.target_health()
-                            .and_then(|h| h.state())
-                            .map(|s| s.as_str())
-                            == Some("healthy")
-                })
-        })
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,26 +242,6 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
         Some(0),
         "and then nothing to change"
     );
-}
-
-/// The launch template version the origin group launches.
-async fn origin_version(asg: &aws_sdk_autoscaling::Client) -> String {
-    let groups = asg
-        .describe_auto_scaling_groups()
-        .send()
-        .await
-        .expect("groups");
-    groups
-        .auto_scaling_groups()
-        .iter()
-        .find(|g| {
-            g.auto_scaling_group_name()
-                .is_some_and(|n| n.contains("origin-group"))
-        })
-        .and_then(|g| g.launch_template())
-        .and_then(|t| t.version())
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 //! project to run ams-stack in.
 
 pub mod census;
+pub mod groups;
 pub mod guide;
 
 use std::collections::HashMap;
