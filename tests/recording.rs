@@ -8,11 +8,7 @@ async fn a_recordings_bucket_holding_recordings_is_refused_by_destroy_until_it_i
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let project = Project::new(Some(&moto.endpoint));
-    let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack");
-    project.write(
-        "stacks/local.toml",
-        &format!("{text}\n[recording]\ns3 = true\nexpire_days = 30\n"),
-    );
+    project.append_local("[recording]\ns3 = true\nexpire_days = 30\n");
     project.run(&["up", "local", "--yes"]).ok();
     let outputs = project.run(&["outputs", "local", "--json"]).ok().json();
     let bucket = outputs["recordings_bucket"]

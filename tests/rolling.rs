@@ -4,10 +4,7 @@
 //! AMS image rolls the groups launch before terminate, never below their healthy count, and
 //! leaves no process of theirs suspended whichever way the roll ends.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use crate::support::groups::{group_name, group_version, instances};
+use crate::support::groups::{group_name, group_version, instances, ServingWatch};
 use crate::support::{FaultProxy, Moto, Project};
 
 /// The origin group's name and instances: (id, launch template version, lifecycle state).
@@ -130,17 +127,7 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
     );
 
     // Watch the origin group while `up` rolls it.
-    let done = Arc::new(AtomicBool::new(false));
-    let least = Arc::new(AtomicUsize::new(usize::MAX));
-    let watcher = {
-        let (done, least, asg, elb) = (done.clone(), least.clone(), asg.clone(), elb.clone());
-        tokio::spawn(async move {
-            while !done.load(Ordering::SeqCst) {
-                least.fetch_min(serving(&asg, &elb).await, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let watch = ServingWatch::start(&asg, &elb, &["origin"]);
     let (up, calls) = tokio::task::spawn_blocking(move || {
         let logged = project.run_logged(&["up", "local", "--yes", "--update-images"]);
         (logged, project)
@@ -148,12 +135,12 @@ async fn a_new_ams_image_rolls_the_groups_launch_before_terminate() {
     .await
     .map(|((run, calls), project)| ((run, project), calls))
     .expect("up runs");
-    done.store(true, Ordering::SeqCst);
-    watcher.await.expect("watcher");
+    let (least, samples) = watch.stop().await;
     let (up, project) = up;
     let up = up.ok();
+    assert!(samples >= 10, "watched through the roll");
     assert!(
-        least.load(Ordering::SeqCst) >= 1,
+        least >= 1,
         "the origin group never dropped below one serving instance: {}",
         up.stderr
     );

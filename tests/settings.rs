@@ -4,10 +4,7 @@
 //! launch before terminate, never below their serving count; a plugin whose SHA-256 is not the one
 //! the stack file names fails its node's boot, which stops the roll and keeps the old version.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use crate::support::groups::{group_version, instances, serving};
+use crate::support::groups::{group_version, instances, serving, ServingWatch};
 use crate::support::{FaultProxy, Moto, Project};
 
 /// Every launch template's default version's user data, as text.
@@ -36,12 +33,6 @@ async fn templates_text(ec2: &aws_sdk_ec2::Client) -> String {
     all
 }
 
-/// The stack file with `extra` at its end.
-fn append(project: &Project, extra: &str) {
-    let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack");
-    project.write("stacks/local.toml", &format!("{text}\n{extra}"));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_below_serving() {
     let moto = Moto::start();
@@ -61,10 +52,7 @@ async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_
     ]
     .concat();
 
-    append(
-        &project,
-        "[app.WebRTCAppEE]\nsettings = { mp4MuxingEnabled = true }\n",
-    );
+    project.append_local("[app.WebRTCAppEE]\nsettings = { mp4MuxingEnabled = true }\n");
     let preview = project.run(&["preview", "local", "--json"]).ok().json();
     let mut changed: Vec<(String, String)> = preview["steps"]
         .as_array()
@@ -110,44 +98,19 @@ async fn a_changed_app_setting_previews_as_its_line_and_rolls_both_groups_never_
     assert!(script_lines <= 4, "{}", shown.stderr);
 
     // Watch both groups while `up` rolls them.
-    let done = Arc::new(AtomicBool::new(false));
-    let least = Arc::new(AtomicUsize::new(usize::MAX));
-    let samples = Arc::new(AtomicUsize::new(0));
-    let watcher = {
-        let (done, least, samples, asg, elb) = (
-            done.clone(),
-            least.clone(),
-            samples.clone(),
-            asg.clone(),
-            elb.clone(),
-        );
-        tokio::spawn(async move {
-            while !done.load(Ordering::SeqCst) {
-                let now = serving(&asg, &elb, "origin")
-                    .await
-                    .min(serving(&asg, &elb, "edge").await);
-                least.fetch_min(now, Ordering::SeqCst);
-                samples.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let watch = ServingWatch::start(&asg, &elb, &["origin", "edge"]);
     let up = tokio::task::spawn_blocking(move || {
         let run = project.run(&["up", "local", "--yes"]);
         (run, project)
     })
     .await
     .expect("up runs");
-    done.store(true, Ordering::SeqCst);
-    watcher.await.expect("watcher");
+    let (least, samples) = watch.stop().await;
     let (up, project) = up;
     let up = up.ok();
+    assert!(samples >= 10, "watched through the roll");
     assert!(
-        samples.load(Ordering::SeqCst) >= 10,
-        "watched through the roll"
-    );
-    assert!(
-        least.load(Ordering::SeqCst) >= 1,
+        least >= 1,
         "neither group dropped below one serving instance: {}",
         up.stderr
     );
@@ -196,9 +159,7 @@ async fn a_plugin_whose_digest_is_not_the_stack_files_stops_the_roll_and_the_old
 
     // The stack file names another digest than the file's: the node refuses to install it.
     let named = "0".repeat(64);
-    append(
-        &project,
-        &format!("[server]\nplugins = [{{ url = \"https://plugins.example.com/filter-plugin.jar\", sha256 = \"{named}\" }}]\n"),
+    project.append_local(&format!("[server]\nplugins = [{{ url = \"https://plugins.example.com/filter-plugin.jar\", sha256 = \"{named}\" }}]\n"),
     );
     let up = project.run(&["up", "local", "--yes"]).fails();
     for expected in [
@@ -238,8 +199,7 @@ async fn recording_turn_settings_and_a_licence_deploy_together_the_licence_check
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let project = Project::new(Some(&moto.endpoint));
-    append(
-        &project,
+    project.append_local(
         "[recording]\ns3 = true\nstorage_class = \"STANDARD_IA\"\n\n[turn]\nenabled = true\n\n\
          [server]\nproperties = { \"server.cpu_limit\" = 80 }\n\n\
          [app.WebRTCAppEE]\nsettings = { mp4MuxingEnabled = true }\n\n\

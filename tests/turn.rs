@@ -15,11 +15,7 @@ async fn a_turn_relay_is_made_on_its_addresses_its_secret_only_in_ssm_and_destro
     let route53 = aws_sdk_route53::Client::new(&sdk);
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let project = Project::new(Some(&moto.endpoint));
-    let text = std::fs::read_to_string(project.path("stacks/local.toml")).expect("stack");
-    project.write(
-        "stacks/local.toml",
-        &format!("{text}\n[turn]\nenabled = true\nsize = 2\n"),
-    );
+    project.append_local("[turn]\nenabled = true\nsize = 2\n");
 
     let preview = project.run(&["preview", "local", "--json"]).ok();
     for name in [

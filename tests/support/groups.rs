@@ -112,3 +112,58 @@ pub async fn group_name(asg: &aws_sdk_autoscaling::Client, tier: &str) -> String
         .unwrap_or_else(|| panic!("{tier} group"))
         .to_string()
 }
+
+/// Watches how many instances of the `tiers` groups serve (the fewest of any tier), every
+/// 100 ms, until `stop`.
+pub struct ServingWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    least: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    samples: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServingWatch {
+    pub fn start(
+        asg: &aws_sdk_autoscaling::Client,
+        elb: &aws_sdk_elasticloadbalancingv2::Client,
+        tiers: &'static [&'static str],
+    ) -> ServingWatch {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let done = Arc::new(AtomicBool::new(false));
+        let least = Arc::new(AtomicUsize::new(usize::MAX));
+        let samples = Arc::new(AtomicUsize::new(0));
+        let task = {
+            let (done, least, samples) = (done.clone(), least.clone(), samples.clone());
+            let (asg, elb) = (asg.clone(), elb.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::SeqCst) {
+                    let mut now = usize::MAX;
+                    for tier in tiers {
+                        now = now.min(serving(&asg, &elb, tier).await);
+                    }
+                    least.fetch_min(now, Ordering::SeqCst);
+                    samples.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        };
+        ServingWatch {
+            done,
+            least,
+            samples,
+            task,
+        }
+    }
+
+    /// Stops watching: the fewest serving seen, and how many times it looked.
+    pub async fn stop(self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        self.done.store(true, Ordering::SeqCst);
+        self.task.await.expect("watcher");
+        (
+            self.least.load(Ordering::SeqCst),
+            self.samples.load(Ordering::SeqCst),
+        )
+    }
+}

@@ -295,6 +295,12 @@ impl Project {
         std::fs::write(path, text).expect("write");
     }
 
+    /// The stack file `stacks/local.toml` with `extra` at its end.
+    pub fn append_local(&self, extra: &str) {
+        let text = std::fs::read_to_string(self.path("stacks/local.toml")).expect("stack");
+        self.write("stacks/local.toml", &format!("{text}\n{extra}"));
+    }
+
     pub fn edit(&self, relative: &str, from: &str, to: &str) {
         let text = std::fs::read_to_string(self.path(relative)).expect("read");
         assert!(text.contains(from), "{relative} has no `{from}`");
